@@ -1,0 +1,139 @@
+# sio: build, test, install. See README.md.
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+DATADIR    ?= $(PREFIX)/share
+DESTDIR    ?=
+
+CC         ?= cc
+PKGS       := libwebsockets libzmq libconfig jansson libsystemd
+CSTD       := -std=c11 -D_GNU_SOURCE
+WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+OPT        ?= -O2 -g
+SAN        ?=
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS := $(CSTD) $(WARN) $(OPT) $(SAN) -fPIC -Ilib $(PKG_CFLAGS) \
+              -DSIO_VERSION='"$(VERSION)"' $(CFLAGS)
+ALL_LDFLAGS := $(SAN) $(LDFLAGS)
+
+# Programs find libsio beside them in bin/, and in LIBDIR/sio once installed.
+RPATH      := -Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib/sio'
+
+LIB_SRC    := $(sort $(wildcard lib/*.c))
+LIB_OBJ    := $(LIB_SRC:lib/%.c=build/lib/%.o)
+SONAME     := libsio.so.0
+LIB        := bin/$(SONAME)
+
+CMD_SRC    := $(sort $(wildcard cmd/sio-*.c))
+PROGS      := $(CMD_SRC:cmd/%.c=bin/%)
+
+UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
+
+MAN_SRC    := $(sort $(wildcard man/*.scd))
+MAN_OUT    := $(MAN_SRC:%.scd=%)
+
+DEB_PKGS   := build-essential pkg-config libwebsockets-dev libzmq3-dev \
+              libconfig-dev libjansson-dev uthash-dev libcmocka-dev \
+              libsystemd-dev bats bats-support bats-assert scdoc mandoc \
+              python3 procps iproute2
+
+.PHONY: all deps test unit bats asan valgrind clean install uninstall man run lint
+all: deps-check $(LIB) $(PROGS) man
+
+# Installs the Debian packages sio needs, only those missing.
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "sio: installing Debian packages:$$missing" >&2; \
+	  if [ "$$(id -u)" != 0 ]; then echo "sio: run 'make deps' as root" >&2; exit 1; fi; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+
+# pkg-config decides at parse time, so a missing library means deps first.
+deps-check:
+	@pkg-config --exists $(PKGS) 2>/dev/null || { $(MAKE) --no-print-directory deps && $(MAKE) --no-print-directory all; exit $$?; }
+
+build/lib/%.o: lib/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(CC) -shared -Wl,-soname,$(SONAME) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	ln -sf $(SONAME) bin/libsio.so
+
+build/cmd/%.o: cmd/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+bin/%: build/cmd/%.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< -Lbin -lsio $(PKG_LIBS) $(RPATH)
+
+build/tests/%.o: tests/unit/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+build/tests/%: build/tests/%.o $(LIB)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< -Lbin -lsio $(PKG_LIBS) -lcmocka -Wl,-rpath,'$(CURDIR)/bin'
+
+man: $(MAN_OUT)
+man/%: man/%.scd
+	scdoc < $< > $@
+
+# One prove run over the C unit tests (TAP from cmocka) and the bats files
+# (TAP when not on a terminal), so CI reads one summary.
+test: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@CMOCKA_MESSAGE_OUTPUT=TAP SIO_BIN="$(CURDIR)/bin" prove --exec '' $(PROVE_FLAGS) \
+	  $(UNIT_BIN) $(sort $(wildcard tests/bats/*.bats))
+
+unit: deps
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@CMOCKA_MESSAGE_OUTPUT=TAP prove --exec '' $(UNIT_BIN)
+
+asan:
+	$(MAKE) clean
+	$(MAKE) test OPT='-O1 -g -fno-omit-frame-pointer' \
+	  SAN='-fsanitize=address,undefined -fno-sanitize-recover=all'
+
+valgrind: all $(UNIT_BIN)
+	@for t in $(UNIT_BIN); do \
+	  valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	    --error-exitcode=9 $$t >/dev/null || exit 1; done; echo "valgrind: unit tests clean"
+
+# The main job on loopback defaults: see README.md.
+run: all
+	@sh etc/demo.sh
+
+clean:
+	rm -rf bin build $(MAN_OUT)
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/sio $(DESTDIR)$(MANDIR)/man1 \
+	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(SYSCONFDIR)/sio \
+	  $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions
+	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)/
+	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/sio/
+	for m in $(MAN_OUT); do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	install -m 644 etc/sio.conf $(DESTDIR)$(SYSCONFDIR)/sio/sio.conf.example
+	for f in completions/bash/*; do install -m 644 $$f $(DESTDIR)$(DATADIR)/bash-completion/completions/; done
+	install -m 644 completions/zsh/_sio $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_sio
+
+uninstall:
+	rm -f $(PROGS:bin/%=$(DESTDIR)$(BINDIR)/%)
+	rm -rf $(DESTDIR)$(LIBDIR)/sio
+	for m in $(MAN_OUT); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
+	rm -f $(DESTDIR)$(SYSCONFDIR)/sio/sio.conf.example
+	for f in completions/bash/*; do rm -f $(DESTDIR)$(DATADIR)/bash-completion/completions/$${f##*/}; done
+	rm -f $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_sio
+
+-include $(LIB_OBJ:.o=.d) $(CMD_SRC:cmd/%.c=build/cmd/%.d) $(UNIT_SRC:tests/unit/%.c=build/tests/%.d)

@@ -1,0 +1,254 @@
+/*
+ * sio-cat: a command-line client of a socketiyo service. Received frames go
+ * to stdout one line each; input lines become messages or raw frames.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "config.h"
+#include "log.h"
+#include "sio.h"
+#include "wsclient.h"
+
+enum {
+	OPT_SUBSCRIBE = 1,
+	OPT_PUBLISH,
+	OPT_COUNT,
+	OPT_TIMEOUT,
+	OPT_RAW,
+	OPT_BINARY,
+	OPT_NO_READY,
+};
+
+static const struct sio_option options[] = {
+	{ "subscribe", 0, 1, OPT_SUBSCRIBE, "CHANNEL", "subscribe to CHANNEL (repeatable)" },
+	{ "publish", 0, 1, OPT_PUBLISH, "CHANNEL",
+	  "send each input line as a message on CHANNEL" },
+	{ "count", 0, 1, OPT_COUNT, "N", "exit after printing N frames" },
+	{ "timeout", 0, 1, OPT_TIMEOUT, "SECONDS", "fail when not done within SECONDS" },
+	{ "raw", 0, 0, OPT_RAW, NULL, "send each input line as a frame, unchanged" },
+	{ "binary", 0, 0, OPT_BINARY, NULL, "send frames with the binary opcode" },
+	{ "no-ready", 0, 0, OPT_NO_READY, NULL, "do not send CLIENT_READY after opening" },
+	{ NULL, 0, 0, 0, NULL, NULL },
+};
+
+static const char synopsis[] = "sio-cat [OPTION]... URL";
+static const char summary[] =
+	"Connect to a socketiyo WebSocket service at URL (ws://host:port/path), print\n"
+	"every frame received as one line, and send input lines when asked to.";
+
+struct args {
+	const char **subscribe;
+	size_t nsubscribe;
+	const char *publish;
+	unsigned long long count;
+	double timeout;
+	bool raw, binary, no_ready;
+};
+
+static volatile sig_atomic_t stop_requested;
+static struct sio_wsclient *client;
+static int out_errno;
+
+/*
+ * libwebsockets reads its sockets with recv(), which resolves to this one
+ * before libc's: it is how the client learns the server's true close code
+ * (see sio_wsclient_recv).
+ */
+ssize_t recv(int fd, void *buf, size_t len, int flags)
+{
+	return sio_wsclient_recv(client, fd, buf, len, flags);
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+	sio_wsclient_wake(client);
+}
+
+static int parse_count(const char *value, unsigned long long *out)
+{
+	char *end;
+
+	if (*value < '0' || *value > '9')
+		return -1;
+	errno = 0;
+	*out = strtoull(value, &end, 10);
+	return *end || errno || *out == 0 ? -1 : 0;
+}
+
+static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
+{
+	struct args *a = arg;
+	char *end;
+
+	switch (id) {
+	case OPT_SUBSCRIBE: {
+		const char **n = realloc(a->subscribe, sizeof *n * (a->nsubscribe + 1));
+		if (!n) {
+			snprintf(err, errlen, "out of memory");
+			return SIO_EXIT_FAILURE;
+		}
+		a->subscribe = n;
+		a->subscribe[a->nsubscribe++] = value;
+		return 0;
+	}
+	case OPT_PUBLISH:
+		a->publish = value;
+		return 0;
+	case OPT_COUNT:
+		if (parse_count(value, &a->count) == 0)
+			return 0;
+		snprintf(err, errlen, "--count: expected a positive integer");
+		return SIO_EXIT_USAGE;
+	case OPT_TIMEOUT:
+		errno = 0;
+		a->timeout = strtod(value, &end);
+		if (end != value && !*end && !errno && isfinite(a->timeout) &&
+		    a->timeout > 0 && a->timeout <= 1e9)
+			return 0;
+		snprintf(err, errlen, "--timeout: expected a positive number of seconds");
+		return SIO_EXIT_USAGE;
+	case OPT_RAW:
+		a->raw = true;
+		return 0;
+	case OPT_BINARY:
+		a->binary = true;
+		return 0;
+	case OPT_NO_READY:
+		a->no_ready = true;
+		return 0;
+	}
+	return 0;
+}
+
+/* One frame, one line, flushed at once so that pipelines see it. */
+static int print_frame(void *arg, const char *line, size_t len)
+{
+	(void)arg;
+	if (fwrite(line, 1, len, stdout) == len && putchar('\n') != EOF && fflush(stdout) == 0)
+		return 0;
+	out_errno = errno;
+	return -1;
+}
+
+static int usage_error(const char *msg)
+{
+	sio_error("%s", msg);
+	return SIO_EXIT_USAGE;
+}
+
+static void on_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* A reader that went away shows up as a write error, not a silent death. */
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+static int exit_code(enum sio_wsclient_end end, const char *url, const char *why)
+{
+	switch (end) {
+	case SIO_WSCLIENT_DONE:
+		return SIO_EXIT_OK;
+	case SIO_WSCLIENT_CONNECT_FAILED:
+		sio_error("unable to connect to %s: %s", url, why);
+		return SIO_EXIT_UNAVAILABLE;
+	case SIO_WSCLIENT_PEER_CLOSED:
+		/* The CLOSED line with the server's code and reason is already out. */
+		return SIO_EXIT_FAILURE;
+	case SIO_WSCLIENT_TIMEOUT:
+	case SIO_WSCLIENT_FAILED:
+		/* A reader that stopped reading is no news worth a line. */
+		if (out_errno != EPIPE)
+			sio_error("%s", why);
+		return SIO_EXIT_FAILURE;
+	}
+	return SIO_EXIT_FAILURE;
+}
+
+static int run(const struct args *a, const char *url)
+{
+	char err[512];
+	struct sio_wsclient_opts o = {
+		.url = url,
+		.subscribe = a->subscribe,
+		.nsubscribe = a->nsubscribe,
+		.publish = a->publish,
+		.raw = a->raw,
+		.binary = a->binary,
+		.no_ready = a->no_ready,
+		.count = a->count,
+		.timeout = a->timeout,
+		.in_fd = 0,
+		.stop = &stop_requested,
+		.on_frame = print_frame,
+	};
+
+	client = sio_wsclient_new(&o, err, sizeof err);
+	if (!client) {
+		sio_error("%s", err);
+		return errno == EINVAL ? SIO_EXIT_USAGE : SIO_EXIT_FAILURE;
+	}
+	on_signals();
+	enum sio_wsclient_end end = sio_wsclient_run(client);
+	int rc = exit_code(end, url, sio_wsclient_why(client));
+	struct sio_wsclient *c = client;
+	client = NULL;
+	sio_wsclient_destroy(&c);
+	return rc;
+}
+
+static int configure(const struct sio_cli *cli)
+{
+	struct sio_config cfg;
+	char err[512];
+
+	int rc = sio_config_build(&cfg, cli, err, sizeof err);
+	if (rc) {
+		sio_error("%s", err);
+		return rc;
+	}
+	sio_log_set_level((enum sio_log_level)cfg.log.level);
+	sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
+	sio_config_free(&cfg);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { 0 };
+	struct sio_cli cli;
+	char err[512];
+
+	sio_log_init("sio-cat", SIO_LOG_INFO, false);
+	int rc = sio_cli_parse(&cli, SIO_PROG_CAT, argc, argv, options, on_option, &a,
+			       err, sizeof err);
+	if (rc)
+		rc = rc == SIO_EXIT_USAGE ? usage_error(err) : (sio_error("%s", err), rc);
+	else if (cli.help)
+		sio_config_usage(stdout, SIO_PROG_CAT, synopsis, summary, options);
+	else if (cli.version)
+		printf("sio-cat %s\n", SIO_VERSION);
+	else if (!cli.check_config && cli.first_arg >= argc)
+		rc = usage_error("expected a URL (ws://host:port/path)");
+	else if (!cli.check_config && cli.first_arg + 1 < argc)
+		rc = usage_error("expected one URL only");
+	else if (!(rc = configure(&cli)) && !cli.check_config)
+		rc = run(&a, argv[cli.first_arg]);
+	sio_cli_free(&cli);
+	free(a.subscribe);
+	return rc;
+}

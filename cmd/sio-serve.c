@@ -1,0 +1,151 @@
+/* sio-serve: one socketiyo-compatible WebSocket server instance. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "log.h"
+#include "rate.h"
+#include "server.h"
+#include "sio.h"
+
+static volatile sig_atomic_t got_term, got_hup;
+static struct sio_server *server;
+
+static void on_signal(int sig)
+{
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else
+		got_term = 1;
+	sio_server_wake(server);
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+/* Each connection is a descriptor: take every one the hard limit allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void reload(const struct sio_cli *cli)
+{
+	struct sio_config cfg;
+	char err[512];
+
+	if (sio_config_build(&cfg, cli, err, sizeof err)) {
+		sio_log(SIO_LOG_ERROR, "RELOAD_FAILED", "id=%s why=\"%s\" keeping=current",
+			sio_server_id(server), err);
+	} else {
+		sio_server_reload(server, &cfg);
+	}
+	sio_config_free(&cfg);
+}
+
+int main(int argc, char **argv)
+{
+	struct sio_cli cli;
+	struct sio_config cfg;
+	char err[512];
+	int rc;
+
+	sio_log_init("sio-serve", SIO_LOG_INFO, false);
+	if ((rc = sio_cli_parse(&cli, SIO_PROG_SERVE, argc, argv, NULL, NULL, NULL, err, sizeof err))) {
+		fprintf(stderr, "sio-serve: error: %s\nTry 'sio-serve --help'.\n", err);
+		sio_cli_free(&cli);
+		return rc;
+	}
+	if (cli.help) {
+		sio_config_usage(stdout, SIO_PROG_SERVE, "sio-serve [OPTION]...",
+				 "Serve socketiyo WebSocket clients as one instance of a sio mesh.", NULL);
+		sio_cli_free(&cli);
+		return SIO_EXIT_OK;
+	}
+	if (cli.version) {
+		printf("sio-serve %s\n", SIO_VERSION);
+		sio_cli_free(&cli);
+		return SIO_EXIT_OK;
+	}
+	if (cli.first_arg < argc) {
+		fprintf(stderr, "sio-serve: error: unexpected argument '%s'\n", argv[cli.first_arg]);
+		sio_cli_free(&cli);
+		return SIO_EXIT_USAGE;
+	}
+	if ((rc = sio_config_build(&cfg, &cli, err, sizeof err))) {
+		fprintf(stderr, "sio-serve: error: %s\n", err);
+		sio_config_free(&cfg);
+		sio_cli_free(&cli);
+		return rc;
+	}
+	if (cli.check_config) {
+		printf("%s: configuration OK\n", cli.config_file ? cli.config_file : "(defaults)");
+		sio_config_free(&cfg);
+		sio_cli_free(&cli);
+		return SIO_EXIT_OK;
+	}
+	sio_log_set_level((enum sio_log_level)cfg.log.level);
+	sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
+	raise_fd_limit();
+	setup_signals();
+
+	server = sio_server_new(&cfg, err, sizeof err);
+	if (!server) {
+		sio_log(SIO_LOG_ERROR, NULL, "%s", err);
+		sio_config_free(&cfg);
+		sio_cli_free(&cli);
+		return SIO_EXIT_FAILURE;
+	}
+	sio_log(SIO_LOG_INFO, "LISTENING", "id=%s url=%s max=%lld high=%lld low=%lld",
+		sio_server_id(server), sio_server_url(server), (long long)cfg.serve.max_clients,
+		(long long)cfg.serve.high_clients, (long long)cfg.serve.low_enough);
+	sio_config_free(&cfg);
+	sd_notify(0, "READY=1");
+
+	rc = SIO_EXIT_OK;
+	for (;;) {
+		if (sio_server_service(server) < 0) {
+			sio_log(SIO_LOG_ERROR, NULL, "event loop failed");
+			rc = SIO_EXIT_FAILURE;
+			break;
+		}
+		if (got_hup) {
+			got_hup = 0;
+			sd_notify(0, "RELOADING=1");
+			reload(&cli);
+			sd_notify(0, "READY=1");
+		}
+		if (got_term) {
+			got_term = 0;
+			sd_notify(0, "STOPPING=1");
+			sio_server_drain(server);
+		}
+		if (sio_server_drained(server))
+			break;
+	}
+	sio_log(SIO_LOG_INFO, "EXIT", "id=%s", sio_server_id(server));
+	sio_server_destroy(&server);
+	sio_cli_free(&cli);
+	return rc;
+}

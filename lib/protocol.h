@@ -1,0 +1,65 @@
+/*
+ * The socketiyo wire format (DESIGN §2): parse and validate a client frame,
+ * build a server frame. Pure: no I/O, no WebSocket, no bus.
+ */
+#ifndef SIO_PROTOCOL_H
+#define SIO_PROTOCOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "frame.h"
+
+enum sio_msg_kind {
+	SIO_MSG_READY,        /* {"action":"CLIENT_READY","channel":""} */
+	SIO_MSG_SUBSCRIBE,    /* SUBSCRIBE_CHANNEL_ACTION */
+	SIO_MSG_UNSUBSCRIBE,  /* UNSUBSCRIBE_CHANNEL_ACTION */
+	SIO_MSG_PUBLISH,      /* {"channel":C,"data":D} */
+};
+
+/* The rejection kinds, in the order they are checked. */
+enum sio_proto_error {
+	SIO_PROTO_OK,
+	SIO_PROTO_VALIDATE_MESSAGE_ERROR,
+	SIO_PROTO_MESSAGE_FORMAT_ERROR,
+	SIO_PROTO_VALIDATE_CHANNEL_ERROR,
+	SIO_PROTO_MAX_CHANNELS_ERROR,   /* decided by the caller, who knows the connection */
+	SIO_PROTO_ERROR_COUNT,
+};
+
+struct sio_proto_limits {
+	size_t max_length;          /* a frame of this many bytes or more is rejected */
+	size_t max_channel_length;  /* a channel of this many bytes or more is rejected */
+};
+
+struct sio_msg {
+	enum sio_msg_kind kind;
+	const char *channel;   /* may hold no terminating NUL of its own: use channel_len */
+	size_t channel_len;
+	const char *data;      /* the data value exactly as sent, a span of the input */
+	size_t data_len;
+	void *doc;             /* parsed document that owns channel */
+};
+
+/*
+ * Validates one client frame. On SIO_PROTO_OK msg is filled and must be
+ * released; otherwise *why names the reason in a few words.
+ */
+enum sio_proto_error sio_proto_parse(const char *buf, size_t len,
+				     const struct sio_proto_limits *limits,
+				     struct sio_msg *msg, const char **why);
+void sio_msg_release(struct sio_msg *msg);
+
+/* {"channel":C,"data":D}, D copied verbatim; NULL when out of memory. */
+struct sio_frame *sio_proto_frame(const char *channel, size_t channel_len,
+				  const char *data, size_t data_len);
+
+/* Whether text is exactly one JSON value (of any type). */
+bool sio_proto_is_json(const char *text, size_t len);
+
+/* text as a JSON string literal, malloc'd, NUL-terminated; NULL on bad UTF-8. */
+char *sio_proto_quote(const char *text, size_t len, size_t *out_len);
+
+const char *sio_proto_error_name(enum sio_proto_error error);
+
+#endif

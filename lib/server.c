@@ -1,0 +1,780 @@
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+#include <utlist.h>
+
+#include "channels.h"
+#include "frame.h"
+#include "load.h"
+#include "log.h"
+#include "protocol.h"
+#include "rate.h"
+#include "sendq.h"
+
+_Static_assert(SIO_FRAME_HEADROOM >= LWS_PRE, "frames need room for the WebSocket header");
+
+/* Rejected frames logged per second, all connections together: a flood of
+ * bad frames must not become a flood of log lines. */
+#define REJECT_LOG_PER_SEC 10
+#define DRAIN_TICK_MS 50
+/* How long a close we asked for may wait for the socket to take it. */
+#define CLOSE_GRACE_S 3
+
+struct conn {
+	struct sio_server *server;   /* NULL until the connection is set up */
+	struct lws *wsi;
+	struct conn *prev, *next;
+	struct sio_member member;
+	struct sio_sendq queue;
+	unsigned char *rx;           /* a message arriving in fragments */
+	size_t rx_len;
+	size_t rx_cap;
+	size_t discarding;           /* bytes of an over-long message skipped so far */
+	struct sio_rate rejects;
+	unsigned long long serial;
+	const char *close_reason;
+	uint16_t close_code;
+	enum sio_close_reason close_kind;
+	bool counted;                /* holds a slot of max_clients */
+	bool ready;
+};
+
+struct sio_server {
+	struct sio_config cfg;       /* the live settings, owned */
+	char *id;
+	char *url;
+	struct lws_context *context;
+	struct lws_vhost *vhost;
+	lws_retry_bo_t idle_policy;
+	struct sio_load load;
+	struct sio_channels *channels;
+	struct conn *conns;
+	struct sio_stats stats;
+	struct sio_rate reject_log;
+	unsigned long long next_serial;
+	uint64_t subscriptions;
+	bool draining;
+	uint64_t drain_start_ms;
+	uint64_t drain_deadline_ms;
+	size_t drain_total;          /* connections open when the drain began */
+	size_t drain_closed;
+	lws_sorted_usec_list_t drain_sul;
+};
+
+static const struct sio_proto_limits *limits_of(struct sio_server *s, struct sio_proto_limits *l)
+{
+	l->max_length = (size_t)s->cfg.serve.max_length;
+	l->max_channel_length = (size_t)s->cfg.serve.max_channel_length;
+	return l;
+}
+
+static void emit(struct sio_server *s, enum sio_event ev)
+{
+	s->stats.events[ev]++;
+	sio_log(ev == SIO_EV_OVER_LOAD ? SIO_LOG_WARN : SIO_LOG_INFO, sio_event_name(ev),
+		"id=%s clients=%llu state=%s high=%lld max=%lld low=%lld", s->id,
+		(unsigned long long)s->load.clients, sio_load_state_name(s->load.state),
+		(long long)s->cfg.serve.high_clients, (long long)s->cfg.serve.max_clients,
+		(long long)s->cfg.serve.low_enough);
+}
+
+static void emit_load(struct sio_server *s, enum sio_load_event ev)
+{
+	switch (ev) {
+	case SIO_LOAD_EV_HIGH_LOAD: emit(s, SIO_EV_HIGH_LOAD); break;
+	case SIO_LOAD_EV_OVER_LOAD: emit(s, SIO_EV_OVER_LOAD); break;
+	case SIO_LOAD_EV_AVAILABLE: emit(s, SIO_EV_AVAILABLE); break;
+	case SIO_LOAD_EV_NONE: break;
+	}
+}
+
+/* Asks for a close with code; the frame goes out on the next writable turn. */
+static void conn_close(struct conn *c, uint16_t code, const char *reason,
+		       enum sio_close_reason kind)
+{
+	if (c->close_code)
+		return;
+	c->close_code = code;
+	c->close_reason = reason;
+	c->close_kind = kind;
+	sio_sendq_clear(&c->queue);
+	lws_callback_on_writable(c->wsi);
+	/* A peer that stopped reading never makes us writable: do not wait on it. */
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, CLOSE_GRACE_S);
+}
+
+static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
+{
+	if (c->close_code)
+		return;
+	bool was_empty = sio_sendq_empty(&c->queue);
+	switch (sio_sendq_push(&c->queue, f, (uint32_t)s->cfg.serve.max_queue_frames,
+			       (size_t)s->cfg.serve.max_queue_bytes)) {
+	case SIO_SENDQ_OK:
+		if (was_empty)
+			lws_callback_on_writable(c->wsi);
+		break;
+	case SIO_SENDQ_FULL:
+		sio_log(SIO_LOG_WARN, "SLOW_CONSUMER", "id=%s conn=%llu queued=%u bytes=%zu",
+			s->id, c->serial, c->queue.count, c->queue.bytes);
+		conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "send queue full", SIO_CLOSE_SLOW);
+		break;
+	case SIO_SENDQ_NOMEM:
+		sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s conn=%llu what=send_queue",
+			s->id, c->serial);
+		conn_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory", SIO_CLOSE_SLOW);
+		break;
+	}
+}
+
+void sio_server_deliver(struct sio_server *s, const char *channel, size_t channel_len,
+			const char *data, size_t data_len)
+{
+	struct sio_channel *ch = NULL;
+
+	if (channel_len) {
+		ch = sio_channels_find(s->channels, channel, channel_len);
+		if (!ch)
+			return;
+	} else if (!s->conns) {
+		return;
+	}
+	struct sio_frame *f = sio_proto_frame(channel, channel_len, data, data_len);
+	if (!f) {
+		sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s what=frame bytes=%zu", s->id, data_len);
+		return;
+	}
+	if (ch) {
+		struct sio_member *m;
+		uint32_t i;
+		sio_channel_foreach_member(ch, i, m)
+			enqueue(s, m->owner, f);
+	} else {
+		struct conn *c;
+		DL_FOREACH(s->conns, c)
+			enqueue(s, c, f);
+	}
+	sio_frame_unref(&f);
+}
+
+static void reject(struct sio_server *s, struct conn *c, enum sio_proto_error error,
+		   const char *why)
+{
+	uint32_t suppressed = 0;
+
+	s->stats.rejected[error]++;
+	if (sio_rate_hit(&s->reject_log, sio_now_ms(), REJECT_LOG_PER_SEC, 1000, &suppressed))
+		sio_log(SIO_LOG_WARN, sio_proto_error_name(error),
+			"id=%s conn=%llu reason=\"%s\"", s->id, c->serial, why);
+	if (suppressed) {
+		s->stats.log_suppressed += suppressed;
+		sio_log(SIO_LOG_WARN, "LOG_SUPPRESSED", "id=%s lines=%u what=rejected_frames",
+			s->id, suppressed);
+	}
+	if (!sio_rate_hit(&c->rejects, sio_now_ms(), (uint32_t)s->cfg.serve.max_rejects,
+			  (uint32_t)s->cfg.serve.reject_interval * 1000u, NULL)) {
+		sio_log(SIO_LOG_WARN, "POLICY_CLOSE", "id=%s conn=%llu rejects_over=%lld/%llds",
+			s->id, c->serial, (long long)s->cfg.serve.max_rejects,
+			(long long)s->cfg.serve.reject_interval);
+		conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too many rejected frames",
+			   SIO_CLOSE_POLICY);
+	}
+}
+
+static void handle_message(struct sio_server *s, struct conn *c, const char *buf, size_t len)
+{
+	struct sio_proto_limits limits;
+	struct sio_msg msg;
+	const char *why = NULL;
+
+	enum sio_proto_error err = sio_proto_parse(buf, len, limits_of(s, &limits), &msg, &why);
+	if (err != SIO_PROTO_OK) {
+		reject(s, c, err, why);
+		return;
+	}
+	switch (msg.kind) {
+	case SIO_MSG_READY:
+		if (!c->ready) {
+			c->ready = true;
+			s->stats.ready_clients++;
+			sio_log(SIO_LOG_DEBUG, "CONNECT", "id=%s conn=%llu", s->id, c->serial);
+		}
+		break;
+	case SIO_MSG_SUBSCRIBE:
+		switch (sio_channels_join(s->channels, &c->member, msg.channel, msg.channel_len,
+					  (uint32_t)s->cfg.serve.max_channels)) {
+		case SIO_JOINED:
+			s->subscriptions++;
+			break;
+		case SIO_ALREADY_MEMBER:
+			break;
+		case SIO_TOO_MANY:
+			reject(s, c, SIO_PROTO_MAX_CHANNELS_ERROR, "too many channels");
+			break;
+		case SIO_JOIN_NOMEM:
+			sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s conn=%llu what=subscribe",
+				s->id, c->serial);
+			break;
+		}
+		break;
+	case SIO_MSG_UNSUBSCRIBE:
+		if (sio_channels_leave(s->channels, &c->member, msg.channel, msg.channel_len) == 0)
+			s->subscriptions--;
+		break;
+	case SIO_MSG_PUBLISH:
+		s->stats.published++;
+		if (s->cfg.serve.relay)
+			sio_server_deliver(s, msg.channel, msg.channel_len, msg.data, msg.data_len);
+		break;
+	}
+	sio_msg_release(&msg);
+}
+
+/* Gathers a message's fragments; an over-long one is skipped, not stored. */
+static int receive(struct sio_server *s, struct conn *c, const unsigned char *in, size_t len)
+{
+	bool complete = lws_is_final_fragment(c->wsi) && !lws_remaining_packet_payload(c->wsi);
+	size_t max = (size_t)s->cfg.serve.max_length;
+	size_t hard = (size_t)s->cfg.serve.hard_max_length;
+
+	s->stats.bytes_in += len;
+	if (c->close_code)
+		return 0;
+	if (!c->discarding && c->rx_len + len >= max) {
+		c->discarding = c->rx_len;
+		c->rx_len = 0;
+		free(c->rx);
+		c->rx = NULL;
+		c->rx_cap = 0;
+	}
+	if (c->discarding) {
+		c->discarding += len;
+		if (c->discarding > hard) {
+			sio_log(SIO_LOG_WARN, "MESSAGE_TOO_BIG", "id=%s conn=%llu bytes_over=%zu",
+				s->id, c->serial, hard);
+			conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big",
+				   SIO_CLOSE_TOO_BIG);
+			return 0;
+		}
+		if (complete) {
+			s->stats.frames_in++;
+			c->discarding = 0;
+			reject(s, c, SIO_PROTO_VALIDATE_MESSAGE_ERROR, "message too long");
+		}
+		return 0;
+	}
+	if (complete && c->rx_len == 0) {
+		/* The common case: the whole message in one piece, parsed in place. */
+		s->stats.frames_in++;
+		handle_message(s, c, (const char *)in, len);
+		return 0;
+	}
+	if (c->rx_len + len > c->rx_cap) {
+		size_t cap = c->rx_cap ? c->rx_cap : 1024;
+		while (cap < c->rx_len + len)
+			cap *= 2;
+		unsigned char *n = realloc(c->rx, cap);
+		if (!n) {
+			sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s conn=%llu what=receive",
+				s->id, c->serial);
+			return -1;
+		}
+		c->rx = n;
+		c->rx_cap = cap;
+	}
+	memcpy(c->rx + c->rx_len, in, len);
+	c->rx_len += len;
+	if (complete) {
+		s->stats.frames_in++;
+		handle_message(s, c, (const char *)c->rx, c->rx_len);
+		free(c->rx);
+		c->rx = NULL;
+		c->rx_len = c->rx_cap = 0;
+	}
+	return 0;
+}
+
+static int writeable(struct sio_server *s, struct conn *c)
+{
+	if (c->close_code) {
+		s->stats.closed[c->close_kind]++;
+		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
+				 (unsigned char *)c->close_reason, strlen(c->close_reason));
+		return -1;
+	}
+	struct sio_frame *f;
+	while ((f = sio_sendq_peek(&c->queue))) {
+		if (lws_write(c->wsi, sio_frame_payload(f), f->len, LWS_WRITE_TEXT) < (int)f->len)
+			return -1;
+		s->stats.frames_out++;
+		s->stats.bytes_out += f->len;
+		sio_sendq_pop(&c->queue);
+		if (lws_send_pipe_choked(c->wsi))
+			break;
+	}
+	if (!sio_sendq_empty(&c->queue))
+		lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+static void established(struct sio_server *s, struct conn *c, struct lws *wsi)
+{
+	bool accepted;
+
+	memset(c, 0, sizeof *c);
+	c->server = s;
+	c->wsi = wsi;
+	c->member.owner = c;
+	c->serial = ++s->next_serial;
+	DL_APPEND(s->conns, c);
+	emit_load(s, sio_load_connect(&s->load, &accepted));
+	if (!accepted) {
+		s->stats.refused++;
+		sio_log(SIO_LOG_DEBUG, "REFUSED", "id=%s conn=%llu clients=%llu refused=%llu",
+			s->id, c->serial, (unsigned long long)s->load.clients,
+			(unsigned long long)s->load.refused);
+		conn_close(c, 1013 /* try again later */, "instance full, try again later",
+			   SIO_CLOSE_REFUSED);
+		return;
+	}
+	c->counted = true;
+	s->stats.accepted++;
+}
+
+static void closed(struct sio_server *s, struct conn *c)
+{
+	if (!c->server)
+		return;
+	if (!c->close_code)
+		s->stats.closed[SIO_CLOSE_CLIENT]++;
+	s->subscriptions -= c->member.count;
+	sio_channels_leave_all(s->channels, &c->member);
+	sio_sendq_clear(&c->queue);
+	free(c->rx);
+	if (c->ready)
+		s->stats.ready_clients--;
+	DL_DELETE(s->conns, c);
+	if (c->counted)
+		emit_load(s, sio_load_disconnect(&s->load));
+	c->server = NULL;
+}
+
+static bool path_is(const char *uri, const char *path)
+{
+	return strcmp(uri, path) == 0;
+}
+
+static int http_reply(struct lws *wsi, unsigned int status, const char *type,
+		      const char *body, size_t len)
+{
+	unsigned char head[LWS_PRE + 512];
+	unsigned char *start = head + LWS_PRE, *p = start, *end = head + sizeof head - 1;
+
+	if (lws_add_http_common_headers(wsi, status, type, (lws_filepos_t)len, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+					 (const unsigned char *)"no-store", 8, &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return -1;
+	unsigned char *buf = malloc(LWS_PRE + len + 1);
+	if (!buf)
+		return -1;
+	memcpy(buf + LWS_PRE, body, len);
+	int n = lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_HTTP_FINAL);
+	free(buf);
+	if (n < (int)len)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int http(struct sio_server *s, struct lws *wsi, const char *uri)
+{
+	if (path_is(uri, "/healthz")) {
+		if (s->draining)
+			return http_reply(wsi, 503, "text/plain", "draining\n", 9);
+		if (s->load.state == SIO_LOAD_OVER)
+			return http_reply(wsi, 503, "text/plain", "over-loaded\n", 12);
+		return http_reply(wsi, 200, "text/plain", "ok\n", 3);
+	}
+	if (path_is(uri, "/metrics")) {
+		char *text = NULL;
+		size_t len = 0;
+		FILE *out = open_memstream(&text, &len);
+		if (!out)
+			return -1;
+		sio_stats_write_prometheus(out, sio_server_stats(s));
+		fclose(out);
+		int rc = http_reply(wsi, 200, "text/plain; version=0.0.4", text, len);
+		free(text);
+		return rc;
+	}
+	if (path_is(uri, s->cfg.serve.path))
+		return http_reply(wsi, 426, "text/plain", "WebSocket upgrade required\n", 27);
+	return http_reply(wsi, 404, "text/plain", "not found\n", 10);
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+		    void *in, size_t len)
+{
+	struct sio_server *s = lws_context_user(lws_get_context(wsi));
+	struct conn *c = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		return http(s, wsi, in ? (const char *)in : "/");
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+		char uri[256];
+		if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 ||
+		    !path_is(uri, s->cfg.serve.path))
+			return 1;
+		return s->draining ? 1 : 0;
+	}
+	case LWS_CALLBACK_ESTABLISHED:
+		established(s, c, wsi);
+		break;
+	case LWS_CALLBACK_RECEIVE:
+		if (c->server)
+			return receive(s, c, in, len);
+		break;
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		if (c->server)
+			return writeable(s, c);
+		break;
+	case LWS_CALLBACK_CLOSED:
+		closed(s, c);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+static const struct lws_protocols protocols[] = {
+	/* No subprotocol name is required: the socketiyo client asks for none,
+	 * and lws binds such connections to the first protocol. */
+	{ "socketiyo", callback, sizeof(struct conn), 4096, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static void lws_log_emit(int level, const char *line)
+{
+	size_t n = strlen(line);
+
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	sio_log(level == LLL_ERR ? SIO_LOG_ERROR : SIO_LOG_WARN, NULL, "lws: %.*s", (int)n, line);
+}
+
+/* lws reports a failed bind only in its own log; try it first for a clear error. */
+static int probe_listen(const char *addr, int port, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res;
+	char portstr[8];
+
+	snprintf(portstr, sizeof portstr, "%d", port);
+	int rc = getaddrinfo(addr, portstr, &hints, &res);
+	if (rc) {
+		snprintf(err, errlen, "unable to listen on %s:%d: %s", addr, port, gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM, 0), one = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+	    bind(fd, res->ai_addr, res->ai_addrlen)) {
+		snprintf(err, errlen, "unable to listen on %s:%d: %s", addr, port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return -1;
+	}
+	close(fd);
+	freeaddrinfo(res);
+	return 0;
+}
+
+static char *default_id(const struct sio_config *cfg)
+{
+	char host[256], *id;
+
+	if (gethostname(host, sizeof host))
+		strcpy(host, "localhost");
+	host[sizeof host - 1] = '\0';
+	return asprintf(&id, "%s:%lld", host, (long long)cfg->serve.port) < 0 ? NULL : id;
+}
+
+static char *default_url(const struct sio_config *cfg)
+{
+	char host[256], *url;
+	const char *h = cfg->serve.listen;
+
+	if (!strcmp(h, "0.0.0.0") || !strcmp(h, "::") || !*h) {
+		if (gethostname(host, sizeof host))
+			strcpy(host, "localhost");
+		host[sizeof host - 1] = '\0';
+		h = host;
+	}
+	bool v6 = strchr(h, ':') != NULL;
+	return asprintf(&url, "ws://%s%s%s:%lld%s", v6 ? "[" : "", h, v6 ? "]" : "",
+			(long long)cfg->serve.port, cfg->serve.path) < 0 ? NULL : url;
+}
+
+static void apply_idle_policy(struct sio_server *s)
+{
+	/* lws pings a connection idle for secs_since_valid_ping and hangs up
+	 * on one with no valid traffic for secs_since_valid_hangup; 0 is off. */
+	memset(&s->idle_policy, 0, sizeof s->idle_policy);
+	s->idle_policy.secs_since_valid_ping = (uint16_t)s->cfg.serve.ping_interval;
+	s->idle_policy.secs_since_valid_hangup = (uint16_t)s->cfg.serve.idle_timeout;
+	if (!s->idle_policy.secs_since_valid_ping)
+		s->idle_policy.secs_since_valid_ping = UINT16_MAX;
+	if (!s->idle_policy.secs_since_valid_hangup)
+		s->idle_policy.secs_since_valid_hangup = UINT16_MAX;
+}
+
+static int copy_config(struct sio_config *dst, const struct sio_config *src)
+{
+	/* Duplicate by value, then deep-copy the strings and lists. */
+	*dst = *src;
+	for (size_t i = 0; i < sio_settings_count; i++) {
+		const struct sio_setting *st = &sio_settings[i];
+		void *d = (char *)dst + st->offset;
+		const void *sv = (const char *)src + st->offset;
+		if (st->type == SIO_SET_STRING) {
+			const char *v = *(char *const *)sv;
+			if (v && !(*(char **)d = strdup(v)))
+				return -1;
+		} else if (st->type == SIO_SET_LIST) {
+			const struct sio_strlist *sl = sv;
+			struct sio_strlist *dl = d;
+			dl->items = NULL;
+			dl->count = 0;
+			if (!sl->count)
+				continue;
+			if (!(dl->items = calloc(sl->count, sizeof *dl->items)))
+				return -1;
+			for (size_t k = 0; k < sl->count; k++, dl->count++)
+				if (!(dl->items[k] = strdup(sl->items[k])))
+					return -1;
+		}
+	}
+	return 0;
+}
+
+struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_t errlen)
+{
+	struct sio_server *s = calloc(1, sizeof *s);
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (copy_config(&s->cfg, cfg) < 0) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	s->id = *cfg->serve.id ? strdup(cfg->serve.id) : default_id(cfg);
+	s->url = *cfg->serve.url ? strdup(cfg->serve.url) : default_url(cfg);
+	s->channels = sio_channels_new(NULL, NULL);
+	if (!s->id || !s->url || !s->channels) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	struct sio_load_limits limits = {
+		(uint64_t)cfg->serve.max_clients, (uint64_t)cfg->serve.high_clients,
+		(uint64_t)cfg->serve.low_enough,
+	};
+	sio_load_init(&s->load, &limits);
+	if (probe_listen(cfg->serve.listen, (int)cfg->serve.port, err, errlen) < 0)
+		goto fail;
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+	apply_idle_policy(s);
+
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof info);
+	info.port = (int)cfg->serve.port;
+	info.iface = cfg->serve.listen;
+	info.protocols = protocols;
+	info.user = s;
+	info.retry_and_idle_policy = &s->idle_policy;
+	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * !strchr(cfg->serve.listen, ':');
+	info.timeout_secs = 10;
+	/* Signals are ours: the program handles them and wakes the loop. */
+	info.options |= LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME;
+	s->context = lws_create_context(&info);
+	if (!s->context) {
+		snprintf(err, errlen, "unable to listen on %s:%lld (libwebsockets refused, see above)",
+			 cfg->serve.listen, (long long)cfg->serve.port);
+		goto fail;
+	}
+	s->vhost = lws_get_vhost_by_name(s->context, "default");
+	return s;
+fail:
+	sio_server_destroy(&s);
+	return NULL;
+}
+
+void sio_server_destroy(struct sio_server **sp)
+{
+	struct sio_server *s = *sp;
+
+	*sp = NULL;
+	if (!s)
+		return;
+	if (s->context) {
+		lws_sul_cancel(&s->drain_sul);
+		lws_context_destroy(s->context);
+	}
+	sio_channels_destroy(&s->channels);
+	free(s->id);
+	free(s->url);
+	sio_config_free(&s->cfg);
+	free(s);
+}
+
+int sio_server_service(struct sio_server *s)
+{
+	return lws_service(s->context, 0);
+}
+
+void sio_server_wake(struct sio_server *s)
+{
+	if (s && s->context)
+		lws_cancel_service(s->context);
+}
+
+void sio_server_reload(struct sio_server *s, const struct sio_config *cfg)
+{
+	static const char *const fixed[][2] = {
+		{ "serve", "listen" }, { "serve", "port" }, { "serve", "path" },
+		{ "serve", "id" }, { "serve", "url" }, { "serve", "ping_interval" },
+		{ "serve", "idle_timeout" },
+	};
+	struct sio_config next;
+
+	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
+		const struct sio_setting *st = sio_setting_find(fixed[i][0], fixed[i][1]);
+		const void *a = (const char *)cfg + st->offset, *b = (const char *)&s->cfg + st->offset;
+		bool same = st->type == SIO_SET_STRING ? !strcmp(*(char *const *)a, *(char *const *)b)
+						       : *(const int64_t *)a == *(const int64_t *)b;
+		if (!same)
+			sio_log(SIO_LOG_WARN, "RELOAD_IGNORED", "id=%s key=%s.%s why=\"needs a restart\"",
+				s->id, st->group, st->key);
+	}
+	if (copy_config(&next, cfg) < 0) {
+		sio_config_free(&next);
+		sio_log(SIO_LOG_ERROR, "RELOAD_FAILED", "id=%s why=\"out of memory\"", s->id);
+		return;
+	}
+	/* Keep what only a restart can change. */
+	static const char *const keep[] = { "listen", "port", "path", "id", "url",
+					    "ping_interval", "idle_timeout" };
+	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+		const struct sio_setting *st = sio_setting_find("serve", keep[i]);
+		void *n = (char *)&next + st->offset, *o = (char *)&s->cfg + st->offset;
+		if (st->type == SIO_SET_STRING) {
+			char *tmp = *(char **)n;
+			*(char **)n = *(char **)o;
+			*(char **)o = tmp;
+		} else {
+			*(int64_t *)n = *(int64_t *)o;
+		}
+	}
+	sio_config_free(&s->cfg);
+	s->cfg = next;
+	sio_log_set_level((enum sio_log_level)cfg->log.level);
+	sio_log_set_json(cfg->log.format == SIO_LOG_JSON);
+	s->stats.events[SIO_EV_RELOAD]++;
+	sio_log(SIO_LOG_INFO, "RELOAD", "id=%s max=%lld high=%lld low=%lld", s->id,
+		(long long)cfg->serve.max_clients, (long long)cfg->serve.high_clients,
+		(long long)cfg->serve.low_enough);
+	struct sio_load_limits limits = {
+		(uint64_t)cfg->serve.max_clients, (uint64_t)cfg->serve.high_clients,
+		(uint64_t)cfg->serve.low_enough,
+	};
+	emit_load(s, sio_load_set_limits(&s->load, &limits));
+}
+
+static size_t count_conns(const struct sio_server *s)
+{
+	size_t n = 0;
+	struct conn *c;
+
+	DL_FOREACH(s->conns, c)
+		n++;
+	return n;
+}
+
+/* Closes clients at an even pace over the drain time, so that they come
+ * back to the other instances spread out instead of all at once. */
+static void drain_tick(lws_sorted_usec_list_t *sul)
+{
+	struct sio_server *s = lws_container_of(sul, struct sio_server, drain_sul);
+	uint64_t now = sio_now_ms();
+	size_t target = s->drain_total;
+	struct conn *c;
+
+	if (now < s->drain_deadline_ms) {
+		uint64_t span = s->drain_deadline_ms - s->drain_start_ms;
+		target = (size_t)((s->drain_total * (now - s->drain_start_ms)) / span);
+	}
+	DL_FOREACH(s->conns, c) {
+		if (s->drain_closed >= target && now < s->drain_deadline_ms)
+			break;
+		if (c->close_code)
+			continue;
+		conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server going away", SIO_CLOSE_DRAIN);
+		s->drain_closed++;
+	}
+	if (s->conns)
+		lws_sul_schedule(s->context, 0, &s->drain_sul, drain_tick,
+				 DRAIN_TICK_MS * LWS_US_PER_MS);
+}
+
+void sio_server_drain(struct sio_server *s)
+{
+	if (s->draining)
+		return;
+	s->draining = true;
+	s->drain_start_ms = sio_now_ms();
+	s->drain_deadline_ms = s->drain_start_ms + (uint64_t)s->cfg.serve.drain_ms;
+	s->drain_total = count_conns(s);
+	emit(s, SIO_EV_DRAIN);
+	sio_log(SIO_LOG_INFO, NULL, "draining %zu connections over %lld ms", count_conns(s),
+		(long long)s->cfg.serve.drain_ms);
+	drain_tick(&s->drain_sul);
+}
+
+bool sio_server_drained(const struct sio_server *s)
+{
+	return s->draining && !s->conns;
+}
+
+const struct sio_stats *sio_server_stats(struct sio_server *s)
+{
+	struct sio_stats *st = &s->stats;
+
+	st->id = s->id;
+	st->version = SIO_VERSION;
+	st->clients = s->load.clients;
+	st->max_clients = s->load.limits.max_clients;
+	st->high_clients = s->load.limits.high_clients;
+	st->low_enough = s->load.limits.low_enough;
+	st->state = s->load.state;
+	st->draining = s->draining;
+	st->channels = sio_channels_count(s->channels);
+	st->subscriptions = s->subscriptions;
+	st->queued_bytes = sio_frame_live_bytes();
+	return st;
+}
+
+const char *sio_server_id(const struct sio_server *s) { return s->id; }
+const char *sio_server_url(const struct sio_server *s) { return s->url; }

@@ -1,0 +1,120 @@
+#include "stats.h"
+
+static const char *const event_names[SIO_EV_COUNT] = {
+	[SIO_EV_HIGH_LOAD] = "HIGH_LOAD",
+	[SIO_EV_OVER_LOAD] = "OVER_LOAD",
+	[SIO_EV_AVAILABLE] = "AVAILABLE",
+	[SIO_EV_JOIN] = "JOIN",
+	[SIO_EV_LEAVE] = "LEAVE",
+	[SIO_EV_DRAIN] = "DRAIN",
+	[SIO_EV_RELOAD] = "RELOAD",
+};
+
+static const char *const close_names[SIO_CLOSE_REASON_COUNT] = {
+	[SIO_CLOSE_CLIENT] = "client",
+	[SIO_CLOSE_REFUSED] = "refused",
+	[SIO_CLOSE_POLICY] = "policy",
+	[SIO_CLOSE_SLOW] = "slow_consumer",
+	[SIO_CLOSE_TOO_BIG] = "too_big",
+	[SIO_CLOSE_DRAIN] = "drain",
+};
+
+const char *sio_event_name(enum sio_event event)
+{
+	return event < SIO_EV_COUNT ? event_names[event] : "UNKNOWN";
+}
+
+const char *sio_close_reason_name(enum sio_close_reason reason)
+{
+	return reason < SIO_CLOSE_REASON_COUNT ? close_names[reason] : "unknown";
+}
+
+static void metric(FILE *out, const char *name, const char *type, const char *help)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* Label values are instance ids and fixed names; escape what the format asks. */
+static void label_value(FILE *out, const char *v)
+{
+	for (; *v; v++) {
+		if (*v == '\\' || *v == '"')
+			fprintf(out, "\\%c", *v);
+		else if (*v == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*v, out);
+	}
+}
+
+void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
+{
+	metric(out, "sio_info", "gauge", "Instance id and version.");
+	fputs("sio_info{id=\"", out);
+	label_value(out, s->id);
+	fputs("\",version=\"", out);
+	label_value(out, s->version);
+	fputs("\"} 1\n", out);
+
+	metric(out, "sio_clients", "gauge", "WebSocket connections counted against the limits.");
+	fprintf(out, "sio_clients %llu\n", (unsigned long long)s->clients);
+	metric(out, "sio_ready_clients", "gauge", "Connections that sent CLIENT_READY.");
+	fprintf(out, "sio_ready_clients %llu\n", (unsigned long long)s->ready_clients);
+	metric(out, "sio_limit_clients", "gauge", "Configured connection thresholds.");
+	fprintf(out, "sio_limit_clients{limit=\"max\"} %llu\n", (unsigned long long)s->max_clients);
+	fprintf(out, "sio_limit_clients{limit=\"high\"} %llu\n", (unsigned long long)s->high_clients);
+	fprintf(out, "sio_limit_clients{limit=\"low_enough\"} %llu\n", (unsigned long long)s->low_enough);
+	metric(out, "sio_load_state", "gauge", "1 for the current load state.");
+	for (int st = SIO_LOAD_NORMAL; st <= SIO_LOAD_OVER; st++)
+		fprintf(out, "sio_load_state{state=\"%s\"} %d\n",
+			sio_load_state_name((enum sio_load_state)st), s->state == (enum sio_load_state)st);
+	metric(out, "sio_draining", "gauge", "1 while the instance drains before exit.");
+	fprintf(out, "sio_draining %d\n", s->draining ? 1 : 0);
+	metric(out, "sio_channels", "gauge", "Channels with at least one local subscriber.");
+	fprintf(out, "sio_channels %llu\n", (unsigned long long)s->channels);
+	metric(out, "sio_subscriptions", "gauge", "Local subscriptions, all channels.");
+	fprintf(out, "sio_subscriptions %llu\n", (unsigned long long)s->subscriptions);
+
+	metric(out, "sio_connections_total", "counter", "WebSocket connections by outcome.");
+	fprintf(out, "sio_connections_total{result=\"accepted\"} %llu\n", (unsigned long long)s->accepted);
+	fprintf(out, "sio_connections_total{result=\"refused\"} %llu\n", (unsigned long long)s->refused);
+	metric(out, "sio_closed_total", "counter", "Closed connections by reason.");
+	for (int r = 0; r < SIO_CLOSE_REASON_COUNT; r++)
+		fprintf(out, "sio_closed_total{reason=\"%s\"} %llu\n", close_names[r],
+			(unsigned long long)s->closed[r]);
+
+	metric(out, "sio_frames_received_total", "counter", "Frames received from clients.");
+	fprintf(out, "sio_frames_received_total %llu\n", (unsigned long long)s->frames_in);
+	metric(out, "sio_frames_sent_total", "counter", "Frames sent to clients.");
+	fprintf(out, "sio_frames_sent_total %llu\n", (unsigned long long)s->frames_out);
+	metric(out, "sio_received_bytes_total", "counter", "Payload bytes received from clients.");
+	fprintf(out, "sio_received_bytes_total %llu\n", (unsigned long long)s->bytes_in);
+	metric(out, "sio_sent_bytes_total", "counter", "Payload bytes sent to clients.");
+	fprintf(out, "sio_sent_bytes_total %llu\n", (unsigned long long)s->bytes_out);
+	metric(out, "sio_rejected_frames_total", "counter", "Rejected client frames by error.");
+	for (int e = SIO_PROTO_VALIDATE_MESSAGE_ERROR; e < SIO_PROTO_ERROR_COUNT; e++)
+		fprintf(out, "sio_rejected_frames_total{error=\"%s\"} %llu\n",
+			sio_proto_error_name((enum sio_proto_error)e),
+			(unsigned long long)s->rejected[e]);
+	metric(out, "sio_published_total", "counter", "Valid client messages on a channel.");
+	fprintf(out, "sio_published_total %llu\n", (unsigned long long)s->published);
+
+	metric(out, "sio_relay_total", "counter", "Channel messages over the bus.");
+	fprintf(out, "sio_relay_total{direction=\"in\"} %llu\n", (unsigned long long)s->relay_in);
+	fprintf(out, "sio_relay_total{direction=\"out\"} %llu\n", (unsigned long long)s->relay_out);
+	metric(out, "sio_bus_gaps_total", "counter", "Relayed messages missed, by sequence gaps.");
+	fprintf(out, "sio_bus_gaps_total %llu\n", (unsigned long long)s->bus_gaps);
+	metric(out, "sio_bus_dropped_total", "counter", "Malformed or unknown bus messages dropped.");
+	fprintf(out, "sio_bus_dropped_total %llu\n", (unsigned long long)s->bus_dropped);
+	metric(out, "sio_peers_alive", "gauge", "Peer instances heard from within dead_after_ms.");
+	fprintf(out, "sio_peers_alive %llu\n", (unsigned long long)s->peers_alive);
+
+	metric(out, "sio_events_total", "counter", "Events emitted, by name.");
+	for (int e = 0; e < SIO_EV_COUNT; e++)
+		fprintf(out, "sio_events_total{event=\"%s\"} %llu\n", event_names[e],
+			(unsigned long long)s->events[e]);
+	metric(out, "sio_queued_bytes", "gauge", "Bytes of outgoing frames not yet sent.");
+	fprintf(out, "sio_queued_bytes %llu\n", (unsigned long long)s->queued_bytes);
+	metric(out, "sio_log_suppressed_total", "counter", "Log lines held back by the rate limit.");
+	fprintf(out, "sio_log_suppressed_total %llu\n", (unsigned long long)s->log_suppressed);
+}

@@ -1,0 +1,66 @@
+/*
+ * The counters of one instance, and their rendering in the Prometheus text
+ * format for GET /metrics. Pure: the glue counts, this module only formats.
+ */
+#ifndef SIO_STATS_H
+#define SIO_STATS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "load.h"
+#include "protocol.h"
+
+enum sio_close_reason {
+	SIO_CLOSE_CLIENT,       /* the client closed or vanished */
+	SIO_CLOSE_REFUSED,      /* 1013, over max_clients */
+	SIO_CLOSE_POLICY,       /* 1008, too many rejected frames */
+	SIO_CLOSE_SLOW,         /* 1008, send queue full */
+	SIO_CLOSE_TOO_BIG,      /* 1009 */
+	SIO_CLOSE_DRAIN,        /* 1001 */
+	SIO_CLOSE_REASON_COUNT,
+};
+
+enum sio_event {
+	SIO_EV_HIGH_LOAD,
+	SIO_EV_OVER_LOAD,
+	SIO_EV_AVAILABLE,
+	SIO_EV_JOIN,
+	SIO_EV_LEAVE,
+	SIO_EV_DRAIN,
+	SIO_EV_RELOAD,
+	SIO_EV_COUNT,
+};
+
+struct sio_stats {
+	const char *id;
+	const char *version;
+	uint64_t clients;
+	uint64_t ready_clients;
+	uint64_t max_clients, high_clients, low_enough;
+	enum sio_load_state state;
+	int draining;
+	uint64_t channels;
+	uint64_t subscriptions;
+	uint64_t accepted;
+	uint64_t refused;
+	uint64_t closed[SIO_CLOSE_REASON_COUNT];
+	uint64_t frames_in, frames_out;
+	uint64_t bytes_in, bytes_out;
+	uint64_t rejected[SIO_PROTO_ERROR_COUNT];
+	uint64_t published;          /* valid client messages on a channel */
+	uint64_t relay_in, relay_out; /* over the bus */
+	uint64_t bus_gaps;
+	uint64_t bus_dropped;
+	uint64_t peers_alive;
+	uint64_t events[SIO_EV_COUNT];
+	uint64_t queued_bytes;       /* shared frame bytes alive */
+	uint64_t log_suppressed;     /* log lines held back by the rate limit */
+};
+
+const char *sio_event_name(enum sio_event event);
+const char *sio_close_reason_name(enum sio_close_reason reason);
+
+void sio_stats_write_prometheus(FILE *out, const struct sio_stats *stats);
+
+#endif
