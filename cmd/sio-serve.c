@@ -9,12 +9,11 @@
 
 #include "config.h"
 #include "log.h"
-#include "rate.h"
-#include "server.h"
+#include "instance.h"
 #include "sio.h"
 
 static volatile sig_atomic_t got_term, got_hup;
-static struct sio_server *server;
+static struct sio_instance *server;
 
 static void on_signal(int sig)
 {
@@ -22,7 +21,7 @@ static void on_signal(int sig)
 		got_hup = 1;
 	else
 		got_term = 1;
-	sio_server_wake(server);
+	sio_instance_wake(server);
 }
 
 static void setup_signals(void)
@@ -57,9 +56,9 @@ static void reload(const struct sio_cli *cli)
 
 	if (sio_config_build(&cfg, cli, err, sizeof err)) {
 		sio_log(SIO_LOG_ERROR, "RELOAD_FAILED", "id=%s why=\"%s\" keeping=current",
-			sio_server_id(server), err);
+			sio_instance_id(server), err);
 	} else {
-		sio_server_reload(server, &cfg);
+		sio_instance_reload(server, &cfg);
 	}
 	sio_config_free(&cfg);
 }
@@ -110,7 +109,7 @@ int main(int argc, char **argv)
 	raise_fd_limit();
 	setup_signals();
 
-	server = sio_server_new(&cfg, err, sizeof err);
+	server = sio_instance_new(&cfg, err, sizeof err);
 	if (!server) {
 		sio_log(SIO_LOG_ERROR, NULL, "%s", err);
 		sio_config_free(&cfg);
@@ -118,14 +117,14 @@ int main(int argc, char **argv)
 		return SIO_EXIT_FAILURE;
 	}
 	sio_log(SIO_LOG_INFO, "LISTENING", "id=%s url=%s max=%lld high=%lld low=%lld",
-		sio_server_id(server), sio_server_url(server), (long long)cfg.serve.max_clients,
+		sio_instance_id(server), sio_instance_url(server), (long long)cfg.serve.max_clients,
 		(long long)cfg.serve.high_clients, (long long)cfg.serve.low_enough);
 	sio_config_free(&cfg);
 	sd_notify(0, "READY=1");
 
 	rc = SIO_EXIT_OK;
 	for (;;) {
-		if (sio_server_service(server) < 0) {
+		if (sio_instance_service(server) < 0) {
 			sio_log(SIO_LOG_ERROR, NULL, "event loop failed");
 			rc = SIO_EXIT_FAILURE;
 			break;
@@ -139,13 +138,13 @@ int main(int argc, char **argv)
 		if (got_term) {
 			got_term = 0;
 			sd_notify(0, "STOPPING=1");
-			sio_server_drain(server);
+			sio_instance_drain(server);
 		}
-		if (sio_server_drained(server))
+		if (sio_instance_drained(server))
 			break;
 	}
-	sio_log(SIO_LOG_INFO, "EXIT", "id=%s", sio_server_id(server));
-	sio_server_destroy(&server);
+	sio_log(SIO_LOG_INFO, "EXIT", "id=%s", sio_instance_id(server));
+	sio_instance_destroy(&server);
 	sio_cli_free(&cli);
 	return rc;
 }

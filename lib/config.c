@@ -83,6 +83,10 @@ const struct sio_setting sio_settings[] = {
 	{ "bus", "bind", "bus-bind", 0, SIO_SET_STRING, OFF(bus.bind), 0, 0,
 	  "", NULL, SERVE, 0, "ENDPOINT",
 	  "ZeroMQ endpoint of this instance's bus (default: tcp://127.0.0.1:port+10000)" },
+	{ "bus", "inbox", "bus-inbox", 0, SIO_SET_STRING, OFF(bus.inbox), 0, 0,
+	  "", NULL, SERVE, 0, "ENDPOINT",
+	  "ZeroMQ endpoint where peers and the service side reach this instance"
+	  " (default: the bus address, any free port)" },
 	{ "bus", "peers", "bus-peer", 0, SIO_SET_LIST, OFF(bus.peers), 0, 0,
 	  NULL, NULL, BUS_USERS, SIO_SET_RELOADABLE, "ENDPOINT",
 	  "bus endpoint of a peer instance (repeatable)" },

@@ -51,6 +51,7 @@ struct sio_config {
 	} serve;
 	struct {
 		char *bind;
+		char *inbox;
 		struct sio_strlist peers;
 		int64_t heartbeat_ms;
 		int64_t dead_after_ms;

@@ -41,7 +41,7 @@ struct conn {
 	size_t discarding;           /* bytes of an over-long message skipped so far */
 	struct sio_rate rejects;
 	unsigned long long serial;
-	const char *close_reason;
+	char *close_reason;          /* owned, set with close_code */
 	uint16_t close_code;
 	enum sio_close_reason close_kind;
 	bool counted;                /* holds a slot of max_clients */
@@ -68,6 +68,25 @@ struct sio_server {
 	size_t drain_total;          /* connections open when the drain began */
 	size_t drain_closed;
 	lws_sorted_usec_list_t drain_sul;
+	struct sio_server_hooks hooks;
+	void *hooks_arg;
+	lws_sorted_usec_list_t every_sul;
+	uint64_t every_ms;
+	sio_server_fn every_fn;
+	void *every_arg;
+	lws_sorted_usec_list_t defer_sul;
+	sio_server_fn defer_fn;
+	void *defer_arg;
+	struct watch *watches;
+	char close_reason[124];      /* a close frame holds 123 bytes of reason */
+};
+
+struct watch {
+	int fd;
+	struct lws *wsi;
+	sio_server_fn fn;
+	void *arg;
+	struct watch *next;
 };
 
 static const struct sio_proto_limits *limits_of(struct sio_server *s, struct sio_proto_limits *l)
@@ -80,6 +99,8 @@ static const struct sio_proto_limits *limits_of(struct sio_server *s, struct sio
 static void emit(struct sio_server *s, enum sio_event ev)
 {
 	s->stats.events[ev]++;
+	if (s->hooks.event)
+		s->hooks.event(s->hooks_arg, ev);
 	sio_log(ev == SIO_EV_OVER_LOAD ? SIO_LOG_WARN : SIO_LOG_INFO, sio_event_name(ev),
 		"id=%s clients=%llu state=%s high=%lld max=%lld low=%lld", s->id,
 		(unsigned long long)s->load.clients, sio_load_state_name(s->load.state),
@@ -104,7 +125,7 @@ static void conn_close(struct conn *c, uint16_t code, const char *reason,
 	if (c->close_code)
 		return;
 	c->close_code = code;
-	c->close_reason = reason;
+	c->close_reason = strdup(reason);
 	c->close_kind = kind;
 	sio_sendq_clear(&c->queue);
 	lws_callback_on_writable(c->wsi);
@@ -234,6 +255,9 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 		s->stats.published++;
 		if (s->cfg.serve.relay)
 			sio_server_deliver(s, msg.channel, msg.channel_len, msg.data, msg.data_len);
+		if (s->hooks.publish)
+			s->hooks.publish(s->hooks_arg, msg.channel, msg.channel_len, msg.data,
+					 msg.data_len);
 		break;
 	}
 	sio_msg_release(&msg);
@@ -308,7 +332,8 @@ static int writeable(struct sio_server *s, struct conn *c)
 	if (c->close_code) {
 		s->stats.closed[c->close_kind]++;
 		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
-				 (unsigned char *)c->close_reason, strlen(c->close_reason));
+				 (unsigned char *)c->close_reason,
+				 c->close_reason ? strlen(c->close_reason) : 0);
 		return -1;
 	}
 	struct sio_frame *f;
@@ -324,6 +349,20 @@ static int writeable(struct sio_server *s, struct conn *c)
 	if (!sio_sendq_empty(&c->queue))
 		lws_callback_on_writable(c->wsi);
 	return 0;
+}
+
+/* A close reason that names an instance with room when the mesh knows one.
+ * The reason must fit a control frame: 123 bytes. */
+static const char *reason_elsewhere(struct sio_server *s, const char *plain, const char *lead)
+{
+	const char *url = s->hooks.elsewhere ? s->hooks.elsewhere(s->hooks_arg) : NULL;
+
+	if (!url || strlen(lead) + 1 + strlen(url) >= sizeof s->close_reason)
+		return plain;
+	memcpy(s->close_reason, lead, strlen(lead));
+	s->close_reason[strlen(lead)] = ' ';
+	memcpy(s->close_reason + strlen(lead) + 1, url, strlen(url) + 1);
+	return s->close_reason;
 }
 
 static void established(struct sio_server *s, struct conn *c, struct lws *wsi)
@@ -342,7 +381,8 @@ static void established(struct sio_server *s, struct conn *c, struct lws *wsi)
 		sio_log(SIO_LOG_DEBUG, "REFUSED", "id=%s conn=%llu clients=%llu refused=%llu",
 			s->id, c->serial, (unsigned long long)s->load.clients,
 			(unsigned long long)s->load.refused);
-		conn_close(c, 1013 /* try again later */, "instance full, try again later",
+		conn_close(c, 1013 /* try again later */,
+			   reason_elsewhere(s, "instance full, try again later", "instance full, try"),
 			   SIO_CLOSE_REFUSED);
 		return;
 	}
@@ -360,6 +400,7 @@ static void closed(struct sio_server *s, struct conn *c)
 	sio_channels_leave_all(s->channels, &c->member);
 	sio_sendq_clear(&c->queue);
 	free(c->rx);
+	free(c->close_reason);
 	if (c->ready)
 		s->stats.ready_clients--;
 	DL_DELETE(s->conns, c);
@@ -428,6 +469,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	struct conn *c = user;
 
 	switch (reason) {
+	case LWS_CALLBACK_RAW_RX_FILE: {
+		struct watch *w = lws_get_opaque_user_data(wsi);
+		if (w)
+			w->fn(w->arg);
+		break;
+	}
+	case LWS_CALLBACK_RAW_CLOSE_FILE: {
+		struct watch *w = lws_get_opaque_user_data(wsi);
+		if (w)
+			w->wsi = NULL;
+		break;
+	}
 	case LWS_CALLBACK_HTTP:
 		return http(s, wsi, in ? (const char *)in : "/");
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
@@ -461,6 +514,8 @@ static const struct lws_protocols protocols[] = {
 	/* No subprotocol name is required: the socketiyo client asks for none,
 	 * and lws binds such connections to the first protocol. */
 	{ "socketiyo", callback, sizeof(struct conn), 4096, 0, NULL, 0 },
+	/* Foreign descriptors (the bus) adopted into the same loop. */
+	{ "sio-watch", callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
@@ -569,6 +624,83 @@ static int copy_config(struct sio_config *dst, const struct sio_config *src)
 	return 0;
 }
 
+static void on_interest(void *arg, const char *name, size_t len, int on)
+{
+	struct sio_server *s = arg;
+
+	if (s->hooks.interest)
+		s->hooks.interest(s->hooks_arg, name, len, on);
+}
+
+void sio_server_set_hooks(struct sio_server *s, const struct sio_server_hooks *hooks, void *arg)
+{
+	s->hooks = *hooks;
+	s->hooks_arg = arg;
+}
+
+int sio_server_watch(struct sio_server *s, int fd, sio_server_fn fn, void *arg)
+{
+	struct watch *w = calloc(1, sizeof *w);
+	lws_sock_file_fd_type desc;
+
+	if (!w)
+		return -1;
+	/* lws closes what it adopted: give it a descriptor of its own. */
+	fd = dup(fd);
+	if (fd < 0) {
+		free(w);
+		return -1;
+	}
+	desc.filefd = fd;
+	w->fd = fd;
+	w->fn = fn;
+	w->arg = arg;
+	w->wsi = lws_adopt_descriptor_vhost(s->vhost, LWS_ADOPT_RAW_FILE_DESC, desc,
+					    "sio-watch", NULL);
+	if (!w->wsi) {
+		close(fd);
+		free(w);
+		return -1;
+	}
+	lws_set_opaque_user_data(w->wsi, w);
+	w->next = s->watches;
+	s->watches = w;
+	return 0;
+}
+
+static void every_tick(lws_sorted_usec_list_t *sul)
+{
+	struct sio_server *s = lws_container_of(sul, struct sio_server, every_sul);
+
+	lws_sul_schedule(s->context, 0, &s->every_sul, every_tick,
+			 (lws_usec_t)s->every_ms * LWS_US_PER_MS);
+	s->every_fn(s->every_arg);
+}
+
+void sio_server_every(struct sio_server *s, uint64_t ms, sio_server_fn fn, void *arg)
+{
+	s->every_ms = ms;
+	s->every_fn = fn;
+	s->every_arg = arg;
+	lws_sul_schedule(s->context, 0, &s->every_sul, every_tick, (lws_usec_t)ms * LWS_US_PER_MS);
+}
+
+static void defer_tick(lws_sorted_usec_list_t *sul)
+{
+	struct sio_server *s = lws_container_of(sul, struct sio_server, defer_sul);
+
+	s->defer_fn(s->defer_arg);
+}
+
+void sio_server_defer(struct sio_server *s, sio_server_fn fn, void *arg)
+{
+	s->defer_fn = fn;
+	s->defer_arg = arg;
+	lws_sul_schedule(s->context, 0, &s->defer_sul, defer_tick, 1);
+}
+
+bool sio_server_draining(const struct sio_server *s) { return s->draining; }
+
 struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_t errlen)
 {
 	struct sio_server *s = calloc(1, sizeof *s);
@@ -582,7 +714,7 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 	}
 	s->id = *cfg->serve.id ? strdup(cfg->serve.id) : default_id(cfg);
 	s->url = *cfg->serve.url ? strdup(cfg->serve.url) : default_url(cfg);
-	s->channels = sio_channels_new(NULL, NULL);
+	s->channels = sio_channels_new(on_interest, s);
 	if (!s->id || !s->url || !s->channels) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -631,7 +763,17 @@ void sio_server_destroy(struct sio_server **sp)
 		return;
 	if (s->context) {
 		lws_sul_cancel(&s->drain_sul);
+		lws_sul_cancel(&s->every_sul);
+		lws_sul_cancel(&s->defer_sul);
+		for (struct watch *w = s->watches; w; w = w->next)
+			if (w->wsi)
+				lws_set_opaque_user_data(w->wsi, NULL);
 		lws_context_destroy(s->context);
+	}
+	while (s->watches) {
+		struct watch *w = s->watches;
+		s->watches = w->next;
+		free(w);
 	}
 	sio_channels_destroy(&s->channels);
 	free(s->id);
@@ -731,7 +873,9 @@ static void drain_tick(lws_sorted_usec_list_t *sul)
 			break;
 		if (c->close_code)
 			continue;
-		conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "server going away", SIO_CLOSE_DRAIN);
+		conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY,
+			   reason_elsewhere(s, "server going away", "server going away, try"),
+			   SIO_CLOSE_DRAIN);
 		s->drain_closed++;
 	}
 	if (s->conns)
@@ -773,6 +917,8 @@ const struct sio_stats *sio_server_stats(struct sio_server *s)
 	st->channels = sio_channels_count(s->channels);
 	st->subscriptions = s->subscriptions;
 	st->queued_bytes = sio_frame_live_bytes();
+	if (s->hooks.stats)
+		s->hooks.stats(s->hooks_arg, st);
 	return st;
 }
 

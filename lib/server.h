@@ -9,14 +9,42 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "stats.h"
 
 struct sio_server;
 
+/* What the instance around the server (the bus) wants to hear of. */
+struct sio_server_hooks {
+	/* A valid client message on a channel. */
+	void (*publish)(void *arg, const char *channel, size_t clen, const char *data,
+			size_t dlen);
+	/* The first local subscriber of a channel came (on), or the last went. */
+	void (*interest)(void *arg, const char *channel, size_t clen, bool on);
+	/* An event of this instance: HIGH_LOAD, OVER_LOAD, AVAILABLE, DRAIN. */
+	void (*event)(void *arg, enum sio_event event);
+	/* The URL of another instance with room, for close reasons; or NULL. */
+	const char *(*elsewhere)(void *arg);
+	/* Adds what only the instance knows (bus counters) to the stats. */
+	void (*stats)(void *arg, struct sio_stats *stats);
+};
+
+typedef void (*sio_server_fn)(void *arg);
+
 struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_t errlen);
 void sio_server_destroy(struct sio_server **server);
+
+void sio_server_set_hooks(struct sio_server *server, const struct sio_server_hooks *hooks,
+			  void *arg);
+/* Calls fn whenever fd is readable, from the loop. */
+int sio_server_watch(struct sio_server *server, int fd, sio_server_fn fn, void *arg);
+/* Calls fn every ms milliseconds, from the loop (one such timer). */
+void sio_server_every(struct sio_server *server, uint64_t ms, sio_server_fn fn, void *arg);
+/* Calls fn once, on the next turn of the loop (one pending call). */
+void sio_server_defer(struct sio_server *server, sio_server_fn fn, void *arg);
+bool sio_server_draining(const struct sio_server *server);
 
 /* Runs the loop once: waits for and handles the next events. <0 is fatal. */
 int sio_server_service(struct sio_server *server);

@@ -1,0 +1,824 @@
+#include "bus.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "log.h"
+#include "rate.h"
+
+/* Messages handled per sio_bus_process call, so a flood on the bus cannot
+ * starve the WebSocket side or delay our own heartbeats. */
+#define PROCESS_BUDGET 2000
+/* Newly learned endpoints ride on this many heartbeats. */
+#define GOSSIP_REPEAT 4
+/* The whole list goes out every max(this, peers) heartbeats: the average
+ * cost per heartbeat stays constant however large the mesh grows. */
+#define GOSSIP_FULL_MIN 8
+#define HWM 100000
+#define DROP_LOG_PER_SEC 5
+
+struct interest {          /* a channel the mesh asked us for, and its sequence */
+	char *channel;
+	size_t len;
+	uint64_t seq;
+	UT_hash_handle hh;
+};
+
+struct cursor {            /* the last sequence heard from an origin on a channel */
+	char *key;         /* channel NUL origin */
+	size_t keylen;
+	uint64_t boot;
+	uint64_t seq;
+	UT_hash_handle hh;
+};
+
+struct pusher {            /* a PUSH socket to one instance's inbox */
+	char *endpoint;
+	void *sock;
+	UT_hash_handle hh;
+};
+
+struct sio_bus {
+	struct sio_bus_options opt;
+	struct sio_bus_hooks hooks;
+	void *arg;
+	char *id;
+	char *bind;
+	char *inbox_endpoint;
+	uint64_t boot;
+	void *ctx;
+	void *pub;         /* XPUB */
+	void *sub;
+	void *inbox;       /* PULL */
+	int fds[3];
+	size_t nfds;
+	struct sio_registry reg;
+	struct interest *interests;
+	struct cursor *cursors;
+	struct pusher *pushers;
+	struct sio_bus_counters counters;
+	struct sio_rate drop_log;
+	uint64_t next_heartbeat_ms;
+	uint64_t beats;
+	bool left;         /* LEAVE said: no more heartbeats */
+	char **fresh;      /* endpoints learned lately, gossiped GOSSIP_REPEAT times */
+	size_t nfresh;
+	unsigned fresh_left;
+};
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void sio_bus_default_bind(char *buf, size_t size, int port)
+{
+	/* Beside the WebSocket port, so that a second instance started with
+	 * only another --port gets another bus endpoint too. */
+	snprintf(buf, size, "tcp://127.0.0.1:%d", (port + 10000) % 65536);
+}
+
+static void dropped(struct sio_bus *b, const char *what, const char *why)
+{
+	uint32_t suppressed = 0;
+
+	b->counters.dropped++;
+	if (sio_rate_hit(&b->drop_log, sio_now_ms(), DROP_LOG_PER_SEC, 1000, &suppressed))
+		sio_log(SIO_LOG_WARN, "BUS_DROPPED", "id=%s what=%s why=\"%s\" dropped=%llu",
+			b->id, what, why, (unsigned long long)b->counters.dropped);
+	if (suppressed)
+		sio_log(SIO_LOG_WARN, "LOG_SUPPRESSED", "id=%s lines=%u what=bus_dropped",
+			b->id, suppressed);
+}
+
+static int sock_fd(void *sock)
+{
+	int fd;
+	size_t len = sizeof fd;
+
+	if (zmq_getsockopt(sock, ZMQ_FD, &fd, &len))
+		return -1;
+	/* The loop may close what it watches (lws does, on teardown); it
+	 * gets a duplicate so that ZeroMQ's own descriptor stays intact. */
+	return dup(fd);
+}
+
+static void *make_socket(struct sio_bus *b, int type)
+{
+	void *s = zmq_socket(b->ctx, type);
+	int hwm = HWM, linger = 1000, ivl_max = 1000;
+
+	if (!s)
+		return NULL;
+	zmq_setsockopt(s, ZMQ_SNDHWM, &hwm, sizeof hwm);
+	zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
+	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+	zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+	return s;
+}
+
+static bool is_self(const struct sio_bus *b, const char *endpoint)
+{
+	return b->bind && !strcmp(endpoint, b->bind);
+}
+
+static void remember_fresh(struct sio_bus *b, const char *endpoint)
+{
+	char **n = realloc(b->fresh, sizeof *n * (b->nfresh + 1));
+
+	if (!n)
+		return;
+	b->fresh = n;
+	if ((b->fresh[b->nfresh] = strdup(endpoint)))
+		b->nfresh++;
+	b->fresh_left = GOSSIP_REPEAT;
+}
+
+/* Connects our SUB to a bus endpoint we did not know. */
+static void learn(struct sio_bus *b, const char *endpoint, bool seed)
+{
+	if (!endpoint || !*endpoint || is_self(b, endpoint))
+		return;
+	if (!sio_registry_learn(&b->reg, endpoint, seed))
+		return;
+	if (zmq_connect(b->sub, endpoint)) {
+		sio_log(SIO_LOG_WARN, "BUS_CONNECT_FAILED", "id=%s endpoint=%s why=\"%s\"", b->id,
+			endpoint, zmq_strerror(errno));
+		return;
+	}
+	sio_log(SIO_LOG_DEBUG, "BUS_CONNECT", "id=%s endpoint=%s", b->id, endpoint);
+	remember_fresh(b, endpoint);
+}
+
+static struct pusher *pusher_for(struct sio_bus *b, const char *endpoint)
+{
+	struct pusher *p = NULL;
+
+	HASH_FIND_STR(b->pushers, endpoint, p);
+	if (p)
+		return p;
+	p = calloc(1, sizeof *p);
+	if (!p || !(p->endpoint = strdup(endpoint)) || !(p->sock = make_socket(b, ZMQ_PUSH))) {
+		if (p)
+			free(p->endpoint);
+		free(p);
+		return NULL;
+	}
+	int linger = 3000;
+	zmq_setsockopt(p->sock, ZMQ_LINGER, &linger, sizeof linger);
+	if (zmq_connect(p->sock, endpoint)) {
+		zmq_close(p->sock);
+		free(p->endpoint);
+		free(p);
+		return NULL;
+	}
+	HASH_ADD_KEYPTR(hh, b->pushers, p->endpoint, strlen(p->endpoint), p);
+	return p;
+}
+
+/* Sends frames as one message; ZeroMQ never blocks us (a full queue drops). */
+static int send_parts(void *sock, const void *const *parts, const size_t *lens, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (zmq_send(sock, parts[i], lens[i],
+			     ZMQ_DONTWAIT | (i + 1 < n ? ZMQ_SNDMORE : 0)) < 0)
+			return -1;
+	return 0;
+}
+
+static void say_hello(struct sio_bus *b, const char *inbox)
+{
+	struct sio_control m;
+	size_t len;
+
+	if (!b->opt.instance || !inbox || !*inbox)
+		return;
+	memset(&m, 0, sizeof m);
+	m.type = SIO_CONTROL_HELLO;
+	snprintf(m.status.id, sizeof m.status.id, "%s", b->id);
+	snprintf(m.status.bus, sizeof m.status.bus, "%s", b->bind);
+	m.time_ms = wall_ms();
+	char *json = sio_control_encode(&m, &len);
+	struct pusher *p = pusher_for(b, inbox);
+	if (json && p) {
+		const void *parts[] = { "hello", json };
+		size_t lens[] = { 5, len };
+		send_parts(p->sock, parts, lens, 2);
+	}
+	free(json);
+}
+
+static void fill_status(struct sio_bus *b, struct sio_status *st)
+{
+	memset(st, 0, sizeof *st);
+	if (b->hooks.status)
+		b->hooks.status(b->arg, st);
+	snprintf(st->id, sizeof st->id, "%s", b->id);
+	snprintf(st->bus, sizeof st->bus, "%s", b->bind ? b->bind : "");
+	snprintf(st->inbox, sizeof st->inbox, "%s", b->inbox_endpoint ? b->inbox_endpoint : "");
+	st->boot = b->boot;
+	st->relay_in = b->counters.relay_in;
+	st->relay_out = b->counters.relay_out;
+	st->gaps = b->counters.gaps;
+}
+
+static void drain_xpub(struct sio_bus *b);
+
+static void publish_control(struct sio_bus *b, struct sio_control *m)
+{
+	size_t len;
+	char *json = sio_control_encode(m, &len);
+
+	if (!json)
+		return;
+	const void *parts[] = { SIO_TOPIC_CONTROL, json };
+	size_t lens[] = { 1, len };
+	send_parts(b->pub, parts, lens, 2);
+	free(json);
+	drain_xpub(b);
+}
+
+void sio_bus_event(struct sio_bus *b, const char *event, const char *why)
+{
+	struct sio_control m;
+
+	if (!b->opt.instance)
+		return;
+	memset(&m, 0, sizeof m);
+	m.type = SIO_CONTROL_EVENT;
+	fill_status(b, &m.status);
+	snprintf(m.event, sizeof m.event, "%s", event);
+	snprintf(m.why, sizeof m.why, "%s", why ? why : "");
+	m.time_ms = wall_ms();
+	publish_control(b, &m);
+}
+
+void sio_bus_leave(struct sio_bus *b)
+{
+	if (b->pub && b->inbox_endpoint && !b->left) {
+		sio_bus_event(b, "LEAVE", "shutdown");
+		b->left = true;
+	}
+}
+
+static void heartbeat(struct sio_bus *b)
+{
+	struct sio_control m;
+	struct sio_endpoint *e, *tmp;
+	char **all = NULL;
+	size_t every = HASH_COUNT(b->reg.endpoints);
+
+	memset(&m, 0, sizeof m);
+	m.type = SIO_CONTROL_HEARTBEAT;
+	fill_status(b, &m.status);
+	m.time_ms = wall_ms();
+	if (every < GOSSIP_FULL_MIN)
+		every = GOSSIP_FULL_MIN;
+	if (b->beats % every == 0 && HASH_COUNT(b->reg.endpoints)) {
+		all = calloc(HASH_COUNT(b->reg.endpoints), sizeof *all);
+		if (all) {
+			HASH_ITER(hh, b->reg.endpoints, e, tmp)
+				all[m.npeers++] = e->endpoint;
+			m.peers = all;
+		}
+	} else if (b->fresh_left) {
+		m.peers = b->fresh;
+		m.npeers = b->nfresh;
+	}
+	publish_control(b, &m);
+	free(all);
+	b->beats++;
+	b->counters.heartbeats_out++;
+	if (b->fresh_left && --b->fresh_left == 0) {
+		for (size_t i = 0; i < b->nfresh; i++)
+			free(b->fresh[i]);
+		free(b->fresh);
+		b->fresh = NULL;
+		b->nfresh = 0;
+	}
+}
+
+static void peer_died(void *arg, struct sio_peer *peer)
+{
+	struct sio_bus *b = arg;
+
+	if (b->hooks.event)
+		b->hooks.event(b->arg, "LEAVE", peer, "timeout");
+}
+
+void sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
+{
+	if (b->opt.instance && !b->left && now_ms >= b->next_heartbeat_ms) {
+		heartbeat(b);
+		/* On the schedule, not "now + interval": a late tick does not
+		 * push every later heartbeat back. */
+		b->next_heartbeat_ms += b->opt.heartbeat_ms;
+		if (b->next_heartbeat_ms <= now_ms)
+			b->next_heartbeat_ms = now_ms + b->opt.heartbeat_ms;
+	}
+	sio_registry_expire(&b->reg, now_ms, b->opt.dead_after_ms, peer_died, b);
+}
+
+static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_inbox)
+{
+	struct sio_control m;
+	const char *why;
+	struct sio_peer *peer = NULL;
+
+	if (sio_control_decode(buf, len, &m, &why)) {
+		dropped(b, "control", why);
+		return;
+	}
+	if (m.type == SIO_CONTROL_HELLO) {
+		if (via_inbox)
+			learn(b, m.status.bus, false);
+		else
+			dropped(b, "control", "hello on the wrong socket");
+		sio_control_free(&m);
+		return;
+	}
+	learn(b, m.status.bus, false);
+	for (size_t i = 0; i < m.npeers; i++)
+		learn(b, m.peers[i], false);
+
+	bool leaving = m.type == SIO_CONTROL_EVENT && !strcmp(m.event, "LEAVE");
+	if (leaving) {
+		peer = sio_registry_left(&b->reg, m.status.id);
+		if (peer) {
+			peer->status = m.status;
+			if (b->hooks.event)
+				b->hooks.event(b->arg, "LEAVE", peer, *m.why ? m.why : "shutdown");
+		}
+		sio_control_free(&m);
+		return;
+	}
+	enum sio_peer_change change = sio_registry_heard(&b->reg, &m.status, sio_now_ms(), &peer);
+	if (peer && change == SIO_PEER_JOINED) {
+		say_hello(b, m.status.inbox);
+		if (b->hooks.event)
+			b->hooks.event(b->arg, "JOIN", peer, NULL);
+	}
+	if (peer && m.type == SIO_CONTROL_EVENT && b->hooks.event)
+		b->hooks.event(b->arg, m.event, peer, *m.why ? m.why : NULL);
+	sio_control_free(&m);
+}
+
+static void count_sequence(struct sio_bus *b, const char *channel, size_t clen,
+			   const struct sio_relay_meta *meta)
+{
+	size_t olen = strlen(meta->origin), keylen = clen + 1 + olen;
+	char stack[512], *key = keylen <= sizeof stack ? stack : malloc(keylen);
+	struct cursor *c = NULL;
+
+	if (!key)
+		return;
+	memcpy(key, channel, clen);
+	key[clen] = '\0';
+	memcpy(key + clen + 1, meta->origin, olen);
+	HASH_FIND(hh, b->cursors, key, keylen, c);
+	if (!c) {
+		c = calloc(1, sizeof *c);
+		if (c && (c->key = malloc(keylen))) {
+			memcpy(c->key, key, keylen);
+			c->keylen = keylen;
+			c->boot = meta->boot;
+			c->seq = meta->seq;
+			HASH_ADD_KEYPTR(hh, b->cursors, c->key, keylen, c);
+		} else {
+			free(c);
+		}
+	} else if (c->boot != meta->boot) {
+		/* The origin restarted: its sequence starts over. */
+		c->boot = meta->boot;
+		c->seq = meta->seq;
+	} else if (meta->seq > c->seq) {
+		uint64_t missed = meta->seq - c->seq - 1;
+		if (missed) {
+			b->counters.gaps += missed;
+			sio_log(SIO_LOG_WARN, "BUS_GAP", "id=%s origin=%s missed=%llu gaps=%llu",
+				b->id, meta->origin, (unsigned long long)missed,
+				(unsigned long long)b->counters.gaps);
+		}
+		c->seq = meta->seq;
+	}
+	if (key != stack)
+		free(key);
+}
+
+static void forget_cursors(struct sio_bus *b, const char *channel, size_t clen)
+{
+	struct cursor *c, *tmp;
+
+	HASH_ITER(hh, b->cursors, c, tmp) {
+		if (c->keylen > clen && c->key[clen] == '\0' && !memcmp(c->key, channel, clen)) {
+			HASH_DEL(b->cursors, c);
+			free(c->key);
+			free(c);
+		}
+	}
+}
+
+/* Reads one multi-part message into parts (at most max); returns the count,
+ * 0 when nothing is waiting, -1 when it has more parts than max. */
+static int recv_parts(void *sock, zmq_msg_t *parts, int max)
+{
+	int n = 0, more = 1;
+
+	while (more) {
+		zmq_msg_t scratch;
+		zmq_msg_t *m = n < max ? &parts[n] : &scratch;
+		zmq_msg_init(m);
+		if (zmq_msg_recv(m, sock, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(m);
+			if (n == 0 && errno == EAGAIN)
+				return 0;
+			break;
+		}
+		more = zmq_msg_more(m);
+		if (n >= max)
+			zmq_msg_close(m);
+		n++;
+	}
+	if (n > max) {
+		for (int i = 0; i < max; i++)
+			zmq_msg_close(&parts[i]);
+		return -1;
+	}
+	return n;
+}
+
+static void close_parts(zmq_msg_t *parts, int n)
+{
+	for (int i = 0; i < n; i++)
+		zmq_msg_close(&parts[i]);
+}
+
+static bool readable(void *sock)
+{
+	int events = 0;
+	size_t len = sizeof events;
+
+	return sock && zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) == 0 &&
+	       (events & ZMQ_POLLIN);
+}
+
+static void on_sub(struct sio_bus *b, zmq_msg_t *parts, int n)
+{
+	const char *topic = zmq_msg_data(&parts[0]);
+	size_t tlen = zmq_msg_size(&parts[0]);
+
+	if (tlen == 1 && topic[0] == SIO_TOPIC_CONTROL[0]) {
+		if (n != 2)
+			dropped(b, "control", "wrong number of frames");
+		else
+			on_control(b, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), false);
+		return;
+	}
+	const char *channel, *why = "wrong number of frames";
+	size_t clen;
+	struct sio_relay_meta meta;
+	if (n != 3 || sio_relay_topic_channel(topic, tlen, &channel, &clen) ||
+	    sio_relay_meta_decode(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), &meta, &why)) {
+		dropped(b, "relay", n != 3 ? "wrong number of frames" : why);
+		return;
+	}
+	b->counters.relay_in++;
+	count_sequence(b, channel, clen, &meta);
+	if (b->hooks.relay)
+		b->hooks.relay(b->arg, channel, clen, zmq_msg_data(&parts[2]),
+			       zmq_msg_size(&parts[2]), &meta);
+}
+
+static void on_inbox(struct sio_bus *b, zmq_msg_t *parts, int n)
+{
+	const char *kind = zmq_msg_data(&parts[0]);
+	size_t klen = zmq_msg_size(&parts[0]);
+
+	if (klen == 5 && !memcmp(kind, "hello", 5) && n == 2) {
+		on_control(b, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), true);
+		return;
+	}
+	if (klen == 3 && !memcmp(kind, "pub", 3) && n == 4) {
+		const unsigned char *v = zmq_msg_data(&parts[1]);
+		const char *channel = zmq_msg_data(&parts[2]);
+		size_t clen = zmq_msg_size(&parts[2]);
+		if (zmq_msg_size(&parts[1]) != 1 || v[0] != SIO_BUS_VERSION) {
+			dropped(b, "inbox", "unknown protocol version");
+			return;
+		}
+		if (memchr(channel, '\0', clen)) {
+			dropped(b, "inbox", "channel holds a NUL");
+			return;
+		}
+		if (b->hooks.inject)
+			b->hooks.inject(b->arg, channel, clen, zmq_msg_data(&parts[3]),
+					zmq_msg_size(&parts[3]));
+		return;
+	}
+	dropped(b, "inbox", "unknown message");
+}
+
+/* XPUB tells us, through subscription messages, which channels the mesh
+ * wants from us: only those get a sequence and cross the network. */
+static void on_xpub(struct sio_bus *b, zmq_msg_t *msg)
+{
+	const unsigned char *d = zmq_msg_data(msg);
+	size_t len = zmq_msg_size(msg);
+	const char *channel;
+	size_t clen;
+	struct interest *in = NULL;
+
+	if (len < 1 || sio_relay_topic_channel((const char *)d + 1, len - 1, &channel, &clen))
+		return;
+	HASH_FIND(hh, b->interests, channel, clen, in);
+	if (d[0] == 1 && !in) {
+		in = calloc(1, sizeof *in);
+		if (in && (in->channel = malloc(clen + 1))) {
+			memcpy(in->channel, channel, clen);
+			in->channel[clen] = '\0';
+			in->len = clen;
+			HASH_ADD_KEYPTR(hh, b->interests, in->channel, clen, in);
+		} else {
+			free(in);
+		}
+	} else if (d[0] == 0 && in) {
+		HASH_DEL(b->interests, in);
+		free(in->channel);
+		free(in);
+	}
+}
+
+static void drain_xpub(struct sio_bus *b)
+{
+	for (int i = 0; i < PROCESS_BUDGET && readable(b->pub); i++) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		if (zmq_msg_recv(&m, b->pub, ZMQ_DONTWAIT) >= 0)
+			on_xpub(b, &m);
+		zmq_msg_close(&m);
+	}
+}
+
+bool sio_bus_process(struct sio_bus *b)
+{
+	zmq_msg_t parts[4];
+	int budget = PROCESS_BUDGET, n;
+
+	if (b->pub)
+		drain_xpub(b);
+	while (budget > 0 && (n = recv_parts(b->sub, parts, 4)) != 0) {
+		budget--;
+		if (n < 0) {
+			dropped(b, "bus", "too many frames");
+			continue;
+		}
+		on_sub(b, parts, n);
+		close_parts(parts, n);
+	}
+	while (b->inbox && budget > 0 && (n = recv_parts(b->inbox, parts, 4)) != 0) {
+		budget--;
+		if (n < 0) {
+			dropped(b, "inbox", "too many frames");
+			continue;
+		}
+		on_inbox(b, parts, n);
+		close_parts(parts, n);
+	}
+	return readable(b->sub) || readable(b->inbox) || readable(b->pub);
+}
+
+void sio_bus_relay(struct sio_bus *b, const char *channel, size_t clen,
+		   const char *data, size_t dlen, uint8_t flags)
+{
+	struct interest *in = NULL;
+	unsigned char meta[SIO_RELAY_META_MAX];
+	struct sio_relay_meta rm;
+
+	if (!b->pub)
+		return;
+	HASH_FIND(hh, b->interests, channel, clen, in);
+	if (!in)
+		return;
+	memset(&rm, 0, sizeof rm);
+	rm.flags = flags;
+	rm.boot = b->boot;
+	rm.seq = ++in->seq;
+	snprintf(rm.origin, sizeof rm.origin, "%s", b->id);
+	size_t mlen = sio_relay_meta_encode(&rm, meta);
+	size_t tlen;
+	char *topic = sio_relay_topic(channel, clen, &tlen);
+	if (!topic)
+		return;
+	const void *parts[] = { topic, meta, data };
+	size_t lens[] = { tlen, mlen, dlen };
+	if (send_parts(b->pub, parts, lens, 3) == 0)
+		b->counters.relay_out++;
+	free(topic);
+	drain_xpub(b);
+}
+
+void sio_bus_interest(struct sio_bus *b, const char *channel, size_t clen, bool on)
+{
+	size_t tlen;
+	char *topic = sio_relay_topic(channel, clen, &tlen);
+
+	if (!topic)
+		return;
+	zmq_setsockopt(b->sub, on ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE, topic, tlen);
+	free(topic);
+	if (!on)
+		forget_cursors(b, channel, clen);
+}
+
+int sio_bus_inject(struct sio_bus *b, const char *channel, size_t clen,
+		   const char *data, size_t dlen)
+{
+	struct sio_peer *p, *tmp, *best = NULL;
+
+	/* Any live instance will do: it relays to the others. Prefer the
+	 * one heard from last, the least likely to be gone. */
+	sio_registry_foreach(&b->reg, p, tmp)
+		if (p->alive && !p->status.draining && *p->status.inbox &&
+		    (!best || p->last_seen_ms > best->last_seen_ms))
+			best = p;
+	if (!best)
+		return -1;
+	struct pusher *ps = pusher_for(b, best->status.inbox);
+	if (!ps)
+		return -1;
+	unsigned char v = SIO_BUS_VERSION;
+	const void *parts[] = { "pub", &v, channel, data };
+	size_t lens[] = { 3, 1, clen, dlen };
+	return send_parts(ps->sock, parts, lens, 4);
+}
+
+static int derive_inbox(const char *bind, char *buf, size_t size)
+{
+	if (!strncmp(bind, "tcp://", 6)) {
+		const char *colon = strrchr(bind, ':');
+		if (!colon || colon < bind + 6)
+			return -1;
+		snprintf(buf, size, "%.*s:*", (int)(colon - bind), bind);
+		return 0;
+	}
+	snprintf(buf, size, "%s.inbox", bind);
+	return 0;
+}
+
+static int fail(char *err, size_t errlen, const char *what, const char *endpoint)
+{
+	snprintf(err, errlen, "unable to %s %s: %s", what, endpoint, zmq_strerror(errno));
+	return -1;
+}
+
+static int open_instance(struct sio_bus *b, char *err, size_t errlen)
+{
+	char inbox[SIO_ENDPOINT_MAX], last[SIO_ENDPOINT_MAX];
+	size_t len = sizeof last;
+	int one = 1;
+
+	b->pub = make_socket(b, ZMQ_XPUB);
+	b->inbox = make_socket(b, ZMQ_PULL);
+	if (!b->pub || !b->inbox)
+		return fail(err, errlen, "create sockets for", b->bind);
+	/* Lets a subscriber that misses its first heartbeat still get the
+	 * next ones, and keeps the XPUB from blocking on a slow peer. */
+	zmq_setsockopt(b->pub, ZMQ_XPUB_NODROP, &(int){ 0 }, sizeof(int));
+	(void)one;
+	if (zmq_bind(b->pub, b->bind))
+		return fail(err, errlen, "bind the bus on", b->bind);
+	if (b->opt.inbox && *b->opt.inbox)
+		snprintf(inbox, sizeof inbox, "%s", b->opt.inbox);
+	else if (derive_inbox(b->bind, inbox, sizeof inbox))
+		return fail(err, errlen, "derive an inbox from", b->bind);
+	if (zmq_bind(b->inbox, inbox))
+		return fail(err, errlen, "bind the inbox on", inbox);
+	if (zmq_getsockopt(b->inbox, ZMQ_LAST_ENDPOINT, last, &len))
+		return fail(err, errlen, "read the inbox endpoint of", inbox);
+	b->inbox_endpoint = strdup(last);
+	return b->inbox_endpoint ? 0 : fail(err, errlen, "remember", last);
+}
+
+struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_bus_hooks *hooks,
+			    void *arg, char *err, size_t errlen)
+{
+	struct sio_bus *b = calloc(1, sizeof *b);
+
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	b->opt = *opt;
+	b->hooks = *hooks;
+	b->arg = arg;
+	b->id = strdup(opt->id ? opt->id : "observer");
+	b->bind = opt->bind ? strdup(opt->bind) : NULL;
+	if (getrandom(&b->boot, sizeof b->boot, 0) != sizeof b->boot)
+		b->boot = wall_ms() ^ ((uint64_t)getpid() << 32);
+	/* JSON readers keep 53 bits of an integer exactly. */
+	b->boot &= (1ULL << 53) - 1;
+	sio_registry_init(&b->reg, b->id);
+	b->ctx = zmq_ctx_new();
+	if (!b->id || !b->ctx || (opt->instance && !b->bind)) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	b->sub = make_socket(b, ZMQ_SUB);
+	if (!b->sub) {
+		fail(err, errlen, "create a socket for", "the bus");
+		goto fail;
+	}
+	zmq_setsockopt(b->sub, ZMQ_SUBSCRIBE, SIO_TOPIC_CONTROL, 1);
+	if (opt->instance) {
+		if (open_instance(b, err, errlen))
+			goto fail;
+		/* The default channel reaches every client: always wanted. */
+		sio_bus_interest(b, "", 0, true);
+	}
+	for (size_t i = 0; opt->seeds && i < opt->seeds->count; i++)
+		learn(b, opt->seeds->items[i], true);
+	void *socks[] = { b->sub, b->pub, b->inbox };
+	for (size_t i = 0; i < 3; i++) {
+		if (!socks[i])
+			continue;
+		int fd = sock_fd(socks[i]);
+		if (fd < 0) {
+			fail(err, errlen, "watch", "the bus");
+			goto fail;
+		}
+		b->fds[b->nfds++] = fd;
+	}
+	b->next_heartbeat_ms = sio_now_ms();
+	return b;
+fail:
+	sio_bus_destroy(&b);
+	return NULL;
+}
+
+void sio_bus_destroy(struct sio_bus **bp)
+{
+	struct sio_bus *b = *bp;
+	struct interest *in, *it;
+	struct cursor *c, *ct;
+	struct pusher *p, *pt;
+
+	*bp = NULL;
+	if (!b)
+		return;
+	HASH_ITER(hh, b->interests, in, it) {
+		HASH_DEL(b->interests, in);
+		free(in->channel);
+		free(in);
+	}
+	HASH_ITER(hh, b->cursors, c, ct) {
+		HASH_DEL(b->cursors, c);
+		free(c->key);
+		free(c);
+	}
+	HASH_ITER(hh, b->pushers, p, pt) {
+		HASH_DEL(b->pushers, p);
+		zmq_close(p->sock);
+		free(p->endpoint);
+		free(p);
+	}
+	for (size_t i = 0; i < b->nfds; i++)
+		close(b->fds[i]);
+	if (b->sub)
+		zmq_close(b->sub);
+	if (b->pub)
+		zmq_close(b->pub);
+	if (b->inbox)
+		zmq_close(b->inbox);
+	if (b->ctx)
+		zmq_ctx_term(b->ctx);
+	for (size_t i = 0; i < b->nfresh; i++)
+		free(b->fresh[i]);
+	free(b->fresh);
+	sio_registry_clear(&b->reg);
+	free(b->inbox_endpoint);
+	free(b->bind);
+	free(b->id);
+	free(b);
+}
+
+size_t sio_bus_fds(const struct sio_bus *b, int *fds, size_t max)
+{
+	size_t n = b->nfds < max ? b->nfds : max;
+
+	memcpy(fds, b->fds, n * sizeof *fds);
+	return n;
+}
+
+const struct sio_registry *sio_bus_registry(const struct sio_bus *b) { return &b->reg; }
+const struct sio_bus_counters *sio_bus_counters(const struct sio_bus *b) { return &b->counters; }
+const char *sio_bus_endpoint(const struct sio_bus *b) { return b->bind; }
+const char *sio_bus_inbox(const struct sio_bus *b) { return b->inbox_endpoint; }

@@ -1,0 +1,87 @@
+/*
+ * The bus glue (ZeroMQ, DESIGN §4). An instance binds a PUB socket (an XPUB,
+ * to learn which channels the mesh wants) and an inbox, connects one SUB
+ * socket to every peer it knows, and sends heartbeats. An observer only
+ * subscribes. The caller owns the loop: it polls sio_bus_fds(), calls
+ * sio_bus_process() when one is readable, and sio_bus_tick() often.
+ */
+#ifndef SIO_BUS_H
+#define SIO_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "busmsg.h"
+#include "config.h"
+#include "registry.h"
+
+struct sio_bus;
+
+struct sio_bus_hooks {
+	/* A channel message from another instance. */
+	void (*relay)(void *arg, const char *channel, size_t clen, const char *data,
+		      size_t dlen, const struct sio_relay_meta *meta);
+	/* A message the service side put in our inbox (instances only). */
+	void (*inject)(void *arg, const char *channel, size_t clen, const char *data,
+		       size_t dlen);
+	/* Something happened in the mesh: JOIN, LEAVE (why: shutdown or
+	 * timeout), or an event a peer announced (HIGH_LOAD, ...). */
+	void (*event)(void *arg, const char *event, const struct sio_peer *peer,
+		      const char *why);
+	/* Our own status, for heartbeats and events (instances only). */
+	void (*status)(void *arg, struct sio_status *status);
+};
+
+struct sio_bus_options {
+	bool instance;
+	const char *id;
+	const char *bind;          /* instances: the PUB endpoint */
+	const char *inbox;         /* instances: NULL or "" derives one from bind */
+	const struct sio_strlist *seeds;
+	uint64_t heartbeat_ms;
+	uint64_t dead_after_ms;
+};
+
+struct sio_bus_counters {
+	uint64_t relay_in, relay_out;
+	uint64_t gaps;
+	uint64_t dropped;          /* malformed or unknown messages */
+	uint64_t heartbeats_out;
+};
+
+struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_bus_hooks *hooks,
+			    void *arg, char *err, size_t errlen);
+void sio_bus_destroy(struct sio_bus **bus);
+/* An instance's last word: LEAVE now, no heartbeat after it. */
+void sio_bus_leave(struct sio_bus *bus);
+
+/* Descriptors to watch for reading; each signals "look at the sockets". */
+size_t sio_bus_fds(const struct sio_bus *bus, int *fds, size_t max);
+/* Handles what the sockets hold, up to a budget; true when more is waiting
+ * (call again soon: the descriptors will not signal it a second time). */
+bool sio_bus_process(struct sio_bus *bus);
+/* Heartbeats and expiry; call at least every heartbeat_ms / 2. */
+void sio_bus_tick(struct sio_bus *bus, uint64_t now_ms);
+
+/* Our event, on the bus at once. */
+void sio_bus_event(struct sio_bus *bus, const char *event, const char *why);
+/* A client message, to the instances that want its channel. */
+void sio_bus_relay(struct sio_bus *bus, const char *channel, size_t clen,
+		   const char *data, size_t dlen, uint8_t flags);
+/* Local subscribers for channel came (on) or went (off). */
+void sio_bus_interest(struct sio_bus *bus, const char *channel, size_t clen, bool on);
+/* Service side: hands a message to one live instance, which relays it to the
+ * whole mesh. -1 when no instance is known yet. */
+int sio_bus_inject(struct sio_bus *bus, const char *channel, size_t clen,
+		   const char *data, size_t dlen);
+
+const struct sio_registry *sio_bus_registry(const struct sio_bus *bus);
+const struct sio_bus_counters *sio_bus_counters(const struct sio_bus *bus);
+const char *sio_bus_endpoint(const struct sio_bus *bus);
+const char *sio_bus_inbox(const struct sio_bus *bus);
+
+/* The default bus endpoint of an instance on this port. */
+void sio_bus_default_bind(char *buf, size_t size, int port);
+
+#endif

@@ -1,0 +1,216 @@
+#include "instance.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "log.h"
+#include "rate.h"
+#include "server.h"
+
+struct sio_instance {
+	struct sio_server *server;
+	struct sio_bus *bus;
+	bool relay;                  /* deliver client messages to clients */
+	char bind[SIO_ENDPOINT_MAX];
+	const struct sio_stats *last;
+};
+
+static void on_publish(void *arg, const char *channel, size_t clen, const char *data, size_t dlen)
+{
+	struct sio_instance *in = arg;
+
+	sio_bus_relay(in->bus, channel, clen, data, dlen,
+		      in->relay ? 0 : SIO_RELAY_NO_CLIENTS);
+}
+
+static void on_interest(void *arg, const char *channel, size_t clen, bool on)
+{
+	struct sio_instance *in = arg;
+
+	sio_bus_interest(in->bus, channel, clen, on);
+}
+
+static void on_server_event(void *arg, enum sio_event event)
+{
+	struct sio_instance *in = arg;
+
+	sio_bus_event(in->bus, sio_event_name(event), NULL);
+}
+
+static const char *elsewhere(void *arg)
+{
+	struct sio_instance *in = arg;
+	struct sio_peer *p = sio_registry_least_loaded(sio_bus_registry(in->bus));
+
+	return p && *p->status.url ? p->status.url : NULL;
+}
+
+static void add_bus_stats(void *arg, struct sio_stats *st)
+{
+	struct sio_instance *in = arg;
+	const struct sio_bus_counters *c = sio_bus_counters(in->bus);
+
+	st->relay_in = c->relay_in;
+	st->relay_out = c->relay_out;
+	st->bus_gaps = c->gaps;
+	st->bus_dropped = c->dropped;
+	st->peers_alive = sio_bus_registry(in->bus)->alive;
+}
+
+static void on_relay(void *arg, const char *channel, size_t clen, const char *data, size_t dlen,
+		     const struct sio_relay_meta *meta)
+{
+	struct sio_instance *in = arg;
+
+	if (!(meta->flags & SIO_RELAY_NO_CLIENTS))
+		sio_server_deliver(in->server, channel, clen, data, dlen);
+}
+
+/* The service side speaks through us: our clients first, then the mesh. */
+static void on_inject(void *arg, const char *channel, size_t clen, const char *data, size_t dlen)
+{
+	struct sio_instance *in = arg;
+
+	if (!sio_proto_is_json(data, dlen)) {
+		sio_log(SIO_LOG_WARN, "BUS_DROPPED", "id=%s what=inbox why=\"data is not JSON\"",
+			sio_server_id(in->server));
+		return;
+	}
+	sio_server_deliver(in->server, channel, clen, data, dlen);
+	sio_bus_relay(in->bus, channel, clen, data, dlen, 0);
+}
+
+static void on_mesh_event(void *arg, const char *event, const struct sio_peer *peer,
+			  const char *why)
+{
+	struct sio_instance *in = arg;
+	bool bad = !strcmp(event, "LEAVE") || !strcmp(event, "OVER_LOAD");
+
+	sio_log(bad ? SIO_LOG_WARN : SIO_LOG_INFO, event,
+		"id=%s peer=%s url=%s clients=%llu state=%s%s%s", sio_server_id(in->server),
+		peer->status.id, peer->status.url, (unsigned long long)peer->status.clients,
+		sio_load_state_name(peer->status.state), why ? " why=" : "", why ? why : "");
+}
+
+static void fill_status(void *arg, struct sio_status *st)
+{
+	struct sio_instance *in = arg;
+	const struct sio_stats *s = sio_server_stats(in->server);
+
+	snprintf(st->url, sizeof st->url, "%s", sio_server_url(in->server));
+	st->clients = s->clients;
+	st->high = s->high_clients;
+	st->max = s->max_clients;
+	st->low = s->low_enough;
+	st->state = s->state;
+	st->draining = s->draining;
+	st->published = s->published;
+	st->sent = s->frames_out;
+}
+
+static void bus_ready(void *arg)
+{
+	struct sio_instance *in = arg;
+
+	if (sio_bus_process(in->bus))
+		sio_server_defer(in->server, bus_ready, in);
+}
+
+static void bus_tick(void *arg)
+{
+	struct sio_instance *in = arg;
+
+	bus_ready(in);
+	sio_bus_tick(in->bus, sio_now_ms());
+	bus_ready(in);
+}
+
+struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, size_t errlen)
+{
+	struct sio_instance *in = calloc(1, sizeof *in);
+	int fds[4];
+
+	if (!in) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	in->relay = cfg->serve.relay;
+	in->server = sio_server_new(cfg, err, errlen);
+	if (!in->server)
+		goto fail;
+	if (*cfg->bus.bind)
+		snprintf(in->bind, sizeof in->bind, "%s", cfg->bus.bind);
+	else
+		sio_bus_default_bind(in->bind, sizeof in->bind, (int)cfg->serve.port);
+
+	struct sio_bus_options opt = {
+		.instance = true,
+		.id = sio_server_id(in->server),
+		.bind = in->bind,
+		.inbox = cfg->bus.inbox,
+		.seeds = &cfg->bus.peers,
+		.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms,
+		.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms,
+	};
+	struct sio_bus_hooks bus_hooks = {
+		.relay = on_relay, .inject = on_inject, .event = on_mesh_event,
+		.status = fill_status,
+	};
+	in->bus = sio_bus_new(&opt, &bus_hooks, in, err, errlen);
+	if (!in->bus)
+		goto fail;
+	struct sio_server_hooks server_hooks = {
+		.publish = on_publish, .interest = on_interest, .event = on_server_event,
+		.elsewhere = elsewhere, .stats = add_bus_stats,
+	};
+	sio_server_set_hooks(in->server, &server_hooks, in);
+	size_t n = sio_bus_fds(in->bus, fds, 4);
+	for (size_t i = 0; i < n; i++)
+		if (sio_server_watch(in->server, fds[i], bus_ready, in)) {
+			snprintf(err, errlen, "unable to watch the bus descriptors");
+			goto fail;
+		}
+	/* Ticks finer than the heartbeat, so that heartbeats leave on time
+	 * and a silent peer is declared dead close to dead_after_ms. */
+	uint64_t tick = (uint64_t)cfg->bus.heartbeat_ms / 5;
+	sio_server_every(in->server, tick ? tick : 1, bus_tick, in);
+	bus_tick(in);
+	sio_log(SIO_LOG_INFO, "BUS", "id=%s bus=%s inbox=%s seeds=%zu", sio_server_id(in->server),
+		in->bind, sio_bus_inbox(in->bus), cfg->bus.peers.count);
+	return in;
+fail:
+	sio_instance_destroy(&in);
+	return NULL;
+}
+
+void sio_instance_destroy(struct sio_instance **ip)
+{
+	struct sio_instance *in = *ip;
+
+	*ip = NULL;
+	if (!in)
+		return;
+	/* LEAVE while the status can still be read; then the clients go,
+	 * while the bus can still hear that their channels lost interest. */
+	if (in->bus && in->server)
+		sio_bus_leave(in->bus);
+	sio_server_destroy(&in->server);
+	sio_bus_destroy(&in->bus);
+	free(in);
+}
+
+int sio_instance_service(struct sio_instance *in) { return sio_server_service(in->server); }
+void sio_instance_wake(struct sio_instance *in) { if (in) sio_server_wake(in->server); }
+
+void sio_instance_reload(struct sio_instance *in, const struct sio_config *cfg)
+{
+	sio_server_reload(in->server, cfg);
+	in->relay = cfg->serve.relay;
+}
+
+void sio_instance_drain(struct sio_instance *in) { sio_server_drain(in->server); }
+bool sio_instance_drained(const struct sio_instance *in) { return sio_server_drained(in->server); }
+const char *sio_instance_id(const struct sio_instance *in) { return sio_server_id(in->server); }
+const char *sio_instance_url(const struct sio_instance *in) { return sio_server_url(in->server); }
+const char *sio_instance_bus(const struct sio_instance *in) { return in->bind; }

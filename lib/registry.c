@@ -1,0 +1,155 @@
+#include "registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void sio_registry_init(struct sio_registry *reg, const char *self_id)
+{
+	memset(reg, 0, sizeof *reg);
+	snprintf(reg->self, sizeof reg->self, "%s", self_id ? self_id : "");
+}
+
+void sio_registry_clear(struct sio_registry *reg)
+{
+	struct sio_peer *p, *pt;
+	struct sio_endpoint *e, *et;
+
+	HASH_ITER(hh, reg->peers, p, pt) {
+		HASH_DEL(reg->peers, p);
+		free(p);
+	}
+	HASH_ITER(hh, reg->endpoints, e, et) {
+		HASH_DEL(reg->endpoints, e);
+		free(e->endpoint);
+		free(e);
+	}
+	reg->alive = 0;
+}
+
+struct sio_peer *sio_registry_find(const struct sio_registry *reg, const char *id)
+{
+	struct sio_peer *p = NULL;
+
+	HASH_FIND_STR(reg->peers, id, p);
+	return p;
+}
+
+static void update_rates(struct sio_peer *p, uint64_t now_ms)
+{
+	uint64_t dt = now_ms - p->prev_ms;
+
+	/* Rates over at least a second, so that they do not jitter. */
+	if (p->prev_ms && dt < 1000)
+		return;
+	if (p->prev_ms && dt) {
+		p->published_rate = (double)(p->status.published - p->prev_published) * 1000.0 / (double)dt;
+		p->sent_rate = (double)(p->status.sent - p->prev_sent) * 1000.0 / (double)dt;
+	}
+	p->prev_ms = now_ms;
+	p->prev_published = p->status.published;
+	p->prev_sent = p->status.sent;
+}
+
+enum sio_peer_change sio_registry_heard(struct sio_registry *reg,
+					const struct sio_status *status,
+					uint64_t now_ms, struct sio_peer **peerp)
+{
+	struct sio_peer *p = sio_registry_find(reg, status->id);
+	enum sio_peer_change change = SIO_PEER_UPDATED;
+
+	/* Our own voice, gossiped back to us, is not a peer. */
+	if (!strcmp(status->id, reg->self)) {
+		*peerp = NULL;
+		return SIO_PEER_UPDATED;
+	}
+
+	if (!p) {
+		p = calloc(1, sizeof *p);
+		if (!p) {
+			*peerp = NULL;
+			return SIO_PEER_UPDATED;
+		}
+		p->status = *status;
+		HASH_ADD_STR(reg->peers, status.id, p);
+		change = SIO_PEER_JOINED;
+	} else if (!p->alive || p->status.boot != status->boot) {
+		change = SIO_PEER_JOINED;
+		p->prev_ms = 0;
+	}
+	p->status = *status;
+	p->last_seen_ms = now_ms;
+	if (change == SIO_PEER_JOINED)
+		p->joined_ms = now_ms;
+	if (!p->alive) {
+		p->alive = true;
+		reg->alive++;
+	}
+	update_rates(p, now_ms);
+	*peerp = p;
+	return change;
+}
+
+struct sio_peer *sio_registry_left(struct sio_registry *reg, const char *id)
+{
+	struct sio_peer *p = sio_registry_find(reg, id);
+
+	if (!p || !p->alive)
+		return NULL;
+	p->alive = false;
+	reg->alive--;
+	return p;
+}
+
+void sio_registry_expire(struct sio_registry *reg, uint64_t now_ms, uint64_t dead_after_ms,
+			 sio_peer_fn fn, void *arg)
+{
+	struct sio_peer *p, *tmp;
+
+	HASH_ITER(hh, reg->peers, p, tmp) {
+		if (p->alive && now_ms - p->last_seen_ms >= dead_after_ms) {
+			p->alive = false;
+			reg->alive--;
+			if (fn)
+				fn(arg, p);
+		}
+	}
+}
+
+bool sio_registry_learn(struct sio_registry *reg, const char *endpoint, bool seed)
+{
+	struct sio_endpoint *e = NULL;
+
+	if (!endpoint || !*endpoint)
+		return false;
+	HASH_FIND_STR(reg->endpoints, endpoint, e);
+	if (e) {
+		e->seed |= seed;
+		return false;
+	}
+	e = calloc(1, sizeof *e);
+	if (!e || !(e->endpoint = strdup(endpoint))) {
+		free(e);
+		return false;
+	}
+	e->seed = seed;
+	HASH_ADD_KEYPTR(hh, reg->endpoints, e->endpoint, strlen(e->endpoint), e);
+	return true;
+}
+
+struct sio_peer *sio_registry_least_loaded(const struct sio_registry *reg)
+{
+	struct sio_peer *p, *tmp, *best = NULL;
+	uint64_t best_room = 0;
+
+	HASH_ITER(hh, reg->peers, p, tmp) {
+		if (!p->alive || p->status.draining || p->status.state != SIO_LOAD_NORMAL)
+			continue;
+		uint64_t room = p->status.max > p->status.clients ? p->status.max - p->status.clients : 0;
+		if (!best || room > best_room) {
+			best = p;
+			best_room = room;
+		}
+	}
+	return best;
+}

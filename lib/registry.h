@@ -1,0 +1,91 @@
+/*
+ * The instances of the mesh as one process knows them: soft state refreshed
+ * by heartbeats, expired by silence (DESIGN §4). Pure: the caller gives the
+ * clock and acts on what changed.
+ */
+#ifndef SIO_REGISTRY_H
+#define SIO_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uthash.h>
+
+#include "load.h"
+
+#define SIO_ID_MAX 128
+#define SIO_ENDPOINT_MAX 256
+
+/* What an instance says of itself in each heartbeat. */
+struct sio_status {
+	char id[SIO_ID_MAX];
+	char url[SIO_ENDPOINT_MAX];
+	char bus[SIO_ENDPOINT_MAX];
+	char inbox[SIO_ENDPOINT_MAX];
+	uint64_t boot;             /* differs on every start of the instance */
+	uint64_t clients, high, max, low;
+	enum sio_load_state state;
+	bool draining;
+	uint64_t published;        /* client messages, total */
+	uint64_t relay_in, relay_out;
+	uint64_t gaps;
+	uint64_t sent;             /* frames to clients, total */
+};
+
+struct sio_peer {
+	struct sio_status status;
+	uint64_t last_seen_ms;
+	uint64_t joined_ms;
+	bool alive;
+	/* For rates in the monitor: the counters at the previous refresh. */
+	uint64_t prev_published, prev_sent, prev_ms;
+	double published_rate, sent_rate;
+	UT_hash_handle hh;
+};
+
+enum sio_peer_change {
+	SIO_PEER_UPDATED,
+	SIO_PEER_JOINED,     /* first heard, back from the dead, or restarted */
+};
+
+struct sio_endpoint {
+	char *endpoint;
+	bool seed;           /* configured, never forgotten */
+	UT_hash_handle hh;
+};
+
+struct sio_registry {
+	struct sio_peer *peers;      /* by id */
+	struct sio_endpoint *endpoints;
+	size_t alive;
+	char self[SIO_ID_MAX];       /* our own id, ignored when heard back */
+};
+
+void sio_registry_init(struct sio_registry *reg, const char *self_id);
+void sio_registry_clear(struct sio_registry *reg);
+
+/* A heartbeat or event from status->id arrived at now_ms. */
+enum sio_peer_change sio_registry_heard(struct sio_registry *reg,
+					const struct sio_status *status,
+					uint64_t now_ms, struct sio_peer **peer);
+
+/* The peer said it leaves: marks it dead; NULL if unknown or already dead. */
+struct sio_peer *sio_registry_left(struct sio_registry *reg, const char *id);
+
+/* Peers silent for dead_after_ms die: fn is called for each. */
+typedef void (*sio_peer_fn)(void *arg, struct sio_peer *peer);
+void sio_registry_expire(struct sio_registry *reg, uint64_t now_ms, uint64_t dead_after_ms,
+			 sio_peer_fn fn, void *arg);
+
+/* Remembers a bus endpoint; true when it was not known (connect to it). */
+bool sio_registry_learn(struct sio_registry *reg, const char *endpoint, bool seed);
+
+struct sio_peer *sio_registry_find(const struct sio_registry *reg, const char *id);
+
+/* The alive, non-draining NORMAL peer with most free room, or NULL. */
+struct sio_peer *sio_registry_least_loaded(const struct sio_registry *reg);
+
+#define sio_registry_foreach(reg, p, tmp) HASH_ITER(hh, (reg)->peers, p, tmp)
+
+#endif
