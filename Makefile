@@ -43,8 +43,13 @@ DEB_PKGS   := build-essential pkg-config libwebsockets-dev libzmq3-dev \
               libsystemd-dev bats bats-support bats-assert scdoc mandoc \
               python3 procps iproute2
 
-.PHONY: all deps test unit bats asan valgrind clean install uninstall man run lint
-all: deps-check $(LIB) $(PROGS) man
+.PHONY: all build deps test unit asan valgrind clean install uninstall man run
+# pkg-config answers at parse time, so the build runs in a second make once
+# the Debian packages are there.
+all: deps
+	@$(MAKE) --no-print-directory build
+
+build: $(LIB) $(PROGS) man
 
 # Installs the Debian packages sio needs, only those missing.
 deps:
@@ -57,10 +62,6 @@ deps:
 	  export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
 	fi
-
-# pkg-config decides at parse time, so a missing library means deps first.
-deps-check:
-	@pkg-config --exists $(PKGS) 2>/dev/null || { $(MAKE) --no-print-directory deps && $(MAKE) --no-print-directory all; exit $$?; }
 
 build/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
@@ -92,12 +93,12 @@ man/%: man/%.scd
 # One prove run over the C unit tests (TAP from cmocka) and the bats files
 # (TAP when not on a terminal), so CI reads one summary.
 test: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory build $(UNIT_BIN)
 	@CMOCKA_MESSAGE_OUTPUT=TAP SIO_BIN="$(CURDIR)/bin" prove --exec '' $(PROVE_FLAGS) \
 	  $(UNIT_BIN) $(sort $(wildcard tests/bats/*.bats))
 
 unit: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory build $(UNIT_BIN)
 	@CMOCKA_MESSAGE_OUTPUT=TAP prove --exec '' $(UNIT_BIN)
 
 asan:
@@ -105,7 +106,7 @@ asan:
 	$(MAKE) test OPT='-O1 -g -fno-omit-frame-pointer' \
 	  SAN='-fsanitize=address,undefined -fno-sanitize-recover=all'
 
-valgrind: all $(UNIT_BIN)
+valgrind: build $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do \
 	  valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	    --error-exitcode=9 $$t >/dev/null || exit 1; done; echo "valgrind: unit tests clean"
@@ -117,7 +118,7 @@ run: all
 clean:
 	rm -rf bin build $(MAN_OUT)
 
-install: all
+install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/sio $(DESTDIR)$(MANDIR)/man1 \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(SYSCONFDIR)/sio \
 	  $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions
