@@ -513,7 +513,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 static const struct lws_protocols protocols[] = {
 	/* No subprotocol name is required: the socketiyo client asks for none,
 	 * and lws binds such connections to the first protocol. */
-	{ "socketiyo", callback, sizeof(struct conn), 4096, 0, NULL, 0 },
+	/* lws gives each connection a receive buffer of this size for its whole
+	 * life: small keeps idle connections cheap; longer messages arrive in
+	 * pieces and are gathered in receive(). */
+	{ "socketiyo", callback, sizeof(struct conn), 512, 0, NULL, 0 },
 	/* Foreign descriptors (the bus) adopted into the same loop. */
 	{ "sio-watch", callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
