@@ -217,8 +217,11 @@ size_t sio_relay_meta_encode(const struct sio_relay_meta *meta, unsigned char *b
 }
 
 int sio_relay_meta_decode(const unsigned char *buf, size_t len, struct sio_relay_meta *meta,
-			  const char **why)
+			  const char **whyp)
 {
+	const char *ignored;
+	const char **why = whyp ? whyp : &ignored;
+
 	if (len < 19) {
 		*why = "short relay header";
 		return -1;

@@ -37,7 +37,7 @@ struct sio_peer *sio_registry_find(const struct sio_registry *reg, const char *i
 
 static void update_rates(struct sio_peer *p, uint64_t now_ms)
 {
-	uint64_t dt = now_ms - p->prev_ms;
+	uint64_t dt = now_ms > p->prev_ms ? now_ms - p->prev_ms : 0;
 
 	/* Rates over at least a second, so that they do not jitter. */
 	if (p->prev_ms && dt < 1000)
@@ -76,6 +76,7 @@ enum sio_peer_change sio_registry_heard(struct sio_registry *reg,
 	} else if (!p->alive || p->status.boot != status->boot) {
 		change = SIO_PEER_JOINED;
 		p->prev_ms = 0;
+		p->published_rate = p->sent_rate = 0;
 	}
 	p->status = *status;
 	p->last_seen_ms = now_ms;
@@ -107,7 +108,9 @@ void sio_registry_expire(struct sio_registry *reg, uint64_t now_ms, uint64_t dea
 	struct sio_peer *p, *tmp;
 
 	HASH_ITER(hh, reg->peers, p, tmp) {
-		if (p->alive && now_ms - p->last_seen_ms >= dead_after_ms) {
+		/* A clock read before the last heartbeat is not silence. */
+		if (p->alive && now_ms > p->last_seen_ms &&
+		    now_ms - p->last_seen_ms >= dead_after_ms) {
 			p->alive = false;
 			reg->alive--;
 			if (fn)
