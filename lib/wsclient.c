@@ -191,12 +191,23 @@ static bool work_done(const struct sio_wsclient *c)
 	return false;
 }
 
+/*
+ * Timers run at the top of lws_service(), before it sleeps in poll(): a
+ * timer that ends the run must wake that poll, or the loop would only see
+ * the end at the next event.
+ */
+static void finish(struct sio_wsclient *c)
+{
+	c->finished = true;
+	lws_cancel_service(c->ctx);
+}
+
 static void on_grace(lws_sorted_usec_list_t *sul)
 {
 	struct sio_wsclient *c = lws_container_of(sul, struct sio_wsclient, sul_grace);
 
 	sio_log(SIO_LOG_DEBUG, "CLOSE_UNANSWERED", "code=%u", c->close_code);
-	c->finished = true;
+	finish(c);
 }
 
 /*
@@ -215,7 +226,7 @@ static void begin_close(struct sio_wsclient *c, enum sio_wsclient_end end, uint1
 		lws_callback_on_writable(c->wsi);
 		lws_sul_schedule(c->ctx, 0, &c->sul_grace, on_grace, CLOSE_GRACE_US);
 	} else {
-		c->finished = true;
+		finish(c);
 	}
 }
 
