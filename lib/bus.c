@@ -159,6 +159,11 @@ static void learn(struct sio_bus *b, const char *endpoint, bool seed)
 	remember_fresh(b, endpoint);
 }
 
+void sio_bus_add_seed(struct sio_bus *b, const char *endpoint)
+{
+	learn(b, endpoint, true);
+}
+
 static struct pusher *pusher_for(struct sio_bus *b, const char *endpoint)
 {
 	struct pusher *p = NULL;

@@ -76,6 +76,9 @@ void sio_bus_interest(struct sio_bus *bus, const char *channel, size_t clen, boo
 int sio_bus_inject(struct sio_bus *bus, const char *channel, size_t clen,
 		   const char *data, size_t dlen);
 
+/* A seed given after start (reload): connects to it if it is new. */
+void sio_bus_add_seed(struct sio_bus *bus, const char *endpoint);
+
 const struct sio_registry *sio_bus_registry(const struct sio_bus *bus);
 const struct sio_bus_counters *sio_bus_counters(const struct sio_bus *bus);
 const char *sio_bus_endpoint(const struct sio_bus *bus);

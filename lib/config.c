@@ -482,6 +482,68 @@ void sio_config_free(struct sio_config *cfg)
 	}
 }
 
+int sio_config_copy(struct sio_config *dst, const struct sio_config *src)
+{
+	*dst = *src;
+	memset(dst->sources, 0, sizeof dst->sources);
+	memset(dst->origin, 0, sizeof dst->origin);
+	for (size_t i = 0; i < sio_settings_count; i++) {
+		const struct sio_setting *st = &sio_settings[i];
+		if (st->type == SIO_SET_STRING) {
+			const char *v = *(char *const *)field((struct sio_config *)src, st);
+			*(char **)field(dst, st) = NULL;
+			if (v && !(*(char **)field(dst, st) = strdup(v)))
+				return -1;
+		} else if (st->type == SIO_SET_LIST) {
+			const struct sio_strlist *from = field((struct sio_config *)src, st);
+			struct sio_strlist *to = field(dst, st);
+			memset(to, 0, sizeof *to);
+			for (size_t k = 0; k < from->count; k++)
+				if (strlist_add(to, from->items[k]) < 0)
+					return -1;
+		}
+	}
+	return 0;
+}
+
+bool sio_config_same(const struct sio_config *a, const struct sio_config *b,
+		     const struct sio_setting *st)
+{
+	const void *x = (const char *)a + st->offset, *y = (const char *)b + st->offset;
+
+	switch (st->type) {
+	case SIO_SET_STRING: {
+		const char *sx = *(char *const *)x, *sy = *(char *const *)y;
+		return (!sx && !sy) || (sx && sy && !strcmp(sx, sy));
+	}
+	case SIO_SET_LIST: {
+		const struct sio_strlist *lx = x, *ly = y;
+		if (lx->count != ly->count)
+			return false;
+		for (size_t i = 0; i < lx->count; i++)
+			if (strcmp(lx->items[i], ly->items[i]))
+				return false;
+		return true;
+	}
+	case SIO_SET_BOOL:
+		return *(const bool *)x == *(const bool *)y;
+	default:
+		return *(const int64_t *)x == *(const int64_t *)y;
+	}
+}
+
+void sio_config_swap(struct sio_config *a, struct sio_config *b, const struct sio_setting *st)
+{
+	size_t size = st->type == SIO_SET_STRING ? sizeof(char *) :
+		      st->type == SIO_SET_LIST ? sizeof(struct sio_strlist) :
+		      st->type == SIO_SET_BOOL ? sizeof(bool) : sizeof(int64_t);
+	unsigned char tmp[sizeof(struct sio_strlist)];
+
+	memcpy(tmp, field(a, st), size);
+	memcpy(field(a, st), field(b, st), size);
+	memcpy(field(b, st), tmp, size);
+}
+
 /* getopt_long values: below 256 are short options. */
 enum {
 	OPT_CHECK_CONFIG = 256,

@@ -144,6 +144,14 @@ int sio_config_build_string(struct sio_config *cfg, const char *name,
 			    char *err, size_t errlen);
 void sio_config_free(struct sio_config *cfg);
 
+/* A deep copy (origins excepted); -1 when out of memory, dst still to free. */
+int sio_config_copy(struct sio_config *dst, const struct sio_config *src);
+/* Whether a and b agree on setting s. */
+bool sio_config_same(const struct sio_config *a, const struct sio_config *b,
+		     const struct sio_setting *s);
+/* Exchanges the values of setting s between a and b. */
+void sio_config_swap(struct sio_config *a, struct sio_config *b, const struct sio_setting *s);
+
 /* Usage text from the schema, for --help. */
 void sio_config_usage(FILE *out, unsigned prog, const char *synopsis,
 		      const char *summary, const struct sio_option *extra);

@@ -207,6 +207,9 @@ void sio_instance_reload(struct sio_instance *in, const struct sio_config *cfg)
 {
 	sio_server_reload(in->server, cfg);
 	in->relay = cfg->serve.relay;
+	/* New seeds join; a removed one is left to the registry's expiry. */
+	for (size_t i = 0; i < cfg->bus.peers.count; i++)
+		sio_bus_add_seed(in->bus, cfg->bus.peers.items[i]);
 }
 
 void sio_instance_drain(struct sio_instance *in) { sio_server_drain(in->server); }

@@ -598,35 +598,6 @@ static void apply_idle_policy(struct sio_server *s)
 		s->idle_policy.secs_since_valid_hangup = UINT16_MAX;
 }
 
-static int copy_config(struct sio_config *dst, const struct sio_config *src)
-{
-	/* Duplicate by value, then deep-copy the strings and lists. */
-	*dst = *src;
-	for (size_t i = 0; i < sio_settings_count; i++) {
-		const struct sio_setting *st = &sio_settings[i];
-		void *d = (char *)dst + st->offset;
-		const void *sv = (const char *)src + st->offset;
-		if (st->type == SIO_SET_STRING) {
-			const char *v = *(char *const *)sv;
-			if (v && !(*(char **)d = strdup(v)))
-				return -1;
-		} else if (st->type == SIO_SET_LIST) {
-			const struct sio_strlist *sl = sv;
-			struct sio_strlist *dl = d;
-			dl->items = NULL;
-			dl->count = 0;
-			if (!sl->count)
-				continue;
-			if (!(dl->items = calloc(sl->count, sizeof *dl->items)))
-				return -1;
-			for (size_t k = 0; k < sl->count; k++, dl->count++)
-				if (!(dl->items[k] = strdup(sl->items[k])))
-					return -1;
-		}
-	}
-	return 0;
-}
-
 static void on_interest(void *arg, const char *name, size_t len, int on)
 {
 	struct sio_server *s = arg;
@@ -711,7 +682,7 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (copy_config(&s->cfg, cfg) < 0) {
+	if (sio_config_copy(&s->cfg, cfg) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -798,40 +769,21 @@ void sio_server_wake(struct sio_server *s)
 
 void sio_server_reload(struct sio_server *s, const struct sio_config *cfg)
 {
-	static const char *const fixed[][2] = {
-		{ "serve", "listen" }, { "serve", "port" }, { "serve", "path" },
-		{ "serve", "id" }, { "serve", "url" }, { "serve", "ping_interval" },
-		{ "serve", "idle_timeout" },
-	};
 	struct sio_config next;
 
-	for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) {
-		const struct sio_setting *st = sio_setting_find(fixed[i][0], fixed[i][1]);
-		const void *a = (const char *)cfg + st->offset, *b = (const char *)&s->cfg + st->offset;
-		bool same = st->type == SIO_SET_STRING ? !strcmp(*(char *const *)a, *(char *const *)b)
-						       : *(const int64_t *)a == *(const int64_t *)b;
-		if (!same)
-			sio_log(SIO_LOG_WARN, "RELOAD_IGNORED", "id=%s key=%s.%s why=\"needs a restart\"",
-				s->id, st->group, st->key);
-	}
-	if (copy_config(&next, cfg) < 0) {
+	if (sio_config_copy(&next, cfg) < 0) {
 		sio_config_free(&next);
 		sio_log(SIO_LOG_ERROR, "RELOAD_FAILED", "id=%s why=\"out of memory\"", s->id);
 		return;
 	}
-	/* Keep what only a restart can change. */
-	static const char *const keep[] = { "listen", "port", "path", "id", "url",
-					    "ping_interval", "idle_timeout" };
-	for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
-		const struct sio_setting *st = sio_setting_find("serve", keep[i]);
-		void *n = (char *)&next + st->offset, *o = (char *)&s->cfg + st->offset;
-		if (st->type == SIO_SET_STRING) {
-			char *tmp = *(char **)n;
-			*(char **)n = *(char **)o;
-			*(char **)o = tmp;
-		} else {
-			*(int64_t *)n = *(int64_t *)o;
-		}
+	/* What only a restart can change keeps its running value. */
+	for (size_t i = 0; i < sio_settings_count; i++) {
+		const struct sio_setting *st = &sio_settings[i];
+		if ((st->flags & SIO_SET_RELOADABLE) || sio_config_same(&next, &s->cfg, st))
+			continue;
+		sio_log(SIO_LOG_WARN, "RELOAD_IGNORED", "id=%s key=%s.%s why=\"needs a restart\"",
+			s->id, st->group, st->key);
+		sio_config_swap(&next, &s->cfg, st);
 	}
 	sio_config_free(&s->cfg);
 	s->cfg = next;

@@ -60,7 +60,7 @@ void sio_server_drain(struct sio_server *server);
 bool sio_server_drained(const struct sio_server *server);
 
 /* Sends data (one JSON value, verbatim) on channel to the local subscribers;
- * the default channel "" reaches every ready connection. */
+ * the default channel "" reaches every connection. */
 void sio_server_deliver(struct sio_server *server, const char *channel, size_t channel_len,
 			const char *data, size_t data_len);
 
