@@ -9,8 +9,29 @@
 
 #include "config.h"
 #include "log.h"
+#include "bus.h"
 #include "instance.h"
 #include "sio.h"
+
+enum { OPT_GEN_KEYS = 1 };
+
+static const struct sio_option options[] = {
+	{ "gen-keys", 0, 1, OPT_GEN_KEYS, "FILE",
+	  "write a new CURVE key pair to FILE and FILE_secret, print the public key, exit" },
+	{ NULL, 0, 0, 0, NULL, NULL },
+};
+
+static const char *gen_keys_path;
+
+static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
+{
+	(void)arg;
+	(void)err;
+	(void)errlen;
+	if (id == OPT_GEN_KEYS)
+		gen_keys_path = value;
+	return 0;
+}
 
 static volatile sig_atomic_t got_term, got_hup;
 static struct sio_instance *server;
@@ -71,14 +92,15 @@ int main(int argc, char **argv)
 	int rc;
 
 	sio_log_init("sio-serve", SIO_LOG_INFO, false);
-	if ((rc = sio_cli_parse(&cli, SIO_PROG_SERVE, argc, argv, NULL, NULL, NULL, err, sizeof err))) {
+	if ((rc = sio_cli_parse(&cli, SIO_PROG_SERVE, argc, argv, options, on_option, NULL, err,
+				sizeof err))) {
 		fprintf(stderr, "sio-serve: error: %s\nTry 'sio-serve --help'.\n", err);
 		sio_cli_free(&cli);
 		return rc;
 	}
 	if (cli.help) {
 		sio_config_usage(stdout, SIO_PROG_SERVE, "sio-serve [OPTION]...",
-				 "Serve socketiyo WebSocket clients as one instance of a sio mesh.", NULL);
+				 "Serve socketiyo WebSocket clients as one instance of a sio mesh.", options);
 		sio_cli_free(&cli);
 		return SIO_EXIT_OK;
 	}
@@ -86,6 +108,16 @@ int main(int argc, char **argv)
 		printf("sio-serve %s\n", SIO_VERSION);
 		sio_cli_free(&cli);
 		return SIO_EXIT_OK;
+	}
+	if (gen_keys_path) {
+		char pub[41];
+		rc = sio_bus_gen_keys(gen_keys_path, pub, err, sizeof err);
+		if (rc)
+			fprintf(stderr, "sio-serve: error: %s\n", err);
+		else
+			printf("%s\n", pub);
+		sio_cli_free(&cli);
+		return rc ? SIO_EXIT_FAILURE : SIO_EXIT_OK;
 	}
 	if (cli.first_arg < argc) {
 		fprintf(stderr, "sio-serve: error: unexpected argument '%s'\n", argv[cli.first_arg]);

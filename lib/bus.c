@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <czmq.h>
+#include <dirent.h>
 #include <zmq.h>
 
 #include "log.h"
@@ -56,7 +58,7 @@ struct sio_bus {
 	void *pub;         /* XPUB */
 	void *sub;
 	void *inbox;       /* PULL */
-	int fds[3];
+	int fds[4];
 	size_t nfds;
 	struct sio_registry reg;
 	struct interest *interests;
@@ -64,6 +66,12 @@ struct sio_bus {
 	struct pusher *pushers;
 	struct sio_bus_counters counters;
 	struct sio_rate drop_log;
+	struct sio_rate auth_log;
+	zcert_t *cert;     /* CURVE on when set */
+	zactor_t *auth;    /* the ZAP handler checking peers against the trust dir */
+	void *auth_watch;  /* handshake failures on our server sockets */
+	char advertised[SIO_ENDPOINT_MAX];   /* our bus endpoint, with its key */
+	char advertised_inbox[SIO_ENDPOINT_MAX];
 	uint64_t next_heartbeat_ms;
 	uint64_t beats;
 	bool left;         /* LEAVE said: no more heartbeats */
@@ -123,12 +131,57 @@ static void *make_socket(struct sio_bus *b, int type)
 	zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
 	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
 	zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+	if (b->cert) {
+		zcert_apply(b->cert, s);
+		if (type == ZMQ_XPUB || type == ZMQ_PULL) {
+			int server = 1;
+			zmq_setsockopt(s, ZMQ_CURVE_SERVER, &server, sizeof server);
+		}
+	}
 	return s;
+}
+
+/* "tcp://host:port#KEY": the address into addr, the key (or NULL) returned. */
+static const char *split_key(const char *endpoint, char *addr, size_t size)
+{
+	const char *hash = strchr(endpoint, '#');
+	size_t n = hash ? (size_t)(hash - endpoint) : strlen(endpoint);
+
+	snprintf(addr, size, "%.*s", (int)n, endpoint);
+	return hash && strlen(hash + 1) == 40 ? hash + 1 : NULL;
 }
 
 static bool is_self(const struct sio_bus *b, const char *endpoint)
 {
-	return b->bind && !strcmp(endpoint, b->bind);
+	char addr[SIO_ENDPOINT_MAX];
+
+	split_key(endpoint, addr, sizeof addr);
+	return b->bind && !strcmp(addr, b->bind);
+}
+
+/* Points a client socket at endpoint, with the server's key under CURVE. */
+static int connect_to(struct sio_bus *b, void *sock, const char *endpoint)
+{
+	char addr[SIO_ENDPOINT_MAX];
+	const char *key = split_key(endpoint, addr, sizeof addr);
+
+	if (key && !b->cert) {
+		sio_log(SIO_LOG_WARN, "BUS_CONNECT_FAILED", "id=%s endpoint=%s why=\"%s\"", b->id,
+			addr, "the peer uses CURVE and this process has no bus.cert");
+		errno = EPERM;
+		return -1;
+	}
+	if (!key && b->cert) {
+		sio_log(SIO_LOG_WARN, "BUS_CONNECT_FAILED", "id=%s endpoint=%s why=\"%s\"", b->id,
+			addr, "CURVE is on and the endpoint carries no #key");
+		errno = EPERM;
+		return -1;
+	}
+	/* Options apply to the connections made after them: each peer gets
+	 * its own server key on the one SUB socket. */
+	if (key && zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, key, 40))
+		return -1;
+	return zmq_connect(sock, addr);
 }
 
 static void remember_fresh(struct sio_bus *b, const char *endpoint)
@@ -150,9 +203,10 @@ static void learn(struct sio_bus *b, const char *endpoint, bool seed)
 		return;
 	if (!sio_registry_learn(&b->reg, endpoint, seed))
 		return;
-	if (zmq_connect(b->sub, endpoint)) {
-		sio_log(SIO_LOG_WARN, "BUS_CONNECT_FAILED", "id=%s endpoint=%s why=\"%s\"", b->id,
-			endpoint, zmq_strerror(errno));
+	if (connect_to(b, b->sub, endpoint)) {
+		if (errno != EPERM)
+			sio_log(SIO_LOG_WARN, "BUS_CONNECT_FAILED", "id=%s endpoint=%s why=\"%s\"",
+				b->id, endpoint, zmq_strerror(errno));
 		return;
 	}
 	sio_log(SIO_LOG_DEBUG, "BUS_CONNECT", "id=%s endpoint=%s", b->id, endpoint);
@@ -180,7 +234,7 @@ static struct pusher *pusher_for(struct sio_bus *b, const char *endpoint)
 	}
 	int linger = 3000;
 	zmq_setsockopt(p->sock, ZMQ_LINGER, &linger, sizeof linger);
-	if (zmq_connect(p->sock, endpoint)) {
+	if (connect_to(b, p->sock, endpoint)) {
 		zmq_close(p->sock);
 		free(p->endpoint);
 		free(p);
@@ -210,7 +264,7 @@ static void say_hello(struct sio_bus *b, const char *inbox)
 	memset(&m, 0, sizeof m);
 	m.type = SIO_CONTROL_HELLO;
 	snprintf(m.status.id, sizeof m.status.id, "%s", b->id);
-	snprintf(m.status.bus, sizeof m.status.bus, "%s", b->bind);
+	snprintf(m.status.bus, sizeof m.status.bus, "%s", b->advertised);
 	m.time_ms = wall_ms();
 	char *json = sio_control_encode(&m, &len);
 	struct pusher *p = pusher_for(b, inbox);
@@ -228,8 +282,8 @@ static void fill_status(struct sio_bus *b, struct sio_status *st)
 	if (b->hooks.status)
 		b->hooks.status(b->arg, st);
 	snprintf(st->id, sizeof st->id, "%s", b->id);
-	snprintf(st->bus, sizeof st->bus, "%s", b->bind ? b->bind : "");
-	snprintf(st->inbox, sizeof st->inbox, "%s", b->inbox_endpoint ? b->inbox_endpoint : "");
+	snprintf(st->bus, sizeof st->bus, "%s", b->advertised);
+	snprintf(st->inbox, sizeof st->inbox, "%s", b->advertised_inbox);
 	st->boot = b->boot;
 	st->relay_in = b->counters.relay_in;
 	st->relay_out = b->counters.relay_out;
@@ -237,6 +291,7 @@ static void fill_status(struct sio_bus *b, struct sio_status *st)
 }
 
 static void drain_xpub(struct sio_bus *b);
+static void drain_auth_watch(struct sio_bus *b);
 
 static void publish_control(struct sio_bus *b, struct sio_control *m)
 {
@@ -598,6 +653,7 @@ bool sio_bus_process(struct sio_bus *b)
 		on_inbox(b, parts, n);
 		close_parts(parts, n);
 	}
+	drain_auth_watch(b);
 	return readable(b->sub) || readable(b->inbox) || readable(b->pub);
 }
 
@@ -687,10 +743,15 @@ static int fail(char *err, size_t errlen, const char *what, const char *endpoint
 
 static int open_instance(struct sio_bus *b, char *err, size_t errlen)
 {
-	char inbox[SIO_ENDPOINT_MAX], last[SIO_ENDPOINT_MAX];
+	/* Room left in an advertised endpoint for "#" and a 40-byte key. */
+	char inbox[SIO_ENDPOINT_MAX - 41], last[SIO_ENDPOINT_MAX - 41];
 	size_t len = sizeof last;
 	int one = 1;
 
+	if (strlen(b->bind) >= sizeof last) {
+		snprintf(err, errlen, "bus endpoint too long: %s", b->bind);
+		return -1;
+	}
 	b->pub = make_socket(b, ZMQ_XPUB);
 	b->inbox = make_socket(b, ZMQ_PULL);
 	if (!b->pub || !b->inbox)
@@ -710,7 +771,114 @@ static int open_instance(struct sio_bus *b, char *err, size_t errlen)
 	if (zmq_getsockopt(b->inbox, ZMQ_LAST_ENDPOINT, last, &len))
 		return fail(err, errlen, "read the inbox endpoint of", inbox);
 	b->inbox_endpoint = strdup(last);
-	return b->inbox_endpoint ? 0 : fail(err, errlen, "remember", last);
+	if (!b->inbox_endpoint)
+		return fail(err, errlen, "remember", last);
+	if (b->cert) {
+		const char *key = zcert_public_txt(b->cert);
+		snprintf(b->advertised, sizeof b->advertised, "%.*s#%s", (int)sizeof last, b->bind, key);
+		snprintf(b->advertised_inbox, sizeof b->advertised_inbox, "%s#%s", last, key);
+	} else {
+		snprintf(b->advertised, sizeof b->advertised, "%s", b->bind);
+		snprintf(b->advertised_inbox, sizeof b->advertised_inbox, "%s", last);
+	}
+	return 0;
+}
+
+/* Peers refused by CURVE are counted and logged, never silent. */
+static int watch_auth(struct sio_bus *b, char *err, size_t errlen)
+{
+	char name[64];
+	int events = ZMQ_EVENT_HANDSHAKE_FAILED_AUTH | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+		     ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL;
+
+	snprintf(name, sizeof name, "inproc://sio-auth-%p", (void *)b);
+	if (zmq_socket_monitor(b->pub, name, events))
+		return fail(err, errlen, "watch authentication on", b->bind);
+	b->auth_watch = zmq_socket(b->ctx, ZMQ_PAIR);
+	if (!b->auth_watch || zmq_connect(b->auth_watch, name))
+		return fail(err, errlen, "watch authentication on", b->bind);
+	return 0;
+}
+
+static void drain_auth_watch(struct sio_bus *b)
+{
+	zmq_msg_t parts[2];
+	int n;
+
+	while (b->auth_watch && (n = recv_parts(b->auth_watch, parts, 2)) != 0) {
+		if (n == 2 && zmq_msg_size(&parts[0]) >= 6) {
+			uint16_t event;
+			memcpy(&event, zmq_msg_data(&parts[0]), sizeof event);
+			b->counters.auth_failures++;
+			const char *why = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "key not trusted"
+					: event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "not speaking CURVE"
+					: "handshake failed";
+			if (sio_rate_hit(&b->auth_log, sio_now_ms(), DROP_LOG_PER_SEC, 1000, NULL))
+				sio_log(SIO_LOG_WARN, "BUS_AUTH_FAILED",
+					"id=%s endpoint=%.*s why=\"%s\" refused=%llu", b->id,
+					(int)zmq_msg_size(&parts[1]), (char *)zmq_msg_data(&parts[1]),
+					why, (unsigned long long)b->counters.auth_failures);
+		}
+		if (n > 0)
+			close_parts(parts, n);
+	}
+}
+
+static int load_curve(struct sio_bus *b, char *err, size_t errlen)
+{
+	char secret[PATH_MAX];
+
+	snprintf(secret, sizeof secret, "%s_secret", b->opt.cert);
+	if (access(secret, R_OK)) {
+		snprintf(err, errlen, "unable to read the CURVE secret key %s: %s", secret,
+			 strerror(errno));
+		return -1;
+	}
+	b->cert = zcert_load(b->opt.cert);
+	if (!b->cert) {
+		snprintf(err, errlen, "unable to load the CURVE key pair %s", b->opt.cert);
+		return -1;
+	}
+	if (!b->opt.instance)
+		return 0;
+	if (!b->opt.trust || !*b->opt.trust) {
+		snprintf(err, errlen, "bus.cert needs bus.trust, the directory of allowed peers");
+		return -1;
+	}
+	DIR *dir = opendir(b->opt.trust);
+	if (!dir) {
+		snprintf(err, errlen, "unable to open the trust directory %s: %s", b->opt.trust,
+			 strerror(errno));
+		return -1;
+	}
+	closedir(dir);
+	b->auth = zactor_new(zauth, NULL);
+	if (!b->auth) {
+		snprintf(err, errlen, "unable to start the CURVE authenticator");
+		return -1;
+	}
+	zstr_sendx(b->auth, "CURVE", b->opt.trust, NULL);
+	zsock_wait(b->auth);
+	return 0;
+}
+
+int sio_bus_gen_keys(const char *path, char pub[41], char *err, size_t errlen)
+{
+	zcert_t *cert = zcert_new();
+
+	if (!cert) {
+		snprintf(err, errlen, "unable to make a key pair");
+		return -1;
+	}
+	if (zcert_save(cert, path)) {
+		snprintf(err, errlen, "unable to write %s and %s_secret: %s", path, path,
+			 strerror(errno));
+		zcert_destroy(&cert);
+		return -1;
+	}
+	snprintf(pub, 41, "%s", zcert_public_txt(cert));
+	zcert_destroy(&cert);
+	return 0;
 }
 
 struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_bus_hooks *hooks,
@@ -732,7 +900,16 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 	/* JSON readers keep 53 bits of an integer exactly. */
 	b->boot &= (1ULL << 53) - 1;
 	sio_registry_init(&b->reg, b->id);
-	b->ctx = zmq_ctx_new();
+	if (opt->cert && *opt->cert) {
+		/* czmq's authenticator serves ZAP inside czmq's own context:
+		 * the sockets it guards must live there too. Signals stay ours. */
+		zsys_handler_set(NULL);
+		b->ctx = zsys_init();
+		if (load_curve(b, err, errlen))
+			goto fail;
+	} else {
+		b->ctx = zmq_ctx_new();
+	}
 	if (!b->id || !b->ctx || (opt->instance && !b->bind)) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -744,15 +921,15 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 	}
 	zmq_setsockopt(b->sub, ZMQ_SUBSCRIBE, SIO_TOPIC_CONTROL, 1);
 	if (opt->instance) {
-		if (open_instance(b, err, errlen))
+		if (open_instance(b, err, errlen) || (b->cert && watch_auth(b, err, errlen)))
 			goto fail;
 		/* The default channel reaches every client: always wanted. */
 		sio_bus_interest(b, "", 0, true);
 	}
 	for (size_t i = 0; opt->seeds && i < opt->seeds->count; i++)
 		learn(b, opt->seeds->items[i], true);
-	void *socks[] = { b->sub, b->pub, b->inbox };
-	for (size_t i = 0; i < 3; i++) {
+	void *socks[] = { b->sub, b->pub, b->inbox, b->auth_watch };
+	for (size_t i = 0; i < 4; i++) {
 		if (!socks[i])
 			continue;
 		int fd = sock_fd(socks[i]);
@@ -803,7 +980,14 @@ void sio_bus_destroy(struct sio_bus **bp)
 		zmq_close(b->pub);
 	if (b->inbox)
 		zmq_close(b->inbox);
-	if (b->ctx)
+	if (b->auth_watch) {
+		zmq_socket_monitor(b->pub, NULL, 0);
+		zmq_close(b->auth_watch);
+	}
+	zactor_destroy(&b->auth);
+	if (b->cert)
+		zcert_destroy(&b->cert);   /* the context is czmq's, ended at exit */
+	else if (b->ctx)
 		zmq_ctx_term(b->ctx);
 	for (size_t i = 0; i < b->nfresh; i++)
 		free(b->fresh[i]);

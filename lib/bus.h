@@ -41,6 +41,11 @@ struct sio_bus_options {
 	const struct sio_strlist *seeds;
 	uint64_t heartbeat_ms;
 	uint64_t dead_after_ms;
+	/* CURVE: our key pair (cert and cert_secret files) and, for an
+	 * instance, the directory of public certificates allowed to connect.
+	 * Endpoints then travel as "endpoint#public-key". */
+	const char *cert;
+	const char *trust;
 };
 
 struct sio_bus_counters {
@@ -48,6 +53,7 @@ struct sio_bus_counters {
 	uint64_t gaps;
 	uint64_t dropped;          /* malformed or unknown messages */
 	uint64_t heartbeats_out;
+	uint64_t auth_failures;    /* peers refused by CURVE */
 };
 
 struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_bus_hooks *hooks,
@@ -83,6 +89,10 @@ const struct sio_registry *sio_bus_registry(const struct sio_bus *bus);
 const struct sio_bus_counters *sio_bus_counters(const struct sio_bus *bus);
 const char *sio_bus_endpoint(const struct sio_bus *bus);
 const char *sio_bus_inbox(const struct sio_bus *bus);
+
+/* Writes a new CURVE key pair to path and path_secret; its public key (Z85)
+ * into pub. -1 with err filled on failure. */
+int sio_bus_gen_keys(const char *path, char pub[41], char *err, size_t errlen);
 
 /* The default bus endpoint of an instance on this port. */
 void sio_bus_default_bind(char *buf, size_t size, int port);

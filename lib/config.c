@@ -90,6 +90,12 @@ const struct sio_setting sio_settings[] = {
 	{ "bus", "peers", "bus-peer", 0, SIO_SET_LIST, OFF(bus.peers), 0, 0,
 	  NULL, NULL, BUS_USERS, SIO_SET_RELOADABLE, "ENDPOINT",
 	  "bus endpoint of a peer instance (repeatable)" },
+	{ "bus", "cert", "bus-cert", 0, SIO_SET_STRING, OFF(bus.cert), 0, 0,
+	  "", NULL, BUS_USERS, 0, "FILE",
+	  "CURVE key pair: FILE (public) and FILE_secret; enables bus encryption" },
+	{ "bus", "trust", "bus-trust", 0, SIO_SET_STRING, OFF(bus.trust), 0, 0,
+	  "", NULL, SERVE, 0, "DIR",
+	  "directory of the public certificates allowed on this instance's bus" },
 	{ "bus", "heartbeat_ms", "heartbeat-ms", 0, SIO_SET_INT, OFF(bus.heartbeat_ms),
 	  10, 60000, "250", NULL, SERVE, 0, "MS", "heartbeat interval" },
 	{ "bus", "dead_after_ms", "dead-after-ms", 0, SIO_SET_INT, OFF(bus.dead_after_ms),
@@ -395,6 +401,9 @@ static int check(struct sio_config *cfg, char *err, size_t errlen)
 	    cfg->serve.idle_timeout <= cfg->serve.ping_interval)
 		return fail(err, errlen, cfg, sio_setting_find("serve", "idle_timeout"),
 			    "must be longer than ping_interval");
+	if (*cfg->bus.trust && !*cfg->bus.cert)
+		return fail(err, errlen, cfg, sio_setting_find("bus", "trust"),
+			    "needs bus.cert: an allow-list only means something with CURVE on");
 	if (cfg->bus.dead_after_ms <= cfg->bus.heartbeat_ms)
 		return fail(err, errlen, cfg, sio_setting_find("bus", "dead_after_ms"),
 			    "must be longer than heartbeat_ms");

@@ -53,6 +53,8 @@ struct sio_config {
 		char *bind;
 		char *inbox;
 		struct sio_strlist peers;
+		char *cert;      /* CURVE key pair (FILE and FILE_secret); "" is off */
+		char *trust;     /* directory of the public certificates allowed in */
 		int64_t heartbeat_ms;
 		int64_t dead_after_ms;
 	} bus;

@@ -152,6 +152,8 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 		.seeds = &cfg->bus.peers,
 		.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms,
 		.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms,
+		.cert = cfg->bus.cert,
+		.trust = cfg->bus.trust,
 	};
 	struct sio_bus_hooks bus_hooks = {
 		.relay = on_relay, .inject = on_inject, .event = on_mesh_event,
