@@ -106,6 +106,8 @@ void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
 	fprintf(out, "sio_bus_gaps_total %llu\n", (unsigned long long)s->bus_gaps);
 	metric(out, "sio_bus_dropped_total", "counter", "Malformed or unknown bus messages dropped.");
 	fprintf(out, "sio_bus_dropped_total %llu\n", (unsigned long long)s->bus_dropped);
+	metric(out, "sio_bus_auth_failures_total", "counter", "Bus peers refused by CURVE.");
+	fprintf(out, "sio_bus_auth_failures_total %llu\n", (unsigned long long)s->bus_auth_failures);
 	metric(out, "sio_peers_alive", "gauge", "Peer instances heard from within dead_after_ms.");
 	fprintf(out, "sio_peers_alive %llu\n", (unsigned long long)s->peers_alive);
 

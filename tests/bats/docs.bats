@@ -47,6 +47,23 @@ has_option() {
 	grep -qE -- "(^|[^[:alnum:]-])$2([^[:alnum:]-]|\$)" "$1"
 }
 
+# The configuration key an option's entry in man/PROGRAM.1.scd names at its
+# end, as "group.key" ("" when it names none): the entry is the option's line
+# in the OPTIONS section and the indented lines below it.
+man_key() {
+	awk -v opt="*$2*" '
+		/^# / { in_options = $0 == "# OPTIONS"; if (found) exit; next }
+		!in_options { next }
+		found && /^\t/ { entry = entry " " $0; next }
+		found { exit }
+		/^\*/ && index($0, opt) { found = 1; entry = $0 }
+		END {
+			sub(/[ \t]+$/, "", entry)
+			if (match(entry, /\([a-z_]+\.[a-z_]+\)$/))
+				print substr(entry, RSTART + 1, RLENGTH - 2)
+		}' "$ROOT/man/$1.1.scd"
+}
+
 # etc/sio.conf as "group key option value" lines; the option is the first long
 # option on the comment line right above the key.
 conf_keys() {
@@ -188,16 +205,38 @@ setup_file() {
 	[ "$n" -gt 0 ] || fail "no key found in etc/sio.conf"
 }
 
-@test "every setting of sio-serve --help is in sio.conf(5) and etc/sio.conf" {
-	local o opts
-	opts=$(conf_keys | awk '{ print $3 }')
-	for o in $(long_options sio-serve); do
-		case " $COMMON " in *" $o "*) continue ;; esac
-		has_option "$ROOT/man/sio.conf.5.scd" "$o" ||
-			fail "$o is not in man/sio.conf.5.scd"
-		[ "$o" = --no-relay ] && continue   # the other half of --relay
-		grep -qx -- "$o" <<<"$opts" ||
-			fail "$o names no key of etc/sio.conf (its comment must name the option)"
+@test "every setting of every program's --help is in sio.conf(5) and etc/sio.conf" {
+	# A setting is an option that a key's comment in etc/sio.conf names, or
+	# the --no-X of such a --X (a boolean). The other options are the
+	# program's own, such as sio-serve --gen-keys, an action no file can set.
+	# A man page that names a key at the end of an option's entry says the
+	# option is a setting: then etc/sio.conf must name it for that very key,
+	# so that a setting left out of etc/sio.conf is caught all the same.
+	local p o key conf opts setting
+	conf=$(conf_keys)
+	opts=$(awk '{ print $3 }' <<<"$conf")
+	for p in $(programs); do
+		for o in $(long_options "$p"); do
+			case " $COMMON " in *" $o "*) continue ;; esac
+			setting=no
+			if grep -qx -- "$o" <<<"$opts"; then
+				setting=yes
+			elif [[ $o == --no-* ]] && grep -qx -- "--${o#--no-}" <<<"$opts"; then
+				setting=yes
+			fi
+			key=$(man_key "$p" "$o")
+			if [ "$setting" = no ]; then
+				[ -z "$key" ] ||
+					fail "$p: man/$p.1.scd says $o sets $key, but no key of etc/sio.conf names $o (its comment must name the option)"
+				continue
+			fi
+			has_option "$ROOT/man/sio.conf.5.scd" "$o" ||
+				fail "$p: $o is not in man/sio.conf.5.scd"
+			[ -z "$key" ] || awk -v key="$key" -v opt="$o" '
+				$1 "." $2 == key && ($3 == opt || "--no-" substr($3, 3) == opt) { found = 1 }
+				END { exit !found }' <<<"$conf" ||
+				fail "$p: man/$p.1.scd says $o sets $key, but etc/sio.conf names $o for another key"
+		done
 	done
 }
 
