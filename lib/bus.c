@@ -1,6 +1,7 @@
 #include "bus.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -655,6 +656,28 @@ bool sio_bus_process(struct sio_bus *b)
 	}
 	drain_auth_watch(b);
 	return readable(b->sub) || readable(b->inbox) || readable(b->pub);
+}
+
+int sio_bus_poll(struct sio_bus *b, int timeout_ms, int wake_fd)
+{
+	struct pollfd pfd[5];
+	nfds_t n = 0;
+	/* Expiry needs ticks even when the bus is silent. */
+	int slice = (int)(b->opt.heartbeat_ms ? b->opt.heartbeat_ms / 5 : 50);
+
+	for (size_t i = 0; i < b->nfds; i++)
+		pfd[n++] = (struct pollfd){ .fd = b->fds[i], .events = POLLIN };
+	if (wake_fd >= 0)
+		pfd[n++] = (struct pollfd){ .fd = wake_fd, .events = POLLIN };
+	bool more = sio_bus_process(b);
+	int wait = more ? 0 : timeout_ms < slice ? timeout_ms : slice;
+	int rc = poll(pfd, n, wait < 0 ? 0 : wait);
+	if (rc < 0 && errno != EINTR)
+		return -1;
+	while (sio_bus_process(b))
+		;
+	sio_bus_tick(b, sio_now_ms());
+	return wake_fd >= 0 && rc > 0 && (pfd[n - 1].revents & POLLIN) ? 1 : 0;
 }
 
 void sio_bus_relay(struct sio_bus *b, const char *channel, size_t clen,

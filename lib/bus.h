@@ -70,6 +70,13 @@ bool sio_bus_process(struct sio_bus *bus);
 /* Heartbeats and expiry; call at least every heartbeat_ms / 2. */
 void sio_bus_tick(struct sio_bus *bus, uint64_t now_ms);
 
+/*
+ * For programs whose loop is the bus (observers): waits up to timeout_ms for
+ * a bus descriptor or wake_fd (if >= 0), handles what arrived and ticks.
+ * Returns 1 when wake_fd is readable, 0 otherwise, -1 on a poll error.
+ */
+int sio_bus_poll(struct sio_bus *bus, int timeout_ms, int wake_fd);
+
 /* Our event, on the bus at once. */
 void sio_bus_event(struct sio_bus *bus, const char *event, const char *why);
 /* A client message, to the instances that want its channel. */

@@ -1,0 +1,270 @@
+/* sio-pick: picks an endpoint for a new client, from a list or the live mesh. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "config.h"
+#include "log.h"
+#include "pick.h"
+#include "rate.h"
+#include "sio.h"
+
+enum { OPT_WEIGHTED = 1, OPT_TWO_CHOICES, OPT_COUNT, OPT_SEED, OPT_TIMEOUT };
+
+static const struct sio_option options[] = {
+	{ "weighted", 'w', 0, OPT_WEIGHTED, NULL, "weigh each endpoint by its free capacity" },
+	{ "two-choices", '2', 0, OPT_TWO_CHOICES, NULL,
+	  "draw two endpoints, take the one with more room" },
+	{ "count", 'n', 1, OPT_COUNT, "N", "print N independent picks [1]" },
+	{ "seed", 's', 1, OPT_SEED, "S", "seed the generator: repeatable picks" },
+	{ "timeout", 't', 1, OPT_TIMEOUT, "SECONDS",
+	  "with --bus-peer, how long to listen to the mesh [3]" },
+	{ NULL, 0, 0, 0, NULL, NULL },
+};
+
+struct args {
+	enum sio_pick_mode mode;
+	unsigned long count;
+	bool seeded;
+	uint64_t seed;
+	double timeout;
+};
+
+static int parse_number(const char *v, double min, double max, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(v, &end);
+	return errno || end == v || *end || *out < min || *out > max ? -1 : 0;
+}
+
+static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
+{
+	struct args *a = arg;
+	double d;
+
+	switch (id) {
+	case OPT_WEIGHTED: a->mode = SIO_PICK_WEIGHTED; break;
+	case OPT_TWO_CHOICES: a->mode = SIO_PICK_TWO_CHOICES; break;
+	case OPT_COUNT:
+		if (parse_number(value, 1, 1e9, &d) || d != (unsigned long)d) {
+			snprintf(err, errlen, "--count: expected an integer from 1 to 1000000000");
+			return SIO_EXIT_USAGE;
+		}
+		a->count = (unsigned long)d;
+		break;
+	case OPT_SEED: {
+		char *end;
+		errno = 0;
+		a->seed = strtoull(value, &end, 0);
+		if (errno || end == value || *end) {
+			snprintf(err, errlen, "--seed: expected an unsigned integer");
+			return SIO_EXIT_USAGE;
+		}
+		a->seeded = true;
+		break;
+	}
+	case OPT_TIMEOUT:
+		if (parse_number(value, 0, 86400, &a->timeout)) {
+			snprintf(err, errlen, "--timeout: expected seconds from 0 to 86400");
+			return SIO_EXIT_USAGE;
+		}
+		break;
+	}
+	return 0;
+}
+
+struct list {
+	struct sio_candidate *items;
+	size_t count;
+	char **owned;
+};
+
+static int add(struct list *l, const char *url, uint64_t clients, uint64_t max)
+{
+	struct sio_candidate *n = realloc(l->items, sizeof *n * (l->count + 1));
+	char **o = n ? realloc(l->owned, sizeof *o * (l->count + 1)) : NULL;
+
+	if (n)
+		l->items = n;
+	if (!n || !o)
+		return -1;
+	l->owned = o;
+	if (!(l->owned[l->count] = strdup(url)))
+		return -1;
+	l->items[l->count] = (struct sio_candidate){ l->owned[l->count], clients, max };
+	l->count++;
+	return 0;
+}
+
+static void list_free(struct list *l)
+{
+	for (size_t i = 0; i < l->count; i++)
+		free(l->owned[i]);
+	free(l->owned);
+	free(l->items);
+}
+
+static int read_lines(struct list *l, FILE *in)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	while ((n = getline(&line, &cap, in)) >= 0) {
+		char *s = line, *e = line + n;
+		while (s < e && (*s == ' ' || *s == '\t'))
+			s++;
+		while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+			e--;
+		*e = '\0';
+		if (*s && *s != '#' && add(l, s, 0, 0)) {
+			free(line);
+			return -1;
+		}
+	}
+	free(line);
+	return 0;
+}
+
+struct watch {
+	uint64_t last_join_ms;
+};
+
+static void on_event(void *arg, const char *event, const struct sio_peer *peer, const char *why)
+{
+	struct watch *w = arg;
+
+	(void)peer;
+	(void)why;
+	if (!strcmp(event, "JOIN"))
+		w->last_join_ms = sio_now_ms();
+}
+
+/* The mesh's accepting instances: NORMAL ones, or HIGH ones when no instance
+ * is NORMAL; never dead, draining or over-loaded. */
+static int from_mesh(struct list *l, const struct sio_config *cfg, double timeout,
+		     char *err, size_t errlen)
+{
+	struct watch w = { 0 };
+	struct sio_bus_options opt = {
+		.id = "sio-pick", .seeds = &cfg->bus.peers, .cert = cfg->bus.cert,
+		.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms,
+		.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms,
+	};
+	struct sio_bus_hooks hooks = { .event = on_event };
+	struct sio_bus *bus = sio_bus_new(&opt, &hooks, &w, err, errlen);
+
+	if (!bus)
+		return -1;
+	/* Done once the view is settled: heard from someone, and no newcomer
+	 * for two heartbeats (gossip brings the rest of the mesh meanwhile). */
+	uint64_t start = sio_now_ms(), deadline = start + (uint64_t)(timeout * 1000);
+	uint64_t settle = 2 * (uint64_t)cfg->bus.heartbeat_ms + 100;
+	for (uint64_t now = start; now < deadline; now = sio_now_ms()) {
+		if (w.last_join_ms && now - w.last_join_ms >= settle)
+			break;
+		if (sio_bus_poll(bus, (int)(deadline - now), -1) < 0)
+			break;
+	}
+	const struct sio_registry *reg = sio_bus_registry(bus);
+	struct sio_peer *p, *tmp;
+	for (int pass = SIO_LOAD_NORMAL; pass <= SIO_LOAD_HIGH && !l->count; pass++)
+		sio_registry_foreach(reg, p, tmp)
+			if (p->alive && !p->status.draining && p->status.state == (enum sio_load_state)pass &&
+			    *p->status.url)
+				add(l, p->status.url, p->status.clients, p->status.max);
+	sio_bus_destroy(&bus);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .mode = SIO_PICK_UNIFORM, .count = 1, .timeout = 3 };
+	struct sio_cli cli;
+	struct sio_config cfg;
+	struct list l = { 0 };
+	char err[512];
+	int rc;
+
+	sio_log_init("sio-pick", SIO_LOG_WARN, false);
+	if ((rc = sio_cli_parse(&cli, SIO_PROG_PICK, argc, argv, options, on_option, &a, err,
+				sizeof err))) {
+		fprintf(stderr, "sio-pick: error: %s\nTry 'sio-pick --help'.\n", err);
+		sio_cli_free(&cli);
+		return rc;
+	}
+	if (cli.help || cli.version) {
+		if (cli.help)
+			sio_config_usage(stdout, SIO_PROG_PICK, "sio-pick [OPTION]... [URL]...",
+					 "Pick an endpoint at random from the URLs given, the lines of\n"
+					 "standard input, or the accepting instances of the mesh (--bus-peer).",
+					 options);
+		else
+			printf("sio-pick %s\n", SIO_VERSION);
+		sio_cli_free(&cli);
+		return SIO_EXIT_OK;
+	}
+	if ((rc = sio_config_build(&cfg, &cli, err, sizeof err))) {
+		fprintf(stderr, "sio-pick: error: %s\n", err);
+		goto out;
+	}
+	if (cli.check_config)
+		goto out;
+	sio_log_set_level((enum sio_log_level)cfg.log.level);
+	sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
+	if (cfg.bus.peers.count && cli.first_arg < argc) {
+		fprintf(stderr, "sio-pick: error: give URLs or --bus-peer, not both\n");
+		rc = SIO_EXIT_USAGE;
+		goto out;
+	}
+	if (cfg.bus.peers.count) {
+		if (from_mesh(&l, &cfg, a.timeout, err, sizeof err)) {
+			fprintf(stderr, "sio-pick: error: %s\n", err);
+			rc = SIO_EXIT_FAILURE;
+			goto out;
+		}
+	} else if (cli.first_arg < argc) {
+		for (int i = cli.first_arg; i < argc; i++)
+			if (add(&l, argv[i], 0, 0)) {
+				rc = SIO_EXIT_FAILURE;
+				goto out;
+			}
+	} else if (isatty(STDIN_FILENO)) {
+		fprintf(stderr, "sio-pick: error: no URL given (arguments, standard input or --bus-peer)\n");
+		rc = SIO_EXIT_USAGE;
+		goto out;
+	} else if (read_lines(&l, stdin)) {
+		rc = SIO_EXIT_FAILURE;
+		goto out;
+	}
+
+	struct sio_rng rng;
+	uint64_t seed = a.seed;
+	if (!a.seeded && getrandom(&seed, sizeof seed, 0) != sizeof seed)
+		seed = sio_now_ms();
+	sio_rng_seed(&rng, seed);
+	for (unsigned long i = 0; i < a.count; i++) {
+		long k = sio_pick(l.items, l.count, a.mode, &rng);
+		if (k < 0) {
+			fprintf(stderr, "sio-pick: error: no endpoint available\n");
+			rc = SIO_EXIT_UNAVAILABLE;
+			goto out;
+		}
+		printf("%s\n", l.items[k].url);
+	}
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "sio-pick: error: writing output: %s\n", strerror(errno));
+		rc = SIO_EXIT_FAILURE;
+	}
+out:
+	list_free(&l);
+	sio_config_free(&cfg);
+	sio_cli_free(&cli);
+	return rc;
+}
