@@ -10,7 +10,7 @@ DATADIR    ?= $(PREFIX)/share
 DESTDIR    ?=
 
 CC         ?= cc
-PKGS       := libwebsockets libzmq libczmq libconfig jansson libsystemd
+PKGS       := libwebsockets libzmq libczmq libconfig jansson libsystemd libmicrohttpd
 CSTD       := -std=c11 -D_GNU_SOURCE
 WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 OPT        ?= -O2 -g
@@ -40,6 +40,7 @@ MAN_OUT    := $(MAN_SRC:%.scd=%)
 
 DEB_PKGS   := build-essential pkg-config libwebsockets-dev libzmq3-dev \
               libconfig-dev libjansson-dev uthash-dev libcmocka-dev libczmq-dev \
+              libmicrohttpd-dev \
               libsystemd-dev bats bats-support bats-assert scdoc mandoc \
               python3 procps iproute2
 

@@ -14,11 +14,14 @@
 #define OFF(member) offsetof(struct sio_config, member)
 #define ALL SIO_PROG_ALL
 #define SERVE SIO_PROG_SERVE
+#define ANNOUNCE SIO_PROG_ANNOUNCE
 #define BUS_USERS (SIO_PROG_SERVE | SIO_PROG_CAT | SIO_PROG_MONITOR | \
 		   SIO_PROG_ANNOUNCE | SIO_PROG_PICK)
 
 static const char *const log_levels[] = { "error", "warning", "info", "debug", NULL };
 static const char *const log_formats[] = { "text", "json", NULL };
+static const char *const strategies[] = { "current", "list", NULL };
+static const char *const formats[] = { "text", "json", "js", NULL };
 
 /* The order here is the order of --help and of the documentation. */
 const struct sio_setting sio_settings[] = {
@@ -101,6 +104,28 @@ const struct sio_setting sio_settings[] = {
 	{ "bus", "dead_after_ms", "dead-after-ms", 0, SIO_SET_INT, OFF(bus.dead_after_ms),
 	  20, 600000, "1000", NULL, BUS_USERS, 0, "MS",
 	  "a peer silent this long is dead" },
+
+	{ "announce", "strategy", "strategy", 0, SIO_SET_ENUM, OFF(announce.strategy), 0, 0,
+	  "current", strategies, ANNOUNCE, SIO_SET_RELOADABLE, "STRATEGY",
+	  "current (one URL, create as needed) or list (every accepting instance)" },
+	{ "announce", "spawn", "spawn", 0, SIO_SET_STRING, OFF(announce.spawn), 0, 0,
+	  "", NULL, ANNOUNCE, SIO_SET_RELOADABLE, "CMD",
+	  "shell command that starts a new instance when none has room" },
+	{ "announce", "spawn_timeout", "spawn-timeout", 0, SIO_SET_INT,
+	  OFF(announce.spawn_timeout), 1, 86400, "30", NULL, ANNOUNCE, SIO_SET_RELOADABLE,
+	  "SECONDS", "how long a spawned instance has to join the mesh" },
+	{ "announce", "write", "write", 0, SIO_SET_STRING, OFF(announce.write), 0, 0,
+	  "", NULL, ANNOUNCE, SIO_SET_RELOADABLE, "FILE",
+	  "replace FILE atomically with the announcement on every change" },
+	{ "announce", "format", "format", 0, SIO_SET_ENUM, OFF(announce.format), 0, 0,
+	  "text", formats, ANNOUNCE, SIO_SET_RELOADABLE, "FORMAT",
+	  "format of --write: text, json or js (an ES module)" },
+	{ "announce", "exec", "exec", 0, SIO_SET_STRING, OFF(announce.exec), 0, 0,
+	  "", NULL, ANNOUNCE, SIO_SET_RELOADABLE, "CMD",
+	  "shell command run on every change, with SIO_URL and SIO_URLS set" },
+	{ "announce", "http", "http", 0, SIO_SET_STRING, OFF(announce.http), 0, 0,
+	  "", NULL, ANNOUNCE, 0, "ADDR:PORT",
+	  "serve GET /endpoint and /endpoints.json on ADDR:PORT" },
 
 	{ "log", "level", "log-level", 0, SIO_SET_ENUM, OFF(log.level), 0, 0,
 	  "info", log_levels, ALL, SIO_SET_RELOADABLE, "LEVEL",

@@ -59,6 +59,16 @@ struct sio_config {
 		int64_t dead_after_ms;
 	} bus;
 
+	struct {
+		int64_t strategy;   /* enum sio_strategy */
+		char *spawn;
+		int64_t spawn_timeout; /* s */
+		char *write;
+		int64_t format;     /* enum sio_format */
+		char *exec;
+		char *http;
+	} announce;
+
 	/* File names the origins point to, owned (the file and its @includes). */
 	char *sources[8];
 

@@ -1,0 +1,356 @@
+/* sio-announce: tells the front-end which URL(s) new clients get. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "announce.h"
+#include "bus.h"
+#include "config.h"
+#include "deliver.h"
+#include "httpd.h"
+#include "log.h"
+#include "rate.h"
+#include "sio.h"
+
+extern char **environ;
+
+enum { OPT_QUIET = 1 };
+
+static const struct sio_option options[] = {
+	{ "quiet", 'q', 0, OPT_QUIET, NULL, "no line on standard output per change" },
+	{ NULL, 0, 0, 0, NULL, NULL },
+};
+
+static volatile sig_atomic_t got_term, got_hup;
+static int wake_pipe[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+
+	if (sig == SIGHUP)
+		got_hup = 1;
+	else if (sig != SIGCHLD)
+		got_term = 1;
+	if (write(wake_pipe[1], "x", 1) < 0) {
+		/* The pipe is full: the loop is awake already. */
+	}
+	errno = saved;
+}
+
+struct announcer {
+	struct sio_config cfg;
+	struct sio_cli cli;
+	bool quiet;
+	struct sio_bus *bus;
+	struct sio_httpd *httpd;
+	struct sio_announcer decide;
+	pid_t spawn_pid;
+	bool settled;
+	uint64_t started_ms, last_join_ms;
+};
+
+static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
+{
+	struct announcer *a = arg;
+
+	(void)value;
+	(void)err;
+	(void)errlen;
+	if (id == OPT_QUIET)
+		a->quiet = true;
+	return 0;
+}
+
+/* Runs cmd through /bin/sh without waiting for it: hooks never block us. */
+static pid_t run(const char *cmd, char **env)
+{
+	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
+	pid_t pid;
+	int rc = posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, env ? env : environ);
+
+	if (rc) {
+		sio_log(SIO_LOG_ERROR, NULL, "unable to run %s: %s", cmd, strerror(rc));
+		return -1;
+	}
+	return pid;
+}
+
+static char **env_with(const char *const *extra)
+{
+	size_t n = 0, k = 0;
+
+	while (environ[n])
+		n++;
+	while (extra[k])
+		k++;
+	char **env = calloc(n + k + 1, sizeof *env);
+	if (!env)
+		return NULL;
+	memcpy(env, environ, n * sizeof *env);
+	memcpy(env + n, extra, k * sizeof *env);
+	return env;
+}
+
+static void deliver(struct announcer *a)
+{
+	const struct sio_strlist *urls = &a->decide.urls;
+	char err[512];
+	size_t len;
+
+	char *joined = NULL;
+	size_t jlen = 0;
+	FILE *j = open_memstream(&joined, &jlen);
+	for (size_t i = 0; j && i < urls->count; i++)
+		fprintf(j, "%s%s", i ? " " : "", urls->items[i]);
+	if (j)
+		fclose(j);
+	sio_log(SIO_LOG_INFO, "ANNOUNCE", "strategy=%s urls=\"%s\"",
+		sio_strategy_name(a->decide.strategy), joined ? joined : "");
+	if (!a->quiet) {
+		printf("%s\n", joined ? joined : "");
+		fflush(stdout);
+	}
+	if (*a->cfg.announce.write) {
+		char *text = sio_announcement((enum sio_format)a->cfg.announce.format, urls, &len);
+		if (!text || sio_write_atomic(a->cfg.announce.write, text, len, err, sizeof err))
+			sio_log(SIO_LOG_ERROR, NULL, "%s", text ? err : "out of memory");
+		free(text);
+	}
+	if (a->httpd)
+		sio_httpd_set(a->httpd, urls);
+	if (*a->cfg.announce.exec) {
+		char *url = NULL, *all = NULL, *strategy = NULL;
+		if (asprintf(&url, "SIO_URL=%s", urls->count ? urls->items[0] : "") >= 0 &&
+		    asprintf(&all, "SIO_URLS=%s", joined ? joined : "") >= 0 &&
+		    asprintf(&strategy, "SIO_STRATEGY=%s", sio_strategy_name(a->decide.strategy)) >= 0) {
+			const char *extra[] = { url, all, strategy, NULL };
+			char **env = env_with(extra);
+			if (env)
+				run(a->cfg.announce.exec, env);
+			free(env);
+		}
+		free(url);
+		free(all);
+		free(strategy);
+	}
+	free(joined);
+}
+
+static void reap(struct announcer *a)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		if (pid == a->spawn_pid) {
+			a->spawn_pid = 0;
+			if (!ok) {
+				sio_log(SIO_LOG_WARN, "SPAWN_FAILED", "status=%d cmd=\"%s\"",
+					WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+					a->cfg.announce.spawn);
+				sio_announcer_spawn_failed(&a->decide, sio_now_ms());
+			}
+		} else if (!ok) {
+			sio_log(SIO_LOG_WARN, "HOOK_FAILED", "status=%d",
+				WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		}
+	}
+}
+
+static void on_event(void *arg, const char *event, const struct sio_peer *peer, const char *why)
+{
+	struct announcer *a = arg;
+
+	if (!strcmp(event, "JOIN"))
+		a->last_join_ms = sio_now_ms();
+	sio_log(SIO_LOG_DEBUG, event, "id=%s url=%s clients=%llu%s%s", peer->status.id,
+		peer->status.url, (unsigned long long)peer->status.clients, why ? " why=" : "",
+		why ? why : "");
+}
+
+/* The first decision waits for the mesh view to settle, so that a start
+ * next to a healthy mesh never spawns. */
+static bool settled(struct announcer *a, uint64_t now)
+{
+	uint64_t beat = (uint64_t)a->cfg.bus.heartbeat_ms;
+
+	if (!a->settled)
+		a->settled = a->last_join_ms ? now - a->last_join_ms >= 2 * beat + 100
+					     : now - a->started_ms >= (uint64_t)a->cfg.bus.dead_after_ms;
+	return a->settled;
+}
+
+static void step(struct announcer *a)
+{
+	uint64_t now = sio_now_ms();
+
+	reap(a);
+	if (!settled(a, now))
+		return;
+	unsigned flags = sio_announcer_update(&a->decide, sio_bus_registry(a->bus), now);
+	if (flags & SIO_ANNOUNCE_SPAWN_TIMEOUT)
+		sio_log(SIO_LOG_WARN, "SPAWN_TIMEOUT", "after=%llds cmd=\"%s\"",
+			(long long)a->cfg.announce.spawn_timeout, a->cfg.announce.spawn);
+	if (flags & SIO_ANNOUNCE_SPAWN) {
+		sio_log(SIO_LOG_INFO, "SPAWN", "cmd=\"%s\" attempt=%llu", a->cfg.announce.spawn,
+			(unsigned long long)a->decide.spawns);
+		a->spawn_pid = run(a->cfg.announce.spawn, NULL);
+		if (a->spawn_pid < 0) {
+			a->spawn_pid = 0;
+			sio_announcer_spawn_failed(&a->decide, now);
+		}
+	}
+	if (flags & SIO_ANNOUNCE_CHANGED)
+		deliver(a);
+}
+
+static void reload(struct announcer *a)
+{
+	struct sio_config cfg;
+	char err[512];
+
+	if (sio_config_build(&cfg, &a->cli, err, sizeof err)) {
+		sio_log(SIO_LOG_ERROR, "RELOAD_FAILED", "why=\"%s\" keeping=current", err);
+		sio_config_free(&cfg);
+		return;
+	}
+	sio_log_set_level((enum sio_log_level)cfg.log.level);
+	sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
+	bool strategy_changed = cfg.announce.strategy != a->cfg.announce.strategy;
+	/* The HTTP address and the bus stay as they started. */
+	sio_config_swap(&cfg, &a->cfg, sio_setting_find("announce", "http"));
+	sio_config_free(&a->cfg);
+	a->cfg = cfg;
+	a->decide.can_spawn = *cfg.announce.spawn != '\0';
+	a->decide.spawn_timeout_ms = (uint64_t)cfg.announce.spawn_timeout * 1000;
+	if (strategy_changed) {
+		sio_announcer_free(&a->decide);
+		sio_announcer_init(&a->decide, (enum sio_strategy)cfg.announce.strategy,
+				   *cfg.announce.spawn, (uint64_t)cfg.announce.spawn_timeout * 1000);
+	}
+	for (size_t i = 0; i < cfg.bus.peers.count; i++)
+		sio_bus_add_seed(a->bus, cfg.bus.peers.items[i]);
+	sio_log(SIO_LOG_INFO, "RELOAD", "strategy=%s", sio_strategy_name(a->decide.strategy));
+	deliver(a);
+}
+
+static void setup_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+static int start(struct announcer *a, char *err, size_t errlen)
+{
+	if (pipe2(wake_pipe, O_NONBLOCK | O_CLOEXEC)) {
+		snprintf(err, errlen, "unable to make a pipe: %s", strerror(errno));
+		return -1;
+	}
+	struct sio_bus_options opt = {
+		.id = "sio-announce", .seeds = &a->cfg.bus.peers, .cert = a->cfg.bus.cert,
+		.heartbeat_ms = (uint64_t)a->cfg.bus.heartbeat_ms,
+		.dead_after_ms = (uint64_t)a->cfg.bus.dead_after_ms,
+	};
+	struct sio_bus_hooks hooks = { .event = on_event };
+	if (!(a->bus = sio_bus_new(&opt, &hooks, a, err, errlen)))
+		return -1;
+	if (*a->cfg.announce.http && !(a->httpd = sio_httpd_new(a->cfg.announce.http, err, errlen)))
+		return -1;
+	sio_announcer_init(&a->decide, (enum sio_strategy)a->cfg.announce.strategy,
+			   *a->cfg.announce.spawn, (uint64_t)a->cfg.announce.spawn_timeout * 1000);
+	a->started_ms = sio_now_ms();
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct announcer a;
+	char err[512];
+	int rc;
+
+	memset(&a, 0, sizeof a);
+	sio_log_init("sio-announce", SIO_LOG_INFO, false);
+	if ((rc = sio_cli_parse(&a.cli, SIO_PROG_ANNOUNCE, argc, argv, options, on_option, &a,
+				err, sizeof err))) {
+		fprintf(stderr, "sio-announce: error: %s\nTry 'sio-announce --help'.\n", err);
+		sio_cli_free(&a.cli);
+		return rc;
+	}
+	if (a.cli.help || a.cli.version) {
+		if (a.cli.help)
+			sio_config_usage(stdout, SIO_PROG_ANNOUNCE, "sio-announce --bus-peer ENDPOINT [OPTION]...",
+					 "Tell the front-end which URL(s) new clients get, from the live mesh.",
+					 options);
+		else
+			printf("sio-announce %s\n", SIO_VERSION);
+		sio_cli_free(&a.cli);
+		return SIO_EXIT_OK;
+	}
+	if ((rc = sio_config_build(&a.cfg, &a.cli, err, sizeof err))) {
+		fprintf(stderr, "sio-announce: error: %s\n", err);
+		goto out;
+	}
+	if (a.cli.check_config)
+		goto out;
+	if (a.cli.first_arg < argc || !a.cfg.bus.peers.count) {
+		fprintf(stderr, "sio-announce: error: %s\nTry 'sio-announce --help'.\n",
+			a.cli.first_arg < argc ? "unexpected argument" : "no --bus-peer given");
+		rc = SIO_EXIT_USAGE;
+		goto out;
+	}
+	sio_log_set_level((enum sio_log_level)a.cfg.log.level);
+	sio_log_set_json(a.cfg.log.format == SIO_LOG_JSON);
+	setup_signals();
+	if (start(&a, err, sizeof err)) {
+		sio_log(SIO_LOG_ERROR, NULL, "%s", err);
+		rc = SIO_EXIT_FAILURE;
+		goto out;
+	}
+	while (!got_term) {
+		int woke = sio_bus_poll(a.bus, 100, wake_pipe[0]);
+		if (woke < 0) {
+			sio_log(SIO_LOG_ERROR, NULL, "poll failed: %s", strerror(errno));
+			rc = SIO_EXIT_FAILURE;
+			break;
+		}
+		if (woke) {
+			char buf[64];
+			while (read(wake_pipe[0], buf, sizeof buf) > 0)
+				;
+		}
+		if (got_hup) {
+			got_hup = 0;
+			reload(&a);
+		}
+		step(&a);
+	}
+out:
+	sio_httpd_destroy(&a.httpd);
+	sio_bus_destroy(&a.bus);
+	sio_announcer_free(&a.decide);
+	sio_config_free(&a.cfg);
+	sio_cli_free(&a.cli);
+	if (wake_pipe[0] >= 0) {
+		close(wake_pipe[0]);
+		close(wake_pipe[1]);
+	}
+	return rc;
+}

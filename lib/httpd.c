@@ -1,0 +1,168 @@
+#include "httpd.h"
+#include "registry.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+struct sio_httpd {
+	struct MHD_Daemon *daemon;
+	pthread_mutex_t lock;
+	char *endpoint;      /* text answer, "" when none */
+	char *endpoints;     /* JSON array */
+};
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status,
+			     const char *type, const char *body)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body), (void *)body,
+								 MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+	MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
+	enum MHD_Result ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url,
+			      const char *method, const char *version, const char *upload,
+			      size_t *upload_size, void **state)
+{
+	struct sio_httpd *h = cls;
+	enum MHD_Result ret;
+
+	(void)version;
+	(void)upload;
+	(void)state;
+	if (*upload_size)
+		return reply(conn, 413, "text/plain", "no body expected\n");
+	if (!strcmp(method, "OPTIONS"))
+		return reply(conn, 204, "text/plain", "");
+	if (strcmp(method, "GET") && strcmp(method, "HEAD"))
+		return reply(conn, 405, "text/plain", "method not allowed\n");
+	pthread_mutex_lock(&h->lock);
+	if (!strcmp(url, "/endpoint")) {
+		if (*h->endpoint) {
+			char line[SIO_ENDPOINT_MAX + 2];
+			snprintf(line, sizeof line, "%s\n", h->endpoint);
+			ret = reply(conn, 200, "text/plain; charset=utf-8", line);
+		} else {
+			ret = reply(conn, 503, "text/plain", "no endpoint available\n");
+		}
+	} else if (!strcmp(url, "/endpoints.json")) {
+		ret = reply(conn, 200, "application/json", h->endpoints);
+	} else if (!strcmp(url, "/healthz")) {
+		ret = reply(conn, 200, "text/plain", "ok\n");
+	} else {
+		ret = reply(conn, 404, "text/plain", "not found\n");
+	}
+	pthread_mutex_unlock(&h->lock);
+	return ret;
+}
+
+static int resolve(const char *addr, struct sockaddr_storage *sa, char *err, size_t errlen)
+{
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV }, *res;
+
+	if (!colon || colon == addr || !colon[1]) {
+		snprintf(err, errlen, "%s: expected HOST:PORT", addr);
+		return -1;
+	}
+	snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
+	/* [::1]:8000 */
+	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+		memmove(host, host + 1, strlen(host));
+		host[strlen(host) - 1] = '\0';
+	}
+	int rc = getaddrinfo(host, colon + 1, &hints, &res);
+	if (rc) {
+		snprintf(err, errlen, "%s: %s", addr, gai_strerror(rc));
+		return -1;
+	}
+	memcpy(sa, res->ai_addr, res->ai_addrlen);
+	freeaddrinfo(res);
+	return 0;
+}
+
+struct sio_httpd *sio_httpd_new(const char *addr, char *err, size_t errlen)
+{
+	struct sockaddr_storage sa;
+	struct sio_httpd *h;
+
+	if (resolve(addr, &sa, err, errlen))
+		return NULL;
+	if (!(h = calloc(1, sizeof *h)) || !(h->endpoint = strdup("")) ||
+	    !(h->endpoints = strdup("[]\n"))) {
+		snprintf(err, errlen, "out of memory");
+		sio_httpd_destroy(&h);
+		return NULL;
+	}
+	pthread_mutex_init(&h->lock, NULL);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	if (sa.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, h,
+				     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256,
+				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
+				     MHD_OPTION_END);
+	if (!h->daemon) {
+		snprintf(err, errlen, "unable to serve HTTP on %s (address in use or not local?)",
+			 addr);
+		sio_httpd_destroy(&h);
+		return NULL;
+	}
+	return h;
+}
+
+void sio_httpd_destroy(struct sio_httpd **hp)
+{
+	struct sio_httpd *h = *hp;
+
+	*hp = NULL;
+	if (!h)
+		return;
+	if (h->daemon)
+		MHD_stop_daemon(h->daemon);
+	free(h->endpoint);
+	free(h->endpoints);
+	free(h);
+}
+
+void sio_httpd_set(struct sio_httpd *h, const struct sio_strlist *urls)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; a && i < urls->count; i++)
+		json_array_append_new(a, json_string(urls->items[i]));
+	char *json = a ? json_dumps(a, JSON_COMPACT) : NULL;
+	json_decref(a);
+	char *endpoint = strdup(urls->count ? urls->items[0] : "");
+	char *endpoints = json ? malloc(strlen(json) + 2) : NULL;
+	if (!endpoint || !endpoints) {
+		free(json);
+		free(endpoint);
+		free(endpoints);
+		return;
+	}
+	sprintf(endpoints, "%s\n", json);
+	free(json);
+	pthread_mutex_lock(&h->lock);
+	free(h->endpoint);
+	free(h->endpoints);
+	h->endpoint = endpoint;
+	h->endpoints = endpoints;
+	pthread_mutex_unlock(&h->lock);
+}
