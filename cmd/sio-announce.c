@@ -183,7 +183,8 @@ static bool settled(struct announcer *a, uint64_t now)
 	uint64_t beat = (uint64_t)a->cfg.bus.heartbeat_ms;
 
 	if (!a->settled)
-		a->settled = a->last_join_ms ? now - a->last_join_ms >= 2 * beat + 100
+		a->settled = a->last_join_ms ? now - a->last_join_ms >= 2 * beat + 100 ||
+						       sio_registry_complete(sio_bus_registry(a->bus))
 					     : now - a->started_ms >= (uint64_t)a->cfg.bus.dead_after_ms;
 	return a->settled;
 }

@@ -1,6 +1,7 @@
 #include "bus.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,8 +118,9 @@ static int sock_fd(void *sock)
 	if (zmq_getsockopt(sock, ZMQ_FD, &fd, &len))
 		return -1;
 	/* The loop may close what it watches (lws does, on teardown); it
-	 * gets a duplicate so that ZeroMQ's own descriptor stays intact. */
-	return dup(fd);
+	 * gets a duplicate so that ZeroMQ's own descriptor stays intact.
+	 * Close-on-exec: hooks and spawned commands must not inherit it. */
+	return fcntl(fd, F_DUPFD_CLOEXEC, 0);
 }
 
 static void *make_socket(struct sio_bus *b, int type)
@@ -286,6 +288,7 @@ static void fill_status(struct sio_bus *b, struct sio_status *st)
 	snprintf(st->bus, sizeof st->bus, "%s", b->advertised);
 	snprintf(st->inbox, sizeof st->inbox, "%s", b->advertised_inbox);
 	st->boot = b->boot;
+	st->mesh = b->reg.alive + 1;
 	st->relay_in = b->counters.relay_in;
 	st->relay_out = b->counters.relay_out;
 	st->gaps = b->counters.gaps;
@@ -916,7 +919,12 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 	b->opt = *opt;
 	b->hooks = *hooks;
 	b->arg = arg;
-	b->id = strdup(opt->id ? opt->id : "observer");
+	/* An observer's id only filters its own voice; make it unique so
+	 * that no instance is ever mistaken for it. */
+	if (opt->instance)
+		b->id = strdup(opt->id);
+	else if (asprintf(&b->id, "%s:%ld", opt->id ? opt->id : "observer", (long)getpid()) < 0)
+		b->id = NULL;
 	b->bind = opt->bind ? strdup(opt->bind) : NULL;
 	if (getrandom(&b->boot, sizeof b->boot, 0) != sizeof b->boot)
 		b->boot = wall_ms() ^ ((uint64_t)getpid() << 32);
@@ -943,6 +951,9 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 		goto fail;
 	}
 	zmq_setsockopt(b->sub, ZMQ_SUBSCRIBE, SIO_TOPIC_CONTROL, 1);
+	/* A SUB socket has only subscriptions to flush: an unreachable peer
+	 * must not hold our exit for a second. */
+	zmq_setsockopt(b->sub, ZMQ_LINGER, &(int){ 0 }, sizeof(int));
 	if (opt->instance) {
 		if (open_instance(b, err, errlen) || (b->cert && watch_auth(b, err, errlen)))
 			goto fail;

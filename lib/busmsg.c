@@ -26,7 +26,7 @@ char *sio_control_encode(const struct sio_control *m, size_t *len)
 		return NULL;
 	if (m->type != SIO_CONTROL_HELLO) {
 		json_t *more = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:b,"
-					 " s:I, s:I, s:I, s:I, s:I}",
+					 " s:I, s:I, s:I, s:I, s:I, s:I}",
 					 "url", st->url, "inbox", st->inbox,
 					 "boot", (json_int_t)st->boot,
 					 "clients", (json_int_t)st->clients,
@@ -37,7 +37,8 @@ char *sio_control_encode(const struct sio_control *m, size_t *len)
 					 "published", (json_int_t)st->published,
 					 "relay_in", (json_int_t)st->relay_in,
 					 "relay_out", (json_int_t)st->relay_out,
-					 "gaps", (json_int_t)st->gaps, "sent", (json_int_t)st->sent);
+					 "gaps", (json_int_t)st->gaps, "sent", (json_int_t)st->sent,
+					 "mesh", (json_int_t)st->mesh);
 		if (!more || json_object_update(o, more)) {
 			json_decref(more);
 			json_decref(o);
@@ -148,6 +149,7 @@ int sio_control_decode(const char *buf, size_t len, struct sio_control *m, const
 	    copy_u64(o, "low", &st->low) || copy_u64(o, "published", &st->published) ||
 	    copy_u64(o, "relay_in", &st->relay_in) || copy_u64(o, "relay_out", &st->relay_out) ||
 	    copy_u64(o, "gaps", &st->gaps) || copy_u64(o, "sent", &st->sent) ||
+	    copy_u64(o, "mesh", &st->mesh) ||
 	    copy_u64(o, "time", &m->time_ms) || parse_state(o, &st->state))
 		return fail(m, o, why, "bad or missing field");
 	json_t *d = json_object_get(o, "draining");

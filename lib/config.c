@@ -100,7 +100,8 @@ const struct sio_setting sio_settings[] = {
 	  "", NULL, SERVE, 0, "DIR",
 	  "directory of the public certificates allowed on this instance's bus" },
 	{ "bus", "heartbeat_ms", "heartbeat-ms", 0, SIO_SET_INT, OFF(bus.heartbeat_ms),
-	  10, 60000, "250", NULL, SERVE, 0, "MS", "heartbeat interval" },
+	  10, 60000, "250", NULL, BUS_USERS, 0, "MS",
+	  "heartbeat interval (observers: the mesh's, to pace their waits)" },
 	{ "bus", "dead_after_ms", "dead-after-ms", 0, SIO_SET_INT, OFF(bus.dead_after_ms),
 	  20, 600000, "1000", NULL, BUS_USERS, 0, "MS",
 	  "a peer silent this long is dead" },
@@ -687,10 +688,10 @@ int sio_cli_parse(struct sio_cli *cli, unsigned prog, int argc, char **argv,
 			if (sio_settings[i].type == SIO_SET_BOOL)
 				value = c >= OPT_NEGATED ? "no" : "yes";
 			void *ov = realloc(cli->overrides, sizeof *cli->overrides * (cli->noverrides + 1));
-			char *copy = strdup(value);
-			if (!ov || !copy) {
-				free(ov == cli->overrides ? NULL : ov);
-				free(copy);
+			if (ov)
+				cli->overrides = ov;
+			char *copy = ov ? strdup(value) : NULL;
+			if (!copy) {
 				snprintf(err, errlen, "out of memory");
 				rc = SIO_EXIT_FAILURE;
 				break;

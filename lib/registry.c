@@ -140,6 +140,17 @@ bool sio_registry_learn(struct sio_registry *reg, const char *endpoint, bool see
 	return true;
 }
 
+bool sio_registry_complete(const struct sio_registry *reg)
+{
+	struct sio_peer *p, *tmp;
+	uint64_t claimed = 0;
+
+	HASH_ITER(hh, reg->peers, p, tmp)
+		if (p->alive && p->status.mesh > claimed)
+			claimed = p->status.mesh;
+	return reg->alive > 0 && reg->alive >= claimed;
+}
+
 struct sio_peer *sio_registry_least_loaded(const struct sio_registry *reg)
 {
 	struct sio_peer *p, *tmp, *best = NULL;

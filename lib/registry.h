@@ -31,6 +31,7 @@ struct sio_status {
 	uint64_t relay_in, relay_out;
 	uint64_t gaps;
 	uint64_t sent;             /* frames to clients, total */
+	uint64_t mesh;             /* instances the sender knows alive, itself included */
 };
 
 struct sio_peer {
@@ -82,6 +83,13 @@ void sio_registry_expire(struct sio_registry *reg, uint64_t now_ms, uint64_t dea
 bool sio_registry_learn(struct sio_registry *reg, const char *endpoint, bool seed);
 
 struct sio_peer *sio_registry_find(const struct sio_registry *reg, const char *id);
+
+/*
+ * Whether an observer has heard every instance the mesh says exists: as many
+ * alive as the largest mesh size any of them reports. Observers stop waiting
+ * for gossip then, instead of after a fixed time.
+ */
+bool sio_registry_complete(const struct sio_registry *reg);
 
 /* The alive, non-draining NORMAL peer with most free room, or NULL. */
 struct sio_peer *sio_registry_least_loaded(const struct sio_registry *reg);

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -620,7 +621,7 @@ int sio_server_watch(struct sio_server *s, int fd, sio_server_fn fn, void *arg)
 	if (!w)
 		return -1;
 	/* lws closes what it adopted: give it a descriptor of its own. */
-	fd = dup(fd);
+	fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0) {
 		free(w);
 		return -1;

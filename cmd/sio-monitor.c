@@ -1,0 +1,638 @@
+/*
+ * sio-monitor: watches the whole mesh from one seed (DESIGN §3, §4). A live
+ * table on a terminal, one line per event otherwise, a hook run on every
+ * event, and --once and --wait-for for scripts.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "config.h"
+#include "log.h"
+#include "monitor.h"
+#include "rate.h"
+#include "sio.h"
+
+extern char **environ;
+
+/* sio_bus_tick wants to run at least this often to expire silent peers. */
+#define TICK_MS 50
+#define REFRESH_MS 1000
+#define DEFAULT_TIMEOUT_S 5.0
+#define DEFAULT_MAX_HOOKS 32
+#define RECENT_EVENTS 8
+/* A seed that never answers is most often a typo: say so, once. */
+#define SILENCE_WARN_MS 5000
+/*
+ * A peer sends the whole list of endpoints it knows every 8 heartbeats (more
+ * in a large mesh, where many peers share the job): a view that learned
+ * nothing for longer has heard one such list from the peers it knows.
+ */
+#define SETTLE_HEARTBEATS 10
+
+enum {
+	OPT_ONCE = 1,
+	OPT_EVENTS,
+	OPT_JSON,
+	OPT_EXEC,
+	OPT_WAIT_FOR,
+	OPT_ID,
+	OPT_TIMEOUT,
+	OPT_MAX_HOOKS,
+};
+
+static const struct sio_option options[] = {
+	{ "once", 0, 0, OPT_ONCE, NULL, "print the table when the view settles, exit" },
+	{ "events", 0, 0, OPT_EVENTS, NULL, "one line per event (stdout not a terminal)" },
+	{ "json", 0, 0, OPT_JSON, NULL, "JSON objects, one per line" },
+	{ "exec", 0, 1, OPT_EXEC, "CMD", "run sh -c CMD on every event, SIO_* set" },
+	{ "wait-for", 0, 1, OPT_WAIT_FOR, "EVENT", "exit 0 on EVENT, 1 when --timeout is up" },
+	{ "id", 0, 1, OPT_ID, "ID", "only instance ID: events, hooks, table" },
+	{ "timeout", 0, 1, OPT_TIMEOUT, "SECONDS", "stop after SECONDS [--once: 5]" },
+	{ "max-hooks", 0, 1, OPT_MAX_HOOKS, "N", "hooks at once, more are skipped [32]" },
+	{ NULL, 0, 0, 0, NULL, NULL },
+};
+
+static const char synopsis[] = "sio-monitor [OPTION]...";
+static const char summary[] =
+	"Watch a sio mesh from one of its bus endpoints: a live table of instances on a\n"
+	"terminal, one line per event (JOIN, LEAVE, HIGH_LOAD, OVER_LOAD, AVAILABLE,\n"
+	"DRAIN) otherwise, and a command run on every event.";
+
+enum mode { MODE_TABLE, MODE_EVENTS, MODE_ONCE, MODE_WAIT };
+
+struct args {
+	bool once, events, json;
+	const char *exec;
+	const char *wait_for;
+	const char *id;
+	double timeout;          /* s; 0 when none */
+	long max_hooks;
+};
+
+struct hook {
+	pid_t pid;
+	char event[24];
+	char id[SIO_ID_MAX];
+};
+
+struct monitor {
+	const struct args *a;
+	enum mode mode;
+	struct sio_bus *bus;
+	struct hook *hooks;
+	size_t running;
+	uint64_t skipped;
+	struct sio_rate skip_log;
+	bool matched;
+	int out_errno;           /* stdout failed: stop */
+	size_t known;            /* peers and endpoints, to see the view grow */
+	uint64_t changed_ms;
+	char recent[RECENT_EVENTS][SIO_ENDPOINT_MAX + SIO_ID_MAX + 96];
+	size_t nrecent;
+	const char *seed;        /* for messages */
+};
+
+static volatile sig_atomic_t stop_requested, child_exited;
+static int wake_fd[2] = { -1, -1 };
+
+static void on_signal(int sig)
+{
+	int saved = errno;
+
+	if (sig == SIGCHLD)
+		child_exited = 1;
+	else
+		stop_requested = 1;
+	/* Non-blocking: a full pipe already holds a wake-up. */
+	(void)!write(wake_fd[1], "", 1);
+	errno = saved;
+}
+
+static int setup_signals(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(wake_fd, O_CLOEXEC | O_NONBLOCK))
+		return -1;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
+	sigaction(SIGCHLD, &sa, NULL);
+	/* A reader that went away shows up as a write error, not a silent death. */
+	sa.sa_handler = SIG_IGN;
+	sa.sa_flags = 0;
+	sigaction(SIGPIPE, &sa, NULL);
+	return 0;
+}
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
+{
+	struct args *a = arg;
+	char *end;
+
+	switch (id) {
+	case OPT_ONCE:
+		a->once = true;
+		return 0;
+	case OPT_EVENTS:
+		a->events = true;
+		return 0;
+	case OPT_JSON:
+		a->json = true;
+		return 0;
+	case OPT_EXEC:
+		a->exec = value;
+		return 0;
+	case OPT_WAIT_FOR:
+		if ((a->wait_for = sio_monitor_event_name(value)))
+			return 0;
+		snprintf(err, errlen, "--wait-for: unknown event '%s' (JOIN, LEAVE, HIGH_LOAD,"
+			 " OVER_LOAD, AVAILABLE or DRAIN)", value);
+		return SIO_EXIT_USAGE;
+	case OPT_ID:
+		a->id = value;
+		return 0;
+	case OPT_TIMEOUT:
+		errno = 0;
+		a->timeout = strtod(value, &end);
+		if (end != value && !*end && !errno && isfinite(a->timeout) &&
+		    a->timeout > 0 && a->timeout <= 1e9)
+			return 0;
+		snprintf(err, errlen, "--timeout: expected a positive number of seconds");
+		return SIO_EXIT_USAGE;
+	case OPT_MAX_HOOKS:
+		errno = 0;
+		a->max_hooks = strtol(value, &end, 10);
+		if (end != value && !*end && !errno && a->max_hooks >= 1 && a->max_hooks <= 4096)
+			return 0;
+		snprintf(err, errlen, "--max-hooks: expected an integer from 1 to 4096");
+		return SIO_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Combinations that could only be a mistake are refused, not guessed at. */
+static const char *check_args(const struct args *a)
+{
+	if (a->once && a->events)
+		return "--once and --events exclude each other";
+	if (a->wait_for && (a->once || a->events))
+		return "--wait-for excludes --once and --events";
+	if (a->exec && a->once)
+		return "--exec runs on events, which --once does not watch";
+	return NULL;
+}
+
+static void hook_failed(const char *event, const char *id, const char *status)
+{
+	sio_log(SIO_LOG_WARN, NULL, "hook failed: event=%s id=%s status=%s", event, id, status);
+}
+
+static void reap_hooks(struct monitor *m)
+{
+	pid_t pid;
+	int st;
+
+	child_exited = 0;
+	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+		for (size_t i = 0; i < m->running; i++) {
+			struct hook *h = &m->hooks[i];
+			if (h->pid != pid)
+				continue;
+			char status[48];
+			if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
+				snprintf(status, sizeof status, "exit:%d", WEXITSTATUS(st));
+			else if (WIFSIGNALED(st))
+				snprintf(status, sizeof status, "signal:%s",
+					 sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?");
+			else
+				*status = '\0';
+			if (*status)
+				hook_failed(h->event, h->id, status);
+			m->hooks[i] = m->hooks[--m->running];
+			break;
+		}
+	}
+}
+
+static void run_hook(struct monitor *m, const struct sio_monitor_event *ev)
+{
+	const struct sio_status *st = ev->status;
+
+	if (m->running >= (size_t)m->a->max_hooks) {
+		uint32_t suppressed = 0;
+		m->skipped++;
+		/* A mesh that starts all at once would otherwise flood the log. */
+		if (sio_rate_hit(&m->skip_log, sio_now_ms(), 5, 1000, &suppressed))
+			sio_log(SIO_LOG_WARN, "HOOK_SKIPPED", "event=%s id=%s running=%zu skipped=%llu",
+				ev->event, st->id, m->running, (unsigned long long)m->skipped);
+		if (suppressed)
+			sio_log(SIO_LOG_WARN, "LOG_SUPPRESSED", "lines=%u what=hook_skipped",
+				suppressed);
+		return;
+	}
+	char **env = sio_monitor_hook_env(ev, environ);
+	if (!env) {
+		hook_failed(ev->event, st->id, "spawn:out-of-memory");
+		return;
+	}
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, defaults;
+	char *argv[] = { "sh", "-c", (char *)m->a->exec, NULL };
+	pid_t pid;
+
+	/* The hook's output goes to stderr: stdout carries the events only. */
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, 2, 1);
+	posix_spawnattr_init(&at);
+	sigemptyset(&none);
+	sigemptyset(&defaults);
+	/* An ignored signal stays ignored across exec: give the hook back the
+	 * defaults a shell script expects. */
+	sigaddset(&defaults, SIGPIPE);
+	sigaddset(&defaults, SIGINT);
+	sigaddset(&defaults, SIGTERM);
+	sigaddset(&defaults, SIGCHLD);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &defaults);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	int rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, env);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
+	free(env);
+	if (rc) {
+		char status[80];
+		snprintf(status, sizeof status, "\"spawn: %s\"", strerror(rc));
+		hook_failed(ev->event, st->id, status);
+		return;
+	}
+	struct hook *h = &m->hooks[m->running++];
+	h->pid = pid;
+	snprintf(h->event, sizeof h->event, "%s", ev->event);
+	snprintf(h->id, sizeof h->id, "%s", st->id);
+}
+
+static void print_event(struct monitor *m, const struct sio_monitor_event *ev)
+{
+	if (m->out_errno)
+		return;
+	errno = 0;
+	if (sio_monitor_print_event(stdout, ev, m->a->json) || fflush(stdout))
+		m->out_errno = errno ? errno : EIO;
+}
+
+/* The table shows the last few events beneath it, newest last. */
+static void remember_event(struct monitor *m, const struct sio_monitor_event *ev)
+{
+	if (m->nrecent == RECENT_EVENTS) {
+		memmove(m->recent[0], m->recent[1], sizeof m->recent[0] * (RECENT_EVENTS - 1));
+		m->nrecent--;
+	}
+	char *line = m->recent[m->nrecent];
+	time_t t = (time_t)(ev->time_ms / 1000);
+	struct tm tm;
+	size_t o = strftime(line, sizeof m->recent[0], "%H:%M:%S ", localtime_r(&t, &tm));
+	FILE *f = fmemopen(line + o, sizeof m->recent[0] - o, "w");
+	if (!f)
+		return;
+	sio_monitor_print_event(f, ev, false);
+	fclose(f);
+	m->nrecent++;
+}
+
+static void on_event(void *arg, const char *event, const struct sio_peer *peer, const char *why)
+{
+	struct monitor *m = arg;
+	struct sio_monitor_event ev = {
+		.event = event, .status = &peer->status, .why = why, .time_ms = wall_ms(),
+	};
+
+	if (m->a->id && strcmp(peer->status.id, m->a->id))
+		return;
+	switch (m->mode) {
+	case MODE_WAIT:
+		if (m->matched || strcmp(event, m->a->wait_for))
+			return;
+		m->matched = true;
+		print_event(m, &ev);
+		break;
+	case MODE_EVENTS:
+		print_event(m, &ev);
+		break;
+	case MODE_TABLE:
+		remember_event(m, &ev);
+		break;
+	case MODE_ONCE:
+		return;
+	}
+	if (m->a->exec)
+		run_hook(m, &ev);
+}
+
+static int print_view(struct monitor *m, uint64_t now_ms)
+{
+	const struct sio_peer **peers;
+	size_t n;
+
+	if (sio_monitor_sorted(sio_bus_registry(m->bus), m->a->id, &peers, &n))
+		return -1;
+	int rc = sio_monitor_print_table(stdout, peers, n, now_ms, m->a->json);
+	free(peers);
+	return rc;
+}
+
+static void draw(struct monitor *m, uint64_t now_ms)
+{
+	const struct sio_registry *reg = sio_bus_registry(m->bus);
+	char clock[16];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (m->out_errno)
+		return;
+	if (!m->a->json) {
+		strftime(clock, sizeof clock, "%H:%M:%S", localtime_r(&t, &tm));
+		errno = 0;
+		printf("\033[H\033[2J%s  %u instances, %zu alive  (seed %s)\n\n", clock,
+		       HASH_COUNT(reg->peers), reg->alive, m->seed);
+	}
+	int rc = print_view(m, now_ms);
+	if (!m->a->json && m->nrecent) {
+		fputs("\nEvents:\n", stdout);
+		for (size_t i = 0; i < m->nrecent; i++)
+			fputs(m->recent[i], stdout);
+	}
+	if (rc || fflush(stdout))
+		m->out_errno = errno ? errno : EIO;
+}
+
+/* --once: the view is settled when it stopped growing for a while. */
+static bool settled(struct monitor *m, uint64_t now_ms, uint64_t settle_ms)
+{
+	const struct sio_registry *reg = sio_bus_registry(m->bus);
+	size_t known = HASH_COUNT(reg->peers) + HASH_COUNT(reg->endpoints);
+
+	if (known != m->known) {
+		m->known = known;
+		m->changed_ms = now_ms;
+	}
+	/* Every instance the mesh claims is heard: no need to wait further. */
+	if (sio_registry_complete(reg) && now_ms - m->changed_ms >= settle_ms / 5)
+		return true;
+	return HASH_COUNT(reg->peers) && now_ms - m->changed_ms >= settle_ms;
+}
+
+static bool heard(struct monitor *m)
+{
+	const struct sio_registry *reg = sio_bus_registry(m->bus);
+
+	return m->a->id ? sio_registry_find(reg, m->a->id) != NULL : reg->peers != NULL;
+}
+
+static void drain_wake(void)
+{
+	char buf[64];
+
+	while (read(wake_fd[0], buf, sizeof buf) > 0)
+		;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* The end of the loop, as an exit code. */
+static int finish(struct monitor *m, bool timed_out, double timeout)
+{
+	if (m->out_errno) {
+		/* A reader that stopped reading is no news worth a line. */
+		if (m->out_errno != EPIPE)
+			sio_error("unable to write to standard output: %s", strerror(m->out_errno));
+		return SIO_EXIT_FAILURE;
+	}
+	switch (m->mode) {
+	case MODE_WAIT:
+		if (m->matched)
+			return SIO_EXIT_OK;
+		if (timed_out)
+			sio_error("timed out after %g s waiting for %s%s%s", timeout, m->a->wait_for,
+				  m->a->id ? " of " : "", m->a->id ? m->a->id : "");
+		else
+			sio_error("stopped before %s%s%s was seen", m->a->wait_for,
+				  m->a->id ? " of " : "", m->a->id ? m->a->id : "");
+		return SIO_EXIT_FAILURE;
+	case MODE_ONCE:
+		if (stop_requested) {
+			sio_error("stopped before the view of the mesh settled");
+			return SIO_EXIT_FAILURE;
+		}
+		if (!heard(m)) {
+			sio_error("no instance%s%s heard within %g s from %s",
+				  m->a->id ? " " : "", m->a->id ? m->a->id : "", timeout, m->seed);
+			return SIO_EXIT_UNAVAILABLE;
+		}
+		if (print_view(m, sio_now_ms()) || fflush(stdout)) {
+			if (errno != EPIPE)
+				sio_error("unable to write to standard output: %s", strerror(errno));
+			return SIO_EXIT_FAILURE;
+		}
+		return SIO_EXIT_OK;
+	case MODE_TABLE:
+	case MODE_EVENTS:
+		break;
+	}
+	return SIO_EXIT_OK;
+}
+
+static int loop(struct monitor *m, uint64_t settle_ms)
+{
+	int fds[8];
+	size_t nfds = sio_bus_fds(m->bus, fds, 8);
+	struct pollfd pfd[8 + 1];
+	double timeout = m->a->timeout;
+	bool timed_out = false;
+
+	if (!timeout && m->mode == MODE_ONCE)
+		timeout = DEFAULT_TIMEOUT_S;
+	for (size_t i = 0; i < nfds; i++) {
+		/* Hooks must not inherit the bus. */
+		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
+		pfd[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	}
+	pfd[nfds] = (struct pollfd){ .fd = wake_fd[0], .events = POLLIN };
+
+	uint64_t now = sio_now_ms();
+	uint64_t deadline = timeout ? now + (uint64_t)(timeout * 1000.0 + 0.5) : UINT64_MAX;
+	uint64_t next_draw = now, start = now;
+	bool warned = false;
+	m->changed_ms = now;
+	for (;;) {
+		/* The descriptors are edge-triggered: look at the sockets on
+		 * every turn, not only when poll says so. */
+		bool more = sio_bus_process(m->bus);
+		now = sio_now_ms();
+		sio_bus_tick(m->bus, now);
+		if (child_exited)
+			reap_hooks(m);
+		if (stop_requested || m->matched || m->out_errno)
+			break;
+		if (now >= deadline) {
+			timed_out = true;
+			break;
+		}
+		if (m->mode == MODE_ONCE && settled(m, now, settle_ms))
+			break;
+		if (!warned && m->mode != MODE_ONCE && now - start >= SILENCE_WARN_MS &&
+		    !sio_bus_registry(m->bus)->peers) {
+			sio_log(SIO_LOG_WARN, NULL, "no instance heard from %s yet", m->seed);
+			warned = true;
+		}
+		if (m->mode == MODE_TABLE && now >= next_draw) {
+			draw(m, now);
+			next_draw += REFRESH_MS;
+			if (next_draw <= now)
+				next_draw = now + REFRESH_MS;
+		}
+		uint64_t wait = min_u64(TICK_MS, deadline - now);
+		if (m->mode == MODE_TABLE)
+			wait = min_u64(wait, next_draw - now);
+		if (poll(pfd, nfds + 1, more ? 0 : (int)wait) < 0 && errno != EINTR) {
+			sio_error("unable to wait for the bus: %s", strerror(errno));
+			return SIO_EXIT_FAILURE;
+		}
+		if (pfd[nfds].revents & POLLIN)
+			drain_wake();
+	}
+	if (child_exited)
+		reap_hooks(m);
+	if (m->skipped)
+		sio_log(SIO_LOG_WARN, "HOOKS_SKIPPED", "skipped=%llu max_hooks=%ld",
+			(unsigned long long)m->skipped, m->a->max_hooks);
+	return finish(m, timed_out, timeout);
+}
+
+static int run(const struct args *a, const struct sio_config *cfg)
+{
+	char err[512], fallback[SIO_ENDPOINT_MAX];
+	char *one[1];
+	struct sio_strlist seeds = cfg->bus.peers;
+	struct monitor m = { .a = a };
+
+	/* No peer given: the instance this same configuration starts, so that
+	 * "sio-monitor" beside a default "sio-serve" needs no option at all. */
+	if (!seeds.count) {
+		if (*cfg->bus.bind)
+			snprintf(fallback, sizeof fallback, "%s", cfg->bus.bind);
+		else
+			sio_bus_default_bind(fallback, sizeof fallback, (int)cfg->serve.port);
+		one[0] = fallback;
+		seeds = (struct sio_strlist){ .items = one, .count = 1 };
+	}
+	m.seed = seeds.items[0];
+	if (a->wait_for)
+		m.mode = MODE_WAIT;
+	else if (a->once)
+		m.mode = MODE_ONCE;
+	else if (a->events || !isatty(STDOUT_FILENO))
+		m.mode = MODE_EVENTS;
+	else
+		m.mode = MODE_TABLE;
+	if (a->exec && !(m.hooks = calloc((size_t)a->max_hooks, sizeof *m.hooks))) {
+		sio_error("out of memory");
+		return SIO_EXIT_FAILURE;
+	}
+	if (setup_signals()) {
+		sio_error("unable to create a pipe: %s", strerror(errno));
+		free(m.hooks);
+		return SIO_EXIT_FAILURE;
+	}
+	struct sio_bus_options opt = {
+		.instance = false,
+		.id = "sio-monitor",
+		.seeds = &seeds,
+		.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms,
+		.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms,
+		.cert = cfg->bus.cert,
+	};
+	struct sio_bus_hooks hooks = { .event = on_event };
+	int rc;
+	m.bus = sio_bus_new(&opt, &hooks, &m, err, sizeof err);
+	if (!m.bus) {
+		sio_error("%s", err);
+		rc = SIO_EXIT_FAILURE;
+	} else {
+		sio_log(SIO_LOG_DEBUG, "WATCHING", "seeds=%zu seed=%s dead_after_ms=%lld", seeds.count,
+			m.seed, (long long)cfg->bus.dead_after_ms);
+		rc = loop(&m, SETTLE_HEARTBEATS * (uint64_t)cfg->bus.heartbeat_ms);
+	}
+	sio_bus_destroy(&m.bus);
+	free(m.hooks);
+	close(wake_fd[0]);
+	close(wake_fd[1]);
+	return rc;
+}
+
+static int usage_error(const char *msg)
+{
+	sio_error("%s", msg);
+	return SIO_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .max_hooks = DEFAULT_MAX_HOOKS };
+	struct sio_cli cli;
+	struct sio_config cfg;
+	char err[512];
+	const char *bad;
+
+	sio_log_init("sio-monitor", SIO_LOG_INFO, false);
+	int rc = sio_cli_parse(&cli, SIO_PROG_MONITOR, argc, argv, options, on_option, &a,
+			       err, sizeof err);
+	if (rc) {
+		rc = rc == SIO_EXIT_USAGE ? usage_error(err) : (sio_error("%s", err), rc);
+	} else if (cli.help) {
+		sio_config_usage(stdout, SIO_PROG_MONITOR, synopsis, summary, options);
+	} else if (cli.version) {
+		printf("sio-monitor %s\n", SIO_VERSION);
+	} else if (cli.first_arg < argc) {
+		snprintf(err, sizeof err, "unexpected argument '%s'", argv[cli.first_arg]);
+		rc = usage_error(err);
+	} else if ((bad = check_args(&a))) {
+		rc = usage_error(bad);
+	} else if ((rc = sio_config_build(&cfg, &cli, err, sizeof err))) {
+		sio_error("%s", err);
+		sio_config_free(&cfg);
+	} else {
+		sio_log_set_level((enum sio_log_level)cfg.log.level);
+		sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
+		if (!cli.check_config)
+			rc = run(&a, &cfg);
+		sio_config_free(&cfg);
+	}
+	sio_cli_free(&cli);
+	return rc;
+}
