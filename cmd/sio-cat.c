@@ -3,15 +3,18 @@
  * to stdout one line each; input lines become messages or raw frames.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "log.h"
+#include "service.h"
 #include "sio.h"
 #include "wsclient.h"
 
@@ -37,10 +40,13 @@ static const struct sio_option options[] = {
 	{ NULL, 0, 0, 0, NULL, NULL },
 };
 
-static const char synopsis[] = "sio-cat [OPTION]... URL";
+static const char synopsis[] = "sio-cat [OPTION]... URL\n"
+				"       sio-cat --bus-peer ENDPOINT [--subscribe CH]... [--publish CH] [OPTION]...";
 static const char summary[] =
 	"Connect to a socketiyo WebSocket service at URL (ws://host:port/path), print\n"
-	"every frame received as one line, and send input lines when asked to.";
+	"every frame received as one line, and send input lines when asked to.\n"
+	"With --bus-peer and no URL, speak for the service side to the whole mesh:\n"
+	"publish input lines to every client, print the client messages of channels.";
 
 struct args {
 	const char **subscribe;
@@ -54,6 +60,8 @@ struct args {
 static volatile sig_atomic_t stop_requested;
 static struct sio_wsclient *client;
 static int out_errno;
+static struct sio_config config;
+static int wake_pipe[2] = { -1, -1 };
 
 /*
  * libwebsockets reads its sockets with recv(), which resolves to this one
@@ -67,9 +75,15 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 
 static void on_signal(int sig)
 {
+	int saved = errno;
+
 	(void)sig;
 	stop_requested = 1;
 	sio_wsclient_wake(client);
+	if (wake_pipe[1] >= 0 && write(wake_pipe[1], "x", 1) < 0) {
+		/* Full: the loop is awake already. */
+	}
+	errno = saved;
 }
 
 static int parse_count(const char *value, unsigned long long *out)
@@ -138,10 +152,15 @@ static int print_frame(void *arg, const char *line, size_t len)
 	return -1;
 }
 
-static int usage_error(const char *msg)
+/*
+ * A closed standard descriptor would be handed to the next open(), and lws
+ * opens a few: stdin could then read /dev/urandom and frames go to a socket.
+ */
+static void open_std_fds(void)
 {
-	sio_error("%s", msg);
-	return SIO_EXIT_USAGE;
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd ? O_WRONLY : O_RDONLY) < 0)
+			exit(SIO_EXIT_FAILURE);
 }
 
 static void on_signals(void)
@@ -199,8 +218,9 @@ static int run(const struct args *a, const char *url)
 
 	client = sio_wsclient_new(&o, err, sizeof err);
 	if (!client) {
+		int rc = errno == EINVAL ? SIO_EXIT_USAGE : SIO_EXIT_FAILURE;
 		sio_error("%s", err);
-		return errno == EINVAL ? SIO_EXIT_USAGE : SIO_EXIT_FAILURE;
+		return rc;
 	}
 	on_signals();
 	enum sio_wsclient_end end = sio_wsclient_run(client);
@@ -213,18 +233,92 @@ static int run(const struct args *a, const char *url)
 
 static int configure(const struct sio_cli *cli)
 {
-	struct sio_config cfg;
 	char err[512];
 
-	int rc = sio_config_build(&cfg, cli, err, sizeof err);
+	/* A failed build may hold values already: main frees it either way. */
+	int rc = sio_config_build(&config, cli, err, sizeof err);
 	if (rc) {
 		sio_error("%s", err);
-		return rc;
+	} else {
+		sio_log_set_level((enum sio_log_level)config.log.level);
+		sio_log_set_json(config.log.format == SIO_LOG_JSON);
 	}
-	sio_log_set_level((enum sio_log_level)cfg.log.level);
-	sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
-	sio_config_free(&cfg);
-	return 0;
+	return rc;
+}
+
+static bool bus_mode(const struct sio_cli *cli, int argc)
+{
+	return config.bus.peers.count && cli->first_arg >= argc;
+}
+
+static int run_bus(const struct args *a)
+{
+	char why[512] = "";
+
+	if (a->raw || a->binary || a->no_ready) {
+		sio_error("--raw, --binary and --no-ready need a URL: the bus carries messages");
+		return SIO_EXIT_USAGE;
+	}
+	if (!a->publish && !a->nsubscribe) {
+		sio_error("with --bus-peer, give --publish CHANNEL or --subscribe CHANNEL");
+		return SIO_EXIT_USAGE;
+	}
+	if (pipe2(wake_pipe, O_NONBLOCK | O_CLOEXEC)) {
+		sio_error("unable to make a pipe: %s", strerror(errno));
+		return SIO_EXIT_FAILURE;
+	}
+	on_signals();
+	struct sio_service_opts o = {
+		.cfg = &config,
+		.subscribe = a->subscribe,
+		.nsubscribe = a->nsubscribe,
+		.publish = a->publish,
+		.in_fd = 0,
+		.count = a->count,
+		.timeout = a->timeout,
+		.stop = &stop_requested,
+		.wake_fd = wake_pipe[0],
+		.on_message = print_frame,
+	};
+	enum sio_service_end end = sio_service_run(&o, why, sizeof why);
+	close(wake_pipe[0]);
+	close(wake_pipe[1]);
+	switch (end) {
+	case SIO_SERVICE_DONE:
+		return SIO_EXIT_OK;
+	case SIO_SERVICE_NO_MESH:
+		sio_error("%s", why);
+		return SIO_EXIT_UNAVAILABLE;
+	default:
+		if (out_errno != EPIPE)
+			sio_error("%s", why);
+		return SIO_EXIT_FAILURE;
+	}
+}
+
+/* Everything but running: returns an exit code, or -1 to go on and run. */
+static int prepare(const struct sio_cli *cli, int argc, char **argv)
+{
+	if (cli->help) {
+		sio_config_usage(stdout, SIO_PROG_CAT, synopsis, summary, options);
+		return SIO_EXIT_OK;
+	}
+	if (cli->version) {
+		printf("sio-cat %s\n", SIO_VERSION);
+		return SIO_EXIT_OK;
+	}
+	int rc = configure(cli);
+	if (rc || cli->check_config)
+		return rc;
+	if (cli->first_arg >= argc && !bus_mode(cli, argc)) {
+		sio_error("expected a URL (ws://host:port/path), or --bus-peer ENDPOINT");
+		return SIO_EXIT_USAGE;
+	}
+	if (cli->first_arg + 1 < argc) {
+		sio_error("unexpected argument: %s", argv[cli->first_arg + 1]);
+		return SIO_EXIT_USAGE;
+	}
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -233,21 +327,15 @@ int main(int argc, char **argv)
 	struct sio_cli cli;
 	char err[512];
 
+	open_std_fds();
 	sio_log_init("sio-cat", SIO_LOG_INFO, false);
 	int rc = sio_cli_parse(&cli, SIO_PROG_CAT, argc, argv, options, on_option, &a,
 			       err, sizeof err);
 	if (rc)
-		rc = rc == SIO_EXIT_USAGE ? usage_error(err) : (sio_error("%s", err), rc);
-	else if (cli.help)
-		sio_config_usage(stdout, SIO_PROG_CAT, synopsis, summary, options);
-	else if (cli.version)
-		printf("sio-cat %s\n", SIO_VERSION);
-	else if (!cli.check_config && cli.first_arg >= argc)
-		rc = usage_error("expected a URL (ws://host:port/path)");
-	else if (!cli.check_config && cli.first_arg + 1 < argc)
-		rc = usage_error("expected one URL only");
-	else if (!(rc = configure(&cli)) && !cli.check_config)
-		rc = run(&a, argv[cli.first_arg]);
+		sio_error("%s", err);
+	else if ((rc = prepare(&cli, argc, argv)) < 0)
+		rc = bus_mode(&cli, argc) ? run_bus(&a) : run(&a, argv[cli.first_arg]);
+	sio_config_free(&config);
 	sio_cli_free(&cli);
 	free(a.subscribe);
 	return rc;

@@ -132,47 +132,50 @@ static int read_lines(struct list *l, FILE *in)
 	return 0;
 }
 
-struct watch {
-	uint64_t last_join_ms;
-};
-
-static void on_event(void *arg, const char *event, const struct sio_peer *peer, const char *why)
-{
-	struct watch *w = arg;
-
-	(void)peer;
-	(void)why;
-	if (!strcmp(event, "JOIN"))
-		w->last_join_ms = sio_now_ms();
-}
+/*
+ * An instance sends the whole list of endpoints it knows only every 8
+ * heartbeats (more in a large mesh), and an observer is not told of the
+ * endpoints it missed: a view that learned nothing for 10 heartbeats has heard
+ * such a list from the instances it knows. Sooner when every instance the
+ * mesh claims has been heard. The rule of sio-monitor --once.
+ */
+#define SETTLE_HEARTBEATS 10
 
 /* The mesh's accepting instances: NORMAL ones, or HIGH ones when no instance
  * is NORMAL; never dead, draining or over-loaded. */
 static int from_mesh(struct list *l, const struct sio_config *cfg, double timeout,
 		     char *err, size_t errlen)
 {
-	struct watch w = { 0 };
 	struct sio_bus_options opt = {
 		.id = "sio-pick", .seeds = &cfg->bus.peers, .cert = cfg->bus.cert,
 		.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms,
 		.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms,
 	};
-	struct sio_bus_hooks hooks = { .event = on_event };
-	struct sio_bus *bus = sio_bus_new(&opt, &hooks, &w, err, errlen);
+	struct sio_bus_hooks hooks = { 0 };
+	struct sio_bus *bus = sio_bus_new(&opt, &hooks, NULL, err, errlen);
 
 	if (!bus)
 		return -1;
-	/* Done once the view is settled: heard from someone, and no newcomer
-	 * for two heartbeats (gossip brings the rest of the mesh meanwhile). */
+	/* Done once the view is settled: heard from someone, and neither a new
+	 * instance nor a new endpoint for SETTLE_HEARTBEATS heartbeats, or for
+	 * two once every instance the mesh claims is heard. */
+	const struct sio_registry *reg = sio_bus_registry(bus);
 	uint64_t start = sio_now_ms(), deadline = start + (uint64_t)(timeout * 1000);
-	uint64_t settle = 2 * (uint64_t)cfg->bus.heartbeat_ms + 100;
+	uint64_t settle = SETTLE_HEARTBEATS * (uint64_t)cfg->bus.heartbeat_ms, changed = start;
+	size_t known = 0;
 	for (uint64_t now = start; now < deadline; now = sio_now_ms()) {
-		if (w.last_join_ms && now - w.last_join_ms >= settle)
+		size_t k = HASH_COUNT(reg->peers) + HASH_COUNT(reg->endpoints);
+		if (k != known) {
+			known = k;
+			changed = now;
+		}
+		if (reg->peers && now - changed >= settle)
+			break;
+		if (sio_registry_complete(reg) && now - changed >= settle / 5)
 			break;
 		if (sio_bus_poll(bus, (int)(deadline - now), -1) < 0)
 			break;
 	}
-	const struct sio_registry *reg = sio_bus_registry(bus);
 	struct sio_peer *p, *tmp;
 	for (int pass = SIO_LOAD_NORMAL; pass <= SIO_LOAD_HIGH && !l->count; pass++)
 		sio_registry_foreach(reg, p, tmp)

@@ -680,7 +680,9 @@ int sio_bus_poll(struct sio_bus *b, int timeout_ms, int wake_fd)
 	while (sio_bus_process(b))
 		;
 	sio_bus_tick(b, sio_now_ms());
-	return wake_fd >= 0 && rc > 0 && (pfd[n - 1].revents & POLLIN) ? 1 : 0;
+	/* A closed pipe says POLLHUP alone: that too is for the reader to see. */
+	return wake_fd >= 0 && rc > 0 &&
+	       (pfd[n - 1].revents & (POLLIN | POLLHUP | POLLERR)) ? 1 : 0;
 }
 
 void sio_bus_relay(struct sio_bus *b, const char *channel, size_t clen,

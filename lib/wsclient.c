@@ -56,8 +56,10 @@ struct tap {
 	size_t hlen, hneed;
 	uint64_t left;        /* payload bytes of this frame still to come */
 	uint64_t seen;        /* payload bytes of this frame seen */
-	unsigned char code[2];
-	int close_code;       /* of the last close frame, or -1 */
+	unsigned char ctl[125];  /* a control frame's payload (125 bytes at most) */
+	int close_code;       /* of the server's close frame, or -1 */
+	char reason[123];
+	size_t reason_len;
 };
 
 struct sio_wsclient {
@@ -68,13 +70,13 @@ struct sio_wsclient {
 	struct lws *wsi;       /* the connection */
 	struct lws *in_wsi;    /* the input, while it is being read */
 	int in_dup;            /* the descriptor in_wsi owns */
-	int in_flags;          /* file status flags of opts.in_fd, to put back */
+	int in_flags;          /* of opts.in_fd: lws makes it non-blocking, our parent may mind */
 	struct linebuf in;
 	struct sio_sendq q;
 	unsigned char *rx;     /* the message being reassembled */
 	size_t rx_len, rx_cap;
 	uint64_t received;
-	bool established, closing, finished, in_eof, in_paused;
+	bool established, closing, close_sent, finished, in_eof, in_paused;
 	enum sio_wsclient_end end;
 	uint16_t close_code;
 	bool peer_close_seen;
@@ -343,8 +345,6 @@ static int send_line(struct sio_wsclient *c, const char *line, size_t len)
 	return rc;
 }
 
-static int on_writeable(struct sio_wsclient *c, struct lws *wsi);
-
 /* Receiving */
 
 /*
@@ -560,7 +560,8 @@ static int input_lines(struct sio_wsclient *c)
 		}
 		start = b->scanned = end + 1;
 	}
-	memmove(b->buf, b->buf + start, b->len - start);
+	if (start)
+		memmove(b->buf, b->buf + start, b->len - start);
 	b->len -= start;
 	b->scanned = b->len;
 	if (!b->skipping && b->len > SIO_WSCLIENT_MAX_FRAME) {
@@ -570,6 +571,12 @@ static int input_lines(struct sio_wsclient *c)
 	}
 	if (b->skipping)
 		b->len = b->scanned = 0;
+	/* One huge line should not pin its buffer for the rest of the run. */
+	if (!b->len && b->cap > 4 * RX_CHUNK) {
+		free(b->buf);
+		b->buf = NULL;
+		b->cap = 0;
+	}
 	return 0;
 }
 
@@ -620,8 +627,12 @@ static bool tap_is_close(const struct tap *t)
 
 static void tap_frame_end(struct tap *t)
 {
-	if (tap_is_close(t))
-		t->close_code = t->seen >= 2 ? t->code[0] << 8 | t->code[1] : CLOSE_NO_STATUS;
+	if (tap_is_close(t)) {
+		size_t len = t->seen < sizeof t->ctl ? (size_t)t->seen : sizeof t->ctl;
+		t->close_code = len >= 2 ? t->ctl[0] << 8 | t->ctl[1] : CLOSE_NO_STATUS;
+		t->reason_len = len > 2 ? len - 2 : 0;
+		memcpy(t->reason, t->ctl + 2, t->reason_len);
+	}
 	t->hlen = 0;
 	t->hneed = 2;
 }
@@ -652,11 +663,11 @@ static size_t tap_payload(struct tap *t, const unsigned char *p, size_t len)
 {
 	size_t n = len < t->left ? len : (size_t)t->left;
 
-	for (size_t i = 0; i < n && t->seen + i < 2; i++) {
+	for (size_t i = 0; tap_is_close(t) && i < n && t->seen + i < sizeof t->ctl; i++) {
 		unsigned char b = p[i];
 		if (t->hdr[1] & 0x80)
 			b ^= t->hdr[t->hneed - 4 + ((t->seen + i) & 3)];
-		t->code[t->seen + i] = b;
+		t->ctl[t->seen + i] = b;
 	}
 	t->seen += n;
 	t->left -= n;
@@ -706,17 +717,28 @@ static struct sio_wsclient *client_of(struct lws *wsi)
 	return lws_context_user(lws_get_context(wsi));
 }
 
-static void on_connect_error(struct sio_wsclient *c, const char *in, size_t len)
+static void connect_failed(struct sio_wsclient *c, const char *why)
 {
-	if (!in)
-		snprintf(c->why, sizeof c->why, "connection failed");
-	else
-		snprintf(c->why, sizeof c->why, "%.*s", (int)(len ? len : strlen(in)), in);
-	/* lws's reasons end with a newline now and then */
-	c->why[strcspn(c->why, "\r\n")] = '\0';
+	snprintf(c->why, sizeof c->why, "%s", why);
 	c->wsi = NULL;
 	c->end = SIO_WSCLIENT_CONNECT_FAILED;
-	c->finished = true;
+	finish(c);
+}
+
+static void on_connect_error(struct sio_wsclient *c, struct lws *wsi, const char *in,
+			     size_t len)
+{
+	char why[256];
+	unsigned status = lws_http_client_http_response(wsi);
+
+	if (!in)
+		snprintf(why, sizeof why, "connection failed");
+	else
+		snprintf(why, sizeof why, "%.*s", (int)(len ? len : strlen(in)), in);
+	why[strcspn(why, "\r\n")] = '\0';
+	if (status && status != 101)
+		snprintf(why + strlen(why), sizeof why - strlen(why), " (HTTP %u)", status);
+	connect_failed(c, why);
 }
 
 static int on_open(struct sio_wsclient *c, struct lws *wsi)
@@ -740,6 +762,11 @@ static int on_open(struct sio_wsclient *c, struct lws *wsi)
 static int on_writeable(struct sio_wsclient *c, struct lws *wsi)
 {
 	if (c->closing) {
+		/* A second -1 would make lws drop the connection without waiting
+		 * for the server's answer to our close. */
+		if (c->close_sent)
+			return 0;
+		c->close_sent = true;
 		lws_close_reason(wsi, (enum lws_close_status)c->close_code, NULL, 0);
 		return -1;
 	}
@@ -749,9 +776,10 @@ static int on_writeable(struct sio_wsclient *c, struct lws *wsi)
 	int n = lws_write(wsi, sio_frame_payload(f), f->len,
 			  c->opts.binary ? LWS_WRITE_BINARY : LWS_WRITE_TEXT);
 	if (n < 0 || (size_t)n < f->len) {
+		/* The connection is broken: no close frame, just hang up. */
 		snprintf(c->why, sizeof c->why, "sending a frame failed");
 		c->end = SIO_WSCLIENT_FAILED;
-		c->closing = true;
+		c->closing = c->close_sent = true;
 		return -1;
 	}
 	sio_sendq_pop(&c->q);
@@ -766,9 +794,6 @@ static void on_peer_close(struct sio_wsclient *c, const unsigned char *in, size_
 {
 	c->peer_close_seen = true;
 	c->peer_code = len >= 2 ? (unsigned)(in[0] << 8 | in[1]) : CLOSE_NO_STATUS;
-	/* lws may have turned the server's code into 1002; the tap saw it as sent. */
-	if (c->tap.close_code >= 0)
-		c->peer_code = (unsigned)c->tap.close_code;
 	c->peer_reason_len = len > 2 ? len - 2 : 0;
 	if (c->peer_reason_len > sizeof c->peer_reason)
 		c->peer_reason_len = sizeof c->peer_reason;
@@ -776,26 +801,59 @@ static void on_peer_close(struct sio_wsclient *c, const unsigned char *in, size_
 		memcpy(c->peer_reason, in + 2, c->peer_reason_len);
 }
 
+/*
+ * Whether the server's own close makes the run a failure: not when the
+ * frames asked for have all come, nor when we are failing anyway.
+ */
+static bool server_close_fails(const struct sio_wsclient *c)
+{
+	if (!c->closing)
+		return !work_done(c);
+	if (c->end != SIO_WSCLIENT_DONE)
+		return true;
+	return !(c->opts.count && c->received >= c->opts.count);
+}
+
+static void server_closed(struct sio_wsclient *c)
+{
+	const struct tap *t = &c->tap;
+	char reason[sizeof t->reason * 4 + 3];
+	unsigned code = CLOSE_ABNORMAL;
+
+	/* The tap has the code as sent; lws's may read 1002 for 1012-1014. */
+	if (t->close_code >= 0) {
+		code = (unsigned)t->close_code;
+		sio_log_quote(reason, sizeof reason, t->reason, t->reason_len);
+	} else if (c->peer_close_seen) {
+		code = c->peer_code;
+		sio_log_quote(reason, sizeof reason, c->peer_reason, c->peer_reason_len);
+	} else {
+		snprintf(reason, sizeof reason, "\"connection lost\"");
+	}
+	bool fails = server_close_fails(c);
+	sio_log(fails ? SIO_LOG_WARN : SIO_LOG_INFO, "CLOSED", "code=%u reason=%s initiator=server",
+		code, reason);
+	if (fails && c->end == SIO_WSCLIENT_DONE) {
+		c->end = SIO_WSCLIENT_PEER_CLOSED;
+		snprintf(c->why, sizeof c->why, "the server closed the connection (code %u)", code);
+	} else if (!c->closing) {
+		c->end = fails ? SIO_WSCLIENT_PEER_CLOSED : SIO_WSCLIENT_DONE;
+		snprintf(c->why, sizeof c->why, "the server closed the connection (code %u)", code);
+	}
+}
+
 static void on_closed(struct sio_wsclient *c)
 {
-	char reason[sizeof c->peer_reason * 4 + 3];
+	const struct tap *t = &c->tap;
 
 	c->wsi = NULL;
-	c->finished = true;
-	if (c->closing) {
-		sio_log(SIO_LOG_DEBUG, "CLOSED", "code=%u initiator=client", c->close_code);
-		return;
-	}
-	unsigned code = c->peer_close_seen ? c->peer_code : CLOSE_ABNORMAL;
-	if (c->peer_close_seen)
-		sio_log_quote(reason, sizeof reason, c->peer_reason, c->peer_reason_len);
+	finish(c);
+	/* A close of the server's own: reported by lws, or crossing ours. */
+	if (!c->closing || c->peer_close_seen ||
+	    (t->close_code >= 0 && (unsigned)t->close_code != c->close_code))
+		server_closed(c);
 	else
-		snprintf(reason, sizeof reason, "\"connection lost\"");
-	bool done = work_done(c);
-	c->end = done ? SIO_WSCLIENT_DONE : SIO_WSCLIENT_PEER_CLOSED;
-	sio_log(done ? SIO_LOG_INFO : SIO_LOG_WARN, "CLOSED", "code=%u reason=%s initiator=server",
-		code, reason);
-	snprintf(c->why, sizeof c->why, "the server closed the connection (code %u)", code);
+		sio_log(SIO_LOG_DEBUG, "CLOSED", "code=%u initiator=client", c->close_code);
 }
 
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -808,7 +866,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		return 0;
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		on_connect_error(c, in, len);
+		on_connect_error(c, wsi, in, len);
 		return 0;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		return on_open(c, wsi);
@@ -821,6 +879,16 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		return 0;
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		on_closed(c);
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* lws 4.1 drops a connection whose handshake timed out without
+		 * CONNECTION_ERROR or CLIENT_CLOSED: this is the last word. */
+		if (wsi == c->wsi) {
+			if (c->established)
+				on_closed(c);
+			else
+				connect_failed(c, "the server did not complete the handshake");
+		}
 		return 0;
 	default:
 		return 0;
@@ -918,6 +986,9 @@ struct sio_wsclient *sio_wsclient_new(const struct sio_wsclient_opts *opts,
 		errno = saved;
 		return NULL;
 	}
+	/* Taken before lws opens anything: a closed in_fd must not become one of its files. */
+	if (input_mode(c) && (c->in_flags = fcntl(opts->in_fd, F_GETFL)) < 0)
+		c->in_eof = true;
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_emit);
 
 	struct lws_context_creation_info info;
@@ -936,9 +1007,6 @@ struct sio_wsclient *sio_wsclient_new(const struct sio_wsclient_opts *opts,
 		errno = EIO;
 		return NULL;
 	}
-	/* lws makes the input non-blocking, which the file shares with our parent. */
-	if (input_mode(c))
-		c->in_flags = fcntl(opts->in_fd, F_GETFL);
 	return c;
 }
 

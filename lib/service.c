@@ -1,0 +1,185 @@
+#include "service.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "log.h"
+#include "protocol.h"
+#include "rate.h"
+
+#define LINE_MAX_BYTES (64u << 20)
+
+struct service {
+	const struct sio_service_opts *o;
+	struct sio_bus *bus;
+	unsigned long long consumed;
+	bool failed;
+	char *line;           /* a partial input line */
+	size_t len, cap;
+	unsigned long long sent, skipped;
+};
+
+static void on_relay(void *arg, const char *channel, size_t clen, const char *data, size_t dlen,
+		     const struct sio_relay_meta *meta)
+{
+	struct service *s = arg;
+	(void)meta;
+
+	if (s->failed || (s->o->count && s->consumed >= s->o->count))
+		return;
+	struct sio_frame *f = sio_proto_frame(channel, clen, data, dlen);
+	if (!f || s->o->on_message(s->o->arg, (const char *)sio_frame_payload(f), f->len) < 0)
+		s->failed = true;
+	sio_frame_unref(&f);
+	s->consumed++;
+}
+
+static void publish_line(struct service *s, const char *line, size_t len)
+{
+	const char *ch = s->o->publish;
+	char *quoted = NULL;
+	size_t qlen;
+
+	if (!sio_proto_is_json(line, len)) {
+		quoted = sio_proto_quote(line, len, &qlen);
+		if (!quoted) {
+			s->skipped++;
+			sio_log(SIO_LOG_WARN, NULL, "skipping a line that is not valid UTF-8");
+			return;
+		}
+		line = quoted;
+		len = qlen;
+	}
+	if (sio_bus_inject(s->bus, ch, strlen(ch), line, len) == 0)
+		s->sent++;
+	else
+		sio_log(SIO_LOG_WARN, NULL, "no instance to take a message: dropped");
+	free(quoted);
+}
+
+/* Reads what input there is; returns false at end of input. */
+static bool read_input(struct service *s)
+{
+	char buf[65536];
+	ssize_t n = read(s->o->in_fd, buf, sizeof buf);
+
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN;
+	if (n == 0) {
+		if (s->len)
+			publish_line(s, s->line, s->len);
+		s->len = 0;
+		return false;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		if (buf[i] == '\n') {
+			size_t l = s->len;
+			if (l && s->line[l - 1] == '\r')
+				l--;
+			if (s->len <= LINE_MAX_BYTES)
+				publish_line(s, s->line ? s->line : "", l);
+			else
+				sio_log(SIO_LOG_WARN, NULL, "skipping a line longer than %u bytes",
+					LINE_MAX_BYTES);
+			s->len = 0;
+			continue;
+		}
+		if (s->len > LINE_MAX_BYTES)
+			continue;   /* too long: counted out at its end */
+		if (s->len == s->cap) {
+			size_t cap = s->cap ? s->cap * 2 : 4096;
+			char *p = realloc(s->line, cap);
+			if (!p) {
+				s->failed = true;
+				return false;
+			}
+			s->line = p;
+			s->cap = cap;
+		}
+		s->line[s->len++] = buf[i];
+	}
+	return true;
+}
+
+/* An instance that can take our messages, and every subscription in place:
+ * the first heartbeat over a connection comes after our subscriptions. */
+static bool ready(const struct service *s)
+{
+	return sio_registry_complete(sio_bus_registry(s->bus));
+}
+
+enum sio_service_end sio_service_run(const struct sio_service_opts *o, char *why, size_t whylen)
+{
+	struct service s = { .o = o };
+	const struct sio_config *cfg = o->cfg;
+	struct sio_bus_options opt = {
+		.id = "sio-cat", .seeds = &cfg->bus.peers, .cert = cfg->bus.cert,
+		.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms,
+		.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms,
+	};
+	struct sio_bus_hooks hooks = { .relay = on_relay };
+	enum sio_service_end end = SIO_SERVICE_DONE;
+
+	s.bus = sio_bus_new(&opt, &hooks, &s, why, whylen);
+	if (!s.bus)
+		return SIO_SERVICE_FAILED;
+	for (size_t i = 0; i < o->nsubscribe; i++)
+		sio_bus_interest(s.bus, o->subscribe[i], strlen(o->subscribe[i]), true);
+
+	uint64_t start = sio_now_ms();
+	uint64_t deadline = o->timeout > 0 ? start + (uint64_t)(o->timeout * 1000) : UINT64_MAX;
+	/* Without a timeout, the mesh still has to answer within a while. */
+	uint64_t mesh_deadline = start + 10 * (uint64_t)cfg->bus.dead_after_ms;
+	bool reading = o->publish != NULL, announced = false;
+	for (;;) {
+		uint64_t now = sio_now_ms();
+		if (*o->stop || s.failed)
+			break;
+		if (o->count && s.consumed >= o->count)
+			break;
+		/* Input done: finished, unless messages are still expected. */
+		if (o->publish && !reading && !(o->count && o->nsubscribe))
+			break;
+		if (now >= deadline) {
+			snprintf(why, whylen, "timed out after %g s", o->timeout);
+			end = SIO_SERVICE_TIMEOUT;
+			break;
+		}
+		bool up = ready(&s);
+		if (up && !announced) {
+			announced = true;
+			sio_log(SIO_LOG_INFO, "READY", "instances=%zu subscriptions=%zu",
+				sio_bus_registry(s.bus)->alive, o->nsubscribe);
+		}
+		if (!up && !announced && now >= mesh_deadline) {
+			snprintf(why, whylen, "no instance answered on the bus");
+			end = SIO_SERVICE_NO_MESH;
+			break;
+		}
+		/* Input waits until an instance can take it. */
+		int fd = reading && up ? o->in_fd : o->wake_fd;
+		int rc = sio_bus_poll(s.bus, 100, fd);
+		if (rc < 0) {
+			snprintf(why, whylen, "poll failed: %s", strerror(errno));
+			end = SIO_SERVICE_FAILED;
+			break;
+		}
+		if (rc == 1 && fd == o->in_fd && !read_input(&s))
+			reading = false;
+	}
+	if (s.failed && end == SIO_SERVICE_DONE) {
+		snprintf(why, whylen, "writing output: %s", strerror(errno));
+		end = SIO_SERVICE_FAILED;
+	}
+	if (o->publish)
+		sio_log(SIO_LOG_INFO, "PUBLISHED", "messages=%llu skipped=%llu", s.sent, s.skipped);
+	/* Destroying the bus waits, within linger, for queued messages to go. */
+	sio_bus_destroy(&s.bus);
+	free(s.line);
+	return end;
+}
