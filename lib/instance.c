@@ -125,6 +125,7 @@ static void bus_tick(void *arg)
 	bus_ready(in);
 	sio_bus_tick(in->bus, sio_now_ms());
 	bus_ready(in);
+	sio_server_tick(in->server);
 }
 
 struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, size_t errlen)
@@ -196,8 +197,12 @@ void sio_instance_destroy(struct sio_instance **ip)
 		return;
 	/* LEAVE while the status can still be read; then the clients go,
 	 * while the bus can still hear that their channels lost interest. */
-	if (in->bus && in->server)
+	if (in->bus && in->server) {
 		sio_bus_leave(in->bus);
+		sio_log(SIO_LOG_INFO, "LEAVE", "id=%s clients=%llu why=shutdown",
+			sio_server_id(in->server),
+			(unsigned long long)sio_server_stats(in->server)->clients);
+	}
 	sio_server_destroy(&in->server);
 	sio_bus_destroy(&in->bus);
 	free(in);

@@ -39,7 +39,8 @@ struct conn {
 	unsigned char *rx;           /* a message arriving in fragments */
 	size_t rx_len;
 	size_t rx_cap;
-	size_t discarding;           /* bytes of an over-long message skipped so far */
+	size_t discarded;            /* bytes of an over-long message skipped so far */
+	bool discarding;
 	struct sio_rate rejects;
 	unsigned long long serial;
 	char *close_reason;          /* owned, set with close_code */
@@ -188,6 +189,24 @@ void sio_server_deliver(struct sio_server *s, const char *channel, size_t channe
 	sio_frame_unref(&f);
 }
 
+static void report_suppressed(struct sio_server *s, uint32_t suppressed)
+{
+	if (!suppressed)
+		return;
+	s->stats.log_suppressed += suppressed;
+	sio_log(SIO_LOG_WARN, "LOG_SUPPRESSED", "id=%s lines=%u what=rejected_frames", s->id,
+		suppressed);
+}
+
+void sio_server_tick(struct sio_server *s)
+{
+	/* A flood that stopped still owes its summary line. */
+	if (s->reject_log.suppressed && sio_now_ms() - s->reject_log.window_start_ms >= 1000) {
+		report_suppressed(s, s->reject_log.suppressed);
+		s->reject_log.suppressed = 0;
+	}
+}
+
 static void reject(struct sio_server *s, struct conn *c, enum sio_proto_error error,
 		   const char *why)
 {
@@ -197,11 +216,7 @@ static void reject(struct sio_server *s, struct conn *c, enum sio_proto_error er
 	if (sio_rate_hit(&s->reject_log, sio_now_ms(), REJECT_LOG_PER_SEC, 1000, &suppressed))
 		sio_log(SIO_LOG_WARN, sio_proto_error_name(error),
 			"id=%s conn=%llu reason=\"%s\"", s->id, c->serial, why);
-	if (suppressed) {
-		s->stats.log_suppressed += suppressed;
-		sio_log(SIO_LOG_WARN, "LOG_SUPPRESSED", "id=%s lines=%u what=rejected_frames",
-			s->id, suppressed);
-	}
+	report_suppressed(s, suppressed);
 	if (!sio_rate_hit(&c->rejects, sio_now_ms(), (uint32_t)s->cfg.serve.max_rejects,
 			  (uint32_t)s->cfg.serve.reject_interval * 1000u, NULL)) {
 		sio_log(SIO_LOG_WARN, "POLICY_CLOSE", "id=%s conn=%llu rejects_over=%lld/%llds",
@@ -275,15 +290,16 @@ static int receive(struct sio_server *s, struct conn *c, const unsigned char *in
 	if (c->close_code)
 		return 0;
 	if (!c->discarding && c->rx_len + len >= max) {
-		c->discarding = c->rx_len;
+		c->discarding = true;
+		c->discarded = c->rx_len;
 		c->rx_len = 0;
 		free(c->rx);
 		c->rx = NULL;
 		c->rx_cap = 0;
 	}
 	if (c->discarding) {
-		c->discarding += len;
-		if (c->discarding > hard) {
+		c->discarded += len;
+		if (c->discarded > hard) {
 			sio_log(SIO_LOG_WARN, "MESSAGE_TOO_BIG", "id=%s conn=%llu bytes_over=%zu",
 				s->id, c->serial, hard);
 			conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big",
@@ -292,7 +308,8 @@ static int receive(struct sio_server *s, struct conn *c, const unsigned char *in
 		}
 		if (complete) {
 			s->stats.frames_in++;
-			c->discarding = 0;
+			c->discarding = false;
+			c->discarded = 0;
 			reject(s, c, SIO_PROTO_VALIDATE_MESSAGE_ERROR, "message too long");
 		}
 		return 0;
@@ -331,7 +348,6 @@ static int receive(struct sio_server *s, struct conn *c, const unsigned char *in
 static int writeable(struct sio_server *s, struct conn *c)
 {
 	if (c->close_code) {
-		s->stats.closed[c->close_kind]++;
 		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
 				 (unsigned char *)c->close_reason,
 				 c->close_reason ? strlen(c->close_reason) : 0);
@@ -395,8 +411,9 @@ static void closed(struct sio_server *s, struct conn *c)
 {
 	if (!c->server)
 		return;
-	if (!c->close_code)
-		s->stats.closed[SIO_CLOSE_CLIENT]++;
+	/* Counted here, once: lws may call WRITEABLE more than once while a
+	 * close is on its way. */
+	s->stats.closed[c->close_code ? c->close_kind : SIO_CLOSE_CLIENT]++;
 	s->subscriptions -= c->member.count;
 	sio_channels_leave_all(s->channels, &c->member);
 	sio_sendq_clear(&c->queue);
