@@ -53,6 +53,7 @@ struct announcer {
 	struct sio_announcer decide;
 	pid_t spawn_pid;
 	bool settled;
+	bool redeliver;     /* reloaded: deliver the next decision even if unchanged */
 	uint64_t started_ms, last_join_ms;
 };
 
@@ -72,8 +73,33 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 static pid_t run(const char *cmd, char **env)
 {
 	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	sigset_t none, defaults;
 	pid_t pid;
-	int rc = posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, env ? env : environ);
+
+	/* Its output goes to stderr: stdout carries the announcements only
+	 * (a "docker run -d" printing its container id must not be read as a
+	 * URL). Its input is /dev/null. */
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, 2, 1);
+	posix_spawnattr_init(&at);
+	sigemptyset(&none);
+	sigemptyset(&defaults);
+	/* An ignored signal stays ignored across exec (SIGPIPE here): give the
+	 * command, and the instance it may start, the defaults. */
+	sigaddset(&defaults, SIGPIPE);
+	sigaddset(&defaults, SIGINT);
+	sigaddset(&defaults, SIGTERM);
+	sigaddset(&defaults, SIGHUP);
+	sigaddset(&defaults, SIGCHLD);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &defaults);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	int rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, env ? env : environ);
+	posix_spawnattr_destroy(&at);
+	posix_spawn_file_actions_destroy(&fa);
 
 	if (rc) {
 		sio_log(SIO_LOG_ERROR, NULL, "unable to run %s: %s", cmd, strerror(rc));
@@ -143,8 +169,16 @@ static void deliver(struct announcer *a)
 	free(joined);
 }
 
+/* The spawn command as one key=value field: quoted and escaped, so that a
+ * command with quotes or newlines keeps the log one line per event. */
+static const char *quoted_cmd(char *buf, size_t size, const char *cmd)
+{
+	return sio_log_quote(buf, size, cmd, strlen(cmd));
+}
+
 static void reap(struct announcer *a)
 {
+	char q[1024];
 	int status;
 	pid_t pid;
 
@@ -153,9 +187,9 @@ static void reap(struct announcer *a)
 		if (pid == a->spawn_pid) {
 			a->spawn_pid = 0;
 			if (!ok) {
-				sio_log(SIO_LOG_WARN, "SPAWN_FAILED", "status=%d cmd=\"%s\"",
+				sio_log(SIO_LOG_WARN, "SPAWN_FAILED", "status=%d cmd=%s",
 					WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-					a->cfg.announce.spawn);
+					quoted_cmd(q, sizeof q, a->cfg.announce.spawn));
 				sio_announcer_spawn_failed(&a->decide, sio_now_ms());
 			}
 		} else if (!ok) {
@@ -192,16 +226,19 @@ static bool settled(struct announcer *a, uint64_t now)
 static void step(struct announcer *a)
 {
 	uint64_t now = sio_now_ms();
+	char q[1024];
 
 	reap(a);
 	if (!settled(a, now))
 		return;
 	unsigned flags = sio_announcer_update(&a->decide, sio_bus_registry(a->bus), now);
 	if (flags & SIO_ANNOUNCE_SPAWN_TIMEOUT)
-		sio_log(SIO_LOG_WARN, "SPAWN_TIMEOUT", "after=%llds cmd=\"%s\"",
-			(long long)a->cfg.announce.spawn_timeout, a->cfg.announce.spawn);
+		sio_log(SIO_LOG_WARN, "SPAWN_TIMEOUT", "after=%llds cmd=%s",
+			(long long)a->cfg.announce.spawn_timeout,
+			quoted_cmd(q, sizeof q, a->cfg.announce.spawn));
 	if (flags & SIO_ANNOUNCE_SPAWN) {
-		sio_log(SIO_LOG_INFO, "SPAWN", "cmd=\"%s\" attempt=%llu", a->cfg.announce.spawn,
+		sio_log(SIO_LOG_INFO, "SPAWN", "cmd=%s attempt=%llu",
+			quoted_cmd(q, sizeof q, a->cfg.announce.spawn),
 			(unsigned long long)a->decide.spawns);
 		a->spawn_pid = run(a->cfg.announce.spawn, NULL);
 		if (a->spawn_pid < 0) {
@@ -209,8 +246,10 @@ static void step(struct announcer *a)
 			sio_announcer_spawn_failed(&a->decide, now);
 		}
 	}
-	if (flags & SIO_ANNOUNCE_CHANGED)
+	if ((flags & SIO_ANNOUNCE_CHANGED) || a->redeliver) {
+		a->redeliver = false;
 		deliver(a);
+	}
 }
 
 static void reload(struct announcer *a)
@@ -233,14 +272,19 @@ static void reload(struct announcer *a)
 	a->decide.can_spawn = *cfg.announce.spawn != '\0';
 	a->decide.spawn_timeout_ms = (uint64_t)cfg.announce.spawn_timeout * 1000;
 	if (strategy_changed) {
-		sio_announcer_free(&a->decide);
+		/* What was delivered stays the baseline: the next decision replaces
+		 * it, with no "nothing available" in between. */
+		struct sio_strlist ids = a->decide.ids, urls = a->decide.urls;
 		sio_announcer_init(&a->decide, (enum sio_strategy)cfg.announce.strategy,
 				   *cfg.announce.spawn, (uint64_t)cfg.announce.spawn_timeout * 1000);
+		a->decide.ids = ids;
+		a->decide.urls = urls;
 	}
 	for (size_t i = 0; i < cfg.bus.peers.count; i++)
 		sio_bus_add_seed(a->bus, cfg.bus.peers.items[i]);
 	sio_log(SIO_LOG_INFO, "RELOAD", "strategy=%s", sio_strategy_name(a->decide.strategy));
-	deliver(a);
+	/* Delivered again (new --write, --format or --exec) once decided anew. */
+	a->redeliver = true;
 }
 
 static void setup_signals(void)
@@ -273,7 +317,8 @@ static int start(struct announcer *a, char *err, size_t errlen)
 	struct sio_bus_hooks hooks = { .event = on_event };
 	if (!(a->bus = sio_bus_new(&opt, &hooks, a, err, errlen)))
 		return -1;
-	if (*a->cfg.announce.http && !(a->httpd = sio_httpd_new(a->cfg.announce.http, err, errlen)))
+	if (*a->cfg.announce.http && !(a->httpd = sio_httpd_new(a->cfg.announce.http, a->cfg.announce.http_root,
+							     err, errlen)))
 		return -1;
 	sio_announcer_init(&a->decide, (enum sio_strategy)a->cfg.announce.strategy,
 			   *a->cfg.announce.spawn, (uint64_t)a->cfg.announce.spawn_timeout * 1000);

@@ -100,14 +100,19 @@ static void collect(const struct sio_registry *reg, enum sio_load_state state,
 	free(found);
 }
 
+/* Free room; none when limits lowered by a reload left more clients than max. */
+static uint64_t room(const struct sio_peer *p)
+{
+	return p->status.max > p->status.clients ? p->status.max - p->status.clients : 0;
+}
+
 /* The least-loaded HIGH instance: it still takes clients while one spawns. */
 static struct sio_peer *least_loaded_high(const struct sio_registry *reg)
 {
 	struct sio_peer *p, *tmp, *best = NULL;
 
 	sio_registry_foreach(reg, p, tmp)
-		if (accepting(p, SIO_LOAD_HIGH) &&
-		    (!best || p->status.max - p->status.clients > best->status.max - best->status.clients))
+		if (accepting(p, SIO_LOAD_HIGH) && (!best || room(p) > room(best)))
 			best = p;
 	return best;
 }

@@ -127,6 +127,9 @@ const struct sio_setting sio_settings[] = {
 	{ "announce", "http", "http", 0, SIO_SET_STRING, OFF(announce.http), 0, 0,
 	  "", NULL, ANNOUNCE, 0, "ADDR:PORT",
 	  "serve GET /endpoint and /endpoints.json on ADDR:PORT" },
+	{ "announce", "http_root", "http-root", 0, SIO_SET_STRING, OFF(announce.http_root), 0, 0,
+	  "", NULL, ANNOUNCE, 0, "DIR",
+	  "with --http, also serve the files of DIR (a page and its scripts)" },
 
 	{ "log", "level", "log-level", 0, SIO_SET_ENUM, OFF(log.level), 0, 0,
 	  "info", log_levels, ALL, SIO_SET_RELOADABLE, "LEVEL",

@@ -67,6 +67,7 @@ struct sio_config {
 		int64_t format;     /* enum sio_format */
 		char *exec;
 		char *http;
+		char *http_root;
 	} announce;
 
 	/* File names the origins point to, owned (the file and its @includes). */

@@ -1,18 +1,22 @@
 #include "httpd.h"
 #include "registry.h"
 
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
 
 struct sio_httpd {
 	struct MHD_Daemon *daemon;
+	char *root;
 	pthread_mutex_t lock;
 	char *endpoint;      /* text answer, "" when none */
 	char *endpoints;     /* JSON array */
@@ -30,6 +34,51 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status,
 	MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
 	MHD_add_response_header(r, "Access-Control-Allow-Methods", "GET, HEAD, OPTIONS");
 	enum MHD_Result ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static const char *content_type(const char *path)
+{
+	static const char *const types[][2] = {
+		{ ".html", "text/html; charset=utf-8" }, { ".js", "text/javascript; charset=utf-8" },
+		{ ".mjs", "text/javascript; charset=utf-8" }, { ".css", "text/css; charset=utf-8" },
+		{ ".json", "application/json" }, { ".txt", "text/plain; charset=utf-8" },
+		{ ".svg", "image/svg+xml" }, { ".png", "image/png" }, { ".ico", "image/x-icon" },
+	};
+	const char *dot = strrchr(path, '.');
+
+	for (size_t i = 0; dot && i < sizeof types / sizeof types[0]; i++)
+		if (!strcmp(dot, types[i][0]))
+			return types[i][1];
+	return "application/octet-stream";
+}
+
+/* A file under the root; never a path that climbs out of it. */
+static enum MHD_Result serve_file(struct sio_httpd *h, struct MHD_Connection *conn,
+				  const char *url)
+{
+	char path[4096];
+
+	if (url[0] != '/' || strstr(url, "..") || strchr(url, '\\'))
+		return reply(conn, 404, "text/plain", "not found\n");
+	snprintf(path, sizeof path, "%s%s", h->root, strcmp(url, "/") ? url : "/index.html");
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		if (fd >= 0)
+			close(fd);
+		return reply(conn, 404, "text/plain", "not found\n");
+	}
+	/* The response owns fd from here on. */
+	struct MHD_Response *r = MHD_create_response_from_fd((uint64_t)st.st_size, fd);
+	if (!r) {
+		close(fd);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", content_type(path));
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	enum MHD_Result ret = MHD_queue_response(conn, 200, r);
 	MHD_destroy_response(r);
 	return ret;
 }
@@ -63,6 +112,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		ret = reply(conn, 200, "application/json", h->endpoints);
 	} else if (!strcmp(url, "/healthz")) {
 		ret = reply(conn, 200, "text/plain", "ok\n");
+	} else if (h->root) {
+		ret = serve_file(h, conn, url);
 	} else {
 		ret = reply(conn, 404, "text/plain", "not found\n");
 	}
@@ -96,7 +147,7 @@ static int resolve(const char *addr, struct sockaddr_storage *sa, char *err, siz
 	return 0;
 }
 
-struct sio_httpd *sio_httpd_new(const char *addr, char *err, size_t errlen)
+struct sio_httpd *sio_httpd_new(const char *addr, const char *root, char *err, size_t errlen)
 {
 	struct sockaddr_storage sa;
 	struct sio_httpd *h;
@@ -110,6 +161,11 @@ struct sio_httpd *sio_httpd_new(const char *addr, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&h->lock, NULL);
+	if (root && *root && !(h->root = strdup(root))) {
+		snprintf(err, errlen, "out of memory");
+		sio_httpd_destroy(&h);
+		return NULL;
+	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 	if (sa.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
@@ -136,6 +192,7 @@ void sio_httpd_destroy(struct sio_httpd **hp)
 		return;
 	if (h->daemon)
 		MHD_stop_daemon(h->daemon);
+	free(h->root);
 	free(h->endpoint);
 	free(h->endpoints);
 	free(h);
