@@ -151,6 +151,7 @@ static void deliver(struct announcer *a)
 	}
 	if (a->httpd)
 		sio_httpd_set(a->httpd, urls);
+	sio_bus_announce(a->bus, urls->count ? urls->items[0] : "");
 	if (*a->cfg.announce.exec) {
 		char *url = NULL, *all = NULL, *strategy = NULL;
 		if (asprintf(&url, "SIO_URL=%s", urls->count ? urls->items[0] : "") >= 0 &&

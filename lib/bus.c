@@ -11,6 +11,7 @@
 
 #include <czmq.h>
 #include <dirent.h>
+#include <jansson.h>
 #include <zmq.h>
 
 #include "log.h"
@@ -588,7 +589,40 @@ static void on_inbox(struct sio_bus *b, zmq_msg_t *parts, int n)
 					zmq_msg_size(&parts[3]));
 		return;
 	}
+	if (klen == 8 && !memcmp(kind, "announce", 8) && n == 2) {
+		json_t *o = json_loadb(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), 0, NULL);
+		json_t *url = json_object_get(o, "url");
+		if (!json_is_object(o) || json_integer_value(json_object_get(o, "v")) != SIO_BUS_VERSION ||
+		    !json_is_string(url) || json_string_length(url) >= SIO_ENDPOINT_MAX)
+			dropped(b, "inbox", "bad announcement");
+		else if (b->hooks.announced)
+			b->hooks.announced(b->arg, json_string_value(url));
+		json_decref(o);
+		return;
+	}
 	dropped(b, "inbox", "unknown message");
+}
+
+void sio_bus_announce(struct sio_bus *b, const char *url)
+{
+	struct sio_peer *p, *tmp;
+	json_t *o = json_pack("{s:i, s:s}", "v", SIO_BUS_VERSION, "url", url ? url : "");
+	char *json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	if (!json)
+		return;
+	sio_registry_foreach(&b->reg, p, tmp) {
+		if (!p->alive || !*p->status.inbox)
+			continue;
+		struct pusher *ps = pusher_for(b, p->status.inbox);
+		if (ps) {
+			const void *parts[] = { "announce", json };
+			size_t lens[] = { 8, strlen(json) };
+			send_parts(ps->sock, parts, lens, 2);
+		}
+	}
+	free(json);
 }
 
 /* XPUB tells us, through subscription messages, which channels the mesh

@@ -31,6 +31,8 @@ struct sio_bus_hooks {
 		      const char *why);
 	/* Our own status, for heartbeats and events (instances only). */
 	void (*status)(void *arg, struct sio_status *status);
+	/* The URL an announcer gives new clients now ("" for none). */
+	void (*announced)(void *arg, const char *url);
 };
 
 struct sio_bus_options {
@@ -91,6 +93,10 @@ int sio_bus_inject(struct sio_bus *bus, const char *channel, size_t clen,
 
 /* A seed given after start (reload): connects to it if it is new. */
 void sio_bus_add_seed(struct sio_bus *bus, const char *endpoint);
+
+/* An announcer's answer, to every live instance's inbox: they name it to
+ * the clients they refuse. */
+void sio_bus_announce(struct sio_bus *bus, const char *url);
 
 const struct sio_registry *sio_bus_registry(const struct sio_bus *bus);
 const struct sio_bus_counters *sio_bus_counters(const struct sio_bus *bus);

@@ -12,6 +12,7 @@ struct sio_instance {
 	struct sio_server *server;
 	struct sio_bus *bus;
 	bool relay;                  /* deliver client messages to clients */
+	char announced[SIO_ENDPOINT_MAX]; /* what an announcer gives new clients */
 	char bind[SIO_ENDPOINT_MAX];
 	const struct sio_stats *last;
 };
@@ -38,12 +39,23 @@ static void on_server_event(void *arg, enum sio_event event)
 	sio_bus_event(in->bus, sio_event_name(event), NULL);
 }
 
+/* Where a refused client should go: the announced URL when there is one
+ * and it is not us, else the peer with the most room. */
 static const char *elsewhere(void *arg)
 {
 	struct sio_instance *in = arg;
-	struct sio_peer *p = sio_registry_least_loaded(sio_bus_registry(in->bus));
 
+	if (*in->announced && strcmp(in->announced, sio_server_url(in->server)))
+		return in->announced;
+	struct sio_peer *p = sio_registry_least_loaded(sio_bus_registry(in->bus));
 	return p && *p->status.url ? p->status.url : NULL;
+}
+
+static void on_announced(void *arg, const char *url)
+{
+	struct sio_instance *in = arg;
+
+	snprintf(in->announced, sizeof in->announced, "%s", url);
 }
 
 static void add_bus_stats(void *arg, struct sio_stats *st)
@@ -159,7 +171,7 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 	};
 	struct sio_bus_hooks bus_hooks = {
 		.relay = on_relay, .inject = on_inject, .event = on_mesh_event,
-		.status = fill_status,
+		.status = fill_status, .announced = on_announced,
 	};
 	in->bus = sio_bus_new(&opt, &bus_hooks, in, err, errlen);
 	if (!in->bus)
