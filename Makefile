@@ -44,7 +44,10 @@ DEB_PKGS   := build-essential pkg-config libwebsockets-dev libzmq3-dev \
               libsystemd-dev bats bats-support bats-assert scdoc mandoc \
               python3 procps iproute2
 
-.PHONY: all build deps test unit asan valgrind clean install uninstall man run
+# What only the tests need: a real front-end web server and a real browser.
+TEST_PKGS  := nginx-light chromium
+
+.PHONY: all build deps test-deps install-pkgs test unit asan valgrind clean install uninstall man run
 # pkg-config answers at parse time, so the build runs in a second make once
 # the Debian packages are there.
 all: deps
@@ -54,7 +57,13 @@ build: $(LIB) $(PROGS) man
 
 # Installs the Debian packages sio needs, only those missing.
 deps:
-	@missing=""; for p in $(DEB_PKGS); do \
+	@$(MAKE) --no-print-directory install-pkgs PKGS_WANTED="$(DEB_PKGS)"
+
+test-deps:
+	@$(MAKE) --no-print-directory install-pkgs PKGS_WANTED="$(TEST_PKGS)"
+
+install-pkgs:
+	@missing=""; for p in $(PKGS_WANTED); do \
 	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -93,7 +102,7 @@ man/%: man/%.scd
 
 # One prove run over the C unit tests (TAP from cmocka) and the bats files
 # (TAP when not on a terminal), so CI reads one summary.
-test: deps
+test: deps test-deps
 	@$(MAKE) --no-print-directory build $(UNIT_BIN)
 	@CMOCKA_MESSAGE_OUTPUT=TAP SIO_BIN="$(CURDIR)/bin" prove --exec '' $(PROVE_FLAGS) \
 	  $(UNIT_BIN) $(sort $(wildcard tests/bats/*.bats))
