@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "rate.h"
 #include "bus.h"
 #include "instance.h"
 #include "sio.h"
@@ -152,14 +153,27 @@ int main(int argc, char **argv)
 		sio_instance_id(server), sio_instance_url(server), (long long)cfg.serve.max_clients,
 		(long long)cfg.serve.high_clients, (long long)cfg.serve.low_enough);
 	sio_config_free(&cfg);
-	sd_notify(0, "READY=1");
 
+	/* The watchdog is fed from the loop itself: a stuck loop is a dead
+	 * instance, whatever its threads still do. */
+	uint64_t watchdog_us = 0, next_watchdog_ms = 0;
+	bool ready = false;
+	if (sd_watchdog_enabled(0, &watchdog_us) <= 0)
+		watchdog_us = 0;
 	rc = SIO_EXIT_OK;
 	for (;;) {
 		if (sio_instance_service(server) < 0) {
 			sio_log(SIO_LOG_ERROR, NULL, "event loop failed");
 			rc = SIO_EXIT_FAILURE;
 			break;
+		}
+		if (!ready && sio_instance_ready(server)) {
+			ready = true;
+			sd_notifyf(0, "READY=1\nSTATUS=serving %s", sio_instance_url(server));
+		}
+		if (watchdog_us && sio_now_ms() >= next_watchdog_ms) {
+			sd_notify(0, "WATCHDOG=1");
+			next_watchdog_ms = sio_now_ms() + watchdog_us / 2000;
 		}
 		if (got_hup) {
 			got_hup = 0;

@@ -13,6 +13,8 @@ struct sio_instance {
 	struct sio_bus *bus;
 	bool relay;                  /* deliver client messages to clients */
 	char announced[SIO_ENDPOINT_MAX]; /* what an announcer gives new clients */
+	bool seeded;
+	uint64_t started_ms, dead_after_ms;
 	char bind[SIO_ENDPOINT_MAX];
 	const struct sio_stats *last;
 };
@@ -150,6 +152,9 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 		return NULL;
 	}
 	in->relay = cfg->serve.relay;
+	in->seeded = cfg->bus.peers.count > 0;
+	in->started_ms = sio_now_ms();
+	in->dead_after_ms = (uint64_t)cfg->bus.dead_after_ms;
 	in->server = sio_server_new(cfg, err, errlen);
 	if (!in->server)
 		goto fail;
@@ -230,6 +235,12 @@ void sio_instance_reload(struct sio_instance *in, const struct sio_config *cfg)
 	/* New seeds join; a removed one is left to the registry's expiry. */
 	for (size_t i = 0; i < cfg->bus.peers.count; i++)
 		sio_bus_add_seed(in->bus, cfg->bus.peers.items[i]);
+}
+
+bool sio_instance_ready(const struct sio_instance *in)
+{
+	return !in->seeded || sio_bus_registry(in->bus)->alive > 0 ||
+	       sio_now_ms() - in->started_ms >= in->dead_after_ms;
 }
 
 void sio_instance_drain(struct sio_instance *in) { sio_server_drain(in->server); }

@@ -23,6 +23,10 @@ void sio_instance_reload(struct sio_instance *inst, const struct sio_config *cfg
 void sio_instance_drain(struct sio_instance *inst);
 bool sio_instance_drained(const struct sio_instance *inst);
 
+/* Listening, and joined: a seed has answered (or none was given, or none
+ * answered within dead_after_ms: an instance alone is still of use). */
+bool sio_instance_ready(const struct sio_instance *inst);
+
 const char *sio_instance_id(const struct sio_instance *inst);
 const char *sio_instance_url(const struct sio_instance *inst);
 const char *sio_instance_bus(const struct sio_instance *inst);
