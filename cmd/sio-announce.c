@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "log.h"
 #include "rate.h"
 #include "sio.h"
+#include "command.h"
 
 extern char **environ;
 
@@ -72,39 +72,11 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 /* Runs cmd through /bin/sh without waiting for it: hooks never block us. */
 static pid_t run(const char *cmd, char **env)
 {
-	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, defaults;
-	pid_t pid;
+	char err[512];
+	pid_t pid = sio_spawn_sh(cmd, env, err, sizeof err);
 
-	/* Its output goes to stderr: stdout carries the announcements only
-	 * (a "docker run -d" printing its container id must not be read as a
-	 * URL). Its input is /dev/null. */
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, 2, 1);
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	sigemptyset(&defaults);
-	/* An ignored signal stays ignored across exec (SIGPIPE here): give the
-	 * command, and the instance it may start, the defaults. */
-	sigaddset(&defaults, SIGPIPE);
-	sigaddset(&defaults, SIGINT);
-	sigaddset(&defaults, SIGTERM);
-	sigaddset(&defaults, SIGHUP);
-	sigaddset(&defaults, SIGCHLD);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &defaults);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	int rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, env ? env : environ);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
-
-	if (rc) {
-		sio_log(SIO_LOG_ERROR, NULL, "unable to run %s: %s", cmd, strerror(rc));
-		return -1;
-	}
+	if (pid < 0)
+		sio_log(SIO_LOG_ERROR, NULL, "%s", err);
 	return pid;
 }
 

@@ -8,7 +8,6 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +21,7 @@
 #include "monitor.h"
 #include "rate.h"
 #include "sio.h"
+#include "command.h"
 
 extern char **environ;
 
@@ -259,35 +259,12 @@ static void run_hook(struct monitor *m, const struct sio_monitor_event *ev)
 		hook_failed(ev->event, st->id, "spawn:out-of-memory");
 		return;
 	}
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t at;
-	sigset_t none, defaults;
-	char *argv[] = { "sh", "-c", (char *)m->a->exec, NULL };
-	pid_t pid;
-
-	/* The hook's output goes to stderr: stdout carries the events only. */
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, 2, 1);
-	posix_spawnattr_init(&at);
-	sigemptyset(&none);
-	sigemptyset(&defaults);
-	/* An ignored signal stays ignored across exec: give the hook back the
-	 * defaults a shell script expects. */
-	sigaddset(&defaults, SIGPIPE);
-	sigaddset(&defaults, SIGINT);
-	sigaddset(&defaults, SIGTERM);
-	sigaddset(&defaults, SIGCHLD);
-	posix_spawnattr_setsigmask(&at, &none);
-	posix_spawnattr_setsigdefault(&at, &defaults);
-	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	int rc = posix_spawn(&pid, "/bin/sh", &fa, &at, argv, env);
-	posix_spawnattr_destroy(&at);
-	posix_spawn_file_actions_destroy(&fa);
+	char why[512];
+	pid_t pid = sio_spawn_sh(m->a->exec, env, why, sizeof why);
 	free(env);
-	if (rc) {
-		char status[80];
-		snprintf(status, sizeof status, "\"spawn: %s\"", strerror(rc));
+	if (pid < 0) {
+		char status[600];
+		snprintf(status, sizeof status, "\"spawn: %s\"", why);
 		hook_failed(ev->event, st->id, status);
 		return;
 	}

@@ -6,38 +6,6 @@
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS 60000
 
-static void strlist_clear(struct sio_strlist *l)
-{
-	for (size_t i = 0; i < l->count; i++)
-		free(l->items[i]);
-	free(l->items);
-	l->items = NULL;
-	l->count = 0;
-}
-
-static int strlist_push(struct sio_strlist *l, const char *v)
-{
-	char **n = realloc(l->items, sizeof *n * (l->count + 1));
-
-	if (!n)
-		return -1;
-	l->items = n;
-	if (!(n[l->count] = strdup(v)))
-		return -1;
-	l->count++;
-	return 0;
-}
-
-static bool strlist_equal(const struct sio_strlist *a, const struct sio_strlist *b)
-{
-	if (a->count != b->count)
-		return false;
-	for (size_t i = 0; i < a->count; i++)
-		if (strcmp(a->items[i], b->items[i]))
-			return false;
-	return true;
-}
-
 void sio_announcer_init(struct sio_announcer *a, enum sio_strategy strategy, bool can_spawn,
 			uint64_t spawn_timeout_ms)
 {
@@ -49,8 +17,8 @@ void sio_announcer_init(struct sio_announcer *a, enum sio_strategy strategy, boo
 
 void sio_announcer_free(struct sio_announcer *a)
 {
-	strlist_clear(&a->ids);
-	strlist_clear(&a->urls);
+	sio_strlist_clear(&a->ids);
+	sio_strlist_clear(&a->urls);
 }
 
 const char *sio_announcer_url(const struct sio_announcer *a)
@@ -94,8 +62,8 @@ static void collect(const struct sio_registry *reg, enum sio_load_state state,
 	if (n)
 		qsort(found, n, sizeof *found, by_id);
 	for (size_t i = 0; i < n; i++) {
-		strlist_push(ids, found[i]->status.id);
-		strlist_push(urls, found[i]->status.url);
+		sio_strlist_push(ids, found[i]->status.id);
+		sio_strlist_push(urls, found[i]->status.url);
 	}
 	free(found);
 }
@@ -146,8 +114,8 @@ static unsigned decide_current(struct sio_announcer *a, const struct sio_registr
 		next = cur && accepting(cur, SIO_LOAD_HIGH) ? cur : least_loaded_high(reg);
 	}
 	if (next) {
-		strlist_push(ids, next->status.id);
-		strlist_push(urls, next->status.url);
+		sio_strlist_push(ids, next->status.id);
+		sio_strlist_push(urls, next->status.url);
 	}
 	return flags;
 }
@@ -165,15 +133,15 @@ unsigned sio_announcer_update(struct sio_announcer *a, const struct sio_registry
 		if (!urls.count)
 			collect(reg, SIO_LOAD_HIGH, &ids, &urls);
 	}
-	if (!strlist_equal(&urls, &a->urls)) {
+	if (!sio_strlist_equal(&urls, &a->urls)) {
 		flags |= SIO_ANNOUNCE_CHANGED;
-		strlist_clear(&a->ids);
-		strlist_clear(&a->urls);
+		sio_strlist_clear(&a->ids);
+		sio_strlist_clear(&a->urls);
 		a->ids = ids;
 		a->urls = urls;
 	} else {
-		strlist_clear(&ids);
-		strlist_clear(&urls);
+		sio_strlist_clear(&ids);
+		sio_strlist_clear(&urls);
 	}
 	return flags;
 }

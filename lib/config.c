@@ -166,7 +166,7 @@ static void *field(struct sio_config *cfg, const struct sio_setting *s)
 	return (char *)cfg + s->offset;
 }
 
-static void strlist_clear(struct sio_strlist *l)
+void sio_strlist_clear(struct sio_strlist *l)
 {
 	for (size_t i = 0; i < l->count; i++)
 		free(l->items[i]);
@@ -175,7 +175,7 @@ static void strlist_clear(struct sio_strlist *l)
 	l->count = 0;
 }
 
-static int strlist_add(struct sio_strlist *l, const char *v)
+int sio_strlist_push(struct sio_strlist *l, const char *v)
 {
 	char **n = realloc(l->items, sizeof *n * (l->count + 1));
 	if (!n)
@@ -185,6 +185,16 @@ static int strlist_add(struct sio_strlist *l, const char *v)
 		return -1;
 	l->count++;
 	return 0;
+}
+
+bool sio_strlist_equal(const struct sio_strlist *a, const struct sio_strlist *b)
+{
+	if (a->count != b->count)
+		return false;
+	for (size_t i = 0; i < a->count; i++)
+		if (strcmp(a->items[i], b->items[i]))
+			return false;
+	return true;
 }
 
 static const char *range_reason(const struct sio_setting *s, char *buf, size_t len)
@@ -270,7 +280,7 @@ static const char *set_from_text(struct sio_config *cfg, const struct sio_settin
 	case SIO_SET_LIST:
 		if (!*text)
 			return "expected a non-empty string";
-		return strlist_add(dst, text) < 0 ? "out of memory" : NULL;
+		return sio_strlist_push(dst, text) < 0 ? "out of memory" : NULL;
 	}
 	return "unknown setting type";
 }
@@ -304,7 +314,7 @@ static const char *set_from_file(struct sio_config *cfg, const struct sio_settin
 			return "expected a string";
 		return set_from_text(cfg, s, config_setting_get_string(v), buf, len);
 	case SIO_SET_LIST:
-		strlist_clear(field(cfg, s));
+		sio_strlist_clear(field(cfg, s));
 		if (type == CONFIG_TYPE_STRING)
 			return set_from_text(cfg, s, config_setting_get_string(v), buf, len);
 		if (type != CONFIG_TYPE_LIST && type != CONFIG_TYPE_ARRAY)
@@ -479,7 +489,7 @@ static int build(struct sio_config *cfg, const char *name, const char *text,
 			size_t idx = setting_index(s);
 			/* A list on the command line replaces the file's list. */
 			if (s->type == SIO_SET_LIST && !list_reset[idx]) {
-				strlist_clear(field(cfg, s));
+				sio_strlist_clear(field(cfg, s));
 				list_reset[idx] = true;
 			}
 			cfg->origin[idx] = (struct sio_origin){ NULL, -1 };
@@ -515,7 +525,7 @@ void sio_config_free(struct sio_config *cfg)
 			free(*(char **)field(cfg, s));
 			*(char **)field(cfg, s) = NULL;
 		} else if (s->type == SIO_SET_LIST) {
-			strlist_clear(field(cfg, s));
+			sio_strlist_clear(field(cfg, s));
 		}
 	}
 }
@@ -537,7 +547,7 @@ int sio_config_copy(struct sio_config *dst, const struct sio_config *src)
 			struct sio_strlist *to = field(dst, st);
 			memset(to, 0, sizeof *to);
 			for (size_t k = 0; k < from->count; k++)
-				if (strlist_add(to, from->items[k]) < 0)
+				if (sio_strlist_push(to, from->items[k]) < 0)
 					return -1;
 		}
 	}
@@ -554,15 +564,8 @@ bool sio_config_same(const struct sio_config *a, const struct sio_config *b,
 		const char *sx = *(char *const *)x, *sy = *(char *const *)y;
 		return (!sx && !sy) || (sx && sy && !strcmp(sx, sy));
 	}
-	case SIO_SET_LIST: {
-		const struct sio_strlist *lx = x, *ly = y;
-		if (lx->count != ly->count)
-			return false;
-		for (size_t i = 0; i < lx->count; i++)
-			if (strcmp(lx->items[i], ly->items[i]))
-				return false;
-		return true;
-	}
+	case SIO_SET_LIST:
+		return sio_strlist_equal(x, y);
 	case SIO_SET_BOOL:
 		return *(const bool *)x == *(const bool *)y;
 	default:

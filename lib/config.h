@@ -22,6 +22,10 @@ struct sio_strlist {
 	size_t count;
 };
 
+int sio_strlist_push(struct sio_strlist *list, const char *item);
+void sio_strlist_clear(struct sio_strlist *list);
+bool sio_strlist_equal(const struct sio_strlist *a, const struct sio_strlist *b);
+
 struct sio_config {
 	struct {
 		int64_t level;    /* enum sio_log_level */
