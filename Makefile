@@ -7,6 +7,11 @@ LIBDIR     ?= $(PREFIX)/lib
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 DATADIR    ?= $(PREFIX)/share
+# Where systemd looks for units of this PREFIX (/usr/local/lib/systemd/system
+# is on its path, /opt/... is not: see README.md), and for completions.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
 DESTDIR    ?=
 
 CC         ?= cc
@@ -44,8 +49,9 @@ DEB_PKGS   := build-essential pkg-config libwebsockets-dev libzmq3-dev \
               libsystemd-dev bats bats-support bats-assert scdoc mandoc \
               python3 procps iproute2
 
-# What only the tests need: a real front-end web server and a real browser.
-TEST_PKGS  := nginx-light chromium
+# What only the tests need: a real front-end web server and a real browser,
+# promtool to check /metrics, jq for JSON in shell, clang for the fuzzers.
+TEST_PKGS  := nginx-light chromium jq clang libclang-rt-14-dev prometheus
 
 .PHONY: all build deps test-deps install-pkgs test unit asan valgrind clean install uninstall man run
 # pkg-config answers at parse time, so the build runs in a second make once
@@ -128,23 +134,57 @@ run: all
 clean:
 	rm -rf bin build $(MAN_OUT)
 
-install: build
+# What make install puts in place, and make uninstall removes: nothing else.
+UNIT_IN    := $(sort $(wildcard etc/systemd/*.in))
+UNITS      := $(UNIT_IN:etc/systemd/%.in=%)
+WEB_FILES  := web/sio-client.js web/index.html
+BASH_COMP  := $(sort $(wildcard completions/bash/sio-*))
+# The units name the installed paths.
+UNIT_SED   := -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+              -e 's|@DATADIR@|$(DATADIR)|g'
+# libsio as seen from BINDIR. The programs in bin/ find it at
+# $ORIGIN/../lib/sio; for another layout (LIBDIR not PREFIX/lib, BINDIR not
+# PREFIX/bin) install links them again with the path that layout needs,
+# still relative to $ORIGIN, so that a DESTDIR tree runs where it is.
+LIB_FROM_BIN = $(shell realpath -m --relative-to='$(BINDIR)' '$(LIBDIR)/sio')
+RELINK     = $(filter-out ../lib/sio,$(LIB_FROM_BIN))
+RELINK_CMD = for p in $(PROGS:bin/%=%); do \
+	  $(CC) $(ALL_LDFLAGS) -o $(DESTDIR)$(BINDIR)/$$p build/cmd/$$p.o -Lbin -lsio $(PKG_LIBS) \
+	    -Wl,-rpath,'$$ORIGIN/$(RELINK)' && chmod 755 $(DESTDIR)$(BINDIR)/$$p || exit 1; \
+	done
+
+install: build $(if $(RELINK),$(CMD_SRC:cmd/%.c=build/cmd/%.o))
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/sio $(DESTDIR)$(MANDIR)/man1 \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(SYSCONFDIR)/sio \
-	  $(DESTDIR)$(DATADIR)/bash-completion/completions $(DESTDIR)$(DATADIR)/zsh/vendor-completions
-	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)/
-	install -m 755 $(LIB) $(DESTDIR)$(LIBDIR)/sio/
-	for m in $(MAN_OUT); do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/; done
+	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
+	  $(DESTDIR)$(DATADIR)/sio/web
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/sio/
+	$(if $(RELINK),$(RELINK_CMD),install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)/)
+	for m in $(MAN_OUT); do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; done
 	install -m 644 etc/sio.conf $(DESTDIR)$(SYSCONFDIR)/sio/sio.conf.example
-	for f in completions/bash/*; do install -m 644 $$f $(DESTDIR)$(DATADIR)/bash-completion/completions/; done
-	install -m 644 completions/zsh/_sio $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_sio
+	install -m 644 $(BASH_COMP) $(DESTDIR)$(BASHCOMPDIR)/
+	install -m 644 completions/zsh/_sio $(DESTDIR)$(ZSHCOMPDIR)/_sio
+	for u in $(UNITS); do \
+	  sed $(UNIT_SED) etc/systemd/$$u.in >$(DESTDIR)$(SYSTEMDUNITDIR)/$$u && \
+	  chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
+	done
+	install -m 644 $(WEB_FILES) $(DESTDIR)$(DATADIR)/sio/web/
 
+# Removes the files install put in place, and the directories that are sio's
+# own once empty (SYSCONFDIR/sio keeps the configuration files made from the
+# example).
 uninstall:
 	rm -f $(PROGS:bin/%=$(DESTDIR)$(BINDIR)/%)
-	rm -rf $(DESTDIR)$(LIBDIR)/sio
+	rm -f $(DESTDIR)$(LIBDIR)/sio/$(SONAME)
 	for m in $(MAN_OUT); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 	rm -f $(DESTDIR)$(SYSCONFDIR)/sio/sio.conf.example
-	for f in completions/bash/*; do rm -f $(DESTDIR)$(DATADIR)/bash-completion/completions/$${f##*/}; done
-	rm -f $(DESTDIR)$(DATADIR)/zsh/vendor-completions/_sio
+	rm -f $(BASH_COMP:completions/bash/%=$(DESTDIR)$(BASHCOMPDIR)/%)
+	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_sio
+	rm -f $(UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%)
+	rm -f $(WEB_FILES:web/%=$(DESTDIR)$(DATADIR)/sio/web/%)
+	for d in $(DESTDIR)$(LIBDIR)/sio $(DESTDIR)$(DATADIR)/sio/web $(DESTDIR)$(DATADIR)/sio \
+	  $(DESTDIR)$(SYSCONFDIR)/sio; do \
+	  [ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
+	done
 
 -include $(LIB_OBJ:.o=.d) $(CMD_SRC:cmd/%.c=build/cmd/%.d) $(UNIT_SRC:tests/unit/%.c=build/tests/%.d)

@@ -15,6 +15,7 @@
 #include <zmq.h>
 
 #include "log.h"
+#include "protocol.h"
 #include "rate.h"
 
 /* Messages handled per sio_bus_process call, so a flood on the bus cannot
@@ -582,6 +583,10 @@ static void on_inbox(struct sio_bus *b, zmq_msg_t *parts, int n)
 		}
 		if (memchr(channel, '\0', clen)) {
 			dropped(b, "inbox", "channel holds a NUL");
+			return;
+		}
+		if (!sio_proto_is_json(zmq_msg_data(&parts[3]), zmq_msg_size(&parts[3]))) {
+			dropped(b, "inbox", "data is not JSON");
 			return;
 		}
 		if (b->hooks.inject)

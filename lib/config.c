@@ -433,6 +433,12 @@ static int check(struct sio_config *cfg, char *err, size_t errlen)
 	if (cfg->serve.hard_max_length < cfg->serve.max_length)
 		return fail(err, errlen, cfg, sio_setting_find("serve", "hard_max_length"),
 			    "must not be below max_length");
+	/* An id goes into log lines, metrics labels and the bus unquoted. */
+	if (strspn(cfg->serve.id, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				  "0123456789._:@/+-") != strlen(cfg->serve.id) ||
+	    strlen(cfg->serve.id) >= 128)
+		return fail(err, errlen, cfg, sio_setting_find("serve", "id"),
+			    "use letters, digits and . _ : @ / + - (at most 127)");
 	if (cfg->serve.path[0] != '/')
 		return fail(err, errlen, cfg, sio_setting_find("serve", "path"),
 			    "must start with /");

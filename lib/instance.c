@@ -14,6 +14,7 @@ struct sio_instance {
 	bool relay;                  /* deliver client messages to clients */
 	char announced[SIO_ENDPOINT_MAX]; /* what an announcer gives new clients */
 	bool seeded;
+	uint64_t joins, leaves;      /* peers that came and went */
 	uint64_t started_ms, dead_after_ms;
 	char bind[SIO_ENDPOINT_MAX];
 	const struct sio_stats *last;
@@ -71,6 +72,8 @@ static void add_bus_stats(void *arg, struct sio_stats *st)
 	st->bus_dropped = c->dropped;
 	st->bus_auth_failures = c->auth_failures;
 	st->peers_alive = sio_bus_registry(in->bus)->alive;
+	st->events[SIO_EV_JOIN] = in->joins;
+	st->events[SIO_EV_LEAVE] = in->leaves;
 }
 
 static void on_relay(void *arg, const char *channel, size_t clen, const char *data, size_t dlen,
@@ -87,11 +90,6 @@ static void on_inject(void *arg, const char *channel, size_t clen, const char *d
 {
 	struct sio_instance *in = arg;
 
-	if (!sio_proto_is_json(data, dlen)) {
-		sio_log(SIO_LOG_WARN, "BUS_DROPPED", "id=%s what=inbox why=\"data is not JSON\"",
-			sio_server_id(in->server));
-		return;
-	}
 	sio_server_deliver(in->server, channel, clen, data, dlen);
 	sio_bus_relay(in->bus, channel, clen, data, dlen, 0);
 }
@@ -101,6 +99,9 @@ static void on_mesh_event(void *arg, const char *event, const struct sio_peer *p
 {
 	struct sio_instance *in = arg;
 	bool bad = !strcmp(event, "LEAVE") || !strcmp(event, "OVER_LOAD");
+
+	in->joins += !strcmp(event, "JOIN");
+	in->leaves += !strcmp(event, "LEAVE");
 
 	sio_log(bad ? SIO_LOG_WARN : SIO_LOG_INFO, event,
 		"id=%s peer=%s url=%s clients=%llu state=%s%s%s", sio_server_id(in->server),
