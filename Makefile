@@ -117,10 +117,19 @@ unit: deps
 	@$(MAKE) --no-print-directory build $(UNIT_BIN)
 	@CMOCKA_MESSAGE_OUTPUT=TAP prove --exec '' $(UNIT_BIN)
 
+# The same tests with ASan and UBSan. Servers started by the bats tests log
+# their findings under build/sanitizer/; any report there fails the run.
+SAN_DIR := $(CURDIR)/build/sanitizer
 asan:
 	$(MAKE) clean
-	$(MAKE) test OPT='-O1 -g -fno-omit-frame-pointer' \
+	mkdir -p $(SAN_DIR)
+	ASAN_OPTIONS=log_path=$(SAN_DIR)/asan:detect_leaks=1 \
+	UBSAN_OPTIONS=log_path=$(SAN_DIR)/ubsan:print_stacktrace=1 \
+	  $(MAKE) test OPT='-O1 -g -fno-omit-frame-pointer' \
 	  SAN='-fsanitize=address,undefined -fno-sanitize-recover=all'
+	@if [ -n "$$(ls -A $(SAN_DIR))" ]; then \
+	  echo "sanitizer reports:"; head -n 40 $(SAN_DIR)/*; exit 1; fi
+	@echo "asan: no sanitizer report"
 
 valgrind: build $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do \
@@ -186,5 +195,8 @@ uninstall:
 	  $(DESTDIR)$(SYSCONFDIR)/sio; do \
 	  [ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
 	done
+
+# Benchmarks and fuzzers keep their rules beside their sources.
+-include bench/bench.mk tests/fuzz/fuzz.mk
 
 -include $(LIB_OBJ:.o=.d) $(CMD_SRC:cmd/%.c=build/cmd/%.d) $(UNIT_SRC:tests/unit/%.c=build/tests/%.d)
