@@ -103,7 +103,11 @@ struct monitor {
 	const char *seed;        /* for messages */
 };
 
-static volatile sig_atomic_t stop_requested, child_exited;
+struct monitor;
+static void reload(struct monitor *m);
+
+static volatile sig_atomic_t stop_requested, child_exited, reload_requested;
+static const struct sio_cli *cli_args;   /* kept for SIGHUP */
 static int wake_fd[2] = { -1, -1 };
 
 static void on_signal(int sig)
@@ -112,6 +116,8 @@ static void on_signal(int sig)
 
 	if (sig == SIGCHLD)
 		child_exited = 1;
+	else if (sig == SIGHUP)
+		reload_requested = 1;
 	else
 		stop_requested = 1;
 	/* Non-blocking: a full pipe already holds a wake-up. */
@@ -131,6 +137,7 @@ static int setup_signals(void)
 	sa.sa_flags = SA_RESTART;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
 	sigaction(SIGCHLD, &sa, NULL);
 	/* A reader that went away shows up as a write error, not a silent death. */
@@ -474,6 +481,10 @@ static int loop(struct monitor *m, uint64_t settle_ms)
 		sio_bus_tick(m->bus, now);
 		if (child_exited)
 			reap_hooks(m);
+		if (reload_requested) {
+			reload_requested = 0;
+			reload(m);
+		}
 		if (stop_requested || m->matched || m->out_errno)
 			break;
 		if (now >= deadline) {
@@ -509,6 +520,25 @@ static int loop(struct monitor *m, uint64_t settle_ms)
 		sio_log(SIO_LOG_WARN, "HOOKS_SKIPPED", "skipped=%llu max_hooks=%ld",
 			(unsigned long long)m->skipped, m->a->max_hooks);
 	return finish(m, timed_out, timeout);
+}
+
+/* SIGHUP: the log settings and new seeds, as sio-serve does; a bad file
+ * keeps what runs. */
+static void reload(struct monitor *m)
+{
+	struct sio_config cfg;
+	char err[512];
+
+	if (sio_config_build(&cfg, cli_args, err, sizeof err)) {
+		sio_log(SIO_LOG_ERROR, "RELOAD_FAILED", "why=\"%s\" keeping=current", err);
+	} else {
+		sio_log_set_level((enum sio_log_level)cfg.log.level);
+		sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
+		for (size_t i = 0; i < cfg.bus.peers.count; i++)
+			sio_bus_add_seed(m->bus, cfg.bus.peers.items[i]);
+		sio_log(SIO_LOG_INFO, "RELOAD", "seeds=%zu", cfg.bus.peers.count);
+	}
+	sio_config_free(&cfg);
 }
 
 static int run(const struct args *a, const struct sio_config *cfg)
@@ -606,8 +636,10 @@ int main(int argc, char **argv)
 	} else {
 		sio_log_set_level((enum sio_log_level)cfg.log.level);
 		sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
-		if (!cli.check_config)
+		if (!cli.check_config) {
+			cli_args = &cli;
 			rc = run(&a, &cfg);
+		}
 		sio_config_free(&cfg);
 	}
 	sio_cli_free(&cli);
