@@ -189,8 +189,11 @@ int main(int argc, char **argv)
 		if (sio_instance_drained(server))
 			break;
 	}
-	sio_log(SIO_LOG_INFO, "EXIT", "id=%s", sio_instance_id(server));
+	/* EXIT is the last line: the LEAVE of the teardown comes before it. */
+	char id[128];
+	snprintf(id, sizeof id, "%s", sio_instance_id(server));
 	sio_instance_destroy(&server);
+	sio_log(SIO_LOG_INFO, "EXIT", "id=%s status=%d", id, rc);
 	sio_cli_free(&cli);
 	return rc;
 }
