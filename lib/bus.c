@@ -28,6 +28,9 @@
 #define GOSSIP_FULL_MIN 8
 #define HWM 100000
 #define DROP_LOG_PER_SEC 5
+/* Endpoints one process will remember and dial: gossip from a forged
+ * heartbeat must not make it grow, or connect, without end. */
+#define MAX_ENDPOINTS 4096
 
 struct interest {          /* a channel the mesh asked us for, and its sequence */
 	char *channel;
@@ -206,6 +209,13 @@ static void learn(struct sio_bus *b, const char *endpoint, bool seed)
 {
 	if (!endpoint || !*endpoint || is_self(b, endpoint))
 		return;
+	if (!seed && HASH_COUNT(b->reg.endpoints) >= MAX_ENDPOINTS) {
+		struct sio_endpoint *known = NULL;
+		HASH_FIND_STR(b->reg.endpoints, endpoint, known);
+		if (!known)
+			dropped(b, "gossip", "too many endpoints");
+		return;
+	}
 	if (!sio_registry_learn(&b->reg, endpoint, seed))
 		return;
 	if (connect_to(b, b->sub, endpoint)) {
