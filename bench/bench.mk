@@ -1,0 +1,24 @@
+# make bench: the performance suite, sio-serve against a reference (a minimal
+# socketiyo relay on the Node.js ws package), measured by sio-bench in the
+# same run. See bench/run.sh for the points and the knobs (REPEAT=3, POINTS=,
+# HOLD_N=, ...: make bench passes them through the environment), and
+# bench/results/ for the figures. A benchmark, not a test: nothing here is
+# part of make test, and no figure fails anything.
+
+BENCH_REF := bench/reference
+
+.PHONY: bench bench-deps
+
+bench: all bench-deps
+	@bash bench/run.sh
+
+# node and npm (nodejs on Debian), then the ws package, from npm, once and
+# whenever package.json or its lock file change.
+bench-deps: $(BENCH_REF)/node_modules/.package-lock.json
+
+$(BENCH_REF)/node_modules/.package-lock.json: $(BENCH_REF)/package.json $(BENCH_REF)/package-lock.json
+	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
+	  $(MAKE) --no-print-directory install-pkgs PKGS_WANTED="nodejs npm" || exit 1; \
+	fi
+	npm install --prefix $(BENCH_REF) --no-audit --no-fund --loglevel=error
+	@touch $@

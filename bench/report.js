@@ -1,0 +1,162 @@
+#!/usr/bin/env node
+// bench/report.js RESULTS.jsonl OUT.json: the table of make bench, from the
+// lines bench/run.sh collected ({"target","point","result"}, result being
+// sio-bench --json's line). Where a point ran several times, the run with the
+// median figure is kept. Prints the table; writes every run and the table's
+// figures to OUT.json.
+'use strict';
+
+const fs = require('fs');
+const os = require('os');
+const { execSync } = require('child_process');
+
+const [linesFile, outFile] = process.argv.slice(2);
+const runs = fs.readFileSync(linesFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+
+const get = (o, path) => path.split('.').reduce((v, k) => (v == null ? undefined : v[k]), o);
+
+// The figure that ranks the runs of a point.
+const primary = {
+  hold: 'server_rss_per_conn', connect: 'connect_rate', fanout: 'frames_per_s',
+  rate: 'latency_us.p99', relay: 'latency_us.p99', 'relay-fanout': 'frames_per_s',
+};
+
+function pick(target, point) {
+  const all = runs.filter((r) => r.target === target && r.point === point);
+  const ok = all.filter((r) => r.result.completed);
+  if (!ok.length) return all.length ? all[0].result : undefined;
+  ok.sort((a, b) => (get(a.result, primary[point]) ?? 0) - (get(b.result, primary[point]) ?? 0));
+  return ok[(ok.length - 1) >> 1].result;
+}
+
+const R = {};
+for (const r of runs) {
+  R[r.target] = R[r.target] || {};
+  R[r.target][r.point] = R[r.target][r.point] || pick(r.target, r.point);
+}
+const val = (target, point, path) => {
+  const r = R[target] && R[target][point];
+  return r && r.completed ? get(r, path) : undefined;
+};
+const why = (target, point) => {
+  const r = R[target] && R[target][point];
+  return r && !r.completed ? `failed: ${r.error || 'no result'}` : undefined;
+};
+
+const group = (n) => Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+const fmt = {
+  bytes: (v) => (Math.abs(v) >= 1024 ? `${(v / 1024).toFixed(2)} KiB` : `${Math.round(v)} B`),
+  rate: (v) => `${group(v)} /s`,
+  pct: (v) => `${v.toFixed(2)} %`,
+  us: (v) => (Math.abs(v) >= 1e6 ? `${(v / 1e6).toFixed(2)} s`
+    : Math.abs(v) >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`),
+  count: (v) => group(v),
+};
+
+const rows = [];
+let point;   // the point the next rows come from
+function row(label, unit, sio, ref, target, met, ratio) {
+  const r = { label, point, unit, sio, ref, target, met };
+  r.ratio = ratio !== undefined ? ratio
+    : typeof sio === 'number' && typeof ref === 'number' && ref ? sio / ref : undefined;
+  rows.push(r);
+}
+const both = (point, path) => [val('sio', point, path), val('node', point, path)];
+
+if (R.sio && R.sio.hold || R.node && R.node.hold) {
+  point = 'hold';
+  const [held, heldRef] = both('hold', 'established');
+  const [mem, memRef] = both('hold', 'server_rss_per_conn');
+  row('connections held (idle)', 'count', held, heldRef, '19,500', held >= 19500);
+  row('resident memory per connection', 'bytes', mem, memRef, '<= 2 KiB', mem <= 2048);
+  const [k, kRef] = both('hold', 'kernel_per_conn');
+  row('kernel memory per connection, both ends', 'bytes', k, kRef, '', undefined);
+  const [cpu, cpuRef] = both('hold', 'server_cpu_pct');
+  row(`CPU while idle, pings every ${process.env.PING || 20} s`, 'pct', cpu, cpuRef, '< 2 %', cpu < 2);
+}
+if (R.sio && R.sio.connect || R.node && R.node.connect) {
+  point = 'connect';
+  const [c, cRef] = both('connect', 'connect_rate');
+  row('connect rate', 'rate', c, cRef, '>= 3x ref', c && cRef ? c / cRef >= 3 : undefined);
+  const [p, pRef] = both('connect', 'handshake_us.p99');
+  row('  handshake p99', 'us', p, pRef, '', undefined);
+  const [u, uRef] = both('connect', 'server_cpu_us_per_conn');
+  row('  server CPU per connection', 'us', u, uRef, '', undefined);
+}
+if (R.sio && R.sio.fanout || R.node && R.node.fanout) {
+  point = 'fanout';
+  const n = val('sio', 'fanout', 'subscribers') || val('node', 'fanout', 'subscribers');
+  const size = val('sio', 'fanout', 'size') || val('node', 'fanout', 'size');
+  const [f, fRef] = both('fanout', 'frames_per_s');
+  row(`fan-out to ${group(n || 0)}, ${size} B, saturated`, 'rate', f, fRef, '>= 1.6x ref',
+    f && fRef ? f / fRef >= 1.6 : undefined);
+  const [c, cRef] = both('fanout', 'server_cpu_us_per_frame');
+  row('  server CPU per delivered frame', 'us', c, cRef, '<= 6.5 µs', c <= 6.5);
+  const [l, lRef] = both('fanout', 'latency_us.p99');
+  row('  latency p99 (queueing included)', 'us', l, lRef, '', undefined);
+  const [lost, lostRef] = both('fanout', 'lost');
+  row('  frames lost', 'count', lost, lostRef, '0', lost === 0);
+}
+if (R.sio && R.sio.rate || R.node && R.node.rate) {
+  point = 'rate';
+  const rate = val('sio', 'rate', 'rate') || val('node', 'rate', 'rate');
+  const n = val('sio', 'rate', 'subscribers') || val('node', 'rate', 'subscribers');
+  const [l, lRef] = both('rate', 'latency_us.p99');
+  row(`latency p99, ${group(rate || 0)} msg/s to ${n}, one instance`, 'us', l, lRef, '', undefined);
+  const [p, pRef] = both('rate', 'latency_us.p50');
+  row('  p50', 'us', p, pRef, '', undefined);
+}
+if (R.sio && R.sio.relay) {
+  point = 'relay';
+  const l = val('sio', 'relay', 'latency_us.p99'), one = val('sio', 'rate', 'latency_us.p99');
+  row('relay A -> B, same load: latency p99', 'us', l, undefined, '', undefined);
+  if (l !== undefined && one !== undefined)
+    row('  added by the mesh (p99 relay - p99 one)', 'us', l - one, undefined, '< 1 ms', l - one < 1000);
+  const m = val('sio', 'relay', 'latency_us.p50'), mOne = val('sio', 'rate', 'latency_us.p50');
+  if (m !== undefined && mOne !== undefined)
+    row('  added at p50', 'us', m - mOne, undefined, '', undefined);
+  const lost = val('sio', 'relay', 'lost');
+  row('  frames lost', 'count', lost, undefined, '0', lost === 0);
+}
+if (R.sio && R.sio['relay-fanout']) {
+  point = 'relay-fanout';
+  const f = val('sio', 'relay-fanout', 'frames_per_s'), one = val('sio', 'fanout', 'frames_per_s');
+  row('relay fan-out, saturated (ratio: / one instance)', 'rate', f, undefined, '>= 0.8',
+    f && one ? f / one >= 0.8 : undefined, f && one ? f / one : undefined);
+  const c = val('sio', 'relay-fanout', 'server_cpu_us_per_frame');
+  row('  CPU per frame, both instances', 'us', c, undefined, '', undefined);
+}
+
+const cell = (unit, v, at, target) => {
+  if (v === undefined || v === null || Number.isNaN(v)) return why(target, at) ? 'failed' : '—';
+  return fmt[unit](v);
+};
+const header = ['point', 'sio-serve', 'node ws', 'sio/ref', 'target', ''];
+const table = rows.map((r) => [
+  r.label,
+  cell(r.unit, r.sio, r.point, 'sio'),
+  cell(r.unit, r.ref, r.point, 'node'),
+  r.ratio === undefined ? '' : r.ratio >= 10 ? `${r.ratio.toFixed(1)}x` : `${r.ratio.toFixed(2)}x`,
+  r.target || '',
+  r.met === undefined || !r.target ? '' : r.met ? 'met' : 'NOT MET',
+]);
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => [...t[i]].length)));
+const line = (cols) => cols.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i])))
+  .join('  ').trimEnd();
+console.log(line(header));
+console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+for (const t of table) console.log(line(t));
+
+const failures = runs.filter((r) => !r.result.completed);
+for (const f of failures) console.log(`! ${f.target} ${f.point}: ${f.result.error || 'failed'}`);
+
+let commit = '';
+try { commit = execSync('git rev-parse --short HEAD', { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim(); } catch { /* not a clone */ }
+fs.writeFileSync(outFile, JSON.stringify({
+  date: new Date().toISOString(),
+  host: { cpus: os.cpus().length, model: os.cpus()[0] && os.cpus()[0].model, memory: os.totalmem(), kernel: os.release() },
+  commit,
+  node: process.version,
+  table: rows,
+  runs,
+}, null, 1) + '\n');

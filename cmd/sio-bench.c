@@ -1,0 +1,542 @@
+/* sio-bench: a load generator that speaks the socketiyo protocol. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "benchreport.h"
+#include "config.h"
+#include "log.h"
+#include "sio.h"
+
+#define DEFAULT_URL "ws://127.0.0.1:8080/socketiyo"
+#define MAX_URLS 64
+#define MAX_WORKERS 1024
+#define FD_RESERVE 64     /* descriptors a worker keeps for itself */
+
+enum {
+	OPT_URL = 1, OPT_PUBLISH_URL, OPT_CONNECTIONS, OPT_DURATION, OPT_RATE, OPT_SIZE,
+	OPT_WINDOW, OPT_CHANNEL, OPT_CONCURRENCY, OPT_TIMEOUT, OPT_WORKERS, OPT_SERVER_PID,
+	OPT_JSON, OPT_QUIET,
+};
+
+static const struct sio_option options[] = {
+	{ "url", 'u', 1, OPT_URL, "URL",
+	  "server, repeatable: connections go round them (default: " DEFAULT_URL ")" },
+	{ "publish-url", 'P', 1, OPT_PUBLISH_URL, "URL",
+	  "where the publisher connects (relay: required) [the first --url]" },
+	{ "connections", 'n', 1, OPT_CONNECTIONS, "N",
+	  "connections to open; subscribers in fanout and relay [1000]" },
+	{ "duration", 'd', 1, OPT_DURATION, "SECONDS",
+	  "how long to hold the connections, or to publish [10]" },
+	{ "rate", 'r', 1, OPT_RATE, "N",
+	  "messages per second; 0: as fast as the window allows [0]" },
+	{ "size", 's', 1, OPT_SIZE, "BYTES", "bytes of each message as delivered [128]" },
+	{ "window", 'w', 1, OPT_WINDOW, "N",
+	  "messages not yet delivered to every subscriber [8; 32768 with --rate]" },
+	{ "channel", 0, 1, OPT_CHANNEL, "NAME", "channel to publish on [bench]" },
+	{ "concurrency", 'C', 1, OPT_CONCURRENCY, "N", "handshakes under way at once [100]" },
+	{ "timeout", 't', 1, OPT_TIMEOUT, "SECONDS",
+	  "limit for a handshake, for subscribing, for the last deliveries [10]" },
+	{ "workers", 'j', 1, OPT_WORKERS, "N",
+	  "worker processes [as many as the descriptor limit needs]" },
+	{ "server-pid", 0, 1, OPT_SERVER_PID, "PID",
+	  "a server process to measure (memory, CPU time), repeatable" },
+	{ "json", 0, 0, OPT_JSON, NULL, "print one JSON line instead of the table" },
+	{ "quiet", 'q', 0, OPT_QUIET, NULL, "no progress line on a terminal" },
+	{ NULL, 0, 0, 0, NULL, NULL },
+};
+
+struct args {
+	const char *urls[MAX_URLS];
+	size_t nurls;
+	const char *publish_url;
+	double connections, duration, rate, size, window, concurrency, timeout, workers;
+	const char *channel;
+	pid_t pids[SIO_BENCH_MAX_PIDS];
+	size_t npids;
+	bool json, quiet;
+	unsigned given;   /* 1 << OPT_x for every option given */
+};
+
+static int parse_number(const char *v, double min, double max, bool integer, double *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtod(v, &end);
+	return errno || end == v || *end || *out < min || *out > max ||
+			       (integer && *out != (double)(long long)*out) ? -1 : 0;
+}
+
+static int bad(char *err, size_t errlen, const char *fmt, const char *what)
+{
+	snprintf(err, errlen, fmt, what);
+	return SIO_EXIT_USAGE;
+}
+
+static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
+{
+	struct args *a = arg;
+	double d;
+
+	a->given |= 1u << id;
+	switch (id) {
+	case OPT_URL:
+		if (a->nurls == MAX_URLS)
+			return bad(err, errlen, "--url: at most %s URLs", "64");
+		a->urls[a->nurls++] = value;
+		break;
+	case OPT_PUBLISH_URL: a->publish_url = value; break;
+	case OPT_CONNECTIONS:
+		if (parse_number(value, 1, 10000000, true, &a->connections))
+			return bad(err, errlen, "%s: expected an integer from 1 to 10000000", "--connections");
+		break;
+	case OPT_DURATION:
+		if (parse_number(value, 0.001, 86400, false, &a->duration))
+			return bad(err, errlen, "%s: expected seconds from 0.001 to 86400", "--duration");
+		break;
+	case OPT_RATE:
+		if (parse_number(value, 0, 10000000, false, &a->rate))
+			return bad(err, errlen, "%s: expected messages per second from 0 to 10000000", "--rate");
+		break;
+	case OPT_SIZE:
+		if (parse_number(value, 1, 16 << 20, true, &a->size))
+			return bad(err, errlen, "%s: expected bytes from 1 to 16777216", "--size");
+		break;
+	case OPT_WINDOW:
+		if (parse_number(value, 1, SIO_BENCH_RING / 2, true, &a->window))
+			return bad(err, errlen, "%s: expected an integer from 1 to 32768", "--window");
+		break;
+	case OPT_CHANNEL:
+		if (!*value || strlen(value) > 99 || strpbrk(value, "\"\\"))
+			return bad(err, errlen, "%s: expected 1 to 99 characters, no \" or \\", "--channel");
+		for (const char *c = value; *c; c++)
+			if ((unsigned char)*c < 0x20)
+				return bad(err, errlen, "%s: no control characters", "--channel");
+		a->channel = value;
+		break;
+	case OPT_CONCURRENCY:
+		if (parse_number(value, 1, 1000000, true, &a->concurrency))
+			return bad(err, errlen, "%s: expected an integer from 1 to 1000000", "--concurrency");
+		break;
+	case OPT_TIMEOUT:
+		if (parse_number(value, 0.001, 3600, false, &a->timeout))
+			return bad(err, errlen, "%s: expected seconds from 0.001 to 3600", "--timeout");
+		break;
+	case OPT_WORKERS:
+		if (parse_number(value, 1, MAX_WORKERS, true, &a->workers))
+			return bad(err, errlen, "%s: expected an integer from 1 to 1024", "--workers");
+		break;
+	case OPT_SERVER_PID:
+		if (a->npids == SIO_BENCH_MAX_PIDS)
+			return bad(err, errlen, "--server-pid: at most %s processes", "8");
+		if (parse_number(value, 1, 4194304, true, &d))
+			return bad(err, errlen, "%s: expected a process id", "--server-pid");
+		a->pids[a->npids++] = (pid_t)d;
+		break;
+	case OPT_JSON: a->json = true; break;
+	case OPT_QUIET: a->quiet = true; break;
+	}
+	return 0;
+}
+
+static volatile sig_atomic_t stop;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* The hard deadline: stop now, and if that does not end the run in 5 s, go. */
+static void on_alarm(int sig)
+{
+	(void)sig;
+	if (stop)
+		_exit(SIO_EXIT_FAILURE);
+	stop = 1;
+	alarm(5);
+}
+
+struct child {
+	pid_t pid;
+	int fd;     /* read end of the pipe its result comes through */
+};
+
+struct progress {
+	const struct sio_bench_plan *plan;
+	struct child *children;
+	unsigned nchildren;
+	bool show;
+	bool shown;
+	char why[160];
+};
+
+static int tick(void *arg, const struct sio_bench_shared *sh)
+{
+	struct progress *pr = arg;
+	const struct sio_bench_plan *p = pr->plan;
+
+	/* A worker that ended before the run did ends the run. */
+	for (unsigned i = 0; i < pr->nchildren; i++) {
+		int status;
+		if (pr->children[i].pid > 0 && waitpid(pr->children[i].pid, &status, WNOHANG) > 0) {
+			pr->children[i].pid = -pr->children[i].pid;
+			snprintf(pr->why, sizeof pr->why, "worker %u ended early (%s %d)", i + 1,
+				 WIFSIGNALED(status) ? "signal" : "status",
+				 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+			return -1;
+		}
+	}
+	if (!pr->show)
+		return 0;
+	int phase = atomic_load(&sh->phase);
+	double t = (double)(sio_bench_now_ns() - sh->epoch_ns - atomic_load(&sh->phase_ns)) / 1e9;
+	unsigned long long est = atomic_load(&sh->established), failed = atomic_load(&sh->failed),
+			   dropped = atomic_load(&sh->dropped);
+	char line[200];
+	switch (phase) {
+	case SIO_BENCH_CONNECT:
+		snprintf(line, sizeof line, "connecting: %llu/%llu open, %llu failed", est,
+			 (unsigned long long)p->connections, failed);
+		break;
+	case SIO_BENCH_HOLDING:
+		snprintf(line, sizeof line, "holding: %llu open, %llu dropped, %.0f/%.0f s",
+			 est - dropped, dropped, t, p->duration);
+		break;
+	case SIO_BENCH_PRIME:
+		snprintf(line, sizeof line, "subscribing: %llu/%llu hear the publisher",
+			 (unsigned long long)atomic_load(&sh->primed), est - dropped);
+		break;
+	case SIO_BENCH_MEASURE:
+		snprintf(line, sizeof line, "publishing: %llu messages, %llu delivered, %.0f/%.0f s",
+			 (unsigned long long)atomic_load(&sh->published),
+			 (unsigned long long)atomic_load(&sh->delivered), t, p->duration);
+		break;
+	case SIO_BENCH_DRAIN:
+		snprintf(line, sizeof line, "draining: %llu delivered",
+			 (unsigned long long)atomic_load(&sh->delivered));
+		break;
+	default:
+		return 0;
+	}
+	fprintf(stderr, "\r\033[Ksio-bench %s: %s", sio_bench_mode_name(p->mode), line);
+	fflush(stderr);
+	pr->shown = true;
+	return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int read_all(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = read(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Raises the soft descriptor limit to the hard one; returns the soft limit. */
+static rlim_t raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur;
+}
+
+static int check_args(struct args *a, enum sio_bench_mode mode, char *err, size_t errlen)
+{
+	bool fan = mode == SIO_BENCH_FANOUT || mode == SIO_BENCH_RELAY;
+	static const struct { int id; const char *name; } fan_only[] = {
+		{ OPT_PUBLISH_URL, "--publish-url" }, { OPT_RATE, "--rate" },
+		{ OPT_SIZE, "--size" }, { OPT_WINDOW, "--window" }, { OPT_CHANNEL, "--channel" },
+	};
+
+	if (!fan)
+		for (size_t i = 0; i < sizeof fan_only / sizeof fan_only[0]; i++)
+			if (a->given & (1u << fan_only[i].id))
+				return bad(err, errlen, "%s applies to fanout and relay only",
+					   fan_only[i].name);
+	if (mode == SIO_BENCH_CONNECT_RATE && (a->given & (1u << OPT_DURATION)))
+		return bad(err, errlen, "%s does not apply to connect-rate", "--duration");
+	if (mode == SIO_BENCH_RELAY && !a->publish_url)
+		return bad(err, errlen, "%s: relay needs --publish-url", "relay");
+	if (fan) {
+		uint32_t min = sio_bench_min_size(a->channel);
+		if (a->size < min) {
+			snprintf(err, errlen, "--size: at least %u bytes with channel %s", min, a->channel);
+			return SIO_EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .connections = 1000, .duration = 10, .size = 128, .channel = "bench",
+			  .concurrency = 100, .timeout = 10 };
+	struct sio_cli cli;
+	struct sio_config cfg;
+	struct sio_bench_target *targets = NULL, publish;
+	struct sio_bench_shared *sh = NULL;
+	struct child *children = NULL;
+	struct sio_bench_result *res = NULL, *part = NULL;
+	char err[512];
+	int rc;
+	unsigned nchildren = 0;
+
+	sio_log_init("sio-bench", SIO_LOG_WARN, false);
+	memset(&cfg, 0, sizeof cfg);
+	if ((rc = sio_cli_parse(&cli, SIO_PROG_BENCH, argc, argv, options, on_option, &a, err,
+				sizeof err))) {
+		fprintf(stderr, "sio-bench: error: %s\nTry 'sio-bench --help'.\n", err);
+		sio_cli_free(&cli);
+		return rc;
+	}
+	if (cli.help || cli.version) {
+		if (cli.help)
+			sio_config_usage(stdout, SIO_PROG_BENCH, "sio-bench [OPTION]... MODE",
+					 "Load a socketiyo service and measure it. MODE is hold (open\n"
+					 "connections and keep them), connect-rate (handshakes per second),\n"
+					 "fanout (one publisher, many subscribers on one channel) or relay\n"
+					 "(the publisher on one instance, the subscribers on another).",
+					 options);
+		else
+			printf("sio-bench %s\n", SIO_VERSION);
+		sio_cli_free(&cli);
+		return SIO_EXIT_OK;
+	}
+	if ((rc = sio_config_build(&cfg, &cli, err, sizeof err))) {
+		fprintf(stderr, "sio-bench: error: %s\n", err);
+		goto out;
+	}
+	if (cli.check_config)
+		goto out;
+	sio_log_set_level((enum sio_log_level)cfg.log.level);
+	sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
+
+	int mode = cli.first_arg < argc ? sio_bench_mode_parse(argv[cli.first_arg]) : -1;
+	if (cli.first_arg >= argc || mode < 0 || cli.first_arg + 1 < argc) {
+		if (cli.first_arg >= argc)
+			snprintf(err, sizeof err, "no mode given (hold, connect-rate, fanout or relay)");
+		else if (mode < 0)
+			snprintf(err, sizeof err, "%.100s: unknown mode (hold, connect-rate, fanout or relay)",
+				 argv[cli.first_arg]);
+		else
+			snprintf(err, sizeof err, "%.100s: one mode only", argv[cli.first_arg + 1]);
+		fprintf(stderr, "sio-bench: error: %s\nTry 'sio-bench --help'.\n", err);
+		rc = SIO_EXIT_USAGE;
+		goto out;
+	}
+	if (!a.nurls)
+		a.urls[a.nurls++] = DEFAULT_URL;
+	if (!(a.given & (1u << OPT_WINDOW)))
+		a.window = a.rate > 0 ? SIO_BENCH_RING / 2 : 8;
+	if ((rc = check_args(&a, (enum sio_bench_mode)mode, err, sizeof err))) {
+		fprintf(stderr, "sio-bench: error: %s\nTry 'sio-bench --help'.\n", err);
+		goto out;
+	}
+	rc = SIO_EXIT_USAGE;
+	if (!(targets = calloc(a.nurls, sizeof *targets))) {
+		rc = SIO_EXIT_FAILURE;
+		goto out;
+	}
+	for (size_t i = 0; i < a.nurls; i++)
+		if (sio_bench_target_parse(&targets[i], a.urls[i], err, sizeof err) < 0) {
+			fprintf(stderr, "sio-bench: error: --url: %s\n", err);
+			goto out;
+		}
+	if (sio_bench_target_parse(&publish, a.publish_url ? a.publish_url : a.urls[0], err,
+				   sizeof err) < 0) {
+		fprintf(stderr, "sio-bench: error: --publish-url: %s\n", err);
+		goto out;
+	}
+
+	struct sio_bench_plan plan = {
+		.mode = (enum sio_bench_mode)mode, .targets = targets, .ntargets = a.nurls,
+		.publish = &publish, .connections = (uint64_t)a.connections,
+		.concurrency = (uint32_t)a.concurrency, .duration = a.duration, .timeout = a.timeout,
+		.rate = a.rate, .window = (uint32_t)a.window, .size = (uint32_t)a.size,
+		.channel = a.channel, .nserver_pids = a.npids,
+		.per_source = sio_bench_ports_per_address(),
+	};
+	memcpy(plan.server_pids, a.pids, sizeof a.pids);
+	bool fan = mode == SIO_BENCH_FANOUT || mode == SIO_BENCH_RELAY;
+	rlim_t limit = raise_fd_limit();
+	uint64_t cap = limit > FD_RESERVE * 2 ? (uint64_t)limit - FD_RESERVE : FD_RESERVE;
+	plan.workers = a.workers ? (unsigned)a.workers
+				 : (unsigned)((plan.connections + (fan ? 1 : 0) + cap - 1) / cap);
+	if (!a.workers && sio_bench_share(&plan, 0) + (fan ? 1 : 0) > cap)
+		plan.workers++;
+	if (plan.workers > MAX_WORKERS || plan.workers > plan.connections) {
+		fprintf(stderr, "sio-bench: error: %u worker processes for %llu connections: "
+			"too many (the descriptor limit is %llu)\n", plan.workers,
+			(unsigned long long)plan.connections, (unsigned long long)limit);
+		goto out;
+	}
+	if (sio_bench_share(&plan, 0) + (fan ? 1 : 0) > cap)
+		sio_log(SIO_LOG_WARN, "FD_LIMIT", "workers=%u per_worker=%llu limit=%llu", plan.workers,
+			(unsigned long long)sio_bench_share(&plan, 0), (unsigned long long)limit);
+
+	rc = SIO_EXIT_FAILURE;
+	res = malloc(sizeof *res);
+	part = malloc(sizeof *part);
+	children = calloc(plan.workers, sizeof *children);
+	if (!res || !part || !children || !(sh = sio_bench_shared_new())) {
+		fprintf(stderr, "sio-bench: error: out of memory\n");
+		goto out;
+	}
+	sio_bench_result_init(res, 0);
+	struct sigaction sa = { .sa_handler = on_stop };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_alarm;
+	sigaction(SIGALRM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* Every phase has its own limit; this one is for whatever they missed:
+	 * the phases' limits, and a second per 1,000 connections to open. */
+	unsigned deadline = (unsigned)(a.duration + 4 * a.timeout + 30 + a.connections / 1000);
+	fflush(stdout);
+	fflush(stderr);
+
+	for (unsigned k = 1; k < plan.workers; k++) {
+		int fds[2];
+		if (pipe2(fds, O_CLOEXEC) < 0) {
+			fprintf(stderr, "sio-bench: error: pipe: %s\n", strerror(errno));
+			atomic_store(&sh->phase, SIO_BENCH_STOP);
+			goto reap;
+		}
+		pid_t pid = fork();
+		if (pid < 0) {
+			fprintf(stderr, "sio-bench: error: fork: %s\n", strerror(errno));
+			close(fds[0]);
+			close(fds[1]);
+			atomic_store(&sh->phase, SIO_BENCH_STOP);
+			goto reap;
+		}
+		if (pid == 0) {
+			/* A worker: its result goes up the pipe, the parent says the rest. */
+			close(fds[0]);
+			for (unsigned j = 0; j < nchildren; j++)
+				close(children[j].fd);
+			signal(SIGINT, SIG_IGN);
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			if (getppid() == 1)
+				_exit(SIO_EXIT_FAILURE);
+			alarm(deadline + 10);
+			sio_bench_run(&plan, k, sh, NULL, &stop, part);
+			int wrc = write_all(fds[1], part, sizeof *part);
+			free(targets);
+			free(children);
+			free(res);
+			free(part);
+			sio_bench_shared_free(sh);
+			sio_config_free(&cfg);
+			sio_cli_free(&cli);
+			_exit(wrc ? SIO_EXIT_FAILURE : SIO_EXIT_OK);
+		}
+		close(fds[1]);
+		children[nchildren++] = (struct child){ pid, fds[0] };
+	}
+	alarm(deadline);
+
+	struct progress pr = { &plan, children, nchildren,
+			       !a.quiet && isatty(STDERR_FILENO), false, "" };
+	struct sio_bench_hooks hooks = { tick, &pr };
+	sio_bench_run(&plan, 0, sh, &hooks, &stop, res);
+	alarm(0);
+	if (pr.shown)
+		fprintf(stderr, "\r\033[K");
+	if (pr.why[0] && !res->error) {
+		res->error = 1;
+		snprintf(res->why, sizeof res->why, "%s", pr.why);
+	}
+	if (stop && !res->why[0])
+		snprintf(res->why, sizeof res->why, "interrupted");
+reap:
+	for (unsigned i = 0; i < nchildren; i++) {
+		if (read_all(children[i].fd, part, sizeof *part) == 0 &&
+		    part->magic == SIO_BENCH_RESULT_MAGIC) {
+			sio_bench_result_merge(res, part);
+		} else if (!res->error) {
+			res->error = 1;
+			snprintf(res->why, sizeof res->why, "worker %u sent no result", i + 1);
+		}
+		close(children[i].fd);
+		if (children[i].pid > 0)
+			waitpid(children[i].pid, NULL, 0);
+	}
+	if (nchildren + 1 < plan.workers) {
+		res->error = 1;
+		if (!res->why[0])
+			snprintf(res->why, sizeof res->why, "could not start every worker");
+	}
+
+	bool ok = !res->error && !res->interrupted;
+	json_t *summary = sio_bench_summary(&plan, res, ok ? NULL : res->why[0] ? res->why : "failed");
+	if (!summary) {
+		fprintf(stderr, "sio-bench: error: out of memory\n");
+		goto out;
+	}
+	if (a.json) {
+		json_dumpf(summary, stdout, JSON_COMPACT | JSON_REAL_PRECISION(12));
+		putchar('\n');
+	} else {
+		sio_bench_table(stdout, summary);
+	}
+	json_decref(summary);
+	if (fflush(stdout) || ferror(stdout)) {
+		fprintf(stderr, "sio-bench: error: writing output: %s\n", strerror(errno));
+		goto out;
+	}
+	if (!ok)
+		fprintf(stderr, "sio-bench: error: %s\n", res->why[0] ? res->why : "the run failed");
+	rc = ok ? SIO_EXIT_OK : SIO_EXIT_FAILURE;
+out:
+	free(targets);
+	free(children);
+	free(res);
+	free(part);
+	sio_bench_shared_free(sh);
+	sio_config_free(&cfg);
+	sio_cli_free(&cli);
+	return rc;
+}
