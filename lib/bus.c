@@ -752,15 +752,21 @@ void sio_bus_relay(struct sio_bus *b, const char *channel, size_t clen,
 	rm.seq = ++in->seq;
 	snprintf(rm.origin, sizeof rm.origin, "%s", b->id);
 	size_t mlen = sio_relay_meta_encode(&rm, meta);
-	size_t tlen;
-	char *topic = sio_relay_topic(channel, clen, &tlen);
-	if (!topic)
+	/* Every client message comes this way: the topic of a channel of
+	 * ordinary length is built on the stack, not allocated. */
+	char stack[256], *topic = stack;
+	size_t tlen = clen + 2;
+	if (tlen > sizeof stack && !(topic = malloc(tlen)))
 		return;
+	topic[0] = SIO_TOPIC_RELAY;
+	memcpy(topic + 1, channel, clen);
+	topic[clen + 1] = '\0';
 	const void *parts[] = { topic, meta, data };
 	size_t lens[] = { tlen, mlen, dlen };
 	if (send_parts(b->pub, parts, lens, 3) == 0)
 		b->counters.relay_out++;
-	free(topic);
+	if (topic != stack)
+		free(topic);
 	drain_xpub(b);
 }
 

@@ -446,6 +446,16 @@ static int check(struct sio_config *cfg, char *err, size_t errlen)
 	    cfg->serve.idle_timeout <= cfg->serve.ping_interval)
 		return fail(err, errlen, cfg, sio_setting_find("serve", "idle_timeout"),
 			    "must be longer than ping_interval");
+	if (*cfg->announce.http) {
+		/* HOST:PORT, [V6]:PORT: the port at least is checked before start. */
+		const char *colon = strrchr(cfg->announce.http, ':');
+		char *end;
+		long port = colon ? strtol(colon + 1, &end, 10) : 0;
+		if (!colon || colon == cfg->announce.http || !colon[1] || *end || port < 1 ||
+		    port > 65535)
+			return fail(err, errlen, cfg, sio_setting_find("announce", "http"),
+				    "expected HOST:PORT, e.g. 127.0.0.1:8090 or [::1]:8090");
+	}
 	if (*cfg->bus.trust && !*cfg->bus.cert)
 		return fail(err, errlen, cfg, sio_setting_find("bus", "trust"),
 			    "needs bus.cert: an allow-list only means something with CURVE on");

@@ -25,7 +25,6 @@ void sio_log_init(const char *prog, enum sio_log_level level, bool json)
 }
 
 void sio_log_set_level(enum sio_log_level level) { log_level = level; }
-enum sio_log_level sio_log_get_level(void) { return log_level; }
 void sio_log_set_json(bool json) { log_json = json; }
 bool sio_log_enabled(enum sio_log_level level) { return level <= log_level; }
 const char *sio_log_prog(void) { return log_prog; }

@@ -15,7 +15,6 @@ enum sio_log_level {
 
 void sio_log_init(const char *prog, enum sio_log_level level, bool json);
 void sio_log_set_level(enum sio_log_level level);
-enum sio_log_level sio_log_get_level(void);
 void sio_log_set_json(bool json);
 bool sio_log_enabled(enum sio_log_level level);
 const char *sio_log_prog(void);

@@ -691,8 +691,6 @@ void sio_server_defer(struct sio_server *s, sio_server_fn fn, void *arg)
 	lws_sul_schedule(s->context, 0, &s->defer_sul, defer_tick, 1);
 }
 
-bool sio_server_draining(const struct sio_server *s) { return s->draining; }
-
 struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_t errlen)
 {
 	struct sio_server *s = calloc(1, sizeof *s);

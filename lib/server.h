@@ -44,7 +44,6 @@ int sio_server_watch(struct sio_server *server, int fd, sio_server_fn fn, void *
 void sio_server_every(struct sio_server *server, uint64_t ms, sio_server_fn fn, void *arg);
 /* Calls fn once, on the next turn of the loop (one pending call). */
 void sio_server_defer(struct sio_server *server, sio_server_fn fn, void *arg);
-bool sio_server_draining(const struct sio_server *server);
 /* Housekeeping that is due now and then (summaries of held-back log lines). */
 void sio_server_tick(struct sio_server *server);
 

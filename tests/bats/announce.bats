@@ -670,6 +670,11 @@ ${IURL[B]}
 	printf 'announce: {\n\tno_such_key = 1;\n};\n' >"$conf"
 	run --separate-stderr announce -c "$conf" --check-config
 	assert_failure 78
+	# An HTTP address without a port is caught before start, with its line.
+	printf 'announce: {\n\thttp = "localhost";\n};\n' >"$conf"
+	run --separate-stderr announce -c "$conf" --check-config
+	assert_failure 78
+	[[ $stderr == *"$conf:2: announce.http"* ]] || fail "stderr: $stderr"
 
 	printf 'announce: {\n\tstrategy = "list";\n\tformat = "js";\n};\n' >"$conf"
 	run --separate-stderr announce -c "$conf" --check-config
