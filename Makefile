@@ -108,10 +108,12 @@ man/%: man/%.scd
 
 # One prove run over the C unit tests (TAP from cmocka) and the bats files
 # (TAP when not on a terminal), so CI reads one summary.
+# tests/hosts/ runs instances on network-namespace hosts (root only; the
+# files skip with a reason otherwise); TEST_TOOLS are what they build.
 test: deps test-deps
-	@$(MAKE) --no-print-directory build $(UNIT_BIN)
+	@$(MAKE) --no-print-directory build $(UNIT_BIN) $(TEST_TOOLS)
 	@CMOCKA_MESSAGE_OUTPUT=TAP SIO_BIN="$(CURDIR)/bin" prove --exec '' $(PROVE_FLAGS) \
-	  $(UNIT_BIN) $(sort $(wildcard tests/bats/*.bats))
+	  $(UNIT_BIN) $(sort $(wildcard tests/bats/*.bats)) $(sort $(wildcard tests/hosts/*.bats))
 
 unit: deps
 	@$(MAKE) --no-print-directory build $(UNIT_BIN)
@@ -200,6 +202,6 @@ uninstall:
 	done
 
 # Benchmarks and fuzzers keep their rules beside their sources.
--include bench/bench.mk tests/fuzz/fuzz.mk
+-include bench/bench.mk tests/fuzz/fuzz.mk tests/hosts/hosts.mk
 
 -include $(LIB_OBJ:.o=.d) $(CMD_SRC:cmd/%.c=build/cmd/%.d) $(UNIT_SRC:tests/unit/%.c=build/tests/%.d)
