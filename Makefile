@@ -15,7 +15,7 @@ ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
 DESTDIR    ?=
 
 CC         ?= cc
-PKGS       := libwebsockets libzmq libczmq libconfig jansson libsystemd libmicrohttpd
+PKGS       := libwebsockets libzmq libczmq libconfig jansson libsystemd libmicrohttpd openssl
 CSTD       := -std=c11 -D_GNU_SOURCE
 WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 OPT        ?= -O2 -g
@@ -45,7 +45,7 @@ MAN_OUT    := $(MAN_SRC:%.scd=%)
 
 DEB_PKGS   := build-essential pkg-config libwebsockets-dev libzmq3-dev \
               libconfig-dev libjansson-dev uthash-dev libcmocka-dev libczmq-dev \
-              libmicrohttpd-dev \
+              libmicrohttpd-dev libssl-dev \
               libsystemd-dev bats bats-support bats-assert scdoc mandoc \
               python3 procps iproute2
 

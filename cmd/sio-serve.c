@@ -4,15 +4,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
 #include "log.h"
+#include "privileges.h"
 #include "rate.h"
 #include "bus.h"
 #include "instance.h"
 #include "sio.h"
+#include "tls.h"
 
 enum { OPT_GEN_KEYS = 1 };
 
@@ -125,7 +128,9 @@ int main(int argc, char **argv)
 		sio_cli_free(&cli);
 		return SIO_EXIT_USAGE;
 	}
-	if ((rc = sio_config_build(&cfg, &cli, err, sizeof err))) {
+	if ((rc = sio_config_build(&cfg, &cli, err, sizeof err)) ||
+	    (rc = sio_tls_check_config(&cfg, err, sizeof err)) ||
+	    (rc = sio_privileges_check(&cfg, err, sizeof err))) {
 		fprintf(stderr, "sio-serve: error: %s\n", err);
 		sio_config_free(&cfg);
 		sio_cli_free(&cli);
@@ -149,6 +154,18 @@ int main(int argc, char **argv)
 		sio_cli_free(&cli);
 		return SIO_EXIT_FAILURE;
 	}
+	bool was_root = geteuid() == 0;
+	if (sio_privileges_drop(cfg.serve.user, err, sizeof err)) {
+		sio_log(SIO_LOG_ERROR, NULL, "%s", err);
+		sio_instance_destroy(&server);
+		sio_config_free(&cfg);
+		sio_cli_free(&cli);
+		return SIO_EXIT_FAILURE;
+	}
+	if (*cfg.serve.user)
+		sio_log(was_root ? SIO_LOG_INFO : SIO_LOG_WARN, NULL, "%s %s (uid %u)",
+			was_root ? "running as" : "not started as root, serve.user ignored: running as",
+			cfg.serve.user, (unsigned)getuid());
 	sio_log(SIO_LOG_INFO, "LISTENING", "id=%s url=%s max=%lld high=%lld low=%lld",
 		sio_instance_id(server), sio_instance_url(server), (long long)cfg.serve.max_clients,
 		(long long)cfg.serve.high_clients, (long long)cfg.serve.low_enough);

@@ -82,6 +82,29 @@ const struct sio_setting sio_settings[] = {
 	{ "serve", "drain_ms", "drain-ms", 0, SIO_SET_INT, OFF(serve.drain_ms),
 	  0, 3600000, "5000", NULL, SERVE, SIO_SET_RELOADABLE, "MS",
 	  "on SIGTERM, spread the closing of clients over this time" },
+	{ "serve", "allow_origin", "allow-origin", 0, SIO_SET_LIST, OFF(serve.allow_origins),
+	  0, 0, NULL, NULL, SERVE, SIO_SET_RELOADABLE, "PATTERN",
+	  "accept browsers from this Origin only (repeatable; * and ? match); others get 403" },
+	{ "serve", "max_per_address", "max-per-address", 0, SIO_SET_INT,
+	  OFF(serve.max_per_address), 0, 1000000000, "0", NULL, SERVE, SIO_SET_RELOADABLE, "N",
+	  "connections one client address may hold (0: no limit); more get 429" },
+	{ "serve", "rate_limit", "rate-limit", 0, SIO_SET_INT, OFF(serve.rate_limit),
+	  0, 1000000000, "0", NULL, SERVE, SIO_SET_RELOADABLE, "N",
+	  "messages per second one connection may send (0: no limit); a faster one is read slower" },
+	{ "serve", "rate_burst", "rate-burst", 0, SIO_SET_INT, OFF(serve.rate_burst),
+	  1, 1000000000, "50", NULL, SERVE, SIO_SET_RELOADABLE, "N",
+	  "messages a connection may send at once before rate_limit applies" },
+	{ "serve", "max_reassembly", "max-reassembly", 0, SIO_SET_SIZE,
+	  OFF(serve.max_reassembly), 1024, 1LL << 40, "256M", NULL, SERVE, SIO_SET_RELOADABLE,
+	  "BYTES", "memory for messages arriving in pieces, all connections; past it 1013" },
+	{ "serve", "tls_cert", "tls-cert", 0, SIO_SET_STRING, OFF(serve.tls_cert), 0, 0,
+	  "", NULL, SERVE, 0, "FILE",
+	  "PEM certificate chain: serve wss:// and https://; reread on SIGHUP" },
+	{ "serve", "tls_key", "tls-key", 0, SIO_SET_STRING, OFF(serve.tls_key), 0, 0,
+	  "", NULL, SERVE, 0, "FILE", "PEM private key of tls_cert; reread on SIGHUP" },
+	{ "serve", "user", "user", 0, SIO_SET_STRING, OFF(serve.user), 0, 0,
+	  "", NULL, SERVE, 0, "USER[:GROUP]",
+	  "started as root: become USER (and GROUP) once the ports are bound" },
 
 	{ "bus", "bind", "bus-bind", 0, SIO_SET_STRING, OFF(bus.bind), 0, 0,
 	  "", NULL, SERVE, 0, "ENDPOINT",
@@ -349,6 +372,12 @@ static int fail(char *err, size_t errlen, const struct sio_config *cfg,
 	return SIO_EXIT_CONFIG;
 }
 
+int sio_config_error(const struct sio_config *cfg, const char *group, const char *key,
+		     const char *reason, char *err, size_t errlen)
+{
+	return fail(err, errlen, cfg, sio_setting_find(group, key), reason);
+}
+
 /* libconfig frees its file names with the document; keep our own. */
 static const char *intern_source(struct sio_config *cfg, const char *file)
 {
@@ -456,6 +485,14 @@ static int check(struct sio_config *cfg, char *err, size_t errlen)
 			return fail(err, errlen, cfg, sio_setting_find("announce", "http"),
 				    "expected HOST:PORT, e.g. 127.0.0.1:8090 or [::1]:8090");
 	}
+	if (!*cfg->serve.tls_cert != !*cfg->serve.tls_key)
+		return fail(err, errlen, cfg,
+			    sio_setting_find("serve", *cfg->serve.tls_cert ? "tls_cert" : "tls_key"),
+			    "tls_cert and tls_key go together");
+	for (size_t i = 0; i < cfg->serve.allow_origins.count; i++)
+		if (!*cfg->serve.allow_origins.items[i])
+			return fail(err, errlen, cfg, sio_setting_find("serve", "allow_origin"),
+				    "an empty pattern matches no Origin");
 	if (*cfg->bus.trust && !*cfg->bus.cert)
 		return fail(err, errlen, cfg, sio_setting_find("bus", "trust"),
 			    "needs bus.cert: an allow-list only means something with CURVE on");

@@ -52,6 +52,14 @@ struct sio_config {
 		int64_t max_queue_frames;
 		int64_t max_queue_bytes;
 		int64_t drain_ms;
+		struct sio_strlist allow_origins;
+		int64_t max_per_address;
+		int64_t rate_limit;      /* messages per second, 0: none */
+		int64_t rate_burst;
+		int64_t max_reassembly;  /* bytes, all connections together */
+		char *tls_cert;
+		char *tls_key;
+		char *user;              /* USER[:GROUP] to become after binding */
 	} serve;
 	struct {
 		char *bind;
@@ -153,6 +161,11 @@ void sio_cli_free(struct sio_cli *cli);
  * SIO_EXIT_CONFIG with err as "file:line: key: reason". Either way cfg
  * holds allocations: call sio_config_free.
  */
+/* Formats reason as an error of setting group.key, naming where its value
+ * came from (file:line, option or default); returns SIO_EXIT_CONFIG. For
+ * checks only a program can make (files it must read, users it becomes). */
+int sio_config_error(const struct sio_config *cfg, const char *group, const char *key,
+		     const char *reason, char *err, size_t errlen);
 int sio_config_build(struct sio_config *cfg, const struct sio_cli *cli,
 		     char *err, size_t errlen);
 /* Same, reading the file from a string (tests). */

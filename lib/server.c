@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <libwebsockets.h>
 #include <utlist.h>
 
+#include "addrs.h"
 #include "channels.h"
 #include "frame.h"
 #include "load.h"
@@ -20,6 +22,7 @@
 #include "protocol.h"
 #include "rate.h"
 #include "sendq.h"
+#include "tls.h"
 
 _Static_assert(SIO_FRAME_HEADROOM >= LWS_PRE, "frames need room for the WebSocket header");
 
@@ -29,6 +32,8 @@ _Static_assert(SIO_FRAME_HEADROOM >= LWS_PRE, "frames need room for the WebSocke
 #define DRAIN_TICK_MS 50
 /* How long a close we asked for may wait for the socket to take it. */
 #define CLOSE_GRACE_S 3
+/* How often connections held back by the rate limit are looked at. */
+#define RESUME_TICK_MS 10
 
 struct conn {
 	struct sio_server *server;   /* NULL until the connection is set up */
@@ -42,12 +47,17 @@ struct conn {
 	size_t discarded;            /* bytes of an over-long message skipped so far */
 	bool discarding;
 	struct sio_rate rejects;
+	struct sio_bucket messages;  /* the per-connection rate limit */
+	struct conn *paused_prev, *paused_next;
+	struct sio_addr *addr;       /* its share of the per-address count */
 	unsigned long long serial;
 	char *close_reason;          /* owned, set with close_code */
 	uint16_t close_code;
 	enum sio_close_reason close_kind;
 	bool counted;                /* holds a slot of max_clients */
 	bool ready;
+	bool paused;                 /* reading stopped by the rate limit */
+	bool rate_logged;            /* its first pause was logged */
 };
 
 struct sio_server {
@@ -80,6 +90,11 @@ struct sio_server {
 	sio_server_fn defer_fn;
 	void *defer_arg;
 	struct watch *watches;
+	struct sio_addrs addrs;
+	struct conn *paused;         /* connections the rate limit holds back */
+	lws_sorted_usec_list_t paused_sul;
+	size_t rx_reserved;          /* bytes held by messages arriving in pieces */
+	struct sio_rate refuse_log;
 	char close_reason[124];      /* a close frame holds 123 bytes of reason */
 };
 
@@ -279,10 +294,18 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 	sio_msg_release(&msg);
 }
 
-/* Gathers a message's fragments; an over-long one is skipped, not stored. */
-static int receive(struct sio_server *s, struct conn *c, const unsigned char *in, size_t len)
+static void rx_release(struct sio_server *s, struct conn *c)
 {
-	bool complete = lws_is_final_fragment(c->wsi) && !lws_remaining_packet_payload(c->wsi);
+	s->rx_reserved -= c->rx_cap;
+	free(c->rx);
+	c->rx = NULL;
+	c->rx_len = c->rx_cap = 0;
+}
+
+/* Gathers a message's fragments; an over-long one is skipped, not stored. */
+static int gather(struct sio_server *s, struct conn *c, const unsigned char *in, size_t len,
+		  bool complete)
+{
 	size_t max = (size_t)s->cfg.serve.max_length;
 	size_t hard = (size_t)s->cfg.serve.hard_max_length;
 
@@ -292,10 +315,7 @@ static int receive(struct sio_server *s, struct conn *c, const unsigned char *in
 	if (!c->discarding && c->rx_len + len >= max) {
 		c->discarding = true;
 		c->discarded = c->rx_len;
-		c->rx_len = 0;
-		free(c->rx);
-		c->rx = NULL;
-		c->rx_cap = 0;
+		rx_release(s, c);
 	}
 	if (c->discarding) {
 		c->discarded += len;
@@ -324,12 +344,25 @@ static int receive(struct sio_server *s, struct conn *c, const unsigned char *in
 		size_t cap = c->rx_cap ? c->rx_cap : 1024;
 		while (cap < c->rx_len + len)
 			cap *= 2;
+		/* Each piece is bounded by max_length; all of them together by the
+		 * budget, or enough slow senders would take all the memory. */
+		if (s->rx_reserved - c->rx_cap + cap > (size_t)s->cfg.serve.max_reassembly) {
+			if (sio_rate_hit(&s->refuse_log, sio_now_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
+				sio_log(SIO_LOG_WARN, "REASSEMBLY_BUDGET",
+					"id=%s conn=%llu held=%zu budget=%lld", s->id, c->serial,
+					s->rx_reserved, (long long)s->cfg.serve.max_reassembly);
+			rx_release(s, c);
+			conn_close(c, 1013 /* try again later */, "server busy, try again later",
+				   SIO_CLOSE_BUSY);
+			return 0;
+		}
 		unsigned char *n = realloc(c->rx, cap);
 		if (!n) {
 			sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s conn=%llu what=receive",
 				s->id, c->serial);
 			return -1;
 		}
+		s->rx_reserved += cap - c->rx_cap;
 		c->rx = n;
 		c->rx_cap = cap;
 	}
@@ -338,10 +371,63 @@ static int receive(struct sio_server *s, struct conn *c, const unsigned char *in
 	if (complete) {
 		s->stats.frames_in++;
 		handle_message(s, c, (const char *)c->rx, c->rx_len);
-		free(c->rx);
-		c->rx = NULL;
-		c->rx_len = c->rx_cap = 0;
+		rx_release(s, c);
 	}
+	return 0;
+}
+
+static void resume_tick(lws_sorted_usec_list_t *sul)
+{
+	struct sio_server *s = lws_container_of(sul, struct sio_server, paused_sul);
+	uint64_t now = sio_now_ms();
+	struct conn *c, *tmp;
+
+	DL_FOREACH_SAFE2(s->paused, c, tmp, paused_next) {
+		if (s->cfg.serve.rate_limit &&
+		    !sio_bucket_ready(&c->messages, now, (uint32_t)s->cfg.serve.rate_limit,
+				      (uint32_t)s->cfg.serve.rate_burst))
+			continue;
+		DL_DELETE2(s->paused, c, paused_prev, paused_next);
+		c->paused = false;
+		lws_rx_flow_control(c->wsi, 1);
+	}
+	if (s->paused)
+		lws_sul_schedule(s->context, 0, &s->paused_sul, resume_tick,
+				 RESUME_TICK_MS * LWS_US_PER_MS);
+}
+
+/* A sender over its rate is read slower, not cut off: lws stops reading its
+ * socket and TCP pushes back, so nothing it sent is lost. */
+static void limit_rate(struct sio_server *s, struct conn *c)
+{
+	if (!s->cfg.serve.rate_limit || c->paused || c->close_code ||
+	    sio_bucket_take(&c->messages, sio_now_ms(), (uint32_t)s->cfg.serve.rate_limit,
+			    (uint32_t)s->cfg.serve.rate_burst))
+		return;
+	s->stats.rate_limited++;
+	/* Once per connection: the counter tells how often after that. */
+	if (!c->rate_logged &&
+	    sio_rate_hit(&s->refuse_log, sio_now_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
+		sio_log(SIO_LOG_INFO, "RATE_LIMITED", "id=%s conn=%llu rate=%lld burst=%lld",
+			s->id, c->serial, (long long)s->cfg.serve.rate_limit,
+			(long long)s->cfg.serve.rate_burst);
+	c->rate_logged = true;
+	if (!s->paused)
+		lws_sul_schedule(s->context, 0, &s->paused_sul, resume_tick,
+				 RESUME_TICK_MS * LWS_US_PER_MS);
+	c->paused = true;
+	DL_APPEND2(s->paused, c, paused_prev, paused_next);
+	lws_rx_flow_control(c->wsi, 0);
+}
+
+static int receive(struct sio_server *s, struct conn *c, const unsigned char *in, size_t len)
+{
+	bool complete = lws_is_final_fragment(c->wsi) && !lws_remaining_packet_payload(c->wsi);
+
+	if (gather(s, c, in, len, complete) < 0)
+		return -1;
+	if (complete)
+		limit_rate(s, c);
 	return 0;
 }
 
@@ -392,6 +478,9 @@ static void established(struct sio_server *s, struct conn *c, struct lws *wsi)
 	c->member.owner = c;
 	c->serial = ++s->next_serial;
 	DL_APPEND(s->conns, c);
+	char ip[64];
+	const char *peer = lws_get_peer_simple(wsi, ip, sizeof ip);
+	c->addr = sio_addrs_acquire(&s->addrs, peer ? peer : "unknown");
 	emit_load(s, sio_load_connect(&s->load, &accepted));
 	if (!accepted) {
 		s->stats.refused++;
@@ -417,7 +506,10 @@ static void closed(struct sio_server *s, struct conn *c)
 	s->subscriptions -= c->member.count;
 	sio_channels_leave_all(s->channels, &c->member);
 	sio_sendq_clear(&c->queue);
-	free(c->rx);
+	rx_release(s, c);
+	sio_addrs_release(&s->addrs, &c->addr);
+	if (c->paused)
+		DL_DELETE2(s->paused, c, paused_prev, paused_next);
 	free(c->close_reason);
 	if (c->ready)
 		s->stats.ready_clients--;
@@ -480,6 +572,61 @@ static int http(struct sio_server *s, struct lws *wsi, const char *uri)
 	return http_reply(wsi, 404, "text/plain", "not found\n", 10);
 }
 
+static int refuse(struct sio_server *s, struct lws *wsi, enum sio_refusal why,
+		  unsigned int status, const char *detail)
+{
+	s->stats.handshakes_refused[why]++;
+	if (sio_rate_hit(&s->refuse_log, sio_now_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
+		sio_log(SIO_LOG_WARN, "HANDSHAKE_REFUSED", "id=%s why=%s status=%u %s", s->id,
+			sio_refusal_name(why), status, detail);
+	lws_return_http_status(wsi, status, NULL);
+	return 1;
+}
+
+static bool origin_allowed(const struct sio_strlist *allowed, const char *origin)
+{
+	for (size_t i = 0; i < allowed->count; i++)
+		if (!fnmatch(allowed->items[i], origin, FNM_CASEFOLD))
+			return true;
+	return false;
+}
+
+/* Decides on a WebSocket upgrade before any of its state is set up. */
+static int filter(struct sio_server *s, struct lws *wsi)
+{
+	char buf[512], detail[600];
+
+	if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_GET_URI) < 0 ||
+	    !path_is(buf, s->cfg.serve.path)) {
+		lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL);
+		return 1;
+	}
+	if (s->draining) {
+		lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, NULL);
+		return 1;
+	}
+	/* Browsers always say where the page came from; other clients need
+	 * not, and an allow-list is about pages, so they pass. */
+	if (s->cfg.serve.allow_origins.count && lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0) {
+		if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_ORIGIN) < 0)
+			return refuse(s, wsi, SIO_REFUSED_ORIGIN, HTTP_STATUS_FORBIDDEN,
+				      "origin=(too long)");
+		if (!origin_allowed(&s->cfg.serve.allow_origins, buf)) {
+			snprintf(detail, sizeof detail, "origin=\"%s\"", buf);
+			return refuse(s, wsi, SIO_REFUSED_ORIGIN, HTTP_STATUS_FORBIDDEN, detail);
+		}
+	}
+	const char *peer = lws_get_peer_simple(wsi, buf, sizeof buf);
+	if (s->cfg.serve.max_per_address &&
+	    sio_addrs_count(&s->addrs, peer ? peer : "unknown") >=
+		    (uint64_t)s->cfg.serve.max_per_address) {
+		snprintf(detail, sizeof detail, "address=%s limit=%lld", peer ? peer : "unknown",
+			 (long long)s->cfg.serve.max_per_address);
+		return refuse(s, wsi, SIO_REFUSED_ADDRESS, 429 /* too many requests */, detail);
+	}
+	return 0;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		    void *in, size_t len)
 {
@@ -501,13 +648,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	}
 	case LWS_CALLBACK_HTTP:
 		return http(s, wsi, in ? (const char *)in : "/");
-	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-		char uri[256];
-		if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0 ||
-		    !path_is(uri, s->cfg.serve.path))
-			return 1;
-		return s->draining ? 1 : 0;
-	}
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return filter(s, wsi);
 	case LWS_CALLBACK_ESTABLISHED:
 		established(s, c, wsi);
 		break;
@@ -542,6 +684,16 @@ static const struct lws_protocols protocols[] = {
 
 static void lws_log_emit(int level, const char *line)
 {
+	/* lws logs some lines per bad request: a flood of them must not become
+	 * a flood of log lines. */
+	static struct sio_rate lws_lines;
+	uint32_t suppressed = 0;
+	bool pass = sio_rate_hit(&lws_lines, sio_now_ms(), REJECT_LOG_PER_SEC, 1000, &suppressed);
+
+	if (suppressed)
+		sio_log(SIO_LOG_WARN, "LOG_SUPPRESSED", "lines=%u what=libwebsockets", suppressed);
+	if (!pass)
+		return;
 	size_t n = strlen(line);
 
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
@@ -599,7 +751,7 @@ static char *default_url(const struct sio_config *cfg)
 		h = host;
 	}
 	bool v6 = strchr(h, ':') != NULL;
-	return asprintf(&url, "ws://%s%s%s:%lld%s", v6 ? "[" : "", h, v6 ? "]" : "",
+	return asprintf(&url, "%s://%s%s%s:%lld%s", *cfg->serve.tls_cert ? "wss" : "ws", v6 ? "[" : "", h, v6 ? "]" : "",
 			(long long)cfg->serve.port, cfg->serve.path) < 0 ? NULL : url;
 }
 
@@ -729,6 +881,18 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 	info.retry_and_idle_policy = &s->idle_policy;
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * !strchr(cfg->serve.listen, ':');
 	info.timeout_secs = 10;
+	if (*cfg->serve.tls_cert) {
+		enum sio_tls_fault fault = sio_tls_check_pair(cfg->serve.tls_cert, cfg->serve.tls_key,
+							      err, errlen);
+		if (fault)
+			goto fail;
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cfg->serve.tls_cert;
+		info.ssl_private_key_filepath = cfg->serve.tls_key;
+		/* HTTP/1.1 only: the replies here are written in one piece, and
+		 * WebSocket clients upgrade from HTTP/1.1 anyway. */
+		info.alpn = "http/1.1";
+	}
 	/* Signals are ours: the program handles them and wakes the loop. */
 	info.options |= LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME;
 	s->context = lws_create_context(&info);
@@ -755,6 +919,7 @@ void sio_server_destroy(struct sio_server **sp)
 		lws_sul_cancel(&s->drain_sul);
 		lws_sul_cancel(&s->every_sul);
 		lws_sul_cancel(&s->defer_sul);
+		lws_sul_cancel(&s->paused_sul);
 		for (struct watch *w = s->watches; w; w = w->next)
 			if (w->wsi)
 				lws_set_opaque_user_data(w->wsi, NULL);
@@ -766,6 +931,7 @@ void sio_server_destroy(struct sio_server **sp)
 		free(w);
 	}
 	sio_channels_destroy(&s->channels);
+	sio_addrs_clear(&s->addrs);
 	free(s->id);
 	free(s->url);
 	sio_config_free(&s->cfg);
@@ -781,6 +947,26 @@ void sio_server_wake(struct sio_server *s)
 {
 	if (s && s->context)
 		lws_cancel_service(s->context);
+}
+
+/* Renewed certificates are picked up by rereading the same files; a pair
+ * that does not load keeps the one in use. */
+static void reload_tls(struct sio_server *s)
+{
+	char why[300];
+	union lws_tls_cert_info_results expiry;
+
+	if (sio_tls_check_pair(s->cfg.serve.tls_cert, s->cfg.serve.tls_key, why, sizeof why)) {
+		sio_log(SIO_LOG_ERROR, "RELOAD_FAILED", "id=%s what=tls why=\"%s\" keeping=current",
+			s->id, why);
+		return;
+	}
+	lws_tls_cert_updated(s->context, s->cfg.serve.tls_cert, s->cfg.serve.tls_key, NULL, 0,
+			     NULL, 0);
+	if (lws_tls_vhost_cert_info(s->vhost, LWS_TLS_CERT_INFO_VALIDITY_TO, &expiry, 0))
+		expiry.time = 0;
+	sio_log(SIO_LOG_INFO, "TLS_RELOADED", "id=%s cert=%s not_after=%lld", s->id,
+		s->cfg.serve.tls_cert, (long long)expiry.time);
 }
 
 void sio_server_reload(struct sio_server *s, const struct sio_config *cfg)
@@ -814,6 +1000,8 @@ void sio_server_reload(struct sio_server *s, const struct sio_config *cfg)
 		(uint64_t)cfg->serve.low_enough,
 	};
 	emit_load(s, sio_load_set_limits(&s->load, &limits));
+	if (*s->cfg.serve.tls_cert)
+		reload_tls(s);
 }
 
 static size_t count_conns(const struct sio_server *s)

@@ -17,7 +17,18 @@ static const char *const close_names[SIO_CLOSE_REASON_COUNT] = {
 	[SIO_CLOSE_SLOW] = "slow_consumer",
 	[SIO_CLOSE_TOO_BIG] = "too_big",
 	[SIO_CLOSE_DRAIN] = "drain",
+	[SIO_CLOSE_BUSY] = "busy",
 };
+
+static const char *const refusal_names[SIO_REFUSAL_COUNT] = {
+	[SIO_REFUSED_ORIGIN] = "origin",
+	[SIO_REFUSED_ADDRESS] = "address",
+};
+
+const char *sio_refusal_name(enum sio_refusal refusal)
+{
+	return refusal < SIO_REFUSAL_COUNT ? refusal_names[refusal] : "unknown";
+}
 
 const char *sio_event_name(enum sio_event event)
 {
@@ -82,6 +93,15 @@ void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
 	for (int r = 0; r < SIO_CLOSE_REASON_COUNT; r++)
 		fprintf(out, "sio_closed_total{reason=\"%s\"} %llu\n", close_names[r],
 			(unsigned long long)s->closed[r]);
+
+	metric(out, "sio_handshakes_refused_total", "counter",
+	       "WebSocket upgrades refused by policy, by reason.");
+	for (int r = 0; r < SIO_REFUSAL_COUNT; r++)
+		fprintf(out, "sio_handshakes_refused_total{reason=\"%s\"} %llu\n", refusal_names[r],
+			(unsigned long long)s->handshakes_refused[r]);
+	metric(out, "sio_rate_limited_total", "counter",
+	       "Times a connection over rate_limit had its reading paused.");
+	fprintf(out, "sio_rate_limited_total %llu\n", (unsigned long long)s->rate_limited);
 
 	metric(out, "sio_frames_received_total", "counter", "Frames received from clients.");
 	fprintf(out, "sio_frames_received_total %llu\n", (unsigned long long)s->frames_in);

@@ -18,7 +18,15 @@ enum sio_close_reason {
 	SIO_CLOSE_SLOW,         /* 1008, send queue full */
 	SIO_CLOSE_TOO_BIG,      /* 1009 */
 	SIO_CLOSE_DRAIN,        /* 1001 */
+	SIO_CLOSE_BUSY,         /* 1013, over the reassembly budget */
 	SIO_CLOSE_REASON_COUNT,
+};
+
+/* Upgrades refused before they became connections. */
+enum sio_refusal {
+	SIO_REFUSED_ORIGIN,     /* 403, not on allow_origin */
+	SIO_REFUSED_ADDRESS,    /* 429, over max_per_address */
+	SIO_REFUSAL_COUNT,
 };
 
 enum sio_event {
@@ -45,6 +53,8 @@ struct sio_stats {
 	uint64_t accepted;
 	uint64_t refused;
 	uint64_t closed[SIO_CLOSE_REASON_COUNT];
+	uint64_t handshakes_refused[SIO_REFUSAL_COUNT];
+	uint64_t rate_limited;       /* times a sender was held back */
 	uint64_t frames_in, frames_out;
 	uint64_t bytes_in, bytes_out;
 	uint64_t rejected[SIO_PROTO_ERROR_COUNT];
@@ -61,6 +71,7 @@ struct sio_stats {
 
 const char *sio_event_name(enum sio_event event);
 const char *sio_close_reason_name(enum sio_close_reason reason);
+const char *sio_refusal_name(enum sio_refusal refusal);
 
 void sio_stats_write_prometheus(FILE *out, const struct sio_stats *stats);
 

@@ -31,6 +31,7 @@ unset http_proxy https_proxy HTTP_PROXY HTTPS_PROXY all_proxy ALL_PROXY
 SIO_PIDS=()          # every background process a test started, in order
 declare -gA BG=()    # name -> pid of background clients
 SERVE_N=0
+SERVE_HTTP=http
 SERVE_LOGS=()
 
 # --- time and polling ------------------------------------------------------
@@ -110,20 +111,23 @@ stop_pid() {
 
 _serve_answers() {
 	local code
-	code=$(curl -s --noproxy '*' -o /dev/null -w '%{http_code}' --max-time 2 \
-		"http://127.0.0.1:$SERVE_PORT/healthz" 2>/dev/null) || true
+	code=$(curl -sk --noproxy '*' -o /dev/null -w '%{http_code}' --max-time 2 \
+		"$SERVE_HTTP://127.0.0.1:$SERVE_PORT/healthz" 2>/dev/null) || true
 	[[ -n $code && $code != 000 ]]
 }
 
 # start_serve [ARGS...]: starts bin/sio-serve on a free port (and a free bus
 # port), stderr in SERVE_LOG; sets SERVE_PID, SERVE_PORT, SERVE_URL, and
 # waits until GET /healthz answers. ARGS come after the test defaults
-# (a short --drain-ms), so they win.
+# (a short --drain-ms), so they win. With --tls-cert, SERVE_URL is wss:// and
+# SERVE_HTTP https.
 start_serve() {
-	local attempt bus_port path=/socketiyo prev="" a deadline
+	local attempt bus_port path=/socketiyo prev="" a deadline ws=ws
+	SERVE_HTTP=http
 	for a in "$@"; do
 		[[ $prev == --path ]] && path=$a
 		[[ $a == --path=* ]] && path=${a#--path=}
+		[[ $a == --tls-cert* ]] && SERVE_HTTP=https ws=wss
 		prev=$a
 	done
 	for attempt in 1 2 3; do
@@ -135,7 +139,7 @@ start_serve() {
 			--drain-ms 100 "$@" >"$BATS_TEST_TMPDIR/serve$SERVE_N.out" 2>"$SERVE_LOG" 3>&- &
 		SERVE_PID=$!
 		track_pid "$SERVE_PID"
-		SERVE_URL="ws://127.0.0.1:$SERVE_PORT$path"
+		SERVE_URL="$ws://127.0.0.1:$SERVE_PORT$path"
 		deadline=$(($(_now_us) + SIO_WAIT * 1000000))
 		while :; do
 			if _serve_answers; then
@@ -169,11 +173,11 @@ stop_serve() { stop_pid "$SERVE_PID" "${1:-10}"; }
 # --- HTTP --------------------------------------------------------------------
 
 http_status() {
-	curl -s --noproxy '*' -o /dev/null -w '%{http_code}' --max-time 5 \
-		"http://127.0.0.1:$SERVE_PORT$1"
+	curl -sk --noproxy '*' -o /dev/null -w '%{http_code}' --max-time 5 \
+		"$SERVE_HTTP://127.0.0.1:$SERVE_PORT$1"
 }
 
-http_get() { curl -s --noproxy '*' --max-time 5 "http://127.0.0.1:$SERVE_PORT$1"; }
+http_get() { curl -sk --noproxy '*' --max-time 5 "$SERVE_HTTP://127.0.0.1:$SERVE_PORT$1"; }
 
 metrics() { http_get /metrics; }
 
@@ -184,6 +188,8 @@ metric() {
 }
 
 metric_is() { [[ "$(metric "$1")" == "$2" ]]; }
+# metric_ge NAME N: the sample is at least N.
+metric_ge() { local v; v=$(metric "$1"); [[ -n $v ]] && (( ${v%.*} >= $2 )); }
 
 # wait_metric NAME VALUE: polls /metrics until the sample has this value.
 wait_metric() {

@@ -10,6 +10,8 @@ Steps, run in order:
   frag:N:PAYLOAD    send PAYLOAD as a text message in N fragments
   big:N             send a text frame of N bytes ('x' * N), streamed
   bigjson:N         send {"channel":"c","data":"xx..."} of N bytes in total
+  part:N            send N bytes ('x') as one more fragment of a text message
+                    that is never finished (the first one starts it)
   rawbytes:HEX      write raw bytes to the socket (malformed frames)
   repeat:K:PAYLOAD  send K text frames
   recv:N            wait for N data frames and print each on a line
@@ -18,11 +20,14 @@ Steps, run in order:
   hold:S            keep the connection S seconds, printing frames
   close             send a close frame (1000) and wait for the answer
 Options: --no-pong (never answer pings), --timeout S (per wait, default 10),
---print-pings. Exit 0, or 2 on a timeout, 3 when the connection failed.
+--print-pings, --origin ORIGIN (send an Origin header), --source ADDR (connect
+from this local address). wss:// URLs are taken without checking the
+certificate unless --cafile FILE names the one to trust. Exit 0, or 2 on a timeout, 3 when the connection failed.
 """
 import base64
 import os
 import socket
+import ssl
 import struct
 import sys
 import time
@@ -34,14 +39,26 @@ class Closed(Exception):
 
 
 class Client:
-    def __init__(self, url, timeout, pong=True, print_pings=False):
+    def __init__(self, url, timeout, pong=True, print_pings=False, origin=None,
+                 source=None, cafile=None):
         u = urlparse(url)
-        self.sock = socket.create_connection((u.hostname, u.port or 80), timeout=timeout)
+        tls = u.scheme == "wss"
+        self.sock = socket.create_connection((u.hostname, u.port or (443 if tls else 80)),
+                                             timeout=timeout,
+                                             source_address=(source, 0) if source else None)
+        if tls:
+            ctx = ssl.create_default_context(cafile=cafile)
+            if not cafile:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            self.sock = ctx.wrap_socket(self.sock, server_hostname=u.hostname)
+        self.parts_sent = 0
         key = base64.b64encode(os.urandom(16)).decode()
         path = u.path or "/"
         req = (f"GET {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\n"
                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n")
+               f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+               + (f"Origin: {origin}\r\n" if origin else "") + "\r\n")
         self.sock.sendall(req.encode())
         self.buf = b""
         while b"\r\n\r\n" not in self.buf:
@@ -136,6 +153,7 @@ def mask_fast(payload, mask):
 
 def main(argv):
     timeout, pong, print_pings = 10.0, True, False
+    origin = source = cafile = None
     args = []
     i = 0
     while i < len(argv):
@@ -147,6 +165,14 @@ def main(argv):
         elif a == "--timeout":
             i += 1
             timeout = float(argv[i])
+        elif a in ("--origin", "--source", "--cafile"):
+            i += 1
+            if a == "--origin":
+                origin = argv[i]
+            elif a == "--source":
+                source = argv[i]
+            else:
+                cafile = argv[i]
         else:
             args.append(a)
         i += 1
@@ -154,7 +180,7 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 64
     try:
-        c = Client(args[0], timeout, pong, print_pings)
+        c = Client(args[0], timeout, pong, print_pings, origin, source, cafile)
     except (OSError, ConnectionError) as e:
         print(f"wsraw: connect failed: {e}", file=sys.stderr)
         return 3
@@ -181,6 +207,9 @@ def main(argv):
                 n = int(rest)
                 head, tail = b'{"channel":"c","data":"', b'"}'
                 c.send(0x1, head + b"x" * max(0, n - len(head) - len(tail)) + tail)
+            elif kind == "part":
+                c.send(0x1 if c.parts_sent == 0 else 0x0, b"x" * int(rest), fin=False)
+                c.parts_sent += 1
             elif kind == "rawbytes":
                 c.sock.sendall(bytes.fromhex(rest))
             elif kind == "repeat":
