@@ -39,6 +39,11 @@ struct sio_frame *sio_sendq_peek(const struct sio_sendq *q)
 	return q->count ? q->ring[q->head] : NULL;
 }
 
+struct sio_frame *sio_sendq_at(const struct sio_sendq *q, uint32_t i)
+{
+	return i < q->count ? q->ring[(q->head + i) % q->cap] : NULL;
+}
+
 void sio_sendq_pop(struct sio_sendq *q)
 {
 	if (!q->count)

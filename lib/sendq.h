@@ -30,6 +30,8 @@ enum sio_sendq_result sio_sendq_push(struct sio_sendq *q, struct sio_frame *fram
 				     uint32_t max_frames, size_t max_bytes);
 /* The oldest frame, still owned by the queue, or NULL. */
 struct sio_frame *sio_sendq_peek(const struct sio_sendq *q);
+/* The i-th oldest frame (0 is the one peek gives), NULL past the end. */
+struct sio_frame *sio_sendq_at(const struct sio_sendq *q, uint32_t i);
 /* Drops the oldest frame and its reference. */
 void sio_sendq_pop(struct sio_sendq *q);
 void sio_sendq_clear(struct sio_sendq *q);

@@ -57,6 +57,9 @@ struct conn {
 	bool counted;                /* holds a slot of max_clients */
 	bool ready;
 	bool paused;                 /* reading stopped by the rate limit */
+	bool ping_due;               /* a ping waits for the next writable turn */
+	bool pinged;                 /* a ping went out since it was last heard */
+	uint32_t heard_s;            /* idle clock (seconds) when last heard from */
 	bool rate_logged;            /* its first pause was logged */
 };
 
@@ -66,7 +69,11 @@ struct sio_server {
 	char *url;
 	struct lws_context *context;
 	struct lws_vhost *vhost;
-	lws_retry_bo_t idle_policy;
+	lws_retry_bo_t lws_policy;
+	lws_sorted_usec_list_t idle_sul;
+	uint32_t idle_clock_s;       /* seconds since start, ticked by idle_tick */
+	/* Frames of one connection gathered into a single write. */
+	unsigned char out[LWS_PRE + 65536];
 	struct sio_load load;
 	struct sio_channels *channels;
 	struct conn *conns;
@@ -431,6 +438,29 @@ static int receive(struct sio_server *s, struct conn *c, const unsigned char *in
 	return 0;
 }
 
+/* Server frames are unmasked: a header of 2, 4 or 10 bytes, then the payload. */
+static size_t ws_text_header(unsigned char *h, size_t len)
+{
+	h[0] = 0x81; /* FIN, text */
+	if (len < 126) {
+		h[1] = (unsigned char)len;
+		return 2;
+	}
+	if (len < 65536) {
+		h[1] = 126;
+		h[2] = (unsigned char)(len >> 8);
+		h[3] = (unsigned char)len;
+		return 4;
+	}
+	h[1] = 127;
+	for (int i = 0; i < 8; i++)
+		h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+	return 10;
+}
+
+/* Sends what is queued for one connection in as few system calls as it
+ * fits in: under load a subscriber has several frames waiting, and one
+ * write for all of them costs what one write for a single frame does. */
 static int writeable(struct sio_server *s, struct conn *c)
 {
 	if (c->close_code) {
@@ -439,13 +469,43 @@ static int writeable(struct sio_server *s, struct conn *c)
 				 c->close_reason ? strlen(c->close_reason) : 0);
 		return -1;
 	}
-	struct sio_frame *f;
-	while ((f = sio_sendq_peek(&c->queue))) {
-		if (lws_write(c->wsi, sio_frame_payload(f), f->len, LWS_WRITE_TEXT) < (int)f->len)
+	if (c->ping_due) {
+		c->ping_due = false;
+		/* lws 4.1 reports no pong with an empty payload: give it one. */
+		memcpy(s->out + LWS_PRE, "sio", 3);
+		if (lws_write(c->wsi, s->out + LWS_PRE, 3, LWS_WRITE_PING) < 0)
 			return -1;
-		s->stats.frames_out++;
-		s->stats.bytes_out += f->len;
-		sio_sendq_pop(&c->queue);
+	}
+	unsigned char *batch = s->out + LWS_PRE;
+	const size_t room = sizeof s->out - LWS_PRE;
+	while (!sio_sendq_empty(&c->queue)) {
+		struct sio_frame *f;
+		size_t used = 0;
+		uint32_t n = 0;
+		while ((f = sio_sendq_at(&c->queue, n)) && used + 10 + f->len <= room) {
+			used += ws_text_header(batch + used, f->len);
+			memcpy(batch + used, sio_frame_payload(f), f->len);
+			used += f->len;
+			s->stats.bytes_out += f->len;
+			n++;
+		}
+		if (n) {
+			/* Already framed: lws passes HTTP writes through as they are. */
+			if (lws_write(c->wsi, batch, used, LWS_WRITE_HTTP) < (int)used)
+				return -1;
+		} else {
+			/* A frame bigger than the batch goes alone, framed by lws. */
+			f = sio_sendq_peek(&c->queue);
+			if (lws_write(c->wsi, sio_frame_payload(f), f->len, LWS_WRITE_TEXT) <
+			    (int)f->len)
+				return -1;
+			s->stats.bytes_out += f->len;
+			n = 1;
+		}
+		s->stats.frames_out += n;
+		s->stats.writes_out++;
+		while (n--)
+			sio_sendq_pop(&c->queue);
 		if (lws_send_pipe_choked(c->wsi))
 			break;
 	}
@@ -476,6 +536,7 @@ static void established(struct sio_server *s, struct conn *c, struct lws *wsi)
 	c->server = s;
 	c->wsi = wsi;
 	c->member.owner = c;
+	c->heard_s = s->idle_clock_s;
 	c->serial = ++s->next_serial;
 	DL_APPEND(s->conns, c);
 	char ip[64];
@@ -654,8 +715,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		established(s, c, wsi);
 		break;
 	case LWS_CALLBACK_RECEIVE:
-		if (c->server)
-			return receive(s, c, in, len);
+		if (!c->server)
+			break;
+		c->heard_s = s->idle_clock_s;
+		c->pinged = false;
+		return receive(s, c, in, len);
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (c->server) {
+			c->heard_s = s->idle_clock_s;
+			c->pinged = false;
+		}
 		break;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		if (c->server)
@@ -755,17 +824,36 @@ static char *default_url(const struct sio_config *cfg)
 			(long long)cfg->serve.port, cfg->serve.path) < 0 ? NULL : url;
 }
 
-static void apply_idle_policy(struct sio_server *s)
+/*
+ * The idle policy is sio's, not lws's: lws 4.1 keeps one timer per
+ * connection in a sorted list and moves it on every frame received, a walk
+ * over all the connections each time. Here a connection only notes the
+ * second it was last heard, and one sweep a second pings the quiet ones and
+ * closes the silent ones.
+ */
+static void idle_tick(lws_sorted_usec_list_t *sul)
 {
-	/* lws pings a connection idle for secs_since_valid_ping and hangs up
-	 * on one with no valid traffic for secs_since_valid_hangup; 0 is off. */
-	memset(&s->idle_policy, 0, sizeof s->idle_policy);
-	s->idle_policy.secs_since_valid_ping = (uint16_t)s->cfg.serve.ping_interval;
-	s->idle_policy.secs_since_valid_hangup = (uint16_t)s->cfg.serve.idle_timeout;
-	if (!s->idle_policy.secs_since_valid_ping)
-		s->idle_policy.secs_since_valid_ping = UINT16_MAX;
-	if (!s->idle_policy.secs_since_valid_hangup)
-		s->idle_policy.secs_since_valid_hangup = UINT16_MAX;
+	struct sio_server *s = lws_container_of(sul, struct sio_server, idle_sul);
+	uint32_t now = ++s->idle_clock_s;
+	uint32_t ping_after = (uint32_t)s->cfg.serve.ping_interval;
+	uint32_t close_after = (uint32_t)s->cfg.serve.idle_timeout;
+	struct conn *c;
+
+	lws_sul_schedule(s->context, 0, &s->idle_sul, idle_tick, LWS_US_PER_SEC);
+	if (!ping_after && !close_after)
+		return;
+	DL_FOREACH(s->conns, c) {
+		uint32_t quiet = now - c->heard_s;
+		if (c->close_code)
+			continue;
+		if (close_after && quiet >= close_after) {
+			conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "idle timeout", SIO_CLOSE_IDLE);
+		} else if (ping_after && quiet >= ping_after && !c->pinged) {
+			c->pinged = true;
+			c->ping_due = true;
+			lws_callback_on_writable(c->wsi);
+		}
+	}
 }
 
 static void on_interest(void *arg, const char *name, size_t len, int on)
@@ -870,7 +958,9 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 		goto fail;
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
-	apply_idle_policy(s);
+	/* A policy without a hangup time keeps lws's per-connection validity
+	 * timers off: idle_tick does that work. */
+	memset(&s->lws_policy, 0, sizeof s->lws_policy);
 
 	struct lws_context_creation_info info;
 	memset(&info, 0, sizeof info);
@@ -878,7 +968,7 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 	info.iface = cfg->serve.listen;
 	info.protocols = protocols;
 	info.user = s;
-	info.retry_and_idle_policy = &s->idle_policy;
+	info.retry_and_idle_policy = &s->lws_policy;
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6 * !strchr(cfg->serve.listen, ':');
 	info.timeout_secs = 10;
 	if (*cfg->serve.tls_cert) {
@@ -902,6 +992,7 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 		goto fail;
 	}
 	s->vhost = lws_get_vhost_by_name(s->context, "default");
+	lws_sul_schedule(s->context, 0, &s->idle_sul, idle_tick, LWS_US_PER_SEC);
 	return s;
 fail:
 	sio_server_destroy(&s);
@@ -920,6 +1011,7 @@ void sio_server_destroy(struct sio_server **sp)
 		lws_sul_cancel(&s->every_sul);
 		lws_sul_cancel(&s->defer_sul);
 		lws_sul_cancel(&s->paused_sul);
+		lws_sul_cancel(&s->idle_sul);
 		for (struct watch *w = s->watches; w; w = w->next)
 			if (w->wsi)
 				lws_set_opaque_user_data(w->wsi, NULL);

@@ -18,6 +18,7 @@ static const char *const close_names[SIO_CLOSE_REASON_COUNT] = {
 	[SIO_CLOSE_TOO_BIG] = "too_big",
 	[SIO_CLOSE_DRAIN] = "drain",
 	[SIO_CLOSE_BUSY] = "busy",
+	[SIO_CLOSE_IDLE] = "idle",
 };
 
 static const char *const refusal_names[SIO_REFUSAL_COUNT] = {
@@ -107,6 +108,9 @@ void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
 	fprintf(out, "sio_frames_received_total %llu\n", (unsigned long long)s->frames_in);
 	metric(out, "sio_frames_sent_total", "counter", "Frames sent to clients.");
 	fprintf(out, "sio_frames_sent_total %llu\n", (unsigned long long)s->frames_out);
+	metric(out, "sio_frame_writes_total", "counter",
+	       "Writes that carried the frames sent (several frames coalesce into one).");
+	fprintf(out, "sio_frame_writes_total %llu\n", (unsigned long long)s->writes_out);
 	metric(out, "sio_received_bytes_total", "counter", "Payload bytes received from clients.");
 	fprintf(out, "sio_received_bytes_total %llu\n", (unsigned long long)s->bytes_in);
 	metric(out, "sio_sent_bytes_total", "counter", "Payload bytes sent to clients.");

@@ -19,6 +19,7 @@ enum sio_close_reason {
 	SIO_CLOSE_TOO_BIG,      /* 1009 */
 	SIO_CLOSE_DRAIN,        /* 1001 */
 	SIO_CLOSE_BUSY,         /* 1013, over the reassembly budget */
+	SIO_CLOSE_IDLE,         /* 1001, silent past idle_timeout */
 	SIO_CLOSE_REASON_COUNT,
 };
 
@@ -56,6 +57,7 @@ struct sio_stats {
 	uint64_t handshakes_refused[SIO_REFUSAL_COUNT];
 	uint64_t rate_limited;       /* times a sender was held back */
 	uint64_t frames_in, frames_out;
+	uint64_t writes_out;         /* system calls that carried frames_out */
 	uint64_t bytes_in, bytes_out;
 	uint64_t rejected[SIO_PROTO_ERROR_COUNT];
 	uint64_t published;          /* valid client messages on a channel */
