@@ -21,7 +21,8 @@ WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-proto
 OPT        ?= -O2 -g
 SAN        ?=
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libev has no pkg-config file on Debian.
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
 ALL_CFLAGS := $(CSTD) $(WARN) $(OPT) $(SAN) -fPIC -Ilib $(PKG_CFLAGS) \
               -DSIO_VERSION='"$(VERSION)"' $(CFLAGS)
 ALL_LDFLAGS := $(SAN) $(LDFLAGS)
@@ -45,7 +46,7 @@ MAN_OUT    := $(MAN_SRC:%.scd=%)
 
 DEB_PKGS   := build-essential pkg-config libwebsockets-dev libzmq3-dev \
               libconfig-dev libjansson-dev uthash-dev libcmocka-dev libczmq-dev \
-              libmicrohttpd-dev libssl-dev \
+              libmicrohttpd-dev libssl-dev libev-dev libwebsockets-evlib-ev \
               libsystemd-dev bats bats-support bats-assert scdoc mandoc \
               python3 procps iproute2
 

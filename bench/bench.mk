@@ -7,10 +7,16 @@
 
 BENCH_REF := bench/reference
 
-.PHONY: bench bench-deps
+.PHONY: bench bench-deps bench-million
 
 bench: all bench-deps
 	@bash bench/run.sh
+
+# The whole machine: a million connections over a mesh of 53 instances (see
+# bench/million.sh for the knobs). Minutes long, and most of the memory.
+bench-million: all
+	@$(MAKE) --no-print-directory install-pkgs PKGS_WANTED="jq"
+	@bash bench/million.sh
 
 # node and npm (nodejs on Debian), then the ws package, from npm, once and
 # whenever package.json or its lock file change.

@@ -16,6 +16,7 @@
 #include "instance.h"
 #include "sio.h"
 #include "tls.h"
+#include "workers.h"
 
 enum { OPT_GEN_KEYS = 1 };
 
@@ -39,6 +40,7 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 
 static volatile sig_atomic_t got_term, got_hup;
 static struct sio_instance *server;
+static int worker_index;
 
 static void on_signal(int sig)
 {
@@ -79,7 +81,8 @@ static void reload(const struct sio_cli *cli)
 	struct sio_config cfg;
 	char err[512];
 
-	if (sio_config_build(&cfg, cli, err, sizeof err)) {
+	if (sio_config_build(&cfg, cli, err, sizeof err) ||
+	    sio_workers_adjust(&cfg, worker_index)) {
 		sio_log(SIO_LOG_ERROR, "RELOAD_FAILED", "id=%s why=\"%s\" keeping=current",
 			sio_instance_id(server), err);
 	} else {
@@ -144,6 +147,20 @@ int main(int argc, char **argv)
 	}
 	sio_log_set_level((enum sio_log_level)cfg.log.level);
 	sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
+	if (cfg.serve.workers > 1) {
+		rc = sio_workers_run((int)cfg.serve.workers);
+		if (rc < 0) {
+			/* The supervisor, once every worker has ended. */
+			sio_config_free(&cfg);
+			sio_cli_free(&cli);
+			return -1 - rc;
+		}
+		worker_index = rc;
+		if (sio_workers_adjust(&cfg, worker_index)) {
+			sio_log(SIO_LOG_ERROR, NULL, "out of memory");
+			return SIO_EXIT_FAILURE;
+		}
+	}
 	raise_fd_limit();
 	setup_signals();
 

@@ -102,6 +102,8 @@ const struct sio_setting sio_settings[] = {
 	  "PEM certificate chain: serve wss:// and https://; reread on SIGHUP" },
 	{ "serve", "tls_key", "tls-key", 0, SIO_SET_STRING, OFF(serve.tls_key), 0, 0,
 	  "", NULL, SERVE, 0, "FILE", "PEM private key of tls_cert; reread on SIGHUP" },
+	{ "serve", "workers", "workers", 'w', SIO_SET_INT, OFF(serve.workers), 1, 256, "1", NULL,
+	  SERVE, 0, "N", "run N instances on port, port+1, ... (one per core), each in the mesh" },
 	{ "serve", "user", "user", 0, SIO_SET_STRING, OFF(serve.user), 0, 0,
 	  "", NULL, SERVE, 0, "USER[:GROUP]",
 	  "started as root: become USER (and GROUP) once the ports are bound" },
@@ -493,6 +495,21 @@ static int check(struct sio_config *cfg, char *err, size_t errlen)
 		if (!*cfg->serve.allow_origins.items[i])
 			return fail(err, errlen, cfg, sio_setting_find("serve", "allow_origin"),
 				    "an empty pattern matches no Origin");
+	if (cfg->serve.workers > 1) {
+		/* Each worker derives these from its own port. */
+		static const char *const per_worker[][2] = {
+			{ "serve", "id" }, { "serve", "url" }, { "bus", "bind" }, { "bus", "inbox" },
+		};
+		for (size_t i = 0; i < sizeof per_worker / sizeof per_worker[0]; i++) {
+			const struct sio_setting *st = sio_setting_find(per_worker[i][0], per_worker[i][1]);
+			if (**(char **)field(cfg, st))
+				return fail(err, errlen, cfg, st,
+					    "each worker has its own: leave it unset with workers > 1");
+		}
+		if (cfg->serve.port + cfg->serve.workers - 1 > 65535)
+			return fail(err, errlen, cfg, sio_setting_find("serve", "workers"),
+				    "the last worker's port would be above 65535");
+	}
 	if (*cfg->bus.trust && !*cfg->bus.cert)
 		return fail(err, errlen, cfg, sio_setting_find("bus", "trust"),
 			    "needs bus.cert: an allow-list only means something with CURVE on");

@@ -60,6 +60,7 @@ struct sio_config {
 		char *tls_cert;
 		char *tls_key;
 		char *user;              /* USER[:GROUP] to become after binding */
+		int64_t workers;         /* instances on consecutive ports */
 	} serve;
 	struct {
 		char *bind;

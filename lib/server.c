@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <ev.h>
 #include <libwebsockets.h>
 #include <utlist.h>
 
@@ -35,6 +36,7 @@ _Static_assert(SIO_FRAME_HEADROOM >= LWS_PRE, "frames need room for the WebSocke
 /* How often connections held back by the rate limit are looked at. */
 #define RESUME_TICK_MS 10
 
+/* Per connection, so kept small: 19,500 of them fill an instance. */
 struct conn {
 	struct sio_server *server;   /* NULL until the connection is set up */
 	struct lws *wsi;
@@ -42,24 +44,25 @@ struct conn {
 	struct sio_member member;
 	struct sio_sendq queue;
 	unsigned char *rx;           /* a message arriving in fragments */
-	size_t rx_len;
-	size_t rx_cap;
-	size_t discarded;            /* bytes of an over-long message skipped so far */
-	bool discarding;
+	uint32_t rx_len;             /* below max_length (at most 1 GiB) */
+	uint32_t rx_cap;
+	uint32_t discarded;          /* bytes of an over-long message skipped so far */
+	uint32_t heard_s;            /* idle clock (seconds) when last heard from */
 	struct sio_rate rejects;
 	struct sio_bucket messages;  /* the per-connection rate limit */
-	struct conn *paused_prev, *paused_next;
+	struct conn *paused_next;    /* in the server's list of held-back ones */
 	struct sio_addr *addr;       /* its share of the per-address count */
-	unsigned long long serial;
 	char *close_reason;          /* owned, set with close_code */
+	unsigned long long serial;
 	uint16_t close_code;
-	enum sio_close_reason close_kind;
+	uint8_t close_kind;          /* enum sio_close_reason */
+	bool discarding;
+	bool over_budget;            /* what it discards did not fit max_reassembly */
 	bool counted;                /* holds a slot of max_clients */
 	bool ready;
 	bool paused;                 /* reading stopped by the rate limit */
 	bool ping_due;               /* a ping waits for the next writable turn */
 	bool pinged;                 /* a ping went out since it was last heard */
-	uint32_t heard_s;            /* idle clock (seconds) when last heard from */
 	bool rate_logged;            /* its first pause was logged */
 };
 
@@ -68,6 +71,7 @@ struct sio_server {
 	char *id;
 	char *url;
 	struct lws_context *context;
+	struct ev_loop *loop;        /* epoll: poll() costs every connection per wakeup */
 	struct lws_vhost *vhost;
 	lws_retry_bo_t lws_policy;
 	lws_sorted_usec_list_t idle_sul;
@@ -150,7 +154,7 @@ static void conn_close(struct conn *c, uint16_t code, const char *reason,
 		return;
 	c->close_code = code;
 	c->close_reason = strdup(reason);
-	c->close_kind = kind;
+	c->close_kind = (uint8_t)kind;
 	sio_sendq_clear(&c->queue);
 	lws_callback_on_writable(c->wsi);
 	/* A peer that stopped reading never makes us writable: do not wait on it. */
@@ -325,7 +329,7 @@ static int gather(struct sio_server *s, struct conn *c, const unsigned char *in,
 		rx_release(s, c);
 	}
 	if (c->discarding) {
-		c->discarded += len;
+		c->discarded += (uint32_t)len;
 		if (c->discarded > hard) {
 			sio_log(SIO_LOG_WARN, "MESSAGE_TOO_BIG", "id=%s conn=%llu bytes_over=%zu",
 				s->id, c->serial, hard);
@@ -333,12 +337,8 @@ static int gather(struct sio_server *s, struct conn *c, const unsigned char *in,
 				   SIO_CLOSE_TOO_BIG);
 			return 0;
 		}
-		if (complete) {
-			s->stats.frames_in++;
-			c->discarding = false;
-			c->discarded = 0;
-			reject(s, c, SIO_PROTO_VALIDATE_MESSAGE_ERROR, "message too long");
-		}
+		if (complete)
+			goto discarded;
 		return 0;
 	}
 	if (complete && c->rx_len == 0) {
@@ -358,9 +358,14 @@ static int gather(struct sio_server *s, struct conn *c, const unsigned char *in,
 				sio_log(SIO_LOG_WARN, "REASSEMBLY_BUDGET",
 					"id=%s conn=%llu held=%zu budget=%lld", s->id, c->serial,
 					s->rx_reserved, (long long)s->cfg.serve.max_reassembly);
+			/* The rest is read and dropped, and the close comes when the
+			 * message ends: a close with unread data would be a reset that
+			 * loses the close frame and its reason. */
+			c->discarding = c->over_budget = true;
+			c->discarded = c->rx_len + (uint32_t)len;
 			rx_release(s, c);
-			conn_close(c, 1013 /* try again later */, "server busy, try again later",
-				   SIO_CLOSE_BUSY);
+			if (complete)
+				goto discarded;
 			return 0;
 		}
 		unsigned char *n = realloc(c->rx, cap);
@@ -371,14 +376,27 @@ static int gather(struct sio_server *s, struct conn *c, const unsigned char *in,
 		}
 		s->rx_reserved += cap - c->rx_cap;
 		c->rx = n;
-		c->rx_cap = cap;
+		c->rx_cap = (uint32_t)cap;
 	}
 	memcpy(c->rx + c->rx_len, in, len);
-	c->rx_len += len;
+	c->rx_len += (uint32_t)len;
 	if (complete) {
 		s->stats.frames_in++;
 		handle_message(s, c, (const char *)c->rx, c->rx_len);
 		rx_release(s, c);
+	}
+	return 0;
+
+discarded:
+	s->stats.frames_in++;
+	c->discarding = false;
+	c->discarded = 0;
+	if (c->over_budget) {
+		c->over_budget = false;
+		conn_close(c, 1013 /* try again later */, "server busy, try again later",
+			   SIO_CLOSE_BUSY);
+	} else {
+		reject(s, c, SIO_PROTO_VALIDATE_MESSAGE_ERROR, "message too long");
 	}
 	return 0;
 }
@@ -389,12 +407,12 @@ static void resume_tick(lws_sorted_usec_list_t *sul)
 	uint64_t now = sio_now_ms();
 	struct conn *c, *tmp;
 
-	DL_FOREACH_SAFE2(s->paused, c, tmp, paused_next) {
+	LL_FOREACH_SAFE2(s->paused, c, tmp, paused_next) {
 		if (s->cfg.serve.rate_limit &&
 		    !sio_bucket_ready(&c->messages, now, (uint32_t)s->cfg.serve.rate_limit,
 				      (uint32_t)s->cfg.serve.rate_burst))
 			continue;
-		DL_DELETE2(s->paused, c, paused_prev, paused_next);
+		LL_DELETE2(s->paused, c, paused_next);
 		c->paused = false;
 		lws_rx_flow_control(c->wsi, 1);
 	}
@@ -423,7 +441,7 @@ static void limit_rate(struct sio_server *s, struct conn *c)
 		lws_sul_schedule(s->context, 0, &s->paused_sul, resume_tick,
 				 RESUME_TICK_MS * LWS_US_PER_MS);
 	c->paused = true;
-	DL_APPEND2(s->paused, c, paused_prev, paused_next);
+	LL_PREPEND2(s->paused, c, paused_next);
 	lws_rx_flow_control(c->wsi, 0);
 }
 
@@ -563,14 +581,15 @@ static void closed(struct sio_server *s, struct conn *c)
 		return;
 	/* Counted here, once: lws may call WRITEABLE more than once while a
 	 * close is on its way. */
-	s->stats.closed[c->close_code ? c->close_kind : SIO_CLOSE_CLIENT]++;
+	s->stats.closed[c->close_code ? (enum sio_close_reason)c->close_kind
+				       : SIO_CLOSE_CLIENT]++;
 	s->subscriptions -= c->member.count;
 	sio_channels_leave_all(s->channels, &c->member);
 	sio_sendq_clear(&c->queue);
 	rx_release(s, c);
 	sio_addrs_release(&s->addrs, &c->addr);
 	if (c->paused)
-		DL_DELETE2(s->paused, c, paused_prev, paused_next);
+		LL_DELETE2(s->paused, c, paused_next);
 	free(c->close_reason);
 	if (c->ready)
 		s->stats.ready_clients--;
@@ -985,7 +1004,27 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 	}
 	/* Signals are ours: the program handles them and wakes the loop. */
 	info.options |= LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME;
-	s->context = lws_create_context(&info);
+	/* lws 4.1 runs its own loop on poll(), which looks at every connection
+	 * on every wakeup; on libev (epoll) a wakeup costs what is ready. The
+	 * loop is ours, so that one turn of it is one sio_server_service. */
+	s->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
+	void *loops[1] = { s->loop };
+	if (s->loop) {
+		info.options |= LWS_SERVER_OPTION_LIBEV;
+		info.foreign_loops = loops;
+		s->context = lws_create_context(&info);
+	}
+	if (!s->context) {
+		/* Without the libev plugin of lws, poll() it is. */
+		if (s->loop) {
+			sio_log(SIO_LOG_WARN, NULL, "libev event loop unavailable, using poll()");
+			ev_loop_destroy(s->loop);
+			s->loop = NULL;
+		}
+		info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
+		info.foreign_loops = NULL;
+		s->context = lws_create_context(&info);
+	}
 	if (!s->context) {
 		snprintf(err, errlen, "unable to listen on %s:%lld (libwebsockets refused, see above)",
 			 cfg->serve.listen, (long long)cfg->serve.port);
@@ -1017,6 +1056,8 @@ void sio_server_destroy(struct sio_server **sp)
 				lws_set_opaque_user_data(w->wsi, NULL);
 		lws_context_destroy(s->context);
 	}
+	if (s->loop)
+		ev_loop_destroy(s->loop);
 	while (s->watches) {
 		struct watch *w = s->watches;
 		s->watches = w->next;
@@ -1032,6 +1073,10 @@ void sio_server_destroy(struct sio_server **sp)
 
 int sio_server_service(struct sio_server *s)
 {
+	if (s->loop) {
+		ev_run(s->loop, EVRUN_ONCE);
+		return 0;
+	}
 	return lws_service(s->context, 0);
 }
 

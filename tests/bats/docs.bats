@@ -243,10 +243,13 @@ setup_file() {
 @test "etc/sio.conf holds every key at the default --help shows" {
 	local group key opt value want p
 	while read -r group key opt value; do
-				# The option belongs to at least one program; the first one tells.
+		# The option belongs to at least one program; the first whose man
+		# page says the option sets this key tells (another program may have
+		# an option of the same name of its own: sio-bench --workers).
 		want=-
 		for p in $(programs); do
-			if long_options "$p" | grep -qx -- "$opt"; then
+			if long_options "$p" | grep -qx -- "$opt" &&
+				[ "$(man_key "$p" "$opt")" = "$group.$key" ]; then
 				want=$(help_default "$p" "$opt")
 				break
 			fi

@@ -1,0 +1,24 @@
+/*
+ * Several instances from one command: the libwebsockets here serves from
+ * one thread, so a machine's cores are used by as many processes. A
+ * supervisor forks N workers; worker i serves on port + i, binds its bus on
+ * its own default endpoint and joins the mesh through worker 0's. Each
+ * worker is a whole instance, visible as such to the mesh and sio-monitor.
+ */
+#ifndef SIO_WORKERS_H
+#define SIO_WORKERS_H
+
+#include "config.h"
+
+/* Forks the workers. Returns in each worker with its index (0 to n-1); in
+ * the supervisor it returns only once every worker has ended after SIGTERM
+ * or SIGINT, with -1 - the exit status to give (-1 - 0 when all went well).
+ * SIGTERM, SIGINT and SIGHUP are passed on to every worker; a worker that
+ * dies otherwise is started again, after a pause that doubles while it keeps
+ * dying young. */
+int sio_workers_run(int n);
+
+/* What worker index changes in the settings: the port, and the way in. */
+int sio_workers_adjust(struct sio_config *cfg, int index);
+
+#endif
