@@ -1,0 +1,332 @@
+#!/usr/bin/env bats
+# The bad-input matrix: one test per kind of abuse, thrown at a running
+# sio-serve. Each row checks the four things an operator relies on: the
+# server stays up (process alive, /healthz answers), a well-behaved client on
+# the same instance keeps receiving (a subscriber started before the case
+# gets a message published after it), memory stays bounded (VmHWM against
+# the size at start), and the offender gets the documented answer (close
+# code, HTTP status, counter, log line).
+#
+# Rows the product gets wrong are written as it should behave and skipped
+# with "BUG: ..."; SIO_RUN_BUGS=1 runs them anyway, to see them fail (or pass
+# once fixed).
+
+load helpers
+
+BADCLIENT="$SIO_ROOT/tests/helpers/badclient.py"
+BUSJUNK="$SIO_ROOT/tests/helpers/busjunk.py"
+
+bug() {
+	[[ -n ${SIO_RUN_BUGS:-} ]] || skip "BUG: $*"
+}
+
+badclient() { python3 "$BADCLIENT" "$@"; }
+busjunk() { python3 "$BUSJUNK" "$@"; }
+
+# --- the four checks ----------------------------------------------------------
+
+status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
+
+# serve_watched [ARGS...]: start_serve, note its memory, and start the
+# well-behaved client: subscribed to "probe" before anything bad happens.
+serve_watched() {
+	start_serve "$@"
+	BASE_KB=$(status_kb "$SERVE_PID" VmHWM)
+	WS_TIMEOUT=60 ws_bg watcher "$(sub probe)" recv:1
+	wait_metric sio_subscriptions 1
+}
+
+# bounded [KB]: the server's peak resident size grew by at most KB (32 MiB)
+# since start; PEAK_KB gets it.
+bounded() {
+	PEAK_KB=$(status_kb "$SERVE_PID" VmHWM)
+	((PEAK_KB <= BASE_KB + ${1:-32768})) ||
+		fail "peak RSS $PEAK_KB kB, $((PEAK_KB - BASE_KB)) kB above the $BASE_KB kB at start"
+}
+
+# still_serving [bus]: the server is alive and answers /healthz, the watcher
+# gets a message published now (by a new client, or by the service side over
+# the bus when no client can get in), and memory stayed bounded.
+still_serving() {
+	refute pid_gone "$SERVE_PID"
+	run -0 http_status /healthz
+	assert_output --regexp '^(200|503)$'
+	if [[ ${1:-} == bus ]]; then
+		run -0 --separate-stderr bash -c 'echo "\"after\"" |
+			"$1" --bus-peer "$2" --publish probe --timeout 20' _ "$SIO_BIN/sio-cat" \
+			"$(serve_bus)"
+	else
+		run -0 ws "$(pub probe '"after"')" close
+	fi
+	wait_bg watcher
+	assert_equal "$(bg_out watcher)" '{"channel":"probe","data":"after"}'
+	bounded "${2:-}"
+}
+
+serve_bus() { sed -nE 's/.* BUS id=[^ ]+ bus=([^ ]+) .*/\1/p' "$SERVE_LOG" | head -n 1; }
+
+peak() { echo "# $1: peak RSS ${PEAK_KB} kB (${BASE_KB} kB at start)" >&3; }
+
+# --- WebSocket framing -------------------------------------------------------
+
+@test "matrix: framing: unmasked client frame → 1002" {
+	bug "lws 4.1.6 takes unmasked client frames as if masked and sio-serve relays them (RFC 6455 5.1: the server must fail the connection)"
+	serve_watched
+	local s='{"action":"SUBSCRIBE_CHANNEL_ACTION","channel":"u"}' p='{"channel":"u","data":1}'
+	run -0 ws "rawbytes:81$(printf %02x ${#s})$(hexof "$s")" \
+		"rawbytes:81$(printf %02x ${#p})$(hexof "$p")" expect-close
+	assert_output --regexp '^CLOSE 1002( |$)'
+	still_serving
+}
+
+@test "matrix: framing: reserved bits set → 1002" {
+	serve_watched
+	local first
+	for first in c1 a1 91 f1; do
+		run -0 ws "rawbytes:${first}8000000000" expect-close
+		assert_output --regexp '^CLOSE 1002( |$)'
+	done
+	still_serving
+}
+
+@test "matrix: framing: reserved opcodes → 1002" {
+	serve_watched
+	local first
+	for first in 83 84 87 8b 8c 8f; do
+		run -0 ws "rawbytes:${first}8000000000" expect-close
+		assert_output --regexp '^CLOSE 1002( |$)'
+	done
+	still_serving
+}
+
+@test "matrix: framing: control frame over 125 bytes → connection dropped" {
+	serve_watched
+	# A ping of 126 bytes needs the 16-bit length form, which control
+	# frames may not use; lws hangs up without a close frame.
+	run -0 ws "rawbytes:89fe007e00000000$(printf '61%.0s' $(seq 126))" expect-close
+	assert_output --regexp '^(EOF|CLOSE 1002( |$))'
+	run -0 ws "rawbytes:88fe007e00000000$(printf '03e8')$(printf '61%.0s' $(seq 124))" expect-close
+	assert_output --regexp '^(EOF|CLOSE 1002( |$))'
+	still_serving
+}
+
+@test "matrix: framing: fragmented control frame → 1002" {
+	serve_watched
+	# A ping without FIN, then a close without FIN.
+	run -0 ws rawbytes:098000000000 expect-close
+	assert_output --regexp '^CLOSE 1002( |$)'
+	run -0 ws rawbytes:08820000000003e8 expect-close
+	assert_output --regexp '^CLOSE 1002( |$)'
+	still_serving
+}
+
+@test "matrix: framing: a new message started inside a fragmented one → 1002" {
+	serve_watched
+	run -0 ws "$(rawframe 01 "$(hexof '{"channel":')")" "$(rawframe 81 "$(hexof '{"channel":"x","data":1}')")" \
+		expect-close
+	assert_output --regexp '^CLOSE 1002( |$)'
+	run -0 ws "$(rawframe 01 "$(hexof '{"channel":')")" "$(rawframe 02 "$(hexof '"x"')")" expect-close
+	assert_output --regexp '^CLOSE 1002( |$)'
+	assert_equal "$(metric sio_published_total)" 0
+	still_serving
+}
+
+@test "matrix: framing: continuation without a start → 1002" {
+	serve_watched
+	run -0 ws "$(rawframe 80 "$(hexof '{"channel":"x","data":1}')")" expect-close
+	assert_output --regexp '^CLOSE 1002( |$)'
+	run -0 ws "$(rawframe 00 "$(hexof '{"channel"')")" expect-close
+	assert_output --regexp '^CLOSE 1002( |$)'
+	still_serving
+}
+
+@test "matrix: framing: a 64-bit length with the top bit set (2^63) → connection dropped" {
+	serve_watched
+	run -0 ws rawbytes:81ff800000000000000000000000 expect-close
+	assert_output --regexp '^(EOF|CLOSE 1002( |$))'
+	still_serving
+}
+
+@test "matrix: framing: a 2^63-1 length → 1009 once hard_max_length bytes came" {
+	serve_watched --max-length 1K --hard-max-length 8K
+	# Nothing is reserved for the declared length: the bytes are counted as
+	# they come, and the cap closes the connection.
+	run -0 ws rawbytes:81ff7fffffffffffffff00000000 "rawbytes:$(printf '78%.0s' $(seq 9000))" \
+		expect-close
+	assert_output 'CLOSE 1009 message too big'
+	wait_metric 'sio_closed_total{reason="too_big"}' 1
+	log_has ': MESSAGE_TOO_BIG id=[^ ]+ conn=[0-9]+ '
+	still_serving
+}
+
+@test "matrix: framing: a frame that never finishes → closed by the idle policy" {
+	serve_watched --ping-interval 1 --idle-timeout 2
+	# 100 bytes declared, 5 sent, then silence: no pong can get through
+	# either, since whatever comes next is read as the rest of the payload.
+	WS_TIMEOUT=30 run -0 ws --no-pong rawbytes:81e4000000006162636465 expect-close
+	assert_output --regexp '^(EOF|CLOSE [0-9]+)'
+	wait_metric sio_clients 1
+	still_serving
+}
+
+@test "matrix: framing: invalid UTF-8 in a text frame → MESSAGE_FORMAT_ERROR, not 1007, still open" {
+	serve_watched
+	# sio reads every frame as JSON text and rejects what is not (DESIGN 2):
+	# dropped and counted, the connection stays, unlike RFC 6455's 1007.
+	run -0 ws "$(sub c)" "hex:$(hexof '{"channel":"c","data":"')c0af$(hexof '"}')" \
+		"$(rawframe 01 "$(hexof '{"channel":"c","data":"')e2")" "$(rawframe 80 "28a1$(hexof '"}')")" \
+		"$(pub c '"open"')" recv:1 close
+	assert_line -n 0 '{"channel":"c","data":"open"}'
+	wait_metric 'sio_rejected_frames_total{error="MESSAGE_FORMAT_ERROR"}' 2
+	log_has ': MESSAGE_FORMAT_ERROR id=[^ ]+ conn=[0-9]+ reason="not JSON"'
+	still_serving
+}
+
+@test "matrix: framing: close with a bad code → 1002" {
+	serve_watched
+	local code
+	for code in 0 999 1004 1005 1006 1015 1016 2999; do
+		run -0 ws "rawbytes:888200000000$(printf %04x "$code")" expect-close
+		assert_equal "$code: $output" "$code: CLOSE 1002 "
+	done
+	still_serving
+}
+
+@test "matrix: framing: close with a 1-byte payload → 1002" {
+	bug "lws 4.1.6 answers a 1-byte close payload with close code 1005, which RFC 6455 7.4.1 forbids on the wire; it should fail with 1002"
+	serve_watched
+	run -0 ws rawbytes:888100000000aa expect-close
+	assert_output --regexp '^CLOSE 1002( |$)'
+	still_serving
+}
+
+# --- the handshake -------------------------------------------------------------
+
+# upgrade PATH [HEADER_LINES]: a handshake request with the key and version
+# given as HEADER_LINES (default: a good key and version 13).
+KEY='dGhlIHNhbXBsZSBub25jZQ=='
+upgrade() {
+	printf 'GET %s HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\n%s\\r\\n' \
+		"$1" "${2-Sec-WebSocket-Key: $KEY\\r\\nSec-WebSocket-Version: 13\\r\\n}"
+}
+
+@test "matrix: handshake: the reference request → 101 (the rows below differ from it in one thing)" {
+	serve_watched
+	run -0 badclient http "$SERVE_PORT" "$(upgrade /socketiyo)"
+	assert_output 'STATUS 101'
+	still_serving
+}
+
+@test "matrix: handshake: missing or empty Sec-WebSocket-Key → connection closed, no 101" {
+	serve_watched
+	run -0 badclient http "$SERVE_PORT" "$(upgrade /socketiyo 'Sec-WebSocket-Version: 13\r\n')"
+	assert_output EOF
+	run -0 badclient http "$SERVE_PORT" \
+		"$(upgrade /socketiyo 'Sec-WebSocket-Key: \r\nSec-WebSocket-Version: 13\r\n')"
+	assert_output EOF
+	assert_equal "$(metric 'sio_connections_total{result="accepted"}')" 1
+	still_serving
+}
+
+@test "matrix: handshake: a Sec-WebSocket-Key that is not 16 bytes in base64 → 400" {
+	bug "sio-serve upgrades (101) with any Sec-WebSocket-Key, such as 'short' (RFC 6455 4.2.1: 16 bytes in base64); lws 4.1.6 does not check it and lib/server.c callback(), LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION, does not either"
+	serve_watched
+	local k
+	for k in short 'not base64 at all!' "$(printf 'A%.0s' $(seq 40))"; do
+		run -0 badclient http "$SERVE_PORT" \
+			"$(upgrade /socketiyo "Sec-WebSocket-Key: $k\\r\\nSec-WebSocket-Version: 13\\r\\n")"
+		assert_output --regexp '^(STATUS 400|EOF)$'
+	done
+	assert_equal "$(metric 'sio_connections_total{result="accepted"}')" 1
+	still_serving
+}
+
+@test "matrix: handshake: a Sec-WebSocket-Version other than 13 → 426" {
+	bug "sio-serve upgrades (101) whatever Sec-WebSocket-Version says (8, 99, abc) or without one; RFC 6455 4.4 wants 426 with 'Sec-WebSocket-Version: 13'. lws 4.1.6 falls back to 13 for an unknown version; lib/server.c callback() could refuse it at LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION"
+	serve_watched
+	local v
+	for v in 8 99 abc; do
+		run -0 badclient http "$SERVE_PORT" \
+			"$(upgrade /socketiyo "Sec-WebSocket-Key: $KEY\\r\\nSec-WebSocket-Version: $v\\r\\n")"
+		assert_output --regexp '^(STATUS 426|STATUS 400|EOF)$'
+	done
+	run -0 badclient http "$SERVE_PORT" "$(upgrade /socketiyo "Sec-WebSocket-Key: $KEY\\r\\n")"
+	assert_output --regexp '^(STATUS 426|STATUS 400|EOF)$'
+	assert_equal "$(metric 'sio_connections_total{result="accepted"}')" 1
+	still_serving
+}
+
+@test "matrix: handshake: wrong path → upgrade closed without a status, plain GET 404" {
+	serve_watched
+	# The WebSocket filter refuses the upgrade and lws hangs up; only plain
+	# HTTP gets a status (sio-serve(1), HTTP).
+	local p
+	for p in / /socketiyo/ /socketiyox /SOCKETIYO /metrics; do
+		run -0 badclient http "$SERVE_PORT" "$(upgrade "$p")"
+		assert_equal "$p $output" "$p EOF"
+	done
+	assert_equal "$(http_status /nope)" 404
+	run -0 badclient http "$SERVE_PORT" 'GET /socketiyo HTTP/1.1\r\nHost: x\r\n\r\n'
+	assert_output 'STATUS 426'
+	assert_equal "$(metric 'sio_connections_total{result="accepted"}')" 1
+	still_serving
+}
+
+@test "matrix: handshake: 64 KiB of headers → connection closed" {
+	serve_watched
+	# lws keeps headers in a fixed buffer (4 KiB): past it, no 431, it hangs up.
+	run -0 badclient header "$SERVE_PORT" /socketiyo 65536
+	assert_output --regexp '^(EOF|STATUS 431)$'
+	run -0 badclient header "$SERVE_PORT" /healthz 8192
+	assert_output --regexp '^(EOF|STATUS 431)$'
+	# Many small headers are the same bytes in another shape.
+	run -0 badclient http "$SERVE_PORT" \
+		"GET /healthz HTTP/1.1\\r\\n$(for i in $(seq 2000); do printf 'X-H%d: v\\r\\n' "$i"; done)\\r\\n"
+	assert_output --regexp '^(EOF|STATUS 431)$'
+	run -0 badclient header "$SERVE_PORT" /socketiyo 2000
+	assert_output 'STATUS 101'
+	still_serving
+}
+
+@test "matrix: handshake: silent and dribbling connections → closed by the 10 s handshake timeout" {
+	serve_watched
+	# lws's timeout_secs, fixed at 10 s in lib/server.c sio_server_new() and
+	# not an option: it bounds the whole handshake from accept, however
+	# slowly the headers keep coming.
+	python3 "$BADCLIENT" --timeout 40 silent "$SERVE_PORT" >"$BATS_TEST_TMPDIR/silent.out" 3>&- &
+	BG[silent]=$!
+	track_pid "$!"
+	python3 "$BADCLIENT" --timeout 40 dribble "$SERVE_PORT" /socketiyo \
+		>"$BATS_TEST_TMPDIR/dribble.out" 3>&- &
+	BG[dribble]=$!
+	track_pid "$!"
+	SIO_WAIT=40 wait_bg silent
+	assert_equal "$(bg_out silent)" EOF
+	SIO_WAIT=40 wait_bg dribble
+	assert_equal "$(bg_out dribble)" EOF
+	assert_equal "$(metric 'sio_connections_total{result="accepted"}')" 1
+	still_serving
+}
+
+@test "matrix: handshake: plain garbage, a TLS hello, a bad version → 403 or closed" {
+	serve_watched
+	local req
+	for req in 'hello garbage\r\n\r\n' '\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03' \
+		'\x00\x00\x00\x00\r\n\r\n' 'GET / HTTP/9.9\r\n\r\n' 'GET /socketiyo HTTP/1.1\r\n\xff\xfe\r\n\r\n'; do
+		run -0 badclient http "$SERVE_PORT" "$req"
+		assert_output --regexp '^(STATUS 4[0-9][0-9]|EOF)$'
+	done
+	still_serving
+}
+
+@test "matrix: handshake: a flood of refused handshakes → few log lines" {
+	bug "every refused handshake writes a line through lib/server.c lws_log_emit(), without the rate limit of the other warnings: 300 upgrades on a wrong path write 300 'lws: User code denied connection', 300 requests with 5 KB headers 300 'lws: Ran out of header data space'; anyone who can connect fills the log"
+	serve_watched
+	run -0 badclient --repeat 100 http "$SERVE_PORT" "$(upgrade /elsewhere)"
+	run -0 badclient --repeat 100 header "$SERVE_PORT" /socketiyo 5000
+	local lines
+	lines=$(log_count ': lws: ')
+	echo "# lws lines for 200 refused handshakes: $lines" >&3
+	((lines <= 50)) || fail "$lines log lines for 200 refused handshakes"
+	still_serving
+}
