@@ -330,3 +330,145 @@ upgrade() {
 	((lines <= 50)) || fail "$lines log lines for 200 refused handshakes"
 	still_serving
 }
+
+# --- the protocol (DESIGN 2) ---------------------------------------------------
+
+# rejected ERROR N: the counter of ERROR reached N, one line was logged in
+# the documented form, and no other error was counted.
+rejected() {
+	wait_metric "sio_rejected_frames_total{error=\"$1\"}" "$2"
+	log_has ": $1 id=[^ ]+ conn=[0-9]+ reason=\"[^\"]+\""
+	local other
+	for other in VALIDATE_MESSAGE_ERROR MESSAGE_FORMAT_ERROR VALIDATE_CHANNEL_ERROR \
+		MAX_CHANNELS_ERROR; do
+		[[ $other == "$1" ]] && continue
+		assert_equal "$other $(metric "sio_rejected_frames_total{error=\"$other\"}")" "$other 0"
+	done
+}
+
+# payload NAME PYTHON: writes the text PYTHON evaluates to into NAME in the
+# test's directory (for frames too large for a command line).
+payload() {
+	python3 -c "import sys; sys.stdout.write($2)" >"$BATS_TEST_TMPDIR/$1"
+}
+
+@test "matrix: protocol: VALIDATE_MESSAGE_ERROR (max_length or longer) → dropped, counted, open" {
+	serve_watched --max-length 64
+	run -0 ws "$(sub c)" bigjson:64 bigjson:1000 "$(pub c '"open"')" recv:1 close
+	assert_line -n 0 '{"channel":"c","data":"open"}'
+	rejected VALIDATE_MESSAGE_ERROR 2
+	still_serving
+}
+
+@test "matrix: protocol: MESSAGE_FORMAT_ERROR (not JSON, no channel, no data nor action) → dropped, counted, open" {
+	serve_watched
+	run -0 ws "$(sub c)" 'text:{' 'text:[]' 'text:{"data":1}' 'text:{"channel":"c"}' \
+		'text:{"channel":"c","action":"NOPE"}' "$(pub c '"open"')" recv:1 close
+	assert_line -n 0 '{"channel":"c","data":"open"}'
+	rejected MESSAGE_FORMAT_ERROR 5
+	still_serving
+}
+
+@test "matrix: protocol: VALIDATE_CHANNEL_ERROR (\"\", too long) → dropped, counted, open" {
+	serve_watched --max-channel-length 10
+	run -0 ws "$(sub c)" "$(sub '')" "$(pub '' 1)" "$(sub 0123456789)" "$(pub c '"open"')" \
+		recv:1 close
+	assert_line -n 0 '{"channel":"c","data":"open"}'
+	rejected VALIDATE_CHANNEL_ERROR 3
+	still_serving
+}
+
+@test "matrix: protocol: MAX_CHANNELS_ERROR (one subscribe beyond max_channels) → dropped, counted, open" {
+	serve_watched --max-channels 2
+	run -0 ws "$(sub a)" "$(sub b)" "$(sub c)" "$(pub c '"lost"')" "$(pub a '"open"')" recv:1 close
+	assert_line -n 0 '{"channel":"a","data":"open"}'
+	rejected MAX_CHANNELS_ERROR 1
+	still_serving
+}
+
+@test "matrix: protocol: 100,000 nested '[' → MESSAGE_FORMAT_ERROR (the parser's depth limit), 2,000 relayed" {
+	serve_watched
+	payload deep.json "'{\"channel\":\"d\",\"data\":' + '[' * 100000 + ']' * 100000 + '}'"
+	payload ok.json "'{\"channel\":\"d\",\"data\":' + '[' * 2000 + ']' * 2000 + '}'"
+	run -0 badclient steps "$SERVE_URL" "$(sub d)" "textfile:$BATS_TEST_TMPDIR/deep.json" \
+		"textfile:$BATS_TEST_TMPDIR/ok.json" "$(pub d '"open"')" recv:2 close
+	assert_equal "${lines[0]}" "$(cat "$BATS_TEST_TMPDIR/ok.json")"
+	assert_line -n 1 '{"channel":"d","data":"open"}'
+	rejected MESSAGE_FORMAT_ERROR 1
+	log_has 'MESSAGE_FORMAT_ERROR .*reason="not JSON"'
+	still_serving
+}
+
+@test "matrix: protocol: an array of 450,000 elements (900 KB, under max_length) → relayed whole" {
+	serve_watched
+	payload arr.json "'{\"channel\":\"d\",\"data\":[' + ','.join(['0'] * 450000) + ']}'"
+	run -0 badclient steps "$SERVE_URL" "$(sub d)" "textfile:$BATS_TEST_TMPDIR/arr.json" recv:1 close
+	assert_equal "${lines[0]}" "$(cat "$BATS_TEST_TMPDIR/arr.json")"
+	assert_equal "$(metric sio_published_total)" 1
+	still_serving
+	peak "a 900 KB array"
+}
+
+@test "matrix: protocol: numbers beyond a double (1e999) → MESSAGE_FORMAT_ERROR, documented in BUGS" {
+	serve_watched
+	run -0 ws "$(sub d)" "$(pub d 1e999)" "$(pub d '[1,-1e999]')" "$(pub d '{"x":1e400}')" \
+		"$(pub d 1e308)" recv:1 close
+	assert_line -n 0 '{"channel":"d","data":1e308}'
+	rejected MESSAGE_FORMAT_ERROR 3
+	still_serving
+}
+
+@test "matrix: protocol: NUL bytes: \\u0000 in data relayed, in a channel VALIDATE_CHANNEL_ERROR, raw NUL not JSON" {
+	serve_watched
+	run -0 ws "$(sub d)" "$(pub d '"a\u0000b"')" 'text:{"channel":"d\u0000x","data":1}' \
+		'text:{"action":"SUBSCRIBE_CHANNEL_ACTION","channel":"d\u0000"}' \
+		"hex:$(hexof '{"channel":"d","data":"a')00$(hexof 'b"}')" recv:1 close
+	assert_line -n 0 '{"channel":"d","data":"a\u0000b"}'
+	wait_metric 'sio_rejected_frames_total{error="VALIDATE_CHANNEL_ERROR"}' 2
+	wait_metric 'sio_rejected_frames_total{error="MESSAGE_FORMAT_ERROR"}' 1
+	log_has 'VALIDATE_CHANNEL_ERROR .*reason="channel name holds a NUL"'
+	still_serving
+}
+
+@test "matrix: protocol: duplicate keys → the last one counts, as JSON.parse does" {
+	serve_watched
+	run -0 ws "$(sub b)" 'text:{"channel":"a","channel":"b","data":1,"data":2}' \
+		'text:{"channel":"b","data":3,"action":"SUBSCRIBE_CHANNEL_ACTION","action":"NOPE"}' \
+		"$(pub b '"end"')" recv:2 close
+	assert_line -n 0 '{"channel":"b","data":2}'
+	assert_line -n 1 '{"channel":"b","data":"end"}'
+	rejected MESSAGE_FORMAT_ERROR 1
+	still_serving
+}
+
+@test "matrix: protocol: 10,000 subscribes on one connection → 200 held, then MAX_CHANNELS_ERROR until 1008" {
+	serve_watched
+	# The bound is max_channels (200) per connection; each subscribe past it
+	# is a rejected frame, and max_rejects (100 per 10 s) closes the
+	# connection: 301 frames in, the other 9,699 are never read.
+	run -0 badclient steps "$SERVE_URL" subs:10000:ch expect-close
+	assert_output 'CLOSE 1008 too many rejected frames'
+	wait_metric 'sio_closed_total{reason="policy"}' 1
+	assert_equal "$(metric 'sio_rejected_frames_total{error="MAX_CHANNELS_ERROR"}')" 101
+	log_has ': POLICY_CLOSE id=[^ ]+ conn=2 rejects_over=100/10s'
+	# Its 200 subscriptions went with it.
+	wait_metric sio_subscriptions 1
+	assert_equal "$(metric sio_channels)" 1
+	still_serving
+}
+
+@test "matrix: protocol: unsubscribing from 10,000 unknown channels → ignored, open, nothing counted" {
+	serve_watched
+	run -0 badclient steps "$SERVE_URL" unsubs:10000:nope "$(unsub probe)" "$(sub c)" \
+		"$(pub c '"open"')" recv:1 close
+	assert_line -n 0 '{"channel":"c","data":"open"}'
+	# The watcher's subscribe, and 10,003 frames of this one.
+	wait_metric sio_frames_received_total 10004
+	local e
+	for e in VALIDATE_MESSAGE_ERROR MESSAGE_FORMAT_ERROR VALIDATE_CHANNEL_ERROR MAX_CHANNELS_ERROR; do
+		assert_equal "$e $(metric "sio_rejected_frames_total{error=\"$e\"}")" "$e 0"
+	done
+	# The watcher's own subscription stayed: another connection's is not ours to drop.
+	assert_equal "$(metric sio_subscriptions)" 1
+	still_serving
+}
