@@ -472,3 +472,298 @@ payload() {
 	assert_equal "$(metric sio_subscriptions)" 1
 	still_serving
 }
+
+# --- load ----------------------------------------------------------------------
+
+@test "matrix: load: a flood of 500 connections beyond max_clients → each 1013, the others unaffected" {
+	serve_watched --max-clients 10 --high-clients 8 --low-enough 5
+	python3 "$BADCLIENT" --timeout 60 hold "$SERVE_URL" 9 >"$BATS_TEST_TMPDIR/held.out" 3>&- &
+	BG[held]=$!
+	track_pid "$!"
+	wait_for bg_printed held '^held 9$'
+	wait_metric sio_clients 10
+	run -0 badclient flood "$SERVE_URL" 500
+	assert_equal "$(sort <<<"$output" | uniq -c | sed 's/^ *//')" '500 CLOSE 1013 instance full, try again later'
+	wait_metric 'sio_connections_total{result="refused"}' 500
+	assert_equal "$(metric 'sio_closed_total{reason="refused"}')" 500
+	assert_equal "$(metric sio_clients)" 10
+	assert_equal "$(log_count ': OVER_LOAD ')" 1
+	assert_equal "$(http_get /healthz)" over-loaded
+	# No client can get in to publish: the service side does, over the bus.
+	still_serving bus
+	peak "connection flood"
+	refute pid_gone "${BG[held]}"
+}
+
+@test "matrix: load: a slow consumer that never reads → 1008 when its queue is full, the others unaffected" {
+	serve_watched --max-queue-frames 64 --max-queue-bytes 64K
+	python3 "$BADCLIENT" nonreader "$SERVE_PORT" /socketiyo flood >"$BATS_TEST_TMPDIR/slow.out" 3>&- &
+	BG[slow]=$!
+	track_pid "$!"
+	wait_for bg_printed slow '^subscribed$'
+	wait_metric sio_subscriptions 2
+	# 4 MB for it alone: far beyond what the socket buffers hold.
+	run -0 ws "repeat:4000:{\"channel\":\"flood\",\"data\":\"$(printf 'x%.0s' $(seq 1000))\"}" close
+	wait_log ': SLOW_CONSUMER id=[^ ]+ conn=2 queued=[0-9]+ bytes=[0-9]+'
+	# Its close frame cannot go out to a peer that reads nothing: it is cut
+	# off after a grace period and counted then.
+	wait_metric 'sio_closed_total{reason="slow_consumer"}' 1
+	wait_metric sio_subscriptions 1
+	wait_metric sio_queued_bytes 0
+	still_serving
+	peak "slow consumer"
+}
+
+@test "matrix: load: a client that never answers pings → closed by the idle policy" {
+	serve_watched --ping-interval 1 --idle-timeout 2
+	WS_TIMEOUT=30 run -0 ws --no-pong --print-pings "$(ready)" "$(sub quiet)" sleep:30
+	assert_line -n 0 PING
+	assert_line -n 1 EOF
+	wait_metric sio_clients 1
+	wait_metric sio_subscriptions 1
+	# The watcher answered its pings all along and is still there.
+	still_serving
+}
+
+# --- the bus -------------------------------------------------------------------
+
+# mesh_pair [ARGS...]: B, then A (the instance under test, watched, ARGS its
+# own) seeded with B; both see each other. SERVE_* stay A's.
+mesh_pair() {
+	start_serve --id B
+	B_PORT=$SERVE_PORT B_URL=$SERVE_URL B_LOG=$SERVE_LOG
+	B_BUS=$(serve_bus)
+	serve_watched --id A --bus-peer "$B_BUS" "$@"
+	A_BUS=$(serve_bus)
+	A_INBOX=$(sed -nE 's/.* BUS id=A bus=[^ ]+ inbox=tcp:\/\/([^ ]+) .*/\1/p' "$SERVE_LOG")
+	[[ -n $A_BUS && -n $A_INBOX ]]
+	wait_metric sio_peers_alive 1
+	SERVE_PORT=$B_PORT wait_metric sio_peers_alive 1
+}
+
+bmetric() { SERVE_PORT=$B_PORT metric "$@"; }
+
+metric_at_least() {
+	local v
+	v=$(metric "$1") && [[ $v =~ ^[0-9]+$ ]] && ((v >= $2))
+}
+
+published_to_watcher() {
+	SERVE_URL=$B_URL ws "$(pub probe '"after"')" close >/dev/null 2>&1 || true
+	bg_printed watcher '"after"'
+}
+
+# in_mesh: A and B still see each other, nobody was taken for dead, and a
+# message published by a client of B reaches the watcher on A (published
+# again until it does: interest crosses the bus asynchronously); memory of A
+# stayed bounded.
+in_mesh() {
+	refute pid_gone "$SERVE_PID"
+	assert_equal "$(http_status /healthz)" 200
+	wait_for published_to_watcher
+	wait_bg watcher
+	assert_equal "$(bg_out watcher)" '{"channel":"probe","data":"after"}'
+	assert_equal "$(metric sio_peers_alive)" 1
+	assert_equal "$(bmetric sio_peers_alive)" 1
+	refute log_has 'why=timeout'
+	refute log_has 'why=timeout' "$B_LOG"
+	assert_equal "$(metric sio_bus_gaps_total)" 0
+	bounded "${1:-}"
+}
+
+# fake_peer MSGS [MS]: a fake instance publishing MSGS (busjunk.py pub) to
+# whoever subscribes, again every MS ms when given; A is told of it by a
+# hello in its inbox, and connects to it.
+fake_peer() {
+	FAKE_PORT=$(free_port)
+	python3 "$BUSJUNK" pub "$FAKE_PORT" "$@" >"$BATS_TEST_TMPDIR/fake.out" 2>&1 3>&- &
+	BG[fake]=$!
+	track_pid "$!"
+	wait_for bg_printed fake LISTENING
+	run -0 busjunk push "$A_INBOX" \
+		'[["hello","{\"v\":1,\"t\":\"hello\",\"id\":\"F\",\"bus\":\"tcp://127.0.0.1:'"$FAKE_PORT"'\"}"]]'
+	wait_for bg_printed fake SENT
+}
+
+# hb ID [KEY=JSON...]: a heartbeat of instance ID as sio sends them.
+hb() {
+	local id=$1
+	shift
+	python3 -c 'import json, sys
+m = {"v": 1, "t": "hb", "id": sys.argv[1], "bus": "tcp://127.0.0.1:9", "url": "ws://forged.invalid/x",
+     "inbox": "tcp://127.0.0.1:9", "boot": 4242, "clients": 0, "high": 8, "max": 10, "low": 5,
+     "state": "NORMAL", "draining": False, "time": 1}
+for kv in sys.argv[2:]:
+    k, v = kv.split("=", 1)
+    m[k] = json.loads(v)
+print(json.dumps(m))' "$id" "$@"
+}
+
+# frames JSON...: a busjunk message list with each JSON as the body of a
+# heartbeat message ("@" topic).
+control_msgs() {
+	python3 -c 'import json, sys; print(json.dumps([["@", m] for m in sys.argv[1:]]))' "$@"
+}
+
+@test "matrix: bus: random bytes on the bus endpoint (XPUB) and the inbox → connection dropped, instance stays" {
+	mesh_pair
+	local seed
+	for seed in 1 2 3; do
+		NOISE_SEED=$seed run -0 busjunk noise "127.0.0.1:${A_BUS##*:}" 65536
+		NOISE_SEED=$seed run -0 busjunk noise "$A_INBOX" 65536
+	done
+	# Junk after a proper handshake: a SUB's frames to an XPUB are
+	# subscriptions, the inbox's are messages.
+	run -0 busjunk sub "127.0.0.1:${A_BUS##*:}" "$(head -c 4096 /dev/urandom | od -An -v -tx1 | tr -d ' \n')"
+	run -0 busjunk raw "$A_INBOX" "$(head -c 4096 /dev/urandom | od -An -v -tx1 | tr -d ' \n')"
+	# Whatever ZeroMQ took for messages before it gave up was dropped and counted.
+	local dropped
+	dropped=$(metric sio_bus_dropped_total)
+	echo "# random bytes: $dropped messages dropped" >&3
+	in_mesh
+}
+
+@test "matrix: bus: truncated messages (cut frames, a last frame that never comes, too few frames) → dropped" {
+	mesh_pair
+	# ZeroMQ keeps what is not a whole message to itself: a greeting cut in
+	# half, a frame of 100 bytes declared and 10 sent, a MORE flag and then
+	# the end of the connection. None reaches sio.
+	run -0 busjunk raw "$A_INBOX" "0164$(printf '61%.0s' $(seq 10))"
+	run -0 busjunk raw "$A_INBOX" "0103707562"
+	run -0 bash -c 'printf "\377\0\0\0\0\0\0\0\0\177\3" >/dev/tcp/${1%:*}/${1#*:}' _ "$A_INBOX"
+	assert_equal "$(metric sio_bus_dropped_total)" 0
+	# Whole messages with frames missing: sio drops and counts them.
+	run -0 busjunk push "$A_INBOX" '[["pub","\u0001","probe"], ["pub"], ["hello"], ["announce"]]'
+	wait_metric sio_bus_dropped_total 4
+	wait_log 'BUS_DROPPED id=A what=inbox why="unknown message" dropped=4'
+	# Nothing of it went to a client.
+	in_mesh
+}
+
+@test "matrix: bus: oversized messages (16 MiB, a 2^62 length) → dropped, the peak bounded by the message" {
+	mesh_pair
+	run -0 busjunk big "$A_INBOX" junk 16777216
+	wait_metric sio_bus_dropped_total 1
+	run -0 busjunk big "$A_INBOX" pub 16777216
+	wait_metric sio_bus_dropped_total 2
+	log_has 'BUS_DROPPED id=A what=inbox why="unknown message"'
+	# A length ZeroMQ cannot allocate: it drops the connection, not the process.
+	run -0 busjunk raw "$A_INBOX" 023fffffffffffffff6161
+	assert_equal "$(metric sio_bus_dropped_total)" 2
+	# No cap on the size of a bus message (no ZMQ_MAXMSGSIZE): the peak
+	# holds the largest one, once.
+	in_mesh 65536
+	peak "a 16 MiB bus message"
+}
+
+@test "matrix: bus: unknown protocol versions → dropped and counted, by socket" {
+	mesh_pair
+	run -0 busjunk push "$A_INBOX" '[["pub","\u0000","probe","1"], ["pub","\u0002","probe","1"],
+		["pub","\u00ff","probe","1"], ["pub","\u0001\u0001","probe","1"],
+		["hello","{\"v\":2,\"t\":\"hello\",\"id\":\"F\",\"bus\":\"tcp://127.0.0.1:9\"}"],
+		["hello","{\"t\":\"hello\",\"id\":\"F\",\"bus\":\"tcp://127.0.0.1:9\"}"],
+		["announce","{\"v\":9,\"url\":\"ws://x/\"}"]]'
+	wait_metric sio_bus_dropped_total 7
+	log_has 'BUS_DROPPED id=A what=inbox why="unknown protocol version"'
+	log_has 'BUS_DROPPED id=A what=control why="unknown protocol version"'
+	# From a peer A subscribes to: a heartbeat of version 99, a relayed
+	# message whose header says version 9, on a channel A wants.
+	local meta
+	meta=$(python3 -c 'import json; print(json.dumps("\u0009\u0000" + "\u0000" * 15 + "\u0001" + "\u0001F"))')
+	fake_peer "[[\"@\",$(hb F v=99 | python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))')],
+		[\"Cprobe\\u0000\",$meta,\"\\\"forged\\\"\"]]"
+	# (Past 5 lines a second the log holds back: the count tells.)
+	wait_metric sio_bus_dropped_total 9
+	refute bg_printed watcher forged
+	in_mesh
+}
+
+@test "matrix: bus: a forged heartbeat with the instance's own id → ignored" {
+	mesh_pair
+	# The bogus message after it is counted: once it is, the heartbeat
+	# before it on the same connection has been read.
+	fake_peer "$(control_msgs "$(hb A)" 'not json')"
+	wait_metric sio_bus_dropped_total 1
+	refute log_has 'JOIN id=A peer=A '
+	assert_equal "$(metric sio_peers_alive)" 1
+	assert_equal "$(metric 'sio_events_total{event="JOIN"}')" 1
+	in_mesh
+}
+
+@test "matrix: bus: a forged heartbeat with a peer's id → dropped, the peer keeps its place" {
+	bug "lib/bus.c on_control() and lib/registry.c sio_registry_heard() take a heartbeat with B's id but another boot as B restarting: A logs JOIN peer=B and adopts the forged URL, then JOIN again at B's next real heartbeat, and so on at every beat (JOIN lines and events without limit, the 1013 and 1001 reasons may name the forger's URL)"
+	mesh_pair
+	fake_peer "$(control_msgs "$(hb B)" 'not json')" 100
+	# Every copy of the forgery comes with a bogus message that is counted:
+	# 10 of them interleaved with several of B's real heartbeats (every 250 ms).
+	wait_for metric_at_least sio_bus_dropped_total 10
+	assert_equal "$(log_count 'JOIN id=A peer=B ')" 1
+	refute log_has 'forged.invalid'
+	assert_equal "$(metric 'sio_events_total{event="JOIN"}')" 1
+	in_mesh
+}
+
+@test "matrix: bus: a peer flooding 100,000 messages → every one dropped and counted, few log lines, still in the mesh" {
+	mesh_pair
+	run -0 busjunk flood "$A_INBOX" 100000 '[["junk"], ["pub","\u0009","probe","1"],
+		["hello","not json"], ["pub","\u0001","probe","not json"]]'
+	SIO_WAIT=30 wait_metric sio_bus_dropped_total 100000
+	local lines
+	lines=$(log_count ': BUS_DROPPED ')
+	echo "# 100,000 dropped bus messages, $lines BUS_DROPPED lines" >&3
+	((lines >= 1 && lines <= 50)) || fail "$lines BUS_DROPPED lines"
+	# A busy bus delays no heartbeat: nobody was taken for dead.
+	in_mesh
+	peak "a bus flood of 100,000 messages"
+}
+
+@test "matrix: bus: after a flood of dropped messages, LOG_SUPPRESSED tells the lines held back" {
+	bug "lib/bus.c dropped() reports the lines its rate limit held back only when the next message is dropped, and not in sio_log_suppressed_total: after a flood that stops, the 99,99x lines are never accounted for (the server's rejected frames have sio_server_tick() for this, the bus nothing)"
+	mesh_pair
+	run -0 busjunk flood "$A_INBOX" 100000 '[["junk"]]'
+	SIO_WAIT=30 wait_metric sio_bus_dropped_total 100000
+	wait_log ': LOG_SUPPRESSED id=A lines=[0-9]+ what=bus_dropped'
+	local logged suppressed
+	logged=$(log_count ': BUS_DROPPED ')
+	suppressed=$(awk '/: LOG_SUPPRESSED .*what=bus_dropped/ { for (i = 1; i <= NF; i++)
+		if (sub(/^lines=/, "", $i)) n += $i } END { print n + 0 }' "$SERVE_LOG")
+	assert_equal $((logged + suppressed)) 100000
+	(($(metric sio_log_suppressed_total) >= suppressed))
+	in_mesh
+}
+
+@test "matrix: bus: forged heartbeats of 3,000 made-up instances → bounded peers, sockets and log lines" {
+	bug "lib/bus.c on_control() registers every id heard (lib/registry.c, no cap on peers, unlike the 4096 endpoints) and say_hello() opens a PUSH socket to each one's inbox (pusher_for()), never closed when the peer dies: 3,000 forged ids take A from ~30 to ~1,050 descriptors (ZeroMQ's socket limit, after which A cannot reach a real new peer's inbox either), RSS +22 MB, and log 3,000 JOIN and 3,000 LEAVE lines"
+	mesh_pair
+	local fds0
+	fds0=$(find "/proc/$SERVE_PID/fd" -mindepth 1 | wc -l)
+	python3 -c 'import json
+msgs = []
+for i in range(3000):
+    hb = {"v": 1, "t": "hb", "id": "forged-%d" % i, "bus": "tcp://127.0.0.1:9",
+          "url": "ws://forged.invalid/%d" % i, "inbox": "tcp://127.0.0.1:%d" % (20000 + i),
+          "boot": i, "state": "NORMAL", "time": 1}
+    msgs.append(["@", json.dumps(hb)])
+msgs.append(["@", "not json"])
+print(json.dumps(msgs))' >"$BATS_TEST_TMPDIR/forged.json"
+	fake_peer "@$BATS_TEST_TMPDIR/forged.json"
+	wait_metric sio_bus_dropped_total 1
+	local fds
+	fds=$(find "/proc/$SERVE_PID/fd" -mindepth 1 | wc -l)
+	echo "# descriptors: $fds0 before, $fds after 3,000 forged ids" >&3
+	((fds <= fds0 + 100)) || fail "$fds descriptors, $fds0 before"
+	(($(log_count ': JOIN ') <= 100)) || fail "$(log_count ': JOIN ') JOIN lines"
+	in_mesh 8192
+}
+
+@test "matrix: bus: 200,000 subscriptions on the bus endpoint → bounded memory, no false death" {
+	bug "a SUB connected to an instance's bus endpoint (XPUB) may subscribe to any number of relay topics: lib/bus.c on_xpub() keeps each in b->interests and ZeroMQ's XPUB keeps each in its trie, without a cap; 200,000 from one unauthenticated peer take A from ~13 MB to ~290 MB, and while A takes them in its heartbeats stop long enough for B to log LEAVE peer=A why=timeout and JOIN again"
+	mesh_pair
+	run -0 busjunk subscribe "127.0.0.1:${A_BUS##*:}" 200000
+	# The subscriptions are all in once the junk peer is gone and A relays
+	# to the watcher again.
+	wait_for published_to_watcher
+	bounded 1000000
+	peak "200,000 bus subscriptions"
+	in_mesh 65536
+}

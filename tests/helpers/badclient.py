@@ -13,6 +13,8 @@ Usage: badclient.py MODE ARGS...
   flood URL N           open N WebSocket connections at once; one line for each:
                         "CLOSE code reason", "EOF", "OPEN" (still open at the
                         timeout) or "FAILED why"
+  hold URL N            open N WebSocket connections, print "held N" and keep
+                        them (answering pings) until killed
   nonreader PORT PATH CHANNEL
                         subscribe to CHANNEL, print "subscribed", then never read
                         again (a slow consumer)
@@ -164,6 +166,20 @@ def answer_head(s, c):
     return answer_from(head)
 
 
+def hold(url, n):
+    clients = [wsraw.Client(url, TIMEOUT) for _ in range(n)]
+    print(f"held {len(clients)}", flush=True)
+    socks = {c.sock: c for c in clients}
+    while socks:
+        r, _, _ = select.select(list(socks), [], [], 1)
+        for s in r:
+            try:
+                socks[s].next_message(time.monotonic() + TIMEOUT)
+            except (wsraw.Closed, TimeoutError, OSError):
+                del socks[s]
+    return 0
+
+
 def nonreader(port, path, channel):
     s = socket.socket()
     # Small buffers on our side: the server's queue for us fills up soon.
@@ -276,6 +292,8 @@ def run(mode, args):
             return wait_hangup(s, feed)
         elif mode == "flood":
             flood(args[0], int(args[1]))
+        elif mode == "hold":
+            return hold(args[0], int(args[1]))
         elif mode == "nonreader":
             return nonreader(int(args[0]), args[1], args[2])
         elif mode == "steps":
