@@ -36,6 +36,8 @@ import sys
 import time
 from urllib.parse import urlparse
 
+# Borrow wsraw.py's client, leaving no compiled copy in the source tree.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import wsraw  # noqa: E402
 
@@ -133,7 +135,7 @@ def flood(url, n):
         c.sock, c.pong, c.print_pings, c.closed = s, True, False, None
         st = answer_head(s, c)
         if st != "STATUS 101":
-            print(st if st != "EOF" else "EOF", flush=True)
+            print(st, flush=True)
             continue
         try:
             c.next_message(time.monotonic() + TIMEOUT)
@@ -147,7 +149,8 @@ def flood(url, n):
 
 
 def answer_head(s, c):
-    """Reads the handshake answer into c.buf's place; returns its status."""
+    """Reads the handshake answer, leaves what follows it in c.buf for c to
+    read frames from, and returns its status."""
     buf = b""
     deadline = time.monotonic() + TIMEOUT
     while b"\r\n\r\n" not in buf:
@@ -157,7 +160,9 @@ def answer_head(s, c):
         s.settimeout(left)
         try:
             chunk = s.recv(4096)
-        except (socket.timeout, ConnectionResetError):
+        except socket.timeout:
+            return "TIMEOUT"
+        except ConnectionResetError:
             chunk = b""
         if not chunk:
             return "EOF"
