@@ -617,7 +617,7 @@ for kv in sys.argv[2:]:
 print(json.dumps(m))' "$id" "$@"
 }
 
-# frames JSON...: a busjunk message list with each JSON as the body of a
+# control_msgs JSON...: a busjunk message list with each JSON as the body of a
 # heartbeat message ("@" topic).
 control_msgs() {
 	python3 -c 'import json, sys; print(json.dumps([["@", m] for m in sys.argv[1:]]))' "$@"
