@@ -3,7 +3,8 @@
 # INSTANCES [53] instances in one mesh on consecutive ports from BASE
 # [21000], each under the 20,000-descriptor limit; sio-bench opens
 # CONNECTIONS [1000000] connections spread evenly over them and holds them
-# HOLD_S [60] seconds, answering pings. While they are held it asks
+# HOLD_S [60] seconds, answering pings (CONCURRENCY [50] handshakes under way
+# at once per sio-bench process). While they are held it asks
 # sio-monitor what the mesh sees (every instance, its client count), and
 # reads the machine's memory and the instances' resident memory and CPU.
 # Prints a summary and saves it under bench/results/million-DATE.txt.
@@ -37,10 +38,10 @@ cleanup() {
 	[[ -z $BENCH_PID ]] || kill "$BENCH_PID" 2>/dev/null || true
 	if [[ -n $SERVE_PID ]]; then
 		kill -TERM "$SERVE_PID" 2>/dev/null || true
-		for _ in $(seq 1 300); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.1; done
+		for _ in $(seq 1 600); do kill -0 "$SERVE_PID" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$SERVE_PID" 2>/dev/null || true
 	fi
-	rm -rf "$WORK"
+	[[ -z ${KEEP:-} ]] && rm -rf "$WORK" || echo "million: logs kept in $WORK" >&2
 }
 trap cleanup EXIT
 
@@ -59,17 +60,17 @@ mem_before=$(mem_used_kib)
 # before HIGH_LOAD so the mesh shows them all in NORMAL.
 "$BIN/sio-serve" --port "$BASE" --workers "$INSTANCES" --max-clients 19800 \
 	--high-clients 19500 --low-enough 15000 --drain-ms 2000 --log-level warning \
-	2>"$WORK/serve.log" &
+	>/dev/null 2>"$WORK/serve.log" &
 SERVE_PID=$!
 
 monitor() {
 	"$BIN/sio-monitor" --bus-peer "tcp://127.0.0.1:$((BASE + 10000))" --once --json \
-		--timeout 10 2>/dev/null | jq -s '{ alive: [.[] | select(.alive)] | length,
+		--timeout 10 2>/dev/null </dev/null | jq -s '{ alive: [.[] | select(.alive)] | length,
 			clients: ([.[] | .clients] | add), normal: [.[] | select(.state == "NORMAL")] | length }'
 }
 for _ in $(seq 1 120); do
-	seen=$(monitor || echo '{}')
-	[[ $(jq -r '.alive // 0' <<<"$seen") == "$INSTANCES" ]] && break
+	seen=$(monitor 2>/dev/null) || seen='{}'
+	[[ $(jq -r '.alive // 0' <<<"$seen" 2>/dev/null) == "$INSTANCES" ]] && break
 	sleep 0.5
 done
 [[ $(jq -r '.alive // 0' <<<"$seen") == "$INSTANCES" ]] || die "the mesh did not form: $seen"
@@ -78,15 +79,16 @@ echo "million: $INSTANCES instances in the mesh; opening $CONNECTIONS connection
 urls=()
 for ((i = 0; i < INSTANCES; i++)); do urls+=(-u "ws://127.0.0.1:$((BASE + i))/socketiyo"); done
 start=$(date +%s)
-"$BIN/sio-bench" --json --quiet "${urls[@]}" -n "$CONNECTIONS" -d "$HOLD_S" -C 400 -t 60 hold \
-	>"$WORK/bench.json" 2>"$WORK/bench.err" &
+"$BIN/sio-bench" --json --quiet "${urls[@]}" -n "$CONNECTIONS" -d "$HOLD_S" -C "${CONCURRENCY:-50}" -t 60 hold \
+	>"$WORK/bench.json" 2>"$WORK/bench.err" </dev/null &
 BENCH_PID=$!
 
 # The hold begins once every connection is up: watch the mesh's count.
 peak_clients=0 held_seen='{}'
 while kill -0 "$BENCH_PID" 2>/dev/null; do
-	seen=$(monitor || echo '{}')
-	c=$(jq -r '.clients // 0' <<<"$seen")
+	seen=$(monitor 2>/dev/null) || seen='{}'
+	c=$(jq -r '.clients // 0' <<<"$seen" 2>/dev/null) || c=0
+	[[ $c =~ ^[0-9]+$ ]] || c=0
 	if ((c > peak_clients)); then
 		peak_clients=$c held_seen=$seen
 		peak_mem=$(($(mem_used_kib) - mem_before)) peak_rss=$(instances_rss_kib)
@@ -95,6 +97,7 @@ while kill -0 "$BENCH_PID" 2>/dev/null; do
 	if ((c >= CONNECTIONS)) && [[ -z ${cpu0:-} ]]; then
 		cpu0=$(instances_cpu_ticks) cpu0_t=$(date +%s%N)
 	fi
+	echo "million: $c connections seen by the mesh after $(($(date +%s) - start)) s" >&2
 	sleep 2
 done
 cpu1=$(instances_cpu_ticks) cpu1_t=$(date +%s%N)

@@ -133,6 +133,7 @@ int main(int argc, char **argv)
 	}
 	if ((rc = sio_config_build(&cfg, &cli, err, sizeof err)) ||
 	    (rc = sio_tls_check_config(&cfg, err, sizeof err)) ||
+	    (rc = sio_bus_check_config(&cfg, err, sizeof err)) ||
 	    (rc = sio_privileges_check(&cfg, err, sizeof err))) {
 		fprintf(stderr, "sio-serve: error: %s\n", err);
 		sio_config_free(&cfg);

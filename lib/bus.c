@@ -31,6 +31,10 @@
 /* Endpoints one process will remember and dial: gossip from a forged
  * heartbeat must not make it grow, or connect, without end. */
 #define MAX_ENDPOINTS 4096
+/* Instances that may join in one second: a whole mesh starting at once gets
+ * in within seconds, a flood of made-up ids gets in only this many at a
+ * time, and those die again after dead_after_ms of silence. */
+#define MAX_JOINS_PER_SEC 32
 
 struct interest {          /* a channel the mesh asked us for, and its sequence */
 	char *channel;
@@ -74,6 +78,7 @@ struct sio_bus {
 	struct sio_bus_counters counters;
 	struct sio_rate drop_log;
 	struct sio_rate auth_log;
+	struct sio_rate joins;
 	zcert_t *cert;     /* CURVE on when set */
 	zactor_t *auth;    /* the ZAP handler checking peers against the trust dir */
 	void *auth_watch;  /* handshake failures on our server sockets */
@@ -110,9 +115,11 @@ static void dropped(struct sio_bus *b, const char *what, const char *why)
 	if (sio_rate_hit(&b->drop_log, sio_now_ms(), DROP_LOG_PER_SEC, 1000, &suppressed))
 		sio_log(SIO_LOG_WARN, "BUS_DROPPED", "id=%s what=%s why=\"%s\" dropped=%llu",
 			b->id, what, why, (unsigned long long)b->counters.dropped);
-	if (suppressed)
+	if (suppressed) {
+		b->counters.log_suppressed += suppressed;
 		sio_log(SIO_LOG_WARN, "LOG_SUPPRESSED", "id=%s lines=%u what=bus_dropped",
 			b->id, suppressed);
+	}
 }
 
 static int sock_fd(void *sock)
@@ -260,6 +267,22 @@ static struct pusher *pusher_for(struct sio_bus *b, const char *endpoint)
 }
 
 /* Sends frames as one message; ZeroMQ never blocks us (a full queue drops). */
+/* A dead instance's inbox is not dialled on: its socket goes, at once (no
+ * linger on what it will never take). */
+static void forget_pusher(struct sio_bus *b, const char *endpoint)
+{
+	struct pusher *p = NULL;
+
+	HASH_FIND_STR(b->pushers, endpoint, p);
+	if (!p)
+		return;
+	HASH_DEL(b->pushers, p);
+	zmq_setsockopt(p->sock, ZMQ_LINGER, &(int){ 0 }, sizeof(int));
+	zmq_close(p->sock);
+	free(p->endpoint);
+	free(p);
+}
+
 static int send_parts(void *sock, const void *const *parts, const size_t *lens, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -387,6 +410,7 @@ static void peer_died(void *arg, struct sio_peer *peer)
 {
 	struct sio_bus *b = arg;
 
+	forget_pusher(b, peer->status.inbox);
 	if (b->hooks.event)
 		b->hooks.event(b->arg, "LEAVE", peer, "timeout");
 }
@@ -402,6 +426,13 @@ void sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
 			b->next_heartbeat_ms = now_ms + b->opt.heartbeat_ms;
 	}
 	sio_registry_expire(&b->reg, now_ms, b->opt.dead_after_ms, peer_died, b);
+	/* A flood that stopped still owes its summary line. */
+	if (b->drop_log.suppressed && now_ms - b->drop_log.window_start_ms >= 1000) {
+		b->counters.log_suppressed += b->drop_log.suppressed;
+		sio_log(SIO_LOG_WARN, "LOG_SUPPRESSED", "id=%s lines=%u what=bus_dropped", b->id,
+			b->drop_log.suppressed);
+		b->drop_log.suppressed = 0;
+	}
 }
 
 static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_inbox)
@@ -428,7 +459,15 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 
 	bool leaving = m.type == SIO_CONTROL_EVENT && !strcmp(m.event, "LEAVE");
 	if (leaving) {
+		const struct sio_peer *known = sio_registry_find(&b->reg, m.status.id);
+		if (known && known->alive && known->status.boot != m.status.boot) {
+			dropped(b, "control", "LEAVE for another start of a live instance's id");
+			sio_control_free(&m);
+			return;
+		}
 		peer = sio_registry_left(&b->reg, m.status.id);
+		if (peer)
+			forget_pusher(b, peer->status.inbox);
 		if (peer) {
 			peer->status = m.status;
 			if (b->hooks.event)
@@ -437,7 +476,21 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 		sio_control_free(&m);
 		return;
 	}
+	const struct sio_peer *known = sio_registry_find(&b->reg, m.status.id);
+	if ((!known || !known->alive) && strcmp(m.status.id, b->reg.self) &&
+	    !sio_rate_hit(&b->joins, sio_now_ms(), MAX_JOINS_PER_SEC, 1000, NULL)) {
+		dropped(b, "control", "too many instances joining at once");
+		sio_control_free(&m);
+		return;
+	}
 	enum sio_peer_change change = sio_registry_heard(&b->reg, &m.status, sio_now_ms(), &peer);
+	if (change == SIO_PEER_CONFLICT || change == SIO_PEER_REFUSED) {
+		dropped(b, "control", change == SIO_PEER_CONFLICT
+					      ? "an earlier start of a live instance's id"
+					      : "too many instances known");
+		sio_control_free(&m);
+		return;
+	}
 	if (peer && change == SIO_PEER_JOINED) {
 		say_hello(b, m.status.inbox);
 		if (b->hooks.event)
@@ -907,16 +960,37 @@ static void drain_auth_watch(struct sio_bus *b)
 	}
 }
 
+/* czmq's parser prints what it cannot parse, raw bytes included, on
+ * standard output: only a text file that names its key reaches it. */
+static bool looks_like_cert(const char *path, const char *key_name, char *err, size_t errlen)
+{
+	char buf[16384];
+	FILE *f = fopen(path, "r");
+
+	if (!f) {
+		snprintf(err, errlen, "unable to read %s: %s", path, strerror(errno));
+		return false;
+	}
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	bool whole = feof(f);
+	fclose(f);
+	buf[n] = '\0';
+	if (!whole || memchr(buf, '\0', n) || !strstr(buf, key_name)) {
+		snprintf(err, errlen, "%s is not a CURVE certificate (sio-serve --gen-keys makes one)",
+			 path);
+		return false;
+	}
+	return true;
+}
+
 static int load_curve(struct sio_bus *b, char *err, size_t errlen)
 {
 	char secret[PATH_MAX];
 
 	snprintf(secret, sizeof secret, "%s_secret", b->opt.cert);
-	if (access(secret, R_OK)) {
-		snprintf(err, errlen, "unable to read the CURVE secret key %s: %s", secret,
-			 strerror(errno));
+	if (!looks_like_cert(b->opt.cert, "public-key", err, errlen) ||
+	    !looks_like_cert(secret, "secret-key", err, errlen))
 		return -1;
-	}
 	b->cert = zcert_load(b->opt.cert);
 	if (!b->cert) {
 		snprintf(err, errlen, "unable to load the CURVE key pair %s", b->opt.cert);
@@ -942,6 +1016,30 @@ static int load_curve(struct sio_bus *b, char *err, size_t errlen)
 	}
 	zstr_sendx(b->auth, "CURVE", b->opt.trust, NULL);
 	zsock_wait(b->auth);
+	return 0;
+}
+
+int sio_bus_check_config(const struct sio_config *cfg, char *err, size_t errlen)
+{
+	char why[PATH_MAX + 128], secret[PATH_MAX];
+
+	if (!*cfg->bus.cert)
+		return 0;
+	snprintf(secret, sizeof secret, "%s_secret", cfg->bus.cert);
+	if (!looks_like_cert(cfg->bus.cert, "public-key", why, sizeof why) ||
+	    !looks_like_cert(secret, "secret-key", why, sizeof why))
+		return sio_config_error(cfg, "bus", "cert", why, err, errlen);
+	zcert_t *cert = zcert_load(cfg->bus.cert);
+	if (!cert)
+		return sio_config_error(cfg, "bus", "cert", "unable to load the CURVE key pair",
+					err, errlen);
+	zcert_destroy(&cert);
+	if (*cfg->bus.trust) {
+		DIR *dir = opendir(cfg->bus.trust);
+		if (!dir)
+			return sio_config_error(cfg, "bus", "trust", strerror(errno), err, errlen);
+		closedir(dir);
+	}
 	return 0;
 }
 
@@ -984,7 +1082,10 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 		b->id = NULL;
 	b->bind = opt->bind ? strdup(opt->bind) : NULL;
 	if (getrandom(&b->boot, sizeof b->boot, 0) != sizeof b->boot)
-		b->boot = wall_ms() ^ ((uint64_t)getpid() << 32);
+		/* Grows with time, so a restart says a later boot than the run
+		 * before it; the pid tells apart two started in one millisecond.
+		 * Below 2^53: exact in JSON. */
+		b->boot = (wall_ms() << 10) | ((uint64_t)getpid() & 0x3ff);
 	/* JSON readers keep 53 bits of an integer exactly. */
 	b->boot &= (1ULL << 53) - 1;
 	sio_registry_init(&b->reg, b->id);

@@ -56,6 +56,7 @@ struct sio_bus_counters {
 	uint64_t dropped;          /* malformed or unknown messages */
 	uint64_t heartbeats_out;
 	uint64_t auth_failures;    /* peers refused by CURVE */
+	uint64_t log_suppressed;   /* BUS_DROPPED lines held back */
 };
 
 struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_bus_hooks *hooks,
@@ -106,6 +107,10 @@ const char *sio_bus_inbox(const struct sio_bus *bus);
 /* Writes a new CURVE key pair to path and path_secret; its public key (Z85)
  * into pub. -1 with err filled on failure. */
 int sio_bus_gen_keys(const char *path, char pub[41], char *err, size_t errlen);
+
+/* bus.cert and bus.trust load (a pair of CURVE certificates, a readable
+ * directory): a configuration error naming file:line otherwise. */
+int sio_bus_check_config(const struct sio_config *cfg, char *err, size_t errlen);
 
 /* The default bus endpoint of an instance on this port. */
 void sio_bus_default_bind(char *buf, size_t size, int port);

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <libconfig.h>
 
@@ -536,9 +537,15 @@ static int build(struct sio_config *cfg, const char *name, const char *text,
 		config_t lc;
 		config_init(&lc);
 		int ok = text ? config_read_string(&lc, text) : config_read_file(&lc, name);
+		int read_errno = errno;
 		if (ok != CONFIG_TRUE) {
+			struct stat st;
+			/* libconfig opens a directory fine and then reads nothing. */
+			if (!text && stat(name, &st) == 0 && S_ISDIR(st.st_mode))
+				read_errno = EISDIR;
 			if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
-				snprintf(err, errlen, "%s: cannot read: %s", name, strerror(errno));
+				snprintf(err, errlen, "%s: cannot read: %s", name,
+					 read_errno ? strerror(read_errno) : "unreadable");
 			else
 				snprintf(err, errlen, "%s:%d: %s",
 					 config_error_file(&lc) ? config_error_file(&lc) : name,

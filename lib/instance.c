@@ -71,6 +71,7 @@ static void add_bus_stats(void *arg, struct sio_stats *st)
 	st->bus_gaps = c->gaps;
 	st->bus_dropped = c->dropped;
 	st->bus_auth_failures = c->auth_failures;
+	st->bus_log_suppressed = c->log_suppressed;
 	st->peers_alive = sio_bus_registry(in->bus)->alive;
 	st->events[SIO_EV_JOIN] = in->joins;
 	st->events[SIO_EV_LEAVE] = in->leaves;

@@ -51,6 +51,21 @@ static void update_rates(struct sio_peer *p, uint64_t now_ms)
 	p->prev_sent = p->status.sent;
 }
 
+/* Makes room for a new peer: the one dead the longest goes. */
+static bool evict_dead(struct sio_registry *reg)
+{
+	struct sio_peer *p, *tmp, *oldest = NULL;
+
+	HASH_ITER(hh, reg->peers, p, tmp)
+		if (!p->alive && (!oldest || p->last_seen_ms < oldest->last_seen_ms))
+			oldest = p;
+	if (!oldest)
+		return false;
+	HASH_DEL(reg->peers, oldest);
+	free(oldest);
+	return true;
+}
+
 enum sio_peer_change sio_registry_heard(struct sio_registry *reg,
 					const struct sio_status *status,
 					uint64_t now_ms, struct sio_peer **peerp)
@@ -65,6 +80,10 @@ enum sio_peer_change sio_registry_heard(struct sio_registry *reg,
 	}
 
 	if (!p) {
+		if (HASH_COUNT(reg->peers) >= SIO_REGISTRY_MAX_PEERS && !evict_dead(reg)) {
+			*peerp = NULL;
+			return SIO_PEER_REFUSED;
+		}
 		p = calloc(1, sizeof *p);
 		if (!p) {
 			*peerp = NULL;
@@ -73,6 +92,12 @@ enum sio_peer_change sio_registry_heard(struct sio_registry *reg,
 		p->status = *status;
 		HASH_ADD_STR(reg->peers, status.id, p);
 		change = SIO_PEER_JOINED;
+	} else if (p->alive && status->boot < p->status.boot) {
+		/* Boots grow with time: a restart says a later one. An earlier one
+		 * while the id is alive is someone else using it (a forgery, or
+		 * two instances given one id): the first keeps it. */
+		*peerp = p;
+		return SIO_PEER_CONFLICT;
 	} else if (!p->alive || p->status.boot != status->boot) {
 		change = SIO_PEER_JOINED;
 		p->prev_ms = 0;

@@ -48,7 +48,15 @@ struct sio_peer {
 enum sio_peer_change {
 	SIO_PEER_UPDATED,
 	SIO_PEER_JOINED,     /* first heard, back from the dead, or restarted */
+	SIO_PEER_CONFLICT,   /* an older start of a live instance's id: ignored */
+	SIO_PEER_REFUSED,    /* a new id with the registry full: ignored */
 };
+
+/* Instances one process keeps track of, the dead included until room is
+ * needed: ids made up on an open bus must not grow it without end. Each
+ * live one may hold a ZeroMQ socket (to its inbox): this stays well under
+ * ZeroMQ's 1,023 sockets per process. */
+#define SIO_REGISTRY_MAX_PEERS 512
 
 struct sio_endpoint {
 	char *endpoint;

@@ -48,6 +48,7 @@ struct conn {
 	uint32_t rx_cap;
 	uint32_t discarded;          /* bytes of an over-long message skipped so far */
 	uint32_t heard_s;            /* idle clock (seconds) when last heard from */
+	uint32_t close_by_s;         /* idle clock by which a close must be done */
 	struct sio_rate rejects;
 	struct sio_bucket messages;  /* the per-connection rate limit */
 	struct conn *paused_next;    /* in the server's list of held-back ones */
@@ -157,8 +158,10 @@ static void conn_close(struct conn *c, uint16_t code, const char *reason,
 	c->close_kind = (uint8_t)kind;
 	sio_sendq_clear(&c->queue);
 	lws_callback_on_writable(c->wsi);
-	/* A peer that stopped reading never makes us writable: do not wait on it. */
-	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, CLOSE_GRACE_S);
+	/* A peer that stopped reading never makes us writable: idle_tick cuts
+	 * it off after the grace. Not an lws timeout: lws keeps those in one
+	 * sorted list, and a drain would insert every connection into it. */
+	c->close_by_s = c->server->idle_clock_s + CLOSE_GRACE_S + 1;
 }
 
 static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
@@ -652,6 +655,23 @@ static int http(struct sio_server *s, struct lws *wsi, const char *uri)
 	return http_reply(wsi, 404, "text/plain", "not found\n", 10);
 }
 
+/* RFC 6455 4.2.2: a version not spoken here gets 426 and the one that is. */
+static void upgrade_required(struct lws *wsi)
+{
+	static const char body[] = "WebSocket version 13 only\n";
+	unsigned char buf[LWS_PRE + 256];
+	unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+
+	if (lws_add_http_common_headers(wsi, 426 /* upgrade required */, "text/plain",
+					sizeof body - 1, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_VERSION, (const unsigned char *)"13", 2,
+					 &p, end) ||
+	    lws_finalize_write_http_header(wsi, start, &p, end))
+		return;
+	memcpy(start, body, sizeof body - 1);
+	lws_write(wsi, start, sizeof body - 1, LWS_WRITE_HTTP_FINAL);
+}
+
 static int refuse(struct sio_server *s, struct lws *wsi, enum sio_refusal why,
 		  unsigned int status, const char *detail)
 {
@@ -659,8 +679,26 @@ static int refuse(struct sio_server *s, struct lws *wsi, enum sio_refusal why,
 	if (sio_rate_hit(&s->refuse_log, sio_now_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
 		sio_log(SIO_LOG_WARN, "HANDSHAKE_REFUSED", "id=%s why=%s status=%u %s", s->id,
 			sio_refusal_name(why), status, detail);
-	lws_return_http_status(wsi, status, NULL);
+	if (status == 426 /* upgrade required */)
+		upgrade_required(wsi);
+	else
+		lws_return_http_status(wsi, status, NULL);
 	return 1;
+}
+
+/* lws 4.1 upgrades whatever key and version it is sent: RFC 6455 asks for
+ * a key of 16 bytes in base64 and version 13. */
+static int check_handshake(struct sio_server *s, struct lws *wsi)
+{
+	char buf[64], raw[64];
+
+	if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_VERSION) <= 0 || strcmp(buf, "13"))
+		return refuse(s, wsi, SIO_REFUSED_HANDSHAKE, 426 /* upgrade required */,
+			      "what=version");
+	if (lws_hdr_copy(wsi, buf, sizeof buf, WSI_TOKEN_KEY) != 24 ||
+	    lws_b64_decode_string(buf, raw, sizeof raw) != 16)
+		return refuse(s, wsi, SIO_REFUSED_HANDSHAKE, HTTP_STATUS_BAD_REQUEST, "what=key");
+	return 0;
 }
 
 static bool origin_allowed(const struct sio_strlist *allowed, const char *origin)
@@ -685,6 +723,8 @@ static int filter(struct sio_server *s, struct lws *wsi)
 		lws_return_http_status(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE, NULL);
 		return 1;
 	}
+	if (check_handshake(s, wsi))
+		return 1;
 	/* Browsers always say where the page came from; other clients need
 	 * not, and an allow-list is about pages, so they pass. */
 	if (s->cfg.serve.allow_origins.count && lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) > 0) {
@@ -859,12 +899,15 @@ static void idle_tick(lws_sorted_usec_list_t *sul)
 	struct conn *c;
 
 	lws_sul_schedule(s->context, 0, &s->idle_sul, idle_tick, LWS_US_PER_SEC);
-	if (!ping_after && !close_after)
-		return;
 	DL_FOREACH(s->conns, c) {
 		uint32_t quiet = now - c->heard_s;
-		if (c->close_code)
+		if (c->close_code) {
+			/* Due now, so lws puts it at the head of its timer list. */
+			if ((int32_t)(now - c->close_by_s) >= 0)
+				lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE,
+						LWS_TO_KILL_ASYNC);
 			continue;
+		}
 		if (close_after && quiet >= close_after) {
 			conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "idle timeout", SIO_CLOSE_IDLE);
 		} else if (ping_after && quiet >= ping_after && !c->pinged) {

@@ -24,6 +24,7 @@ static const char *const close_names[SIO_CLOSE_REASON_COUNT] = {
 static const char *const refusal_names[SIO_REFUSAL_COUNT] = {
 	[SIO_REFUSED_ORIGIN] = "origin",
 	[SIO_REFUSED_ADDRESS] = "address",
+	[SIO_REFUSED_HANDSHAKE] = "handshake",
 };
 
 const char *sio_refusal_name(enum sio_refusal refusal)
@@ -142,5 +143,6 @@ void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
 	metric(out, "sio_queued_bytes", "gauge", "Bytes of outgoing frames not yet sent.");
 	fprintf(out, "sio_queued_bytes %llu\n", (unsigned long long)s->queued_bytes);
 	metric(out, "sio_log_suppressed_total", "counter", "Log lines held back by the rate limit.");
-	fprintf(out, "sio_log_suppressed_total %llu\n", (unsigned long long)s->log_suppressed);
+	fprintf(out, "sio_log_suppressed_total %llu\n",
+		(unsigned long long)(s->log_suppressed + s->bus_log_suppressed));
 }

@@ -27,6 +27,7 @@ enum sio_close_reason {
 enum sio_refusal {
 	SIO_REFUSED_ORIGIN,     /* 403, not on allow_origin */
 	SIO_REFUSED_ADDRESS,    /* 429, over max_per_address */
+	SIO_REFUSED_HANDSHAKE,  /* 400 bad key, 426 version other than 13 */
 	SIO_REFUSAL_COUNT,
 };
 
@@ -69,6 +70,7 @@ struct sio_stats {
 	uint64_t events[SIO_EV_COUNT];
 	uint64_t queued_bytes;       /* shared frame bytes alive */
 	uint64_t log_suppressed;     /* log lines held back by the rate limit */
+	uint64_t bus_log_suppressed; /* the same, of the bus */
 };
 
 const char *sio_event_name(enum sio_event event);

@@ -8,8 +8,8 @@
 # code, HTTP status, counter, log line).
 #
 # Rows the product gets wrong are written as it should behave and skipped
-# with "BUG: ..."; SIO_RUN_BUGS=1 runs them anyway, to see them fail (or pass
-# once fixed).
+# with "BUG: ..."; rows a library under sio gets wrong, with "LIMIT: ...";
+# SIO_RUN_BUGS=1 runs them anyway, to see them fail (or pass once fixed).
 
 load helpers
 
@@ -18,6 +18,12 @@ BUSJUNK="$SIO_ROOT/tests/helpers/busjunk.py"
 
 bug() {
 	[[ -n ${SIO_RUN_BUGS:-} ]] || skip "BUG: $*"
+}
+
+# limit WHY: a row that fails in a library sio is built on, out of sio's
+# reach; skipped with the reason (SIO_RUN_BUGS=1 runs it too).
+limit() {
+	[[ -n ${SIO_RUN_BUGS:-} ]] || skip "LIMIT: $*"
 }
 
 setup_file() {
@@ -90,7 +96,7 @@ peak() { echo "# $1: peak RSS ${PEAK_KB} kB (${BASE_KB} kB at start)" >&3; }
 # --- WebSocket framing -------------------------------------------------------
 
 @test "matrix: framing: unmasked client frame → 1002" {
-	bug "lws 4.1.6 (its server frame parser, lws_ws_rx_sm) takes an unmasked client frame as if masked, and sio-serve, which cannot see the mask bit through the lws API, handles and relays it: a subscribe and a publish sent unmasked are served (RFC 6455 5.1: the server must fail the connection)"
+	limit "lws 4.1.6 (its server frame parser, lws_ws_rx_sm) takes an unmasked client frame as if masked, and sio-serve, which cannot see the mask bit through the lws API, handles and relays it: a subscribe and a publish sent unmasked are served (RFC 6455 5.1: the server must fail the connection)"
 	serve_watched
 	local s='{"action":"SUBSCRIBE_CHANNEL_ACTION","channel":"u"}' p='{"channel":"u","data":1}'
 	run -0 ws "rawbytes:81$(printf %02x ${#s})$(hexof "$s")" \
@@ -213,7 +219,7 @@ peak() { echo "# $1: peak RSS ${PEAK_KB} kB (${BASE_KB} kB at start)" >&3; }
 }
 
 @test "matrix: framing: close with a 1-byte payload → 1002" {
-	bug "lws 4.1.6 answers a 1-byte close payload with close code 1005, which RFC 6455 7.4.1 forbids on the wire; it should fail with 1002"
+	limit "lws 4.1.6 answers a 1-byte close payload with close code 1005, which RFC 6455 7.4.1 forbids on the wire; it should fail with 1002"
 	serve_watched
 	run -0 ws rawbytes:888100000000aa expect-close
 	assert_output --regexp '^CLOSE 1002( |$)'
@@ -237,53 +243,59 @@ upgrade() {
 	still_serving
 }
 
-@test "matrix: handshake: missing or empty Sec-WebSocket-Key → connection closed, no 101" {
+@test "matrix: handshake: missing or empty Sec-WebSocket-Key → 400, no 101" {
 	serve_watched
 	run -0 badclient http "$SERVE_PORT" "$(upgrade /socketiyo 'Sec-WebSocket-Version: 13\r\n')"
-	assert_output EOF
+	assert_output --regexp '^(STATUS 400|EOF)$'
 	run -0 badclient http "$SERVE_PORT" \
 		"$(upgrade /socketiyo 'Sec-WebSocket-Key: \r\nSec-WebSocket-Version: 13\r\n')"
-	assert_output EOF
+	assert_output --regexp '^(STATUS 400|EOF)$'
 	assert_equal "$(metric 'sio_connections_total{result="accepted"}')" 1
 	still_serving
 }
 
 @test "matrix: handshake: a Sec-WebSocket-Key that is not 16 bytes in base64 → 400" {
-	bug "sio-serve upgrades (101) with any Sec-WebSocket-Key, such as 'short' (RFC 6455 4.2.1: 16 bytes in base64); lws 4.1.6 does not check it and lib/server.c callback(), LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION, does not either"
 	serve_watched
 	local k
 	for k in short 'not base64 at all!' "$(printf 'A%.0s' $(seq 40))"; do
 		run -0 badclient http "$SERVE_PORT" \
 			"$(upgrade /socketiyo "Sec-WebSocket-Key: $k\\r\\nSec-WebSocket-Version: 13\\r\\n")"
-		assert_output --regexp '^(STATUS 400|EOF)$'
+		assert_output 'STATUS 400'
 	done
+	wait_metric 'sio_handshakes_refused_total{reason="handshake"}' 3
+	log_has 'HANDSHAKE_REFUSED .*why=handshake status=400 what=key'
 	assert_equal "$(metric 'sio_connections_total{result="accepted"}')" 1
 	still_serving
 }
 
 @test "matrix: handshake: a Sec-WebSocket-Version other than 13 → 426" {
-	bug "sio-serve upgrades (101) whatever Sec-WebSocket-Version says (8, 99, abc) or without one; RFC 6455 4.4 wants 426 with 'Sec-WebSocket-Version: 13'. lws 4.1.6 falls back to 13 for an unknown version; lib/server.c callback() could refuse it at LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION"
 	serve_watched
 	local v
 	for v in 8 99 abc; do
 		run -0 badclient http "$SERVE_PORT" \
 			"$(upgrade /socketiyo "Sec-WebSocket-Key: $KEY\\r\\nSec-WebSocket-Version: $v\\r\\n")"
-		assert_output --regexp '^(STATUS 426|STATUS 400|EOF)$'
+		assert_output 'STATUS 426'
 	done
 	run -0 badclient http "$SERVE_PORT" "$(upgrade /socketiyo "Sec-WebSocket-Key: $KEY\\r\\n")"
-	assert_output --regexp '^(STATUS 426|STATUS 400|EOF)$'
+	assert_output 'STATUS 426'
+	# The answer names the version spoken here (RFC 6455 4.4).
+	run -0 bash -c "printf 'GET /socketiyo HTTP/1.1\\r\\nHost: x\\r\\nUpgrade: websocket\\r\\nConnection: Upgrade\\r\\nSec-WebSocket-Key: $KEY\\r\\nSec-WebSocket-Version: 8\\r\\n\\r\\n' |
+		timeout 5 python3 -c 'import socket, sys
+s = socket.create_connection((\"127.0.0.1\", int(sys.argv[1])))
+s.sendall(sys.stdin.buffer.read())
+print(s.recv(4096).decode(errors=\"replace\"))' $SERVE_PORT"
+	assert_output --regexp '(^|\s)[Ss]ec-[Ww]eb[Ss]ocket-[Vv]ersion: 13'
+	wait_metric 'sio_handshakes_refused_total{reason="handshake"}' 5
 	assert_equal "$(metric 'sio_connections_total{result="accepted"}')" 1
 	still_serving
 }
 
-@test "matrix: handshake: wrong path → upgrade closed without a status, plain GET 404" {
+@test "matrix: handshake: wrong path → 404, for an upgrade as for a plain GET" {
 	serve_watched
-	# The WebSocket filter refuses the upgrade and lws hangs up; only plain
-	# HTTP gets a status (sio-serve(1), HTTP).
 	local p
 	for p in / /socketiyo/ /socketiyox /SOCKETIYO /metrics; do
 		run -0 badclient http "$SERVE_PORT" "$(upgrade "$p")"
-		assert_equal "$p $output" "$p EOF"
+		assert_equal "$p $output" "$p STATUS 404"
 	done
 	assert_equal "$(http_status /nope)" 404
 	run -0 badclient http "$SERVE_PORT" 'GET /socketiyo HTTP/1.1\r\nHost: x\r\n\r\n'
@@ -340,7 +352,6 @@ upgrade() {
 }
 
 @test "matrix: handshake: a flood of refused handshakes → few log lines" {
-	bug "every refused handshake writes a line through lib/server.c lws_log_emit(), without the rate limit of the other warnings: 300 upgrades on a wrong path write 300 'lws: User code denied connection', 300 requests with 5 KB headers 300 'lws: Ran out of header data space'; anyone who can connect fills the log"
 	serve_watched
 	run -0 badclient --repeat 100 http "$SERVE_PORT" "$(upgrade /elsewhere)"
 	run -0 badclient --repeat 100 header "$SERVE_PORT" /socketiyo 5000
@@ -536,7 +547,8 @@ payload() {
 	serve_watched --ping-interval 1 --idle-timeout 2
 	WS_TIMEOUT=30 run -0 ws --no-pong --print-pings "$(ready)" "$(sub quiet)" sleep:30
 	assert_line -n 0 PING
-	assert_line -n 1 EOF
+	assert_line -n 1 'CLOSE 1001 idle timeout'
+	wait_metric 'sio_closed_total{reason="idle"}' 1
 	wait_metric sio_clients 1
 	wait_metric sio_subscriptions 1
 	# The watcher answered its pings all along and is still there.
@@ -575,16 +587,19 @@ published_to_watcher() {
 # message published by a client of B reaches the watcher on A (published
 # again until it does: interest crosses the bus asynchronously); memory of A
 # stayed bounded.
+bmetric_is() { [[ "$(bmetric "$1")" == "$2" ]]; }
+
 in_mesh() {
 	refute pid_gone "$SERVE_PID"
 	assert_equal "$(http_status /healthz)" 200
 	wait_for published_to_watcher
 	wait_bg watcher
 	assert_equal "$(bg_out watcher)" '{"channel":"probe","data":"after"}'
-	assert_equal "$(metric sio_peers_alive)" 1
-	assert_equal "$(bmetric sio_peers_alive)" 1
-	refute log_has 'why=timeout'
-	refute log_has 'why=timeout' "$B_LOG"
+	# Made-up instances that got in die of silence; A and B never did.
+	wait_metric sio_peers_alive 1
+	wait_for bmetric_is sio_peers_alive 1
+	refute log_has 'LEAVE id=A peer=B .*why=timeout'
+	refute log_has 'LEAVE id=B peer=A .*why=timeout' "$B_LOG"
 	assert_equal "$(metric sio_bus_gaps_total)" 0
 	bounded "${1:-}"
 }
@@ -709,7 +724,6 @@ control_msgs() {
 }
 
 @test "matrix: bus: a forged heartbeat with a peer's id → dropped, the peer keeps its place" {
-	bug "lib/bus.c on_control() and lib/registry.c sio_registry_heard() take a heartbeat with B's id but another boot as B restarting: A logs JOIN peer=B and adopts the forged URL, then JOIN again at B's next real heartbeat, and so on at every beat (JOIN lines and events without limit, the 1013 and 1001 reasons may name the forger's URL)"
 	mesh_pair
 	fake_peer "$(control_msgs "$(hb B)" 'not json')" 100
 	# Every copy of the forgery comes with a bogus message that is counted:
@@ -736,7 +750,6 @@ control_msgs() {
 }
 
 @test "matrix: bus: after a flood of dropped messages, LOG_SUPPRESSED tells the lines held back" {
-	bug "lib/bus.c dropped() reports the lines its rate limit held back only when the next message is dropped, and not in sio_log_suppressed_total: after a flood that stops, the 99,99x lines are never accounted for (the server's rejected frames have sio_server_tick() for this, the bus nothing)"
 	mesh_pair
 	run -0 busjunk flood "$A_INBOX" 100000 '[["junk"]]'
 	SIO_WAIT=30 wait_metric sio_bus_dropped_total 100000
@@ -751,7 +764,6 @@ control_msgs() {
 }
 
 @test "matrix: bus: forged heartbeats of 3,000 made-up instances → bounded peers, sockets and log lines" {
-	bug "lib/bus.c on_control() registers every id heard (lib/registry.c, no cap on peers, unlike the 4096 endpoints) and say_hello() opens a PUSH socket to each one's inbox (pusher_for()), never closed when the peer dies: 3,000 forged ids take A from ~30 to ~1,050 descriptors, where ZeroMQ's limit of 1023 sockets stops it (from then on say_hello() can open no socket to a real new peer either), RSS +22 MB, and 3,000 JOIN and 3,000 LEAVE lines in the log"
 	mesh_pair
 	local fds0
 	fds0=$(find "/proc/$SERVE_PID/fd" -mindepth 1 | wc -l)
@@ -765,7 +777,8 @@ for i in range(3000):
 msgs.append(["@", "not json"])
 print(json.dumps(msgs))' >"$BATS_TEST_TMPDIR/forged.json"
 	fake_peer "@$BATS_TEST_TMPDIR/forged.json"
-	wait_metric sio_bus_dropped_total 1
+	# Past MAX_JOINS_PER_SEC new ids a second, the rest are dropped, counted.
+	wait_for metric_at_least sio_bus_dropped_total 2000
 	local fds
 	fds=$(find "/proc/$SERVE_PID/fd" -mindepth 1 | wc -l)
 	echo "# descriptors: $fds0 before, $fds after 3,000 forged ids" >&3
@@ -775,7 +788,7 @@ print(json.dumps(msgs))' >"$BATS_TEST_TMPDIR/forged.json"
 }
 
 @test "matrix: bus: 200,000 subscriptions on the bus endpoint → bounded memory, no false death" {
-	bug "a SUB connected to an instance's bus endpoint (XPUB) may subscribe to any number of relay topics: lib/bus.c on_xpub() keeps each in b->interests and ZeroMQ's XPUB keeps each in its trie, without a cap; 200,000 from one unauthenticated peer take A from ~13 MB to ~290 MB, and while A takes them in its heartbeats stop long enough for B to log LEAVE peer=A why=timeout and JOIN again"
+	limit "ZeroMQ's XPUB keeps every subscription a connected SUB sends, in its own trie, without a cap sio can set (lib/bus.c on_xpub() only sees them go by): 200,000 from one peer take A from ~13 MB to ~290 MB, and while ZeroMQ takes them in, A's heartbeats can be late enough for a false LEAVE. An open bus is open to this: configure CURVE (bus.cert, bus.trust) wherever hosts that are not trusted can reach it"
 	mesh_pair
 	run -0 busjunk subscribe "127.0.0.1:${A_BUS##*:}" 200000
 	# The subscriptions are all in once the junk peer is gone and A relays
@@ -880,16 +893,12 @@ EOF_CASES
 }
 
 @test "matrix: config: a directory as the file → 78 with the reason" {
-	bug "lib/config.c sio_config_build() prints strerror(errno) after libconfig's config_read_file() failed on a directory, with errno 0 by then: 'sio-serve: error: DIR: cannot read: Success'"
 	mkdir "$BATS_TEST_TMPDIR/dir.conf"
 	refused "$BATS_TEST_TMPDIR/dir.conf" "$BATS_TEST_TMPDIR/dir.conf: cannot read: "
 	refute_regex "$stderr" 'Success'
 }
 
-@test "matrix: config: --bus-cert pointing to garbage → exit 1 naming the file, nothing listening" {
-	# sio-serve(1): the key pair is read when the bus opens, not by
-	# --check-config; a key pair that cannot be read is a failure (1), not a
-	# configuration error (78).
+@test "matrix: config: --bus-cert pointing to garbage → 78 naming the setting, nothing listening, nothing on stdout" {
 	local t=$BATS_TEST_TMPDIR port
 	head -c 300 /dev/urandom >"$t/junk.cert"
 	head -c 300 /dev/urandom >"$t/junk.cert_secret"
@@ -900,31 +909,21 @@ EOF_CASES
 	local cert
 	for cert in junk text; do
 		port=$(free_port)
-		run -1 --separate-stderr timeout 10 "$SIO_BIN/sio-serve" --port "$port" \
+		run -78 --separate-stderr timeout 10 "$SIO_BIN/sio-serve" --port "$port" \
 			--bus-bind "tcp://127.0.0.1:$(free_port)" --bus-cert "$t/$cert.cert" --bus-trust "$t/trust"
-		assert_regex "$stderr" "sio-serve: error: unable to load the CURVE key pair $t/$cert.cert"
+		assert_equal "$stderr" "sio-serve: error: --bus-cert: $t/$cert.cert is not a CURVE certificate (sio-serve --gen-keys makes one)"
+		# czmq's parser would print the bytes it cannot parse on stdout.
+		assert_equal "$output" ""
 		SERVE_PORT=$port run http_status /healthz
 		assert_output 000
 	done
-	run -1 --separate-stderr timeout 10 "$SIO_BIN/sio-serve" --port "$(free_port)" \
+	run -78 --separate-stderr timeout 10 "$SIO_BIN/sio-serve" --port "$(free_port)" \
 		--bus-bind "tcp://127.0.0.1:$(free_port)" --bus-cert "$t/empty.cert" --bus-trust "$t/trust"
-	assert_regex "$stderr" "sio-serve: error: unable to read the CURVE secret key $t/empty.cert_secret"
-	# In a file, the same.
+	assert_regex "$stderr" "--bus-cert: (unable to read $t/empty.cert|$t/empty.cert is not a CURVE certificate)"
+	# In a file, the same, with its line.
 	local f
 	f=$(printf 'bus: {\n\tcert = "%s";\n\ttrust = "%s";\n};\n' "$t/junk.cert" "$t/trust" | conf cert.conf)
-	run -1 --separate-stderr timeout 10 "$SIO_BIN/sio-serve" -c "$f" --port "$(free_port)" \
-		--bus-bind "tcp://127.0.0.1:$(free_port)"
-	assert_regex "$stderr" "unable to load the CURVE key pair $t/junk.cert"
-}
-
-@test "matrix: config: --bus-cert pointing to garbage → nothing on stdout" {
-	bug "czmq's zcert_load() (called by lib/bus.c load_curve()) logs 'E (zconfig): (1) invalid syntax' lines, raw bytes of the file included, on standard output, where sio's programs print nothing but their results (DESIGN 8: the library never prints to stdout)"
-	local t=$BATS_TEST_TMPDIR
-	head -c 300 /dev/urandom >"$t/junk.cert"
-	head -c 300 /dev/urandom >"$t/junk.cert_secret"
-	mkdir "$t/trust"
-	run -1 --separate-stderr timeout 10 "$SIO_BIN/sio-serve" --port "$(free_port)" \
-		--bus-bind "tcp://127.0.0.1:$(free_port)" --bus-cert "$t/junk.cert" --bus-trust "$t/trust"
+	run -78 --separate-stderr timeout 10 "$SIO_BIN/sio-serve" -c "$f" --check-config
+	assert_regex "$stderr" "cert.conf:2: bus.cert: $t/junk.cert is not a CURVE certificate"
 	assert_equal "$output" ""
-	assert_equal "$stderr" "sio-serve: error: unable to load the CURVE key pair $t/junk.cert"
 }

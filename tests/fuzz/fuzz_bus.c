@@ -248,6 +248,13 @@ static void on_control(struct session *ss, const char *buf, size_t len, bool via
 	enum sio_peer_change change = sio_registry_heard(&ss->reg, &m.status, ss->now_ms, &peer);
 	if (!strcmp(m.status.id, SELF_ID)) {
 		CHECK(peer == NULL && change == SIO_PEER_UPDATED);
+	} else if (was_alive && m.status.boot < old_boot) {
+		/* An earlier start of a live id: someone else's, ignored. */
+		CHECK(change == SIO_PEER_CONFLICT && peer == before);
+		CHECK(peer->status.boot == old_boot);
+	} else if (!before && change == SIO_PEER_REFUSED) {
+		CHECK(peer == NULL);
+		CHECK(HASH_COUNT(ss->reg.peers) == SIO_REGISTRY_MAX_PEERS);
 	} else {
 		CHECK(peer != NULL && peer->alive && peer->last_seen_ms == ss->now_ms);
 		CHECK(!strcmp(peer->status.id, m.status.id));

@@ -395,10 +395,42 @@ static void test_restart_joins(void **state)
 	assert_int_equal(hear(&reg, &st, T0 + 650, &p), SIO_PEER_UPDATED);
 	assert_int_equal(a->joined_ms, T0 + 400);
 
-	/* Any change of boot is a restart, down as well as up. */
+	/* An earlier boot while the id is alive is another process using it
+	 * (a forgery, two instances with one id): the first keeps it. */
 	st.boot = 1;
-	assert_int_equal(hear(&reg, &st, T0 + 900, &p), SIO_PEER_JOINED);
+	assert_int_equal(hear(&reg, &st, T0 + 900, &p), SIO_PEER_CONFLICT);
+	assert_int_equal(a->status.boot, 2);
+	assert_int_equal(a->joined_ms, T0 + 400);
 	assert_int_equal(reg.alive, 1);
+	/* Once that one is dead, the id is free for any start. */
+	assert_non_null(sio_registry_left(&reg, "a"));
+	assert_int_equal(hear(&reg, &st, T0 + 1000, &p), SIO_PEER_JOINED);
+	assert_int_equal(a->status.boot, 1);
+	sio_registry_clear(&reg);
+}
+
+/* Made-up ids cannot grow the registry without end: past the cap a new id
+ * is refused, unless a dead one can make room. */
+static void test_peer_cap(void **state)
+{
+	struct sio_registry reg;
+	struct sio_peer *p = NULL;
+	char id[32];
+
+	(void)state;
+	sio_registry_init(&reg, "self");
+	for (int i = 0; i < SIO_REGISTRY_MAX_PEERS; i++) {
+		snprintf(id, sizeof id, "peer-%d", i);
+		struct sio_status st = status_of(id, 1);
+		assert_int_equal(hear(&reg, &st, T0 + (uint64_t)i, &p), SIO_PEER_JOINED);
+	}
+	struct sio_status extra = status_of("one-too-many", 1);
+	assert_int_equal(hear(&reg, &extra, T0 + 5000, &p), SIO_PEER_REFUSED);
+	assert_null(sio_registry_find(&reg, "one-too-many"));
+	assert_non_null(sio_registry_left(&reg, "peer-7"));
+	assert_int_equal(hear(&reg, &extra, T0 + 5000, &p), SIO_PEER_JOINED);
+	assert_null(sio_registry_find(&reg, "peer-7"));
+	assert_int_equal(count_peers(&reg, NULL), SIO_REGISTRY_MAX_PEERS);
 	sio_registry_clear(&reg);
 }
 
@@ -791,6 +823,7 @@ int main(void)
 		cmocka_unit_test(test_dead_peer_heard_again_joins),
 		cmocka_unit_test(test_restart_joins),
 		cmocka_unit_test(test_left),
+		cmocka_unit_test(test_peer_cap),
 		cmocka_unit_test(test_learn),
 		cmocka_unit_test(test_least_loaded),
 		cmocka_unit_test(test_least_loaded_room_is_max_minus_clients),
