@@ -534,6 +534,16 @@ static void send_request(struct worker *w, struct conn *c)
 		conn_send(w, c, w->req[c->target], w->reqlen[c->target]);
 }
 
+/* Loopback source addresses the connections go round: enough for each to
+ * stay within one address's ephemeral ports, and at least 64. */
+static uint64_t source_count(const struct sio_bench_plan *p)
+{
+	uint64_t per_target = (p->connections + p->ntargets - 1) / p->ntargets;
+	uint64_t needed = p->per_source ? (per_target + p->per_source - 1) / p->per_source : 1;
+
+	return needed > 64 ? needed : 64;
+}
+
 static void conn_start(struct worker *w, struct conn *c, uint64_t global, uint64_t now)
 {
 	const struct sio_bench_target *t = target_of(w, c);
@@ -552,10 +562,12 @@ static void conn_start(struct worker *w, struct conn *c, uint64_t global, uint64
 	 * Nagle's algorithm never delays: a system call saved per connection. */
 	if (c->role == R_PUB)
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	uint64_t src = c->role == R_PUB ? 0 : global / w->plan->ntargets / w->plan->per_source;
+	uint64_t src = c->role == R_PUB ? 0 : (global / w->plan->ntargets) % source_count(w->plan);
 	if (t->loopback && src) {
-		/* Past one address's ephemeral ports: the next loopback address.
-		 * The port is chosen at connect(), for this destination only. */
+		/* Round the loopback addresses: the kernel looks for a free port
+		 * of the source address at each connect(), a search that grows
+		 * with the ports in use, so many addresses with few each keep it
+		 * short. The port is chosen at connect(), for this destination. */
 		struct sockaddr_in a = { .sin_family = AF_INET,
 					 .sin_addr.s_addr = htonl(0x7f000001u + (uint32_t)src) };
 		setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
