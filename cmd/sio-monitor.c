@@ -98,6 +98,7 @@ struct monitor {
 	int out_errno;           /* stdout failed: stop */
 	size_t known;            /* peers and endpoints, to see the view grow */
 	uint64_t changed_ms;
+	uint64_t heartbeat_ms, dead_after_ms;
 	char recent[RECENT_EVENTS][SIO_ENDPOINT_MAX + SIO_ID_MAX + 96];
 	size_t nrecent;
 	const char *seed;        /* for messages */
@@ -386,9 +387,13 @@ static bool settled(struct monitor *m, uint64_t now_ms, uint64_t settle_ms)
 		m->changed_ms = now_ms;
 	}
 	/* Every instance the mesh claims is heard: no need to wait further. */
-	if (sio_registry_complete(reg) && now_ms - m->changed_ms >= settle_ms / 5)
-		return true;
-	return HASH_COUNT(reg->peers) && now_ms - m->changed_ms >= settle_ms;
+	if (sio_registry_complete(reg))
+		return now_ms - m->changed_ms >= settle_ms / 5;
+	/* Some are missing: on a loaded machine they may just be late; a
+	 * claim that counts a dead one is corrected within dead_after. */
+	uint64_t patience = settle_ms > m->dead_after_ms + m->heartbeat_ms
+				    ? settle_ms : m->dead_after_ms + m->heartbeat_ms;
+	return HASH_COUNT(reg->peers) && now_ms - m->changed_ms >= patience;
 }
 
 static bool heard(struct monitor *m)
@@ -593,6 +598,8 @@ static int run(const struct args *a, const struct sio_config *cfg)
 	} else {
 		sio_log(SIO_LOG_DEBUG, "WATCHING", "seeds=%zu seed=%s dead_after_ms=%lld", seeds.count,
 			m.seed, (long long)cfg->bus.dead_after_ms);
+		m.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms;
+		m.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms;
 		rc = loop(&m, SETTLE_HEARTBEATS * (uint64_t)cfg->bus.heartbeat_ms);
 	}
 	sio_bus_destroy(&m.bus);

@@ -87,6 +87,7 @@ struct sio_bus {
 	uint64_t next_heartbeat_ms;
 	uint64_t beats;
 	bool left;         /* LEAVE said: no more heartbeats */
+	bool gossip_all;   /* someone new said hello: tell it every endpoint */
 	char **fresh;      /* endpoints learned lately, gossiped GOSSIP_REPEAT times */
 	size_t nfresh;
 	unsigned fresh_left;
@@ -382,7 +383,10 @@ static void heartbeat(struct sio_bus *b)
 	m.time_ms = wall_ms();
 	if (every < GOSSIP_FULL_MIN)
 		every = GOSSIP_FULL_MIN;
-	if (b->beats % every == 0 && HASH_COUNT(b->reg.endpoints)) {
+	/* The whole list now and then, and at once for a newcomer, which
+	 * would otherwise wait for the next round to learn the mesh. */
+	if ((b->beats % every == 0 || b->gossip_all) && HASH_COUNT(b->reg.endpoints)) {
+		b->gossip_all = false;
 		all = calloc(HASH_COUNT(b->reg.endpoints), sizeof *all);
 		if (all) {
 			HASH_ITER(hh, b->reg.endpoints, e, tmp)
@@ -446,8 +450,10 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 		return;
 	}
 	if (m.type == SIO_CONTROL_HELLO) {
-		if (via_inbox)
+		if (via_inbox) {
 			learn(b, m.status.bus, false);
+			b->gossip_all = true;
+		}
 		else
 			dropped(b, "control", "hello on the wrong socket");
 		sio_control_free(&m);
