@@ -31,6 +31,8 @@
 /* Endpoints one process will remember and dial: gossip from a forged
  * heartbeat must not make it grow, or connect, without end. */
 #define MAX_ENDPOINTS 4096
+/* Channels whose sequence is kept after the last subscriber left. */
+#define MAX_UNWANTED 65536
 /* Instances that may join in one second: a whole mesh starting at once gets
  * in within seconds, a flood of made-up ids gets in only this many at a
  * time, and those die again after dead_after_ms of silence. */
@@ -40,6 +42,10 @@ struct interest {          /* a channel the mesh asked us for, and its sequence 
 	char *channel;
 	size_t len;
 	uint64_t seq;
+	/* Kept when no one wants the channel any more, its sequence going on
+	 * uncounted: a subscriber cut off by a partition then sees, once back,
+	 * how many it missed. */
+	bool wanted;
 	UT_hash_handle hh;
 };
 
@@ -73,6 +79,7 @@ struct sio_bus {
 	size_t nfds;
 	struct sio_registry reg;
 	struct interest *interests;
+	size_t unwanted;   /* interests kept for their sequence only */
 	struct cursor *cursors;
 	struct pusher *pushers;
 	struct sio_bus_counters counters;
@@ -147,6 +154,13 @@ static void *make_socket(struct sio_bus *b, int type)
 	zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
 	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
 	zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+	/* ZMTP heartbeats on every link: a subscriber only ever receives, so a
+	 * link a partition killed would look open to it for good; this way it
+	 * is dropped within a few dead_after and dialled again. */
+	int hb_ivl = (int)b->opt.dead_after_ms, hb_timeout = 3 * (int)b->opt.dead_after_ms;
+	zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
+	zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
+	zmq_setsockopt(s, ZMQ_HEARTBEAT_TTL, &hb_timeout, sizeof hb_timeout);
 	if (b->cert) {
 		zcert_apply(b->cert, s);
 		if (type == ZMQ_XPUB || type == ZMQ_PULL) {
@@ -712,17 +726,25 @@ static void on_xpub(struct sio_bus *b, zmq_msg_t *msg)
 	if (len < 1 || sio_relay_topic_channel((const char *)d + 1, len - 1, &channel, &clen))
 		return;
 	HASH_FIND(hh, b->interests, channel, clen, in);
-	if (d[0] == 1 && !in) {
+	if (d[0] == 1 && in) {
+		if (!in->wanted)
+			b->unwanted--;
+		in->wanted = true;
+	} else if (d[0] == 1) {
 		in = calloc(1, sizeof *in);
 		if (in && (in->channel = malloc(clen + 1))) {
 			memcpy(in->channel, channel, clen);
 			in->channel[clen] = '\0';
 			in->len = clen;
+			in->wanted = true;
 			HASH_ADD_KEYPTR(hh, b->interests, in->channel, clen, in);
 		} else {
 			free(in);
 		}
-	} else if (d[0] == 0 && in) {
+	} else if (d[0] == 0 && in && in->wanted && b->unwanted < MAX_UNWANTED) {
+		in->wanted = false;
+		b->unwanted++;
+	} else if (d[0] == 0 && in && in->wanted) {
 		HASH_DEL(b->interests, in);
 		free(in->channel);
 		free(in);
@@ -805,10 +827,13 @@ void sio_bus_relay(struct sio_bus *b, const char *channel, size_t clen,
 	HASH_FIND(hh, b->interests, channel, clen, in);
 	if (!in)
 		return;
+	in->seq++;
+	if (!in->wanted)
+		return;
 	memset(&rm, 0, sizeof rm);
 	rm.flags = flags;
 	rm.boot = b->boot;
-	rm.seq = ++in->seq;
+	rm.seq = in->seq;
 	snprintf(rm.origin, sizeof rm.origin, "%s", b->id);
 	size_t mlen = sio_relay_meta_encode(&rm, meta);
 	/* Every client message comes this way: the topic of a channel of
