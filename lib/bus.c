@@ -347,7 +347,7 @@ static void fill_status(struct sio_bus *b, struct sio_status *st)
 static void drain_xpub(struct sio_bus *b);
 static void drain_auth_watch(struct sio_bus *b);
 
-static void publish_control(struct sio_bus *b, struct sio_control *m)
+static void publish_control(struct sio_bus *b, struct sio_control *m, bool both_ways)
 {
 	size_t len;
 	char *json = sio_control_encode(m, &len);
@@ -357,6 +357,17 @@ static void publish_control(struct sio_bus *b, struct sio_control *m)
 	const void *parts[] = { SIO_TOPIC_CONTROL, json };
 	size_t lens[] = { 1, len };
 	send_parts(b->pub, parts, lens, 2);
+	if (both_ways) {
+		/* Heartbeats also go to every peer's inbox, over a TCP connection
+		 * of their own: a lossy link that holds one stream back behind
+		 * its retransmissions seldom holds both, so a slow link is not
+		 * taken for a dead peer. */
+		const void *beat[] = { "beat", json };
+		size_t blens[] = { 4, len };
+		struct pusher *p, *tmp;
+		HASH_ITER(hh, b->pushers, p, tmp)
+			send_parts(p->sock, beat, blens, 2);
+	}
 	free(json);
 	drain_xpub(b);
 }
@@ -373,7 +384,7 @@ void sio_bus_event(struct sio_bus *b, const char *event, const char *why)
 	snprintf(m.event, sizeof m.event, "%s", event);
 	snprintf(m.why, sizeof m.why, "%s", why ? why : "");
 	m.time_ms = wall_ms();
-	publish_control(b, &m);
+	publish_control(b, &m, false);
 }
 
 void sio_bus_leave(struct sio_bus *b)
@@ -411,7 +422,7 @@ static void heartbeat(struct sio_bus *b)
 		m.peers = b->fresh;
 		m.npeers = b->nfresh;
 	}
-	publish_control(b, &m);
+	publish_control(b, &m, true);
 	free(all);
 	b->beats++;
 	b->counters.heartbeats_out++;
@@ -654,6 +665,10 @@ static void on_inbox(struct sio_bus *b, zmq_msg_t *parts, int n)
 
 	if (klen == 5 && !memcmp(kind, "hello", 5) && n == 2) {
 		on_control(b, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), true);
+		return;
+	}
+	if (klen == 4 && !memcmp(kind, "beat", 4) && n == 2) {
+		on_control(b, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), false);
 		return;
 	}
 	if (klen == 3 && !memcmp(kind, "pub", 3) && n == 4) {
