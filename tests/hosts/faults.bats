@@ -132,3 +132,129 @@ json_urls() {
 	assert_equal "$(log_count ': LEAVE .*peer=h[23] ' "${ILOG[2]}")" 0
 	assert_equal "$(log_count ': LEAVE .*peer=h[23] ' "${ILOG[3]}")" 0
 }
+
+@test "SIGSTOP, then SIGCONT: reported dead (LEAVE), then back (JOIN), the same process" {
+	hosts_up 3
+	mesh_up 3
+	local pid=${IPID[2]} t0 t1
+	mark_logs 1 3
+	t0=$(_now_us)
+	kill -STOP "$pid"
+	detect "$t0" ': LEAVE id=NAME peer=h2 .*why=timeout$' 1 3
+	local leave1=${DETECT_MS[1]} leave3=${DETECT_MS[3]}
+	wait_mesh 2 1 3
+	mark_logs 1 3
+	t1=$(_now_us)
+	kill -CONT "$pid"
+	detect "$t1" ': JOIN id=NAME peer=h2 ' 1 3
+	local join1=${DETECT_MS[1]} join3=${DETECT_MS[3]}
+	figure "SIGSTOP -> LEAVE why=timeout: h1 after $leave1 ms, h3 after $leave3 ms;" \
+		"SIGCONT -> JOIN: h1 after $join1 ms, h3 after $join3 ms"
+	((leave1 < DETECT_BOUND)) || fail "h1 took $leave1 ms"
+	((leave3 < DETECT_BOUND)) || fail "h3 took $leave3 ms"
+	((join1 < DETECT_BOUND)) || fail "h1 took $join1 ms to hear h2 again"
+	((join3 < DETECT_BOUND)) || fail "h3 took $join3 ms to hear h2 again"
+	wait_mesh 3
+	# No restart: the same process, still up, started once.
+	refute pid_gone "$pid"
+	assert_equal "${IPID[2]}" "$pid"
+	assert_equal "$(log_count ': LISTENING ' "${ILOG[2]}")" 1
+	# h2 itself heard nobody while stopped; whatever it said of the others
+	# on waking, they are alive in its view now.
+	figure "h2 on waking reported $(log_count ': LEAVE id=h2 peer=' "${ILOG[2]}") LEAVE of its peers" \
+		"(they were silent to it while it was stopped)"
+	assert_equal "$(imetric 2 sio_peers_alive)" 2
+}
+
+@test "partition: one host cut off, then healed: both sides report each other dead, rejoin, relay resumes, gaps are counted" {
+	hosts_up 3
+	mesh_up 3
+	# h1's messages cross to h3 (cut off) and to h2 (same side); h3's to h1.
+	subscriber s2 2 p
+	subscriber s3 3 p
+	subscriber s1 1 q
+	await_relay 1 p s2 s3
+	await_relay 3 q s1
+	local gaps1 gaps3
+	gaps1=$(imetric 1 sio_bus_gaps_total)
+	gaps3=$(imetric 3 sio_bus_gaps_total)
+	assert_equal "$gaps1 $gaps3" "0 0"
+	paced_publisher pub1 1 "${IURL[1]}" p h1 20
+	paced_publisher pub3 3 "${IURL[3]}" q h3 20
+	wait_for bash -c '(($(grep -c "\"o\":\"h1\"" "$1") > 10))' _ "$BATS_TEST_TMPDIR/s3.out"
+
+	local t0 t1
+	t0=$(_now_us)
+	link_down 3
+	detect "$t0" ': LEAVE id=NAME peer=h3 .*why=timeout$' 1 2
+	local l1=${DETECT_MS[1]} l2=${DETECT_MS[2]}
+	detect "$t0" ': LEAVE id=NAME peer=h1 .*why=timeout$' 3
+	local l31=${DETECT_MS[3]}
+	detect "$t0" ': LEAVE id=NAME peer=h2 .*why=timeout$' 3
+	local l32=${DETECT_MS[3]}
+	wait_mesh 2 1 2
+	wait_imetric 3 sio_peers_alive 0
+	# The cut lasts until h1 has sent 100 more messages (2 s at its pace),
+	# as h2, on its side, sees them: they pile up on the way to h3.
+	local c2
+	c2=$(origin_count s2 h1)
+	wait_for bash -c '(($(grep -c "\"o\":\"h1\"" "$1") >= $2 + 100))' _ "$BATS_TEST_TMPDIR/s2.out" "$c2"
+	local cut_ms=$((($(_now_us) - t0) / 1000))
+	figure "partition -> LEAVE why=timeout: h1 and h2 lost h3 after $l1 and $l2 ms;" \
+		"h3 lost h1 and h2 after $l31 and $l32 ms"
+	for ms in "$l1" "$l2" "$l31" "$l32"; do
+		((ms < DETECT_BOUND)) || fail "a side took $ms ms to see the partition"
+	done
+	# The same side never stopped hearing each other.
+	assert_equal "$(log_count ': LEAVE id=h1 peer=h2 ' "${ILOG[1]}")" 0
+	assert_equal "$(log_count ': LEAVE id=h2 peer=h1 ' "${ILOG[2]}")" 0
+
+	mark_logs 1 2 3
+	t1=$(_now_us)
+	link_up 3
+	# A healed link carries again once TCP retransmits, whose backoff grew
+	# while the link was down: seconds, not the heartbeat.
+	SIO_WAIT=30 detect "$t1" ': JOIN id=NAME peer=h3 ' 1 2
+	local j1=${DETECT_MS[1]} j2=${DETECT_MS[2]}
+	SIO_WAIT=30 detect "$t1" ': JOIN id=NAME peer=h1 ' 3
+	local j31=${DETECT_MS[3]}
+	SIO_WAIT=30 detect "$t1" ': JOIN id=NAME peer=h2 ' 3
+	local j32=${DETECT_MS[3]}
+	figure "partition healed after $cut_ms ms -> JOIN: h1 and h2 heard h3 after $j1 and $j2 ms;" \
+		"h3 heard h1 and h2 after $j31 and $j32 ms"
+	wait_mesh 3
+
+	# Relay resumes: messages sent after the heal cross both ways.
+	local c1 c3
+	c3=$(origin_count s3 h1)
+	c1=$(origin_count s1 h3)
+	SIO_WAIT=30 wait_for bash -c '(($(grep -c "\"o\":\"h1\"" "$1") > $2 + 20))' _ "$BATS_TEST_TMPDIR/s3.out" "$c3"
+	SIO_WAIT=30 wait_for bash -c '(($(grep -c "\"o\":\"h3\"" "$1") > $2 + 20))' _ "$BATS_TEST_TMPDIR/s1.out" "$c1"
+	stop_paced pub1
+	local sent1=$PACED
+	stop_paced pub3
+	local sent3=$PACED
+
+	# Every message sent is delivered or counted as missed, none hidden:
+	# delivered + gaps = sent, once the last one is in.
+	SIO_WAIT=30 wait_for bash -c '[[ $(tail -n 1 "$1") == *"\"n\":$2}}" ]]' _ "$BATS_TEST_TMPDIR/s3.out" "$sent1"
+	SIO_WAIT=30 wait_for bash -c '[[ $(tail -n 1 "$1") == *"\"n\":$2}}" ]]' _ "$BATS_TEST_TMPDIR/s1.out" "$sent3"
+	local got3 got1 got2
+	got3=$(origin_count s3 h1)
+	got1=$(origin_count s1 h3)
+	got2=$(origin_count s2 h1)
+	gaps3=$(imetric 3 sio_bus_gaps_total)
+	gaps1=$(imetric 1 sio_bus_gaps_total)
+	figure "across the partition: h1 -> h3 $got3 of $sent1 delivered, $gaps3 counted as gaps;" \
+		"h3 -> h1 $got1 of $sent3 delivered, $gaps1 counted as gaps; h1 -> h2 (same side) $got2 of $sent1"
+	assert_equal "$((got3 + gaps3))" "$sent1"
+	assert_equal "$((got1 + gaps1))" "$sent3"
+	assert_equal "$got2" "$sent1"
+	assert_equal "$(imetric 2 sio_bus_gaps_total)" 0
+	in_order s3 h1 || fail "h1's messages reached h3 out of order"
+	in_order s1 h3 || fail "h3's messages reached h1 out of order"
+	in_order s2 h1 || fail "h1's messages reached h2 out of order"
+	# A gap, when there is one, is in the log too.
+	if ((gaps3)); then log_has ': BUS_GAP id=h3 origin=h1 ' "${ILOG[3]}"; fi
+	if ((gaps1)); then log_has ': BUS_GAP id=h1 origin=h3 ' "${ILOG[1]}"; fi
+}

@@ -77,7 +77,7 @@ hx() {
 hx_bg() {
 	local name=$1 i=$2 in=/dev/null
 	shift 2
-	[[ -f $BATS_TEST_TMPDIR/$name.in ]] && in=$BATS_TEST_TMPDIR/$name.in
+	[[ -e $BATS_TEST_TMPDIR/$name.in ]] && in=$BATS_TEST_TMPDIR/$name.in
 	ip netns exec "$(host_ns "$i")" "$@" <"$in" >"$BATS_TEST_TMPDIR/$name.out" \
 		2>"$BATS_TEST_TMPDIR/$name.err" 3>&- &
 	BG[$name]=$!
@@ -228,12 +228,17 @@ impair() {
 	fi
 }
 
+# impair_dropped I: packets the loss rule of host I dropped so far.
+impair_dropped() {
+	hx "$1" nft list table inet sio_impair | sed -nE 's/.*counter packets ([0-9]+) .* drop.*/\1/p'
+}
+
 _impair_rules() {
 	hx "$1" nft -f - <<EOF
 table inet sio_impair {
 	chain out {
 		type filter hook output priority -10; policy accept;
-		oifname "eth0" numgen random mod 100 < $2 drop
+		oifname "eth0" numgen random mod 100 < $2 counter drop
 		$3
 	}
 }

@@ -1,0 +1,118 @@
+#!/usr/bin/env bats
+# Bad links between three hosts: 20 % of the packets lost and the others
+# 50 ms late, in each direction of every link, while the instances keep the
+# default heartbeat (250 ms) and dead-after (1000 ms). netem is not in every
+# kernel; here the loss is an nft rule (numgen random) and the delay
+# nfq-delay (tests/hosts/nfq-delay.c), which holds the packets of an
+# NFQUEUE, both inside each host's namespace on what it sends to the switch.
+#
+# What must hold over the window: no instance reports another dead, and
+# relayed messages keep their order per origin; every message sent is
+# delivered or counted as a gap.
+
+load hosts
+
+# How long the mesh is watched under loss and delay.
+WINDOW_S=20
+
+setup() {
+	hosts_check
+	impair_check
+}
+
+# rtt_ms I J: the time a TCP connect from host I to host J takes (a SYN and
+# its answer: the round trip of the link), median of five, in ms.
+rtt_ms() {
+	hx "$1" python3 -c 'import socket, statistics, sys, time
+t = []
+for _ in range(5):
+    a = time.monotonic()
+    try:
+        socket.create_connection((sys.argv[1], 9), timeout=5).close()
+    except ConnectionRefusedError:
+        pass
+    except OSError:
+        continue
+    t.append((time.monotonic() - a) * 1000)
+print(round(statistics.median(t)) if t else "lost")' "$(host_ip "$2")"
+}
+
+@test "20 % loss and 50 ms delay on every link: no false death over the window, relay in order per origin" {
+	hosts_up 3
+	mesh_up 3
+	subscriber s3 3 q
+	subscriber s1 1 q
+	await_relay 1 q s3
+	await_relay 2 q s1 s3
+	local i
+	for i in 1 2 3; do
+		mark_logs "$i"
+		assert_equal "$(imetric "$i" sio_bus_gaps_total)" 0
+	done
+
+	local rtt_before
+	rtt_before=$(rtt_ms 1 2)
+	for i in 1 2 3; do
+		impair "$i" 20 50
+	done
+	figure "link h1-h2: TCP connect $rtt_before ms before, $(rtt_ms 1 2) ms with 20 % loss and 50 ms delay each way"
+
+	paced_publisher pub1 1 "${IURL[1]}" q h1 25
+	paced_publisher pub2 2 "${IURL[2]}" q h2 25
+
+	# The window: any LEAVE ends it at once.
+	local t0 end leaves
+	t0=$(_now_us)
+	end=$((t0 + WINDOW_S * 1000000))
+	while (($(_now_us) < end)); do
+		leaves=$(cat "${ILOG[1]}" "${ILOG[2]}" "${ILOG[3]}" | grep -c ': LEAVE id=h[123] peer=' || true)
+		((leaves == 0)) || break
+		sleep 0.2
+	done
+	figure "after $((($(_now_us) - t0) / 1000)) ms under loss and delay: $leaves LEAVE reported"
+	for i in 1 2 3; do
+		refute log_has ': LEAVE id=h[123] peer=' "${ILOG[$i]}"
+		assert_equal "$(log_count ': JOIN ' "${ILOG[$i]}")" 2
+		assert_equal "$(imetric "$i" sio_peers_alive)" 2
+	done
+
+	stop_paced pub1
+	local sent1=$PACED
+	stop_paced pub2
+	local sent2=$PACED
+	# The last of each is on its way through the same loss: wait for it.
+	SIO_WAIT=30 wait_for bash -c 'grep -q "\"o\":\"h1\",\"n\":$2}" "$1"' _ "$BATS_TEST_TMPDIR/s3.out" "$sent1"
+	SIO_WAIT=30 wait_for bash -c 'grep -q "\"o\":\"h2\",\"n\":$2}" "$1"' _ "$BATS_TEST_TMPDIR/s3.out" "$sent2"
+	SIO_WAIT=30 wait_for bash -c 'grep -q "\"o\":\"h2\",\"n\":$2}" "$1"' _ "$BATS_TEST_TMPDIR/s1.out" "$sent2"
+
+	local got31 got32 got12 gaps3 gaps1
+	got31=$(origin_count s3 h1)
+	got32=$(origin_count s3 h2)
+	got12=$(origin_count s1 h2)
+	gaps3=$(imetric 3 sio_bus_gaps_total)
+	gaps1=$(imetric 1 sio_bus_gaps_total)
+	figure "relayed under loss and delay: h1 -> h3 $got31 of $sent1, h2 -> h3 $got32 of $sent2 ($gaps3 gaps counted)," \
+		"h2 -> h1 $got12 of $sent2 ($gaps1 gaps counted)"
+	in_order s3 h1 || fail "h1's messages reached h3 out of order"
+	in_order s3 h2 || fail "h2's messages reached h3 out of order"
+	in_order s1 h2 || fail "h2's messages reached h1 out of order"
+	assert_equal "$((got31 + got32 + gaps3))" "$((sent1 + sent2))"
+	assert_equal "$((got12 + gaps1))" "$sent2"
+
+	# The loss and the delay really were there: the nft rule dropped packets,
+	# nfq-delay held the others.
+	local dropped=0 d
+	for i in 1 2 3; do
+		d=$(impair_dropped "$i")
+		((d > 0)) || fail "the loss rule of h$i dropped nothing"
+		dropped=$((dropped + d))
+	done
+	figure "the loss rules dropped $dropped packets in all"
+	for i in 1 2 3; do
+		stop_pid "${BG[delay$i]}"
+		assert_equal "$WAIT_RC" 0
+		grep -qE 'nfq-delay: done .* packets=[1-9][0-9]* ' "$BATS_TEST_TMPDIR/delay$i.err"
+	done
+	figure "nfq-delay: $(sed -nE 's/.*packets=([0-9]+).*max_held=([0-9]+).*/\1 packets, at most \2 held at once/p' \
+		"$BATS_TEST_TMPDIR/delay1.err") on h1"
+}
