@@ -258,3 +258,100 @@ json_urls() {
 	if ((gaps3)); then log_has ': BUS_GAP id=h3 origin=h1 ' "${ILOG[3]}"; fi
 	if ((gaps1)); then log_has ': BUS_GAP id=h1 origin=h3 ' "${ILOG[1]}"; fi
 }
+
+
+# Whether the publishing side of every bus link across the cut has given up:
+# neither h1 nor h2 holds a connection to or from h3's bus port, nor h3 one
+# of theirs.
+tcp_gave_up() {
+	(($(hx 1 ss -Htn state established "( sport = :18080 )" dst "$(host_ip 3)" | wc -l) == 0)) &&
+		(($(hx 2 ss -Htn state established "( sport = :18080 )" dst "$(host_ip 3)" | wc -l) == 0)) &&
+		(($(hx 3 ss -Htn state established "( sport = :18080 )" | wc -l) == 0))
+}
+
+@test "partition outlasting TCP's retransmissions: once healed, the mesh is whole again" {
+	skip "sio-serve never hears a peer again once TCP gave up on its bus link during a partition: the subscribing end stays half-open (lib/bus.c sets no ZMQ_HEARTBEAT_* nor TCP keepalive and does not dial a peer again after its LEAVE); see the report"
+	hosts_up 3
+	# TCP gives up after about 3 s of unanswered retransmissions instead of
+	# about 15 minutes (the default, 15): the same fault, sooner. The setting
+	# belongs to each host's namespace.
+	local i
+	for i in 1 2 3; do
+		hx "$i" sysctl -qw net.ipv4.tcp_retries2=3
+	done
+	mesh_up 3
+	subscriber s3 3 p
+	subscriber s1 1 q
+	await_relay 1 p s3
+	await_relay 3 q s1
+	paced_publisher pub1 1 "${IURL[1]}" p h1 20
+	paced_publisher pub3 3 "${IURL[3]}" q h3 20
+
+	local t0 t1
+	t0=$(_now_us)
+	link_down 3
+	detect "$t0" ': LEAVE id=NAME peer=h3 .*why=timeout$' 1 2
+	detect "$t0" ': LEAVE id=NAME peer=h[12] .*why=timeout$' 3
+	# The cut lasts until the publishing ends of the bus links gave up.
+	SIO_WAIT=60 wait_for tcp_gave_up
+	local cut_ms=$((($(_now_us) - t0) / 1000))
+	mark_logs 1 2 3
+	t1=$(_now_us)
+	link_up 3
+	SIO_WAIT=30 detect "$t1" ': JOIN id=NAME peer=h3 ' 1 2
+	local j1=${DETECT_MS[1]} j2=${DETECT_MS[2]}
+	SIO_WAIT=30 detect "$t1" ': JOIN id=NAME peer=h1 ' 3
+	local j31=${DETECT_MS[3]}
+	figure "partition of $cut_ms ms, TCP gave up: h1 and h2 heard h3 again after $j1 and $j2 ms," \
+		"h3 heard h1 after $j31 ms"
+	wait_mesh 3
+
+	# Relay resumes; what the dead links carried is missing, and counted.
+	stop_paced pub1
+	local sent1=$PACED
+	stop_paced pub3
+	local sent3=$PACED
+	SIO_WAIT=30 wait_for bash -c '[[ $(tail -n 1 "$1") == *"\"n\":$2}}" ]]' _ "$BATS_TEST_TMPDIR/s3.out" "$sent1"
+	SIO_WAIT=30 wait_for bash -c '[[ $(tail -n 1 "$1") == *"\"n\":$2}}" ]]' _ "$BATS_TEST_TMPDIR/s1.out" "$sent3"
+	local got3 got1 gaps3 gaps1
+	got3=$(origin_count s3 h1)
+	got1=$(origin_count s1 h3)
+	gaps3=$(imetric 3 sio_bus_gaps_total)
+	gaps1=$(imetric 1 sio_bus_gaps_total)
+	figure "h1 -> h3 $got3 of $sent1 delivered, $gaps3 gaps; h3 -> h1 $got1 of $sent3 delivered, $gaps1 gaps"
+	assert_equal "$((got3 + gaps3))" "$sent1"
+	assert_equal "$((got1 + gaps1))" "$sent3"
+	in_order s3 h1
+	in_order s1 h3
+}
+
+@test "a bus link reset while both instances run: relay resumes, what it lost is counted as gaps" {
+	skip "messages lost while a bus link is down are not counted: the publisher drops the channel's sequence with its last subscriber and starts it again at 1, below the receiver's cursor (lib/bus.c on_xpub, count_sequence); see the report"
+	hosts_up 3
+	mesh_up 3
+	# Only h3 wants channel p from h1: h1's interest in p hangs on that link.
+	subscriber s3 3 p
+	await_relay 1 p s3
+	paced_publisher pub1 1 "${IURL[1]}" p h1 5
+	wait_for bash -c '(($(grep -c "\"o\":\"h1\"" "$1") > 20))' _ "$BATS_TEST_TMPDIR/s3.out"
+
+	# A reset on h3's subscription to h1's bus (as a middlebox or a peer
+	# restarting its network would send): ZeroMQ connects again at once.
+	local before
+	before=$(origin_count s3 h1)
+	run -0 hx 3 ss -K dst "$(host_ip 1)" dport = :18080
+	wait_for bash -c '(($(grep -c "\"o\":\"h1\"" "$1") > $2 + 50))' _ "$BATS_TEST_TMPDIR/s3.out" "$before"
+	stop_paced pub1
+	local sent=$PACED
+	SIO_WAIT=20 wait_for bash -c '[[ $(tail -n 1 "$1") == *"\"n\":$2}}" ]]' _ "$BATS_TEST_TMPDIR/s3.out" "$sent"
+	local got gaps
+	got=$(origin_count s3 h1)
+	gaps=$(imetric 3 sio_bus_gaps_total)
+	figure "bus link h1 -> h3 reset: $got of $sent delivered, $gaps counted as gaps"
+	in_order s3 h1
+	assert_equal "$((got + gaps))" "$sent"
+	# None of the instances saw a peer die: the link came back within the heartbeat.
+	for i in 1 2 3; do
+		refute log_has ': LEAVE id=h[123] peer=' "${ILOG[$i]}"
+	done
+}
