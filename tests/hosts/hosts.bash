@@ -162,16 +162,16 @@ except ConnectionRefusedError:
 }
 
 # Watches the test process and removes the namespaces of its tag if it dies
-# before its teardown did (a trap bats cannot lose: it runs apart).
+# before its teardown did: a trap that nothing done to bats can lose, in a
+# session of its own, so that even a kill of bats' process group spares it.
 _hosts_reaper() {
-	local owner=$BASHPID tag=$HOSTS_TAG
-	(
-		trap - EXIT
-		while [[ -d /proc/$owner ]]; do
+	# (Taken here: in the background job, BASHPID would be the job's own.)
+	local owner=$BASHPID
+	setsid bash -c "$(declare -f _hosts_destroy)"'
+		while [[ -d /proc/$1 ]]; do
 			sleep 1
 		done
-		_hosts_destroy "$tag"
-	) </dev/null >/dev/null 2>&1 3>&- &
+		_hosts_destroy "$2"' _ "$owner" "$HOSTS_TAG" </dev/null >/dev/null 2>&1 3>&- &
 	HOSTS_REAPER=$!
 }
 
