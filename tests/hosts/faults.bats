@@ -26,50 +26,27 @@ DETECT_BOUND=$((DEAD_AFTER + 4000))
 
 setup() { hosts_check; }
 
-# seeds I...: --bus-peer options for the instances of hosts I.
-seeds() {
-	local i
-	for i in "$@"; do
-		printf -- '--bus-peer\ntcp://%s:18080\n' "$(host_ip "$i")"
-	done
-}
-
-announced() {
-	hx 4 curl -s --noproxy '*' --max-time 2 "http://$(host_ip 4):8090/endpoints.json" 2>/dev/null
-}
-
-announced_is() { [[ $(announced) == "$1" ]]; }
-
-json_urls() {
-	local u out=
-	for u in "$@"; do
-		out+="${out:+,}\"$u\""
-	done
-	echo "[$out]"
-}
-
 @test "SIGKILL: LEAVE within dead-after; announce and pick drop it; module clients move, fixed-URL clients wait for its return" {
 	node_check
 	hosts_up 4
-	local -a s1 s2 s3 sall
-	mapfile -t s1 < <(seeds 2 3)
-	mapfile -t s2 < <(seeds 1 3)
-	mapfile -t s3 < <(seeds 1 2)
-	mapfile -t sall < <(seeds 1 2 3)
+	local -a s1 s2 s3
+	mapfile -t s1 < <(seeds_for 1 3)
+	mapfile -t s2 < <(seeds_for 2 3)
+	mapfile -t s3 < <(seeds_for 3 3)
 	# h1 alone at first: every client starts there.
 	serve_on 1 "${s1[@]}"
-	hx_bg announce 4 "$SIO_BIN/sio-announce" --strategy list --http "$(host_ip 4):8090" -q "${sall[@]}"
-	wait_for announced_is "$(json_urls "${IURL[1]}")"
+	announcer_on 4 3
+	wait_for announced_is 1
 	# The module's reconnect delay is above dead-after plus a heartbeat: by
 	# the time a client asks again, the announcer knows.
 	local delay=3000
-	node_clients mod 4 --announcer "http://$(host_ip 4):8090" --count 8 --delay "$delay"
+	node_clients mod 4 --announcer "$(announcer_url)" --count 8 --delay "$delay"
 	node_clients ref 4 --url "${IURL[1]}" --count 2 --delay 500
 	wait_imetric 1 sio_clients 10
 	serve_on 2 "${s2[@]}"
 	serve_on 3 "${s3[@]}"
 	wait_mesh 3
-	wait_for announced_is "$(json_urls "${IURL[1]}" "${IURL[2]}" "${IURL[3]}")"
+	wait_for announced_is 1 2 3
 
 	local t0 t0ms announce_ms
 	t0=$(_now_us)
@@ -77,7 +54,7 @@ json_urls() {
 	kill -KILL "${IPID[1]}"
 	detect "$t0" ': LEAVE id=NAME peer=h1 .*why=timeout$' 2 3
 	local ms2=${DETECT_MS[2]} ms3=${DETECT_MS[3]}
-	wait_for announced_is "$(json_urls "${IURL[2]}" "${IURL[3]}")"
+	wait_for announced_is 2 3
 	announce_ms=$((($(_now_us) - t0) / 1000))
 	figure "SIGKILL -> LEAVE why=timeout: h2 after $ms2 ms, h3 after $ms3 ms;" \
 		"sio-announce dropped it after $announce_ms ms (dead-after $DEAD_AFTER, heartbeat 250)"
@@ -127,7 +104,7 @@ json_urls() {
 	wait_mesh 3
 	wait_for events_at_least ref ".ev == \"open\" and .t > $((t1 / 1000))" 2
 	assert_equal "$(events ref ".ev == \"open\" and .t > $t0ms" | jq -r .url | sort -u)" "${IURL[1]}"
-	wait_for announced_is "$(json_urls "${IURL[1]}" "${IURL[2]}" "${IURL[3]}")"
+	wait_for announced_is 1 2 3
 	# Nobody else was declared dead on the way.
 	assert_equal "$(log_count ': LEAVE .*peer=h[23] ' "${ILOG[2]}")" 0
 	assert_equal "$(log_count ': LEAVE .*peer=h[23] ' "${ILOG[3]}")" 0

@@ -289,12 +289,21 @@ serve_on() {
 	done
 }
 
-# seeds_for I N: --bus-peer options naming every instance of 1..N but I, as
-# an operator lists the mesh in each host's configuration.
+# seeds I...: --bus-peer options naming the instances of hosts I, one word
+# a line (for mapfile).
+seeds() {
+	local i
+	for i in "$@"; do
+		printf -- '--bus-peer\ntcp://%s:18080\n' "$(host_ip "$i")"
+	done
+}
+
+# seeds_for I N: the seeds of every instance of 1..N but I, as an operator
+# lists the mesh in each host's configuration.
 seeds_for() {
 	local i=$1 n=$2 j
 	for ((j = 1; j <= n; j++)); do
-		((j == i)) || printf -- '--bus-peer\ntcp://%s:18080\n' "$(host_ip "$j")"
+		((j == i)) || seeds "$j"
 	done
 }
 
@@ -402,6 +411,36 @@ node_clients() {
 events() { jq -c "select($2)" "$BATS_TEST_TMPDIR/$1.out" 2>/dev/null; }
 events_count() { events "$1" "$2" | wc -l; }
 events_at_least() { (($(events_count "$1" "$2") >= $3)); }
+
+# --- sio-announce ---------------------------------------------------------------
+
+ANNOUNCER=
+
+# announcer_on I N: sio-announce on host I, random distribution (the list
+# strategy), seeded with the instances of 1..N, answering HTTP on the host's
+# address, port 8090; background name "announce".
+announcer_on() {
+	local -a s
+	mapfile -t s < <(seeds_for 0 "$2")
+	ANNOUNCER=$1
+	hx_bg announce "$1" "$SIO_BIN/sio-announce" --strategy list --http "$(host_ip "$1"):8090" -q "${s[@]}"
+}
+
+announcer_url() { echo "http://$(host_ip "$ANNOUNCER"):8090"; }
+
+# announced: what GET /endpoints.json answers now.
+announced() {
+	hx "$ANNOUNCER" curl -s --noproxy '*' --max-time 2 "$(announcer_url)/endpoints.json" 2>/dev/null
+}
+
+# announced_is I...: the announcer offers the instances of hosts I, no other.
+announced_is() {
+	local i want=
+	for i in "$@"; do
+		want+="${want:+,}\"${IURL[$i]}\""
+	done
+	[[ $(announced) == "[$want]" ]]
+}
 
 # --- reporting -----------------------------------------------------------------
 

@@ -46,14 +46,6 @@ setup() { hosts_check; }
 	((out2 >= 100000 && out3 >= 100000)) || fail "relayed in: h2 $out2, h3 $out3"
 }
 
-# seeds I...: --bus-peer options for the instances of hosts I.
-seeds() {
-	local i
-	for i in "$@"; do
-		printf -- '--bus-peer\ntcp://%s:18080\n' "$(host_ip "$i")"
-	done
-}
-
 swarm_events() { jq -c "select($1)" "$BATS_TEST_TMPDIR/swarm.out"; }
 swarm_count() { swarm_events "$1" | wc -l; }
 swarm_at_least() { (($(swarm_count "$1") >= $2)); }
@@ -73,9 +65,9 @@ clients_sum_is() {
 	hosts_up 4
 	local n=2400 drain=4000 max=2000
 	local -a s1 s2 s3
-	mapfile -t s1 < <(seeds 2 3)
-	mapfile -t s2 < <(seeds 1 3)
-	mapfile -t s3 < <(seeds 1 2)
+	mapfile -t s1 < <(seeds_for 1 3)
+	mapfile -t s2 < <(seeds_for 2 3)
+	mapfile -t s3 < <(seeds_for 3 3)
 	# Neither survivor can take all of them: the hints must spread them.
 	local limits=(--max-clients "$max" --high-clients 1500 --low-enough 1000)
 	serve_on 1 "${s1[@]}" --drain-ms "$drain"
@@ -139,31 +131,16 @@ clients_sum_is() {
 	((most <= n / 2)) || fail "$most closes in one tenth of the drain time"
 }
 
-announced() {
-	hx 4 curl -s --noproxy '*' --max-time 2 "http://$(host_ip 4):8090/endpoints.json" 2>/dev/null
-}
-
-# announced_all N: sio-announce offers the instances of hosts 1..N.
-announced_all() {
-	local i want=
-	for ((i = 1; i <= $1; i++)); do
-		want+="${want:+,}\"${IURL[$i]}\""
-	done
-	[[ $(announced) == "[$want]" ]]
-}
-
 @test "rolling restart of every instance under steady traffic: module clients are never without a server beyond their reconnect delay; the mesh is whole at the end" {
 	node_check
 	hosts_up 4
 	local drain=1000 delay=1000 n=30
 	mesh_up 3 --drain-ms "$drain"
-	local -a sall
-	mapfile -t sall < <(seeds 1 2 3)
-	hx_bg announce 4 "$SIO_BIN/sio-announce" --strategy list --http "$(host_ip 4):8090" -q "${sall[@]}"
-	wait_for announced_all 3
+	announcer_on 4 3
+	wait_for announced_is 1 2 3
 	# Every client publishes five messages a second on one channel, which all
 	# of them receive, wherever each is.
-	node_clients roll 4 --announcer "http://$(host_ip 4):8090" --count "$n" --delay "$delay" \
+	node_clients roll 4 --announcer "$(announcer_url)" --count "$n" --delay "$delay" \
 		--channel roll --every 200
 	wait_for clients_sum_is "$n" 1 2 3
 
@@ -180,7 +157,7 @@ announced_all() {
 		assert_equal "$WAIT_RC" 0
 		serve_on "$i" "${seeds_i[@]}" --drain-ms "$drain"
 		wait_mesh 3
-		wait_for announced_all 3
+		wait_for announced_is 1 2 3
 		restart_ms+=($((($(_now_us) - t0) / 1000)))
 	done
 	local tend
