@@ -17,7 +17,8 @@
 //   {"t":..,"c":I,"ev":"open","url":U}
 //   {"t":..,"c":I,"ev":"close","code":N,"reason":R,"url":U}   (U null: no
 //        endpoint from the announcer)
-//   {"t":..,"ev":"stats","recv":N,"sent":N}   every second, all clients
+//   {"t":..,"ev":"stats","recv":N,"sent":N,"each":[N,..]}   every second:
+//        messages received and published by all clients, and received by each
 // and on SIGTERM the clients close with 1000 and it exits 0.
 import { pathToFileURL } from 'node:url';
 
@@ -62,8 +63,10 @@ const { connect } = await import(pathToFileURL(opt.module).href);
 const log = (event) => process.stdout.write(`${JSON.stringify({ t: Date.now(), ...event })}\n`);
 let recv = 0;
 let sent = 0;
+const each = [];
 const clients = [];
 for (let c = 0; c < Number(opt.count); c++) {
+  each.push(0);
   const sio = connect({
     announcer: opt.announcer || '',
     url: opt.url || null,
@@ -71,7 +74,7 @@ for (let c = 0; c < Number(opt.count); c++) {
     reconnectDelay: Number(opt.delay),
     onOpen: (url) => log({ c, ev: 'open', url }),
     onClose: ({ code, reason, url }) => log({ c, ev: 'close', code, reason, url }),
-    onMessage: () => { recv++; },
+    onMessage: () => { recv++; each[c]++; },
   });
   clients.push(sio);
   if (opt.channel && Number(opt.every) > 0) {
@@ -84,9 +87,9 @@ for (let c = 0; c < Number(opt.count); c++) {
     }, Number(opt.every));
   }
 }
-setInterval(() => log({ ev: 'stats', recv, sent }), 1000);
+setInterval(() => log({ ev: 'stats', recv, sent, each }), 1000);
 process.on('SIGTERM', () => {
   for (const sio of clients) sio.close();
-  log({ ev: 'stats', recv, sent });
+  log({ ev: 'stats', recv, sent, each });
   process.exit(0);
 });

@@ -11,11 +11,17 @@
 # - A partition cutting one host off, then healed: both sides report each
 #   other dead, then rejoin; relay resumes; every message is delivered or
 #   counted as a gap.
+# - The same with a partition long enough for TCP to give up on the bus
+#   links, and a bus link reset by TCP while both ends run (both skipped
+#   while sio-serve gets them wrong: see their reasons).
 #
 # The detection times are measured from the moment of the fault to the
 # moment the line is in the log (polled every 10 ms), printed in the TAP
 # log, and checked against dead-after with slack for a loaded machine: they
 # are the figures the issue asks for, the only clocks that decide anything.
+# A peer falls silent up to a heartbeat after its last heartbeat, so a
+# detection measured from the fault lies between dead-after less a heartbeat
+# and dead-after plus a tick.
 
 load hosts
 
@@ -105,9 +111,6 @@ setup() { hosts_check; }
 	wait_for events_at_least ref ".ev == \"open\" and .t > $((t1 / 1000))" 2
 	assert_equal "$(events ref ".ev == \"open\" and .t > $t0ms" | jq -r .url | sort -u)" "${IURL[1]}"
 	wait_for announced_is 1 2 3
-	# Nobody else was declared dead on the way.
-	assert_equal "$(log_count ': LEAVE .*peer=h[23] ' "${ILOG[2]}")" 0
-	assert_equal "$(log_count ': LEAVE .*peer=h[23] ' "${ILOG[3]}")" 0
 }
 
 @test "SIGSTOP, then SIGCONT: reported dead (LEAVE), then back (JOIN), the same process" {

@@ -412,6 +412,13 @@ events() { jq -c "select($2)" "$BATS_TEST_TMPDIR/$1.out" 2>/dev/null; }
 events_count() { events "$1" "$2" | wc -l; }
 events_at_least() { (($(events_count "$1" "$2") >= $3)); }
 
+# all_open NAME N: each of the N clients of a node_clients run is connected:
+# its last open or close was an open.
+all_open() {
+	jq -s -e --argjson n "$2" '[.[] | select(.ev == "open" or .ev == "close")] | group_by(.c) |
+		map(last | select(.ev == "open")) | length == $n' "$BATS_TEST_TMPDIR/$1.out" >/dev/null
+}
+
 # --- sio-announce ---------------------------------------------------------------
 
 ANNOUNCER=
