@@ -340,7 +340,7 @@ wait_mesh() {
 	local n=$1 i
 	shift
 	local -a which=("$@")
-	((${#which[@]})) || which=($(seq 1 "$n"))
+	((${#which[@]})) || mapfile -t which < <(seq 1 "$n")
 	for i in "${which[@]}"; do
 		wait_imetric "$i" sio_peers_alive $((n - 1)) || return 1
 	done
@@ -490,6 +490,12 @@ origin_nums() {
 }
 
 origin_count() { origin_nums "$@" | wc -l; }
+
+# got_at_least NAME ORIGIN K: the subscriber printed K messages of ORIGIN.
+got_at_least() { (($(grep -c "\"o\":\"$2\"" "$BATS_TEST_TMPDIR/$1.out") >= $3)); }
+
+# got_message NAME ORIGIN N: the subscriber printed message N of ORIGIN.
+got_message() { grep -q "\"o\":\"$2\",\"n\":$3}" "$BATS_TEST_TMPDIR/$1.out"; }
 
 # in_order NAME ORIGIN: each number greater than the one before: order kept,
 # nothing twice.

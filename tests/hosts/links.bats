@@ -93,9 +93,9 @@ watch_window() {
 	stop_paced pub2
 	local sent2=$PACED
 	# The last of each is on its way through the same loss: wait for it.
-	SIO_WAIT=30 wait_for bash -c 'grep -q "\"o\":\"h1\",\"n\":$2}" "$1"' _ "$BATS_TEST_TMPDIR/s3.out" "$sent1"
-	SIO_WAIT=30 wait_for bash -c 'grep -q "\"o\":\"h2\",\"n\":$2}" "$1"' _ "$BATS_TEST_TMPDIR/s3.out" "$sent2"
-	SIO_WAIT=30 wait_for bash -c 'grep -q "\"o\":\"h2\",\"n\":$2}" "$1"' _ "$BATS_TEST_TMPDIR/s1.out" "$sent2"
+	SIO_WAIT=30 wait_for got_message s3 h1 "$sent1"
+	SIO_WAIT=30 wait_for got_message s3 h2 "$sent2"
+	SIO_WAIT=30 wait_for got_message s1 h2 "$sent2"
 
 	local got31 got32 got12 gaps3 gaps1
 	got31=$(origin_count s3 h1)

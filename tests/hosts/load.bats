@@ -5,6 +5,10 @@ load hosts
 
 setup() { hosts_check; }
 
+# numbers_at_least NAME K: the subscriber printed K messages whose data is a
+# number.
+numbers_at_least() { (($(grep -c '"data":[0-9]*}$' "$BATS_TEST_TMPDIR/$1.out") >= $2)); }
+
 @test "no fault: 100,000 messages from a client on h1 reach subscribers on h2 and h3, none lost, in order, no gap" {
 	hosts_up 3
 	# The subscribers are single sio-cat processes on a shared 2-core machine:
@@ -22,8 +26,8 @@ setup() { hosts_check; }
 	local t0
 	t0=$(_now_us)
 	cat_on pub 1 "${IURL[1]}" --publish seq
-	SIO_WAIT=120 wait_for bash -c '(($(grep -c "\"data\":[0-9]*}$" "$1") >= 100000 && $(grep -c "\"data\":[0-9]*}$" "$2") >= 100000))' \
-		_ "$BATS_TEST_TMPDIR/s2.out" "$BATS_TEST_TMPDIR/s3.out"
+	SIO_WAIT=120 wait_for numbers_at_least s2 100000
+	SIO_WAIT=120 wait_for numbers_at_least s3 100000
 	figure "100,000 messages from h1 at the subscribers of h2 and h3 in $((($(_now_us) - t0) / 1000)) ms"
 	wait_bg pub 30
 	assert_equal "$WAIT_RC" 0
