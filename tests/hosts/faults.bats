@@ -44,7 +44,9 @@ setup() { hosts_check; }
 	announcer_on 4 3
 	wait_for announced_is 1
 	# The module's reconnect delay is above dead-after plus a heartbeat: by
-	# the time a client asks again, the announcer knows.
+	# the time a client asks again, the announcer knows. (At the module's
+	# default, 1000 ms, the same as dead-after, the first question races the
+	# announcer's detection and may be answered with the dead URL once.)
 	local delay=3000
 	node_clients mod 4 --announcer "$(announcer_url)" --count 8 --delay "$delay"
 	node_clients ref 4 --url "${IURL[1]}" --count 2 --delay 500
