@@ -28,7 +28,6 @@ HOSTS_NET=10.231.0
 NFQ_DELAY="${NFQ_DELAY:-$SIO_ROOT/build/tests/nfq-delay}"
 
 HOSTS_TAG=
-HOSTS_N=0
 HOSTS_REAPER=
 declare -gA IPID=() ILOG=() IURL=() IBUS=()
 
@@ -124,7 +123,6 @@ hosts_up() {
 		_hosts_destroy "$tag"
 	done
 	HOSTS_TAG="$HOSTS_PREFIX-$BASHPID-$RANDOM"
-	HOSTS_N=$n
 	sw="$HOSTS_TAG-sw"
 	_hosts_reaper
 	ip netns add "$sw"
@@ -207,8 +205,8 @@ link_up() { ip -n "$HOSTS_TAG-sw" link set "p$1" up; }
 # impair I LOSS_PCT DELAY_MS: every packet host I sends on eth0 is dropped
 # with probability LOSS_PCT %, and the others leave DELAY_MS later, in order.
 # As each host impairs what it sends, a link between two impaired hosts has
-# that loss and delay in each direction. The delay runs in nfq-delay, named
-# DELAY_I among the background processes.
+# that loss and delay in each direction. The delay is nfq-delay's, in the
+# background as delayI (BG[delayI], delayI.err).
 impair() {
 	local i=$1 loss=$2 delay=$3 queue
 	hx_bg "delay$i" "$i" "$NFQ_DELAY" -q 0 -d "$delay"
