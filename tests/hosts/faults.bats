@@ -149,9 +149,13 @@ setup() { hosts_check; }
 	assert_equal "$(log_count ': LISTENING ' "${ILOG[2]}")" 1
 	# h2 itself heard nobody while stopped; whatever it said of the others
 	# on waking, they are alive in its view now.
-	figure "h2 on waking reported $(log_count ': LEAVE id=h2 peer=' "${ILOG[2]}") LEAVE of its peers" \
-		"(they were silent to it while it was stopped)"
-	assert_equal "$(imetric 2 sio_peers_alive)" 2
+	local woke
+	woke=$(log_count ': LEAVE id=h2 peer=' "${ILOG[2]}")
+	figure "h2 on waking reported $woke LEAVE of its peers (they were silent to it while it was stopped)"
+	if ((woke)); then
+		grep -E ': (LEAVE|JOIN) id=h2 peer=' "${ILOG[2]}" | tail -n +3 | sed 's/^/#   /' >&3
+	fi
+	wait_imetric 2 sio_peers_alive 2
 }
 
 @test "partition: one host cut off, then healed: both sides report each other dead, rejoin, relay resumes, gaps are counted" {
