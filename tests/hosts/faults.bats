@@ -173,7 +173,7 @@ setup() { hosts_check; }
 	assert_equal "$gaps1 $gaps3" "0 0"
 	paced_publisher pub1 1 "${IURL[1]}" p h1 20
 	paced_publisher pub3 3 "${IURL[3]}" q h3 20
-	wait_for got_at_least s3 h1 11
+	SIO_WAIT=60 wait_for got_at_least s3 h1 11
 
 	local t0 t1
 	t0=$(_now_us)
@@ -190,7 +190,7 @@ setup() { hosts_check; }
 	# as h2, on its side, sees them: they pile up on the way to h3.
 	local c2
 	c2=$(origin_count s2 h1)
-	wait_for got_at_least s2 h1 $((c2 + 100))
+	SIO_WAIT=60 wait_for got_at_least s2 h1 $((c2 + 100))
 	local cut_ms=$((($(_now_us) - t0) / 1000))
 	figure "partition -> LEAVE why=timeout: h1 and h2 lost h3 after $l1 and $l2 ms;" \
 		"h3 lost h1 and h2 after $l31 and $l32 ms"
@@ -220,8 +220,8 @@ setup() { hosts_check; }
 	local c1 c3
 	c3=$(origin_count s3 h1)
 	c1=$(origin_count s1 h3)
-	SIO_WAIT=30 wait_for got_at_least s3 h1 $((c3 + 21))
-	SIO_WAIT=30 wait_for got_at_least s1 h3 $((c1 + 21))
+	SIO_WAIT=60 wait_for got_at_least s3 h1 $((c3 + 21))
+	SIO_WAIT=60 wait_for got_at_least s1 h3 $((c1 + 21))
 	stop_paced pub1
 	local sent1=$PACED
 	stop_paced pub3
@@ -325,17 +325,17 @@ tcp_gave_up() {
 	subscriber s3 3 p
 	await_relay 1 p s3
 	paced_publisher pub1 1 "${IURL[1]}" p h1 5
-	wait_for got_at_least s3 h1 21
+	SIO_WAIT=60 wait_for got_at_least s3 h1 21
 
 	# A reset on h3's subscription to h1's bus (as a middlebox or a peer
 	# restarting its network would send): ZeroMQ connects again at once.
 	local before
 	before=$(origin_count s3 h1)
 	run -0 hx 3 ss -K dst "$(host_ip 1)" dport = :18080
-	wait_for got_at_least s3 h1 $((before + 51))
+	SIO_WAIT=60 wait_for got_at_least s3 h1 $((before + 51))
 	stop_paced pub1
 	local sent=$PACED
-	SIO_WAIT=20 wait_for got_message s3 h1 "$sent"
+	SIO_WAIT=30 wait_for got_message s3 h1 "$sent"
 	local got gaps
 	got=$(origin_count s3 h1)
 	gaps=$(imetric 3 sio_bus_gaps_total)

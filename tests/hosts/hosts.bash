@@ -20,6 +20,9 @@
 # Root is needed (namespaces, veths, nft); without it, or where `ip netns`
 # does not work, hosts_check skips the test and says why.
 
+# Deadlines of the waits: every step here runs several processes across
+# namespaces, on a machine other test runs may load too.
+SIO_WAIT="${SIO_WAIT:-20}"
 load ../bats/helpers
 
 HOSTS_DIR="$SIO_ROOT/tests/hosts"
@@ -144,8 +147,8 @@ hosts_up() {
 	# The bridge forwards once it has learned the ports: wait until every
 	# host reaches host 1 (and host 1 every host).
 	for ((i = 2; i <= n; i++)); do
-		SIO_WAIT=10 wait_for _hosts_reach "$i" 1 || return 1
-		SIO_WAIT=10 wait_for _hosts_reach 1 "$i" || return 1
+		wait_for _hosts_reach "$i" 1 || return 1
+		wait_for _hosts_reach 1 "$i" || return 1
 	done
 }
 
@@ -210,7 +213,7 @@ link_up() { ip -n "$HOSTS_TAG-sw" link set "p$1" up; }
 impair() {
 	local i=$1 loss=$2 delay=$3 queue
 	hx_bg "delay$i" "$i" "$NFQ_DELAY" -q 0 -d "$delay"
-	SIO_WAIT=5 wait_for grep -q 'nfq-delay: ready' "$BATS_TEST_TMPDIR/delay$i.err" || {
+	wait_for grep -q 'nfq-delay: ready' "$BATS_TEST_TMPDIR/delay$i.err" || {
 		cat "$BATS_TEST_TMPDIR/delay$i.err" >&2
 		return 1
 	}

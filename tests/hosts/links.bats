@@ -86,7 +86,7 @@ watch_window() {
 		grep -h ': LEAVE id=h[123] peer=' "${ILOG[@]}" | sed 's/^/# /' >&3
 	fi
 	# Whatever was reported, every instance hears the two others in the end.
-	SIO_WAIT=20 wait_mesh 3
+	wait_mesh 3
 
 	stop_paced pub1
 	local sent1=$PACED
