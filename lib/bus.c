@@ -95,6 +95,8 @@ struct sio_bus {
 	uint64_t beats;
 	bool left;         /* LEAVE said: no more heartbeats */
 	bool gossip_all;   /* someone new said hello: tell it every endpoint */
+	uint64_t last_tick_ms;
+	uint64_t trust_silence_ms;  /* after a stall of ours, silence proves nothing until */
 	char **fresh;      /* endpoints learned lately, gossiped GOSSIP_REPEAT times */
 	size_t nfresh;
 	unsigned fresh_left;
@@ -454,7 +456,14 @@ void sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
 		if (b->next_heartbeat_ms <= now_ms)
 			b->next_heartbeat_ms = now_ms + b->opt.heartbeat_ms;
 	}
-	sio_registry_expire(&b->reg, now_ms, b->opt.dead_after_ms, peer_died, b);
+	/* Stopped or starved ourselves (SIGSTOP, a swapped-out process): the
+	 * peers' heartbeats are still on their way in, and their silence is
+	 * ours. Judge it again once they had dead_after to arrive. */
+	if (b->last_tick_ms && now_ms - b->last_tick_ms > b->opt.dead_after_ms / 2)
+		b->trust_silence_ms = now_ms + b->opt.dead_after_ms;
+	b->last_tick_ms = now_ms;
+	if (now_ms >= b->trust_silence_ms)
+		sio_registry_expire(&b->reg, now_ms, b->opt.dead_after_ms, peer_died, b);
 	/* A flood that stopped still owes its summary line. */
 	if (b->drop_log.suppressed && now_ms - b->drop_log.window_start_ms >= 1000) {
 		b->counters.log_suppressed += b->drop_log.suppressed;
