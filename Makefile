@@ -51,8 +51,9 @@ DEB_PKGS   := build-essential pkg-config libwebsockets-dev libzmq3-dev \
               python3 procps iproute2
 
 # What only the tests need: a real front-end web server and a real browser,
-# promtool to check /metrics, jq for JSON in shell, clang for the fuzzers.
-TEST_PKGS  := nginx-light chromium jq clang libclang-rt-14-dev prometheus
+# promtool to check /metrics, jq for JSON in shell, clang for the fuzzers,
+# valgrind for valgrind.bats.
+TEST_PKGS  := nginx-light chromium jq clang libclang-rt-14-dev prometheus valgrind
 
 .PHONY: all build deps test-deps install-pkgs test unit asan valgrind clean install uninstall man run
 # pkg-config answers at parse time, so the build runs in a second make once
