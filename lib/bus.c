@@ -156,6 +156,10 @@ static void *make_socket(struct sio_bus *b, int type)
 	zmq_setsockopt(s, ZMQ_RCVHWM, &hwm, sizeof hwm);
 	zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
 	zmq_setsockopt(s, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+	/* ZeroMQ allocates what a frame header declares: 2^62 bytes from a
+	 * stranger must end the connection, not ask malloc. */
+	int64_t max_message = b->opt.max_message > 0 ? b->opt.max_message : (16 << 20) + (64 << 10);
+	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message);
 	/* ZMTP heartbeats on every link: a subscriber only ever receives, so a
 	 * link a partition killed would look open to it for good; this way it
 	 * is dropped within a few dead_after and dialled again. */

@@ -48,6 +48,10 @@ struct sio_bus_options {
 	 * Endpoints then travel as "endpoint#public-key". */
 	const char *cert;
 	const char *trust;
+	/* Longest message taken from the network (0: 16 MiB and 64 KiB, the
+	 * default hard_max_length and room for the rest): a peer that declares
+	 * more is cut off before anything is allocated for it. */
+	int64_t max_message;
 };
 
 struct sio_bus_counters {

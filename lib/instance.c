@@ -175,6 +175,7 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 		.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms,
 		.cert = cfg->bus.cert,
 		.trust = cfg->bus.trust,
+		.max_message = cfg->serve.hard_max_length + (64 << 10),
 	};
 	struct sio_bus_hooks bus_hooks = {
 		.relay = on_relay, .inject = on_inject, .event = on_mesh_event,
