@@ -789,6 +789,24 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		if (c->server)
 			return writeable(s, c);
 		break;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		/* RFC 6455 5.5.1: a close body is empty or holds a 2-byte code;
+		 * lws 4.1 would answer a 1-byte one with 1005, a code never sent. */
+		if (len == 1) {
+			static const char why[] = "malformed close frame";
+			unsigned char frame[LWS_PRE + 4 + sizeof why];
+			unsigned char *f = frame + LWS_PRE;
+			/* Framed here and passed through as is (lws 4.1 keeps its
+			 * close writes to itself): FIN+close, length, code, reason. */
+			f[0] = 0x88;
+			f[1] = (unsigned char)(2 + sizeof why - 1);
+			f[2] = LWS_CLOSE_STATUS_PROTOCOL_ERR >> 8;
+			f[3] = LWS_CLOSE_STATUS_PROTOCOL_ERR & 0xff;
+			memcpy(f + 4, why, sizeof why - 1);
+			lws_write(wsi, f, 4 + sizeof why - 1, LWS_WRITE_HTTP);
+			return -1;   /* answered: lws is not to echo */
+		}
+		break;
 	case LWS_CALLBACK_CLOSED:
 		closed(s, c);
 		break;

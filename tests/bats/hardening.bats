@@ -223,7 +223,6 @@ peak() { echo "# $1: peak RSS ${PEAK_KB} kB (${BASE_KB} kB at start)" >&3; }
 }
 
 @test "matrix: framing: close with a 1-byte payload → 1002" {
-	limit "lws 4.1.6 answers a 1-byte close payload with close code 1005, which RFC 6455 7.4.1 forbids on the wire; it should fail with 1002"
 	serve_watched
 	run -0 ws rawbytes:888100000000aa expect-close
 	assert_output --regexp '^CLOSE 1002( |$)'
