@@ -500,28 +500,28 @@ static int writeable(struct sio_server *s, struct conn *c)
 	unsigned char *batch = s->out + LWS_PRE;
 	const size_t room = sizeof s->out - LWS_PRE;
 	while (!sio_sendq_empty(&c->queue)) {
-		struct sio_frame *f;
+		struct sio_frame *f = sio_sendq_peek(&c->queue);
 		size_t used = 0;
 		uint32_t n = 0;
-		while ((f = sio_sendq_at(&c->queue, n)) && used + 10 + f->len <= room) {
-			used += ws_text_header(batch + used, f->len);
-			memcpy(batch + used, sio_frame_payload(f), f->len);
-			used += f->len;
-			s->stats.bytes_out += f->len;
-			n++;
-		}
-		if (n) {
-			/* Already framed: lws passes HTTP writes through as they are. */
-			if (lws_write(c->wsi, batch, used, LWS_WRITE_HTTP) < (int)used)
-				return -1;
-		} else {
-			/* A frame bigger than the batch goes alone, framed by lws. */
-			f = sio_sendq_peek(&c->queue);
+		if (c->queue.count == 1 || 20 + f->len + sio_sendq_at(&c->queue, 1)->len > room) {
+			/* Nothing to gather it with: the shared frame goes as it is,
+			 * lws writing the header into its headroom (no copy). */
 			if (lws_write(c->wsi, sio_frame_payload(f), f->len, LWS_WRITE_TEXT) <
 			    (int)f->len)
 				return -1;
 			s->stats.bytes_out += f->len;
 			n = 1;
+		} else {
+			while ((f = sio_sendq_at(&c->queue, n)) && used + 10 + f->len <= room) {
+				used += ws_text_header(batch + used, f->len);
+				memcpy(batch + used, sio_frame_payload(f), f->len);
+				used += f->len;
+				s->stats.bytes_out += f->len;
+				n++;
+			}
+			/* Already framed: lws passes HTTP writes through as they are. */
+			if (lws_write(c->wsi, batch, used, LWS_WRITE_HTTP) < (int)used)
+				return -1;
 		}
 		s->stats.frames_out += n;
 		s->stats.writes_out++;

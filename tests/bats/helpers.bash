@@ -304,3 +304,37 @@ rawframe() {
 	fi
 	printf 'rawbytes:%s%s00000000%s' "$1" "$len" "$2"
 }
+
+# --- when a line shows up in an instance's log -------------------------------
+
+# detect SINCE_US ERE KEY...: polls the logs ILOG[KEY] every 10 ms (SIO_WAIT
+# seconds at most) until each has a line matching ERE, NAME in it standing
+# for the instance's id ($DETECT_ID_PREFIX KEY); DETECT_MS[KEY] gets the
+# milliseconds from SINCE_US to the moment it was seen. The first
+# DETECT_SKIP[KEY] lines of a log are not looked at.
+declare -gA DETECT_MS=() DETECT_SKIP=()
+DETECT_ID_PREFIX=
+detect() {
+	local since=$1 ere=$2 deadline key left
+	shift 2
+	deadline=$((since + SIO_WAIT * 1000000))
+	DETECT_MS=()
+	while :; do
+		left=0
+		for key in "$@"; do
+			[[ -n ${DETECT_MS[$key]:-} ]] && continue
+			if tail -n +$((${DETECT_SKIP[$key]:-0} + 1)) "${ILOG[$key]}" |
+				grep -qE -- "${ere//NAME/$DETECT_ID_PREFIX$key}"; then
+				DETECT_MS[$key]=$((($(_now_us) - since) / 1000))
+			else
+				left=1
+			fi
+		done
+		((left)) || return 0
+		if (($(_now_us) >= deadline)); then
+			echo "detect: no line matching '$ere' after ${SIO_WAIT}s in some of: $*" >&2
+			return 1
+		fi
+		sleep 0.01
+	done
+}

@@ -163,136 +163,10 @@ count_data() { data_lines "$1" | wc -l; }
 
 has_count() { (($(count_data "$1") >= $2)); }
 
-# detect SINCE_US ERE NAME...: polls the logs of the named instances every
-# 10 ms (10 s at most) until each has a line matching ERE (NAME in it stands
-# for the instance's id); DETECT_MS[NAME] gets the milliseconds from SINCE_US
-# to the moment it was seen.
-declare -gA DETECT_MS=()
-detect() {
-	local since=$1 ere=$2 deadline n left
-	shift 2
-	deadline=$((since + 10000000))
-	DETECT_MS=()
-	while :; do
-		left=0
-		for n in "$@"; do
-			[[ -n ${DETECT_MS[$n]:-} ]] && continue
-			if log_has "${ere//NAME/$n}" "${ILOG[$n]}"; then
-				DETECT_MS[$n]=$((($(_now_us) - since) / 1000))
-			else
-				left=1
-			fi
-		done
-		((left)) || return 0
-		if (($(_now_us) >= deadline)); then
-			echo "detect: no line matching '$ere' after 10 s in some of: $*" >&2
-			return 1
-		fi
-		sleep 0.01
-	done
-}
-
-# zmtp MODE ARGS...: a ZeroMQ peer speaking ZMTP 3.0 by hand (no ZeroMQ
-# library needed), to put well-formed frames with bogus content on a bus:
-#   push HOST:PORT MSGS   connect to a PULL socket (an inbox), send MSGS
-#   pub PORT MSGS         listen as a PUB; send MSGS to every SUB that connects
-#   noise HOST:PORT       connect and write random bytes, no ZMTP at all
-# MSGS is a JSON array of messages, each an array of frames (strings whose
-# code points are bytes, "\u0000" included). The script goes to a file so that
-# a peer run in the background is python itself, the PID teardown kills.
-zmtp() {
-	local script=$BATS_TEST_TMPDIR/zmtp.py
-	[[ -f $script ]] || zmtp_script >"$script"
-	python3 "$script" "$@"
-}
-
-zmtp_script() {
-	cat <<'EOF'
-import json, os, random, select, socket, struct, sys, time
-
-def frame(body, more=False, command=False):
-    flags = (1 if more else 0) | (4 if command else 0)
-    if len(body) > 255:
-        return bytes([flags | 2]) + struct.pack("!Q", len(body)) + body
-    return bytes([flags, len(body)]) + body
-
-def read_exact(s, n):
-    b = b""
-    while len(b) < n:
-        c = s.recv(n - len(b))
-        if not c:
-            raise EOFError("peer closed")
-        b += c
-    return b
-
-def handshake(s, socktype):
-    # Greeting: signature, version 3.0, the NULL mechanism, as-server 0.
-    s.sendall(b"\xff" + b"\0" * 8 + b"\x7f" + bytes([3, 0]) + b"NULL".ljust(20, b"\0")
-              + b"\0" * 32)
-    read_exact(s, 64)
-    name, value = b"Socket-Type", socktype.encode()
-    s.sendall(frame(b"\x05READY" + bytes([len(name)]) + name + struct.pack("!I", len(value))
-                    + value, command=True))
-    flags, = read_exact(s, 1)
-    size = struct.unpack("!Q", read_exact(s, 8))[0] if flags & 2 else read_exact(s, 1)[0]
-    if not flags & 4 or not read_exact(s, size).startswith(b"\x05READY"):
-        raise ValueError("no READY from the peer")
-
-def send(s, parts):
-    for i, p in enumerate(parts):
-        s.sendall(frame(p.encode("latin-1"), more=i + 1 < len(parts)))
-
-mode, where = sys.argv[1], sys.argv[2]
-msgs = json.loads(sys.argv[3]) if len(sys.argv) > 3 else []
-if mode == "push":
-    host, port = where.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=10)
-    handshake(s, "PUSH")
-    for m in msgs:
-        send(s, m)
-    # Frames written; the peer reads them before it sees the close.
-    s.shutdown(socket.SHUT_WR)
-    try:
-        s.recv(1)
-    except OSError:
-        pass
-    s.close()
-elif mode == "pub":
-    srv = socket.socket()
-    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    srv.bind(("127.0.0.1", int(where)))
-    srv.listen(8)
-    print("LISTENING", flush=True)
-    conns = []
-    while True:
-        r, _, _ = select.select([srv] + conns, [], [], 1)
-        for x in r:
-            if x is srv:
-                c, _ = srv.accept()
-                c.settimeout(10)
-                handshake(c, "PUB")
-                for m in msgs:
-                    send(c, m)
-                conns.append(c)
-                print("SENT", flush=True)
-            else:
-                try:
-                    if not x.recv(4096):
-                        conns.remove(x)
-                except OSError:
-                    conns.remove(x)
-elif mode == "noise":
-    host, port = where.rsplit(":", 1)
-    s = socket.create_connection((host, int(port)), timeout=5)
-    rnd = random.Random(int(os.environ.get("NOISE_SEED", "1")))
-    try:
-        s.sendall(bytes(rnd.getrandbits(8) for _ in range(4096)))
-    except OSError:
-        pass
-    s.close()
-    print("SENT", flush=True)
-EOF
-}
+# zmtp MODE ARGS...: tests/helpers/busjunk.py, a ZeroMQ peer speaking ZMTP 3.0
+# by hand (no ZeroMQ library needed), puts well-formed frames with bogus
+# content, or noise, on a bus (its usage lists the modes).
+zmtp() { python3 "$SIO_ROOT/tests/helpers/busjunk.py" "$@"; }
 
 # --- discovery ---------------------------------------------------------------
 
@@ -499,8 +373,7 @@ EOF
 	# A connect to it, and A's gossip takes B there too.
 	local fake
 	fake=$(free_port)
-	zmtp_script >"$BATS_TEST_TMPDIR/zmtp.py"
-	python3 "$BATS_TEST_TMPDIR/zmtp.py" pub "$fake" '[["@","not json"],
+	python3 "$SIO_ROOT/tests/helpers/busjunk.py" pub "$fake" '[["@","not json"],
 		["@","{\"v\":99,\"t\":\"hb\",\"id\":\"F\"}"], ["@"],
 		["C\u0000","short","{}"], ["C\u0000","a","b","c","d"]]' \
 		>"$BATS_TEST_TMPDIR/fake.out" 2>&1 3>&- &
@@ -519,9 +392,9 @@ EOF
 
 	# No ZMTP at all, on both of A's sockets: ZeroMQ drops the connection
 	# (what it may have parsed as messages is dropped and counted).
-	run -0 zmtp noise "127.0.0.1:${IBUSPORT[A]}"
-	run -0 zmtp noise "${IINBOX[A]}"
-	NOISE_SEED=2 run -0 zmtp noise "${IINBOX[A]}"
+	run -0 zmtp noise "127.0.0.1:${IBUSPORT[A]}" 4096
+	run -0 zmtp noise "${IINBOX[A]}" 4096
+	NOISE_SEED=2 run -0 zmtp noise "${IINBOX[A]}" 4096
 
 	# Still up, still serving, still relaying both ways, still one peer.
 	refute pid_gone "${IPID[A]}"

@@ -347,36 +347,8 @@ wait_mesh() {
 	done
 }
 
-# detect SINCE_US ERE I...: polls the logs of instances I every 10 ms (SIO_WAIT
-# seconds at most) until each has a line matching ERE (NAME in it stands for
-# the instance's id, hI); DETECT_MS[I] gets the milliseconds from SINCE_US to
-# the moment it was seen. SKIP lines of a log are not looked at (a count of
-# lines already there, DETECT_SKIP[I]).
-declare -gA DETECT_MS=() DETECT_SKIP=()
-detect() {
-	local since=$1 ere=$2 deadline i left
-	shift 2
-	deadline=$((since + SIO_WAIT * 1000000))
-	DETECT_MS=()
-	while :; do
-		left=0
-		for i in "$@"; do
-			[[ -n ${DETECT_MS[$i]:-} ]] && continue
-			if tail -n +$((${DETECT_SKIP[$i]:-0} + 1)) "${ILOG[$i]}" |
-				grep -qE -- "${ere//NAME/h$i}"; then
-				DETECT_MS[$i]=$((($(_now_us) - since) / 1000))
-			else
-				left=1
-			fi
-		done
-		((left)) || return 0
-		if (($(_now_us) >= deadline)); then
-			echo "detect: no line matching '$ere' after ${SIO_WAIT}s in some of: $*" >&2
-			return 1
-		fi
-		sleep 0.01
-	done
-}
+# detect (helpers.bash) names the instances h1, h2, ...
+DETECT_ID_PREFIX=h
 
 # mark_logs I...: detect looks only at what the logs of I get from now on.
 mark_logs() {
