@@ -3,7 +3,6 @@
 VERSION    := 0.1.0
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
-LIBDIR     ?= $(PREFIX)/lib
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 DATADIR    ?= $(PREFIX)/share
@@ -21,22 +20,55 @@ WARN       := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-proto
 OPT        ?= -O2 -g
 SAN        ?=
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+BASE_CFLAGS := $(CSTD) $(WARN) $(OPT) $(SAN) $(PKG_CFLAGS) -DSIO_VERSION='"$(VERSION)"' $(CFLAGS)
+# --as-needed: a library named on a link line but not used is not loaded.
+ALL_LDFLAGS := $(SAN) -Wl,--as-needed $(LDFLAGS)
+
+# The library in three layers (DESIGN §8), each a folder of lib/:
+#   core  pure modules: no I/O but the log, no sockets, no libwebsockets,
+#         no ZeroMQ (make test checks it: tests/bats/layers.bats)
+#   os    the operating system's plumbing: processes, files, privileges, TLS files
+#   net   the socket glue: the WebSocket server and client, the bus, HTTP
+# A layer sees the headers of those below it and its own, nothing above:
+# the compiler keeps core from reaching into os or net.
+CORE_INC   := -Ilib/core
+OS_INC     := $(CORE_INC) -Ilib/os
+NET_INC    := $(OS_INC) -Ilib/net
+CORE_OBJ   := $(patsubst lib/%.c,build/lib/%.o,$(sort $(wildcard lib/core/*.c)))
+OS_OBJ     := $(patsubst lib/%.c,build/lib/%.o,$(sort $(wildcard lib/os/*.c)))
+NET_OBJ    := $(patsubst lib/%.c,build/lib/%.o,$(sort $(wildcard lib/net/*.c)))
+LIB_OBJ    := $(CORE_OBJ) $(OS_OBJ) $(NET_OBJ)
+# One static archive: each program takes from it the objects it calls and
+# nothing else (as s6 links its programs), and names its own libraries below.
+LIB        := build/libsio.a
+
+# A program is cmd/NAME.c, or cmd/NAME/ with main.c and the modules only it
+# uses (the load generator in sio-bench/, the worker supervisor in sio-serve/).
+PROG_NAMES := $(sort $(patsubst cmd/%.c,%,$(wildcard cmd/sio-*.c)) \
+              $(patsubst cmd/%/main.c,%,$(wildcard cmd/sio-*/main.c)))
+PROGS      := $(PROG_NAMES:%=bin/%)
+CMD_SRC    := $(sort $(wildcard cmd/sio-*.c cmd/sio-*/*.c))
+CMD_OBJ    := $(CMD_SRC:cmd/%.c=build/cmd/%.o)
+# What every program's main does alike (signals to a self-pipe, exit codes),
+# which the library must not do: cmd/common/, linked into every program.
+COMMON_SRC := $(sort $(wildcard cmd/common/*.c))
+COMMON_OBJ := $(COMMON_SRC:cmd/%.c=build/cmd/%.o)
+prog_objs   = $(filter build/cmd/$(1).o build/cmd/$(1)/%.o,$(CMD_OBJ)) $(COMMON_OBJ)
+
+# What each program links, beyond libsio.a: pkg-config modules, then others.
+LIBS_sio-serve    := libwebsockets libzmq libczmq libconfig jansson libsystemd openssl
+LIBS_sio-cat      := libwebsockets libzmq libczmq libconfig jansson
+LIBS_sio-monitor  := libzmq libczmq libconfig jansson
+LIBS_sio-announce := libzmq libczmq libconfig jansson libmicrohttpd
+LIBS_sio-pick     := libzmq libczmq libconfig jansson
+LIBS_sio-bench    := libconfig jansson libwebsockets
 # libev has no pkg-config file on Debian.
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev
-ALL_CFLAGS := $(CSTD) $(WARN) $(OPT) $(SAN) -fPIC -Ilib $(PKG_CFLAGS) \
-              -DSIO_VERSION='"$(VERSION)"' $(CFLAGS)
-ALL_LDFLAGS := $(SAN) $(LDFLAGS)
-
-# Programs find libsio beside them in bin/, and in LIBDIR/sio once installed.
-RPATH      := -Wl,-rpath,'$$ORIGIN:$$ORIGIN/../lib/sio'
-
-LIB_SRC    := $(sort $(wildcard lib/*.c))
-LIB_OBJ    := $(LIB_SRC:lib/%.c=build/lib/%.o)
-SONAME     := libsio.so.0
-LIB        := bin/$(SONAME)
-
-CMD_SRC    := $(sort $(wildcard cmd/sio-*.c))
-PROGS      := $(CMD_SRC:cmd/%.c=bin/%)
+XLIBS_sio-serve   := -lev
+XLIBS_sio-cat     := -lm
+XLIBS_sio-monitor := -lm
+prog_libs   = $(shell pkg-config --libs $(LIBS_$(1)) 2>/dev/null) $(XLIBS_$(1))
+# The unit tests and the fuzzers link the whole library.
+ALL_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lev -lm
 
 UNIT_SRC   := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN   := $(UNIT_SRC:tests/unit/%.c=build/tests/%)
@@ -48,7 +80,7 @@ DEB_PKGS   := build-essential pkg-config libwebsockets-dev libzmq3-dev \
               libconfig-dev libjansson-dev uthash-dev libcmocka-dev libczmq-dev \
               libmicrohttpd-dev libssl-dev libev-dev libwebsockets-evlib-ev \
               libsystemd-dev bats bats-support bats-assert scdoc mandoc \
-              python3 procps iproute2
+              python3 procps iproute2 binutils
 
 # What only the tests need: a real front-end web server and a real browser,
 # promtool to check /metrics, jq for JSON in shell, clang for the fuzzers,
@@ -61,7 +93,7 @@ TEST_PKGS  := nginx-light chromium jq clang libclang-rt-14-dev prometheus valgri
 all: deps
 	@$(MAKE) --no-print-directory build
 
-build: $(LIB) $(PROGS) man
+build: $(PROGS) man
 
 # Installs the Debian packages sio needs, only those missing.
 deps:
@@ -81,28 +113,38 @@ install-pkgs:
 	  apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
 	fi
 
-build/lib/%.o: lib/%.c
+build/lib/core/%.o: lib/core/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(BASE_CFLAGS) $(CORE_INC) -MMD -MP -c $< -o $@
+
+build/lib/os/%.o: lib/os/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(OS_INC) -MMD -MP -c $< -o $@
+
+build/lib/net/%.o: lib/net/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(NET_INC) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
-	@mkdir -p $(@D)
-	$(CC) -shared -Wl,-soname,$(SONAME) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
-	ln -sf $(SONAME) bin/libsio.so
+	@rm -f $@
+	$(AR) rcs $@ $^
 
+# A program's own folder comes first on its include path.
 build/cmd/%.o: cmd/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(BASE_CFLAGS) -I$(<D) -Icmd/common $(NET_INC) -MMD -MP -c $< -o $@
 
-bin/%: build/cmd/%.o $(LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< -Lbin -lsio $(PKG_LIBS) $(RPATH)
+.SECONDEXPANSION:
+bin/%: $$(call prog_objs,%) $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $(call prog_objs,$*) $(LIB) $(call prog_libs,$*)
 
 build/tests/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(BASE_CFLAGS) $(NET_INC) -MMD -MP -c $< -o $@
 
 build/tests/%: build/tests/%.o $(LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< -Lbin -lsio $(PKG_LIBS) -lcmocka -Wl,-rpath,'$(CURDIR)/bin'
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(ALL_LIBS) -lcmocka
 
 man: $(MAN_OUT)
 man/%: man/%.scd
@@ -158,24 +200,15 @@ BASH_COMP  := $(sort $(wildcard completions/bash/sio-*))
 # The units name the installed paths.
 UNIT_SED   := -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
               -e 's|@DATADIR@|$(DATADIR)|g'
-# libsio as seen from BINDIR. The programs in bin/ find it at
-# $ORIGIN/../lib/sio; for another layout (LIBDIR not PREFIX/lib, BINDIR not
-# PREFIX/bin) install links them again with the path that layout needs,
-# still relative to $ORIGIN, so that a DESTDIR tree runs where it is.
-LIB_FROM_BIN = $(shell realpath -m --relative-to='$(BINDIR)' '$(LIBDIR)/sio')
-RELINK     = $(filter-out ../lib/sio,$(LIB_FROM_BIN))
-RELINK_CMD = for p in $(PROGS:bin/%=%); do \
-	  $(CC) $(ALL_LDFLAGS) -o $(DESTDIR)$(BINDIR)/$$p build/cmd/$$p.o -Lbin -lsio $(PKG_LIBS) \
-	    -Wl,-rpath,'$$ORIGIN/$(RELINK)' && chmod 755 $(DESTDIR)$(BINDIR)/$$p || exit 1; \
-	done
 
-install: build $(if $(RELINK),$(CMD_SRC:cmd/%.c=build/cmd/%.o))
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/sio $(DESTDIR)$(MANDIR)/man1 \
+# The programs are linked statically against libsio: nothing of sio's goes
+# to LIBDIR, and a DESTDIR tree runs where it is.
+install: build
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(SYSCONFDIR)/sio \
 	  $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(SYSTEMDUNITDIR) \
 	  $(DESTDIR)$(DATADIR)/sio/web
-	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/sio/
-	$(if $(RELINK),$(RELINK_CMD),install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)/)
+	install -m 755 $(PROGS) $(DESTDIR)$(BINDIR)/
 	for m in $(MAN_OUT); do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(MANDIR)/man$$s/ || exit 1; done
 	install -m 644 etc/sio.conf $(DESTDIR)$(SYSCONFDIR)/sio/sio.conf.example
 	install -m 644 $(BASH_COMP) $(DESTDIR)$(BASHCOMPDIR)/
@@ -191,14 +224,13 @@ install: build $(if $(RELINK),$(CMD_SRC:cmd/%.c=build/cmd/%.o))
 # example).
 uninstall:
 	rm -f $(PROGS:bin/%=$(DESTDIR)$(BINDIR)/%)
-	rm -f $(DESTDIR)$(LIBDIR)/sio/$(SONAME)
 	for m in $(MAN_OUT); do s=$${m##*.}; rm -f $(DESTDIR)$(MANDIR)/man$$s/$${m##*/}; done
 	rm -f $(DESTDIR)$(SYSCONFDIR)/sio/sio.conf.example
 	rm -f $(BASH_COMP:completions/bash/%=$(DESTDIR)$(BASHCOMPDIR)/%)
 	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_sio
 	rm -f $(UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%)
 	rm -f $(WEB_FILES:web/%=$(DESTDIR)$(DATADIR)/sio/web/%)
-	for d in $(DESTDIR)$(LIBDIR)/sio $(DESTDIR)$(DATADIR)/sio/web $(DESTDIR)$(DATADIR)/sio \
+	for d in $(DESTDIR)$(DATADIR)/sio/web $(DESTDIR)$(DATADIR)/sio \
 	  $(DESTDIR)$(SYSCONFDIR)/sio; do \
 	  [ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
 	done
@@ -206,4 +238,4 @@ uninstall:
 # Benchmarks and fuzzers keep their rules beside their sources.
 -include bench/bench.mk tests/fuzz/fuzz.mk tests/hosts/hosts.mk
 
--include $(LIB_OBJ:.o=.d) $(CMD_SRC:cmd/%.c=build/cmd/%.d) $(UNIT_SRC:tests/unit/%.c=build/tests/%.d)
+-include $(LIB_OBJ:.o=.d) $(CMD_OBJ:.o=.d) $(COMMON_OBJ:.o=.d) $(UNIT_SRC:tests/unit/%.c=build/tests/%.d)

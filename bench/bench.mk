@@ -19,12 +19,13 @@ bench-million: all
 	@bash bench/million.sh
 
 # node and npm (nodejs on Debian), then the ws package, from npm, once and
-# whenever package.json or its lock file change.
+# whenever package.json changes. package.json pins the version; no lock file
+# is kept (it would only repeat the pin, with the registry's addresses).
 bench-deps: $(BENCH_REF)/node_modules/.package-lock.json
 
-$(BENCH_REF)/node_modules/.package-lock.json: $(BENCH_REF)/package.json $(BENCH_REF)/package-lock.json
+$(BENCH_REF)/node_modules/.package-lock.json: $(BENCH_REF)/package.json
 	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \
 	  $(MAKE) --no-print-directory install-pkgs PKGS_WANTED="nodejs npm" || exit 1; \
 	fi
-	npm install --prefix $(BENCH_REF) --no-audit --no-fund --loglevel=error
+	npm install --prefix $(BENCH_REF) --no-audit --no-fund --no-package-lock --loglevel=error
 	@touch $@
