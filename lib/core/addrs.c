@@ -28,6 +28,10 @@ struct sio_addr *sio_addrs_acquire(struct sio_addrs *addrs, const char *ip)
 			return NULL;
 		memcpy(a->ip, ip, len + 1);
 		HASH_ADD_STR(addrs->table, ip, a);
+		if (!SIO_HASH_ADDED(a)) {
+			free(a);
+			return NULL;
+		}
 	}
 	a->conns++;
 	return a;

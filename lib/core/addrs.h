@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <uthash.h>
+#include "hash.h"
 
 struct sio_addr {
 	UT_hash_handle hh;

@@ -115,6 +115,11 @@ enum sio_join_result sio_channels_join(struct sio_channels *index,
 		ch->name[len] = '\0';
 		ch->name_len = len;
 		HASH_ADD_KEYPTR(hh, index->by_name, ch->name, len, ch);
+		if (!SIO_HASH_ADDED(ch)) {
+			free(ch->name);
+			free(ch);
+			return SIO_JOIN_NOMEM;
+		}
 		index->count++;
 		created = true;
 	}

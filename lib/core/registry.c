@@ -91,6 +91,11 @@ enum sio_peer_change sio_registry_heard(struct sio_registry *reg,
 		}
 		p->status = *status;
 		HASH_ADD_STR(reg->peers, status.id, p);
+		if (!SIO_HASH_ADDED(p)) {
+			free(p);
+			*peerp = NULL;
+			return SIO_PEER_UPDATED;
+		}
 		change = SIO_PEER_JOINED;
 	} else if (p->alive && status->boot < p->status.boot) {
 		/* Boots grow with time: a restart says a later one. An earlier one
@@ -162,6 +167,11 @@ bool sio_registry_learn(struct sio_registry *reg, const char *endpoint, bool see
 	}
 	e->seed = seed;
 	HASH_ADD_KEYPTR(hh, reg->endpoints, e->endpoint, strlen(e->endpoint), e);
+	if (!SIO_HASH_ADDED(e)) {
+		free(e->endpoint);
+		free(e);
+		return false;
+	}
 	return true;
 }
 

@@ -284,6 +284,12 @@ static struct pusher *pusher_for(struct sio_bus *b, const char *endpoint)
 		return NULL;
 	}
 	HASH_ADD_KEYPTR(hh, b->pushers, p->endpoint, strlen(p->endpoint), p);
+	if (!SIO_HASH_ADDED(p)) {
+		zmq_close(p->sock);
+		free(p->endpoint);
+		free(p);
+		return NULL;
+	}
 	return p;
 }
 
@@ -566,7 +572,9 @@ static void count_sequence(struct sio_bus *b, const char *channel, size_t clen,
 			c->boot = meta->boot;
 			c->seq = meta->seq;
 			HASH_ADD_KEYPTR(hh, b->cursors, c->key, keylen, c);
-		} else {
+		}
+		if (c && !SIO_HASH_ADDED(c)) {
+			free(c->key);
 			free(c);
 		}
 	} else if (c->boot != meta->boot) {
@@ -766,7 +774,9 @@ static void on_xpub(struct sio_bus *b, zmq_msg_t *msg)
 			in->len = clen;
 			in->wanted = true;
 			HASH_ADD_KEYPTR(hh, b->interests, in->channel, clen, in);
-		} else {
+		}
+		if (in && !SIO_HASH_ADDED(in)) {
+			free(in->channel);
 			free(in);
 		}
 	} else if (d[0] == 0 && in && in->wanted && b->unwanted < MAX_UNWANTED) {
