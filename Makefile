@@ -99,8 +99,10 @@ build: $(PROGS) man
 deps:
 	@$(MAKE) --no-print-directory install-pkgs PKGS_WANTED="$(DEB_PKGS)"
 
+# node runs the browser module's tests; any node on the PATH will do.
 test-deps:
 	@$(MAKE) --no-print-directory install-pkgs PKGS_WANTED="$(TEST_PKGS)"
+	@command -v node >/dev/null || $(MAKE) --no-print-directory install-pkgs PKGS_WANTED=nodejs
 
 install-pkgs:
 	@missing=""; for p in $(PKGS_WANTED); do \

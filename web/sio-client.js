@@ -7,6 +7,12 @@
 //   const sio = connect({ announcer: 'http://127.0.0.1:8090', channels: ['news'],
 //                         onMessage: (channel, data) => console.log(channel, data) });
 //   sio.publish('news', { hello: 'mesh' });
+//
+// Reconnects back off: the first waits reconnectDelay, each failure doubles
+// it up to maxReconnectDelay, and each wait is drawn at random between half
+// of it and all of it, so that the clients of an instance that died do not
+// come back in step (thousands retrying on the same tick are a flood of
+// their own making). An open connection starts the sequence over.
 
 // Picks one endpoint at random from the announcer's list, as sio-pick does.
 export async function pickEndpoint(announcer = '') {
@@ -24,18 +30,30 @@ export function connect({
   onMessage = () => {},
   onOpen = () => {},
   onClose = () => {},
-  reconnectDelay = 1000,   // ms before asking for a fresh endpoint again
+  reconnectDelay = 1000,   // ms before the first new attempt
+  maxReconnectDelay = 30000, // ms, the longest wait between attempts
 } = {}) {
   let socket = null;
   let stopped = false;
+  let failures = 0;        // attempts in a row that ended without an open
   const subscribed = new Set(channels);
 
   const send = (message) => {
     if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
   };
 
-  const retry = () => {
-    if (!stopped) setTimeout(open, reconnectDelay);
+  // The next wait, "equal jitter": half fixed so that a client never hammers,
+  // half random so that many clients spread out.
+  const nextDelay = () => {
+    const ceiling = Math.min(maxReconnectDelay, reconnectDelay * 2 ** Math.min(failures, 30));
+    failures += 1;
+    return Math.round(ceiling / 2 + Math.random() * ceiling / 2);
+  };
+
+  const retry = (info) => {
+    const retryIn = stopped ? null : nextDelay();
+    onClose({ ...info, retryIn });
+    if (!stopped) setTimeout(open, retryIn);
   };
 
   async function open() {
@@ -43,12 +61,12 @@ export function connect({
     try {
       endpoint = url || await pickEndpoint(announcer);
     } catch (error) {
-      onClose({ code: 0, reason: String(error), url: null });
-      retry();
+      retry({ code: 0, reason: String(error.message || error), url: null });
       return;
     }
     socket = new WebSocket(endpoint);
     socket.addEventListener('open', () => {
+      failures = 0;
       send({ action: 'CLIENT_READY', channel: '' });
       for (const channel of subscribed) send({ action: 'SUBSCRIBE_CHANNEL_ACTION', channel });
       onOpen(endpoint);
@@ -63,9 +81,8 @@ export function connect({
       if (message && typeof message.channel === 'string') onMessage(message.channel, message.data);
     });
     socket.addEventListener('close', (event) => {
-      onClose({ code: event.code, reason: event.reason, url: endpoint });
       socket = null;
-      retry();
+      retry({ code: event.code, reason: event.reason, url: endpoint });
     });
   }
 
