@@ -926,6 +926,8 @@ static void idle_tick(lws_sorted_usec_list_t *sul)
 						LWS_TO_KILL_ASYNC);
 			continue;
 		}
+		/* A second apart: a subscriber fed more often keeps its ring. */
+		sio_sendq_trim(&c->queue);
 		if (close_after && quiet >= close_after) {
 			conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "idle timeout", SIO_CLOSE_IDLE);
 		} else if (ping_after && quiet >= ping_after && !c->pinged) {
