@@ -200,7 +200,10 @@ void sio_server_deliver(struct sio_server *s, const char *channel, size_t channe
 	} else if (!s->conns) {
 		return;
 	}
-	struct sio_frame *f = sio_proto_frame(channel, channel_len, data, data_len);
+	struct sio_frame *f = ch ? sio_proto_frame_from_head(ch->head, ch->head_len, data, data_len)
+				 : sio_proto_frame_from_head(SIO_PROTO_DEFAULT_HEAD,
+							     sizeof SIO_PROTO_DEFAULT_HEAD - 1,
+							     data, data_len);
 	if (!f) {
 		sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s what=frame bytes=%zu", s->id, data_len);
 		return;
