@@ -301,7 +301,7 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 		break;
 	case SIO_MSG_PUBLISH:
 		s->stats.published++;
-		if (s->cfg.serve.relay)
+		if (sio_server_relays(s))
 			sio_server_deliver(s, msg.channel, msg.channel_len, msg.data, msg.data_len);
 		if (s->hooks.publish)
 			s->hooks.publish(s->hooks_arg, msg.channel, msg.channel_len, msg.data,
@@ -1171,6 +1171,8 @@ static void reload_tls(struct sio_server *s)
 	sio_log(SIO_LOG_INFO, "TLS_RELOADED", "id=%s cert=%s not_after=%lld", s->id,
 		s->cfg.serve.tls_cert, (long long)expiry.time);
 }
+
+bool sio_server_relays(const struct sio_server *s) { return s->cfg.serve.relay; }
 
 void sio_server_reload(struct sio_server *s, const struct sio_config *cfg)
 {
