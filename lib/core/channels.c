@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol.h"
+
 struct sio_channels {
 	struct sio_channel *by_name;
 	size_t count;
@@ -21,13 +23,34 @@ struct sio_channels *sio_channels_new(sio_channel_interest_fn on_interest, void 
 	return index;
 }
 
-static void channel_free(struct sio_channels *index, struct sio_channel *ch)
+static struct sio_channel *channel_new(const char *name, size_t len)
+{
+	struct sio_channel *ch = calloc(1, sizeof *ch);
+	if (!ch)
+		return NULL;
+	ch->name = malloc(len + 1);
+	ch->head = sio_proto_head(name, len, &ch->head_len);
+	if (!ch->name || !ch->head) {
+		free(ch->head);
+		free(ch->name);
+		free(ch);
+		return NULL;
+	}
+	memcpy(ch->name, name, len);
+	ch->name[len] = '\0';
+	ch->name_len = len;
+	return ch;
+}
+
+/* Takes ch out of the index; with told, tells the last member went. */
+static void channel_free(struct sio_channels *index, struct sio_channel *ch, bool told)
 {
 	HASH_DEL(index->by_name, ch);
 	index->count--;
-	if (index->on_interest)
+	if (told && index->on_interest)
 		index->on_interest(index->arg, ch->name, ch->name_len, 0);
 	free(ch->subscribers);
+	free(ch->head);
 	free(ch->name);
 	free(ch);
 }
@@ -44,8 +67,7 @@ void sio_channels_destroy(struct sio_channels **indexp)
 		/* Members outlive the index only in error paths; unhook them. */
 		for (uint32_t i = 0; i < ch->count; i++)
 			ch->subscribers[i]->channel = NULL;
-		index->on_interest = NULL;
-		channel_free(index, ch);
+		channel_free(index, ch, false);
 	}
 	free(index);
 }
@@ -103,17 +125,9 @@ enum sio_join_result sio_channels_join(struct sio_channels *index,
 	struct sio_channel *ch = sio_channels_find(index, name, len);
 	bool created = false;
 	if (!ch) {
-		ch = calloc(1, sizeof *ch);
+		ch = channel_new(name, len);
 		if (!ch)
 			return SIO_JOIN_NOMEM;
-		ch->name = malloc(len + 1);
-		if (!ch->name) {
-			free(ch);
-			return SIO_JOIN_NOMEM;
-		}
-		memcpy(ch->name, name, len);
-		ch->name[len] = '\0';
-		ch->name_len = len;
 		HASH_ADD_KEYPTR(hh, index->by_name, ch->name, len, ch);
 		if (!SIO_HASH_ADDED(ch)) {
 			free(ch->name);
@@ -127,13 +141,9 @@ enum sio_join_result sio_channels_join(struct sio_channels *index,
 	if (!sub || (ch->count == ch->cap &&
 		     grow((void **)&ch->subscribers, &ch->cap, sizeof *ch->subscribers) < 0)) {
 		free(sub);
-		if (created) {
-			HASH_DEL(index->by_name, ch);
-			index->count--;
-			free(ch->subscribers);
-			free(ch->name);
-			free(ch);
-		}
+		/* Nobody was told it came: nobody is told it went. */
+		if (created)
+			channel_free(index, ch, false);
 		return SIO_JOIN_NOMEM;
 	}
 	sub->channel = ch;
@@ -156,7 +166,7 @@ static void unlink_sub(struct sio_channels *index, struct sio_subscription *sub)
 		ch->subscribers[sub->slot] = last;
 		last->slot = sub->slot;
 		if (ch->count == 0)
-			channel_free(index, ch);
+			channel_free(index, ch, true);
 	}
 	free(sub);
 }

@@ -33,6 +33,10 @@ struct sio_member {
 struct sio_channel {
 	char *name;        /* NUL-terminated copy; the name holds no NUL itself */
 	size_t name_len;
+	/* {"channel":C,"data": of every frame delivered on it (sio_proto_head):
+	 * quoted once, when the channel comes, not once per message. */
+	char *head;
+	size_t head_len;
 	struct sio_subscription **subscribers;
 	uint32_t count;
 	uint32_t cap;

@@ -217,31 +217,50 @@ char *sio_proto_quote(const char *text, size_t len, size_t *out_len)
 	return q;
 }
 
-struct sio_frame *sio_proto_frame(const char *channel, size_t channel_len,
-				  const char *data, size_t data_len)
+char *sio_proto_head(const char *channel, size_t channel_len, size_t *head_len)
 {
-	static const char head[] = "{\"channel\":";
+	static const char open[] = "{\"channel\":";
 	static const char mid[] = ",\"data\":";
 	json_t *s = json_stringn_nocheck(channel, channel_len);
 	if (!s)
 		return NULL;
+	/* Clients' names are checked UTF-8; one that is not (from a peer, a
+	 * command line) quotes to nothing, as jansson refuses to dump it. */
 	size_t qlen = json_dumpb(s, NULL, 0, JSON_ENCODE_ANY);
-	size_t len = sizeof head - 1 + qlen + sizeof mid - 1 + data_len + 1;
-	struct sio_frame *f = sio_frame_new(len);
-	if (!f) {
-		json_decref(s);
-		return NULL;
+	size_t len = sizeof open - 1 + qlen + sizeof mid - 1;
+	char *head = malloc(len + 1);
+	if (head) {
+		memcpy(head, open, sizeof open - 1);
+		json_dumpb(s, head + sizeof open - 1, qlen, JSON_ENCODE_ANY);
+		memcpy(head + sizeof open - 1 + qlen, mid, sizeof mid);
+		*head_len = len;
 	}
-	unsigned char *p = sio_frame_payload(f);
-	memcpy(p, head, sizeof head - 1);
-	p += sizeof head - 1;
-	json_dumpb(s, (char *)p, qlen, JSON_ENCODE_ANY);
 	json_decref(s);
-	p += qlen;
-	memcpy(p, mid, sizeof mid - 1);
-	p += sizeof mid - 1;
-	memcpy(p, data, data_len);
-	p[data_len] = '}';
+	return head;
+}
+
+struct sio_frame *sio_proto_frame_from_head(const char *head, size_t head_len,
+					    const char *data, size_t data_len)
+{
+	struct sio_frame *f = sio_frame_new(head_len + data_len + 1);
+	if (!f)
+		return NULL;
+	unsigned char *p = sio_frame_payload(f);
+	memcpy(p, head, head_len);
+	memcpy(p + head_len, data, data_len);
+	p[head_len + data_len] = '}';
+	return f;
+}
+
+struct sio_frame *sio_proto_frame(const char *channel, size_t channel_len,
+				  const char *data, size_t data_len)
+{
+	size_t head_len;
+	char *head = sio_proto_head(channel, channel_len, &head_len);
+	if (!head)
+		return NULL;
+	struct sio_frame *f = sio_proto_frame_from_head(head, head_len, data, data_len);
+	free(head);
 	return f;
 }
 

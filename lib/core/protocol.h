@@ -54,6 +54,19 @@ void sio_msg_release(struct sio_msg *msg);
 struct sio_frame *sio_proto_frame(const char *channel, size_t channel_len,
 				  const char *data, size_t data_len);
 
+/*
+ * A frame in two parts, for delivery: the head {"channel":C,"data": costs a
+ * JSON quoting of C, so it is built once per channel and kept with it; each
+ * message then only copies its data behind it.
+ */
+/* The head, malloc'd and NUL-terminated; NULL when out of memory. */
+char *sio_proto_head(const char *channel, size_t channel_len, size_t *head_len);
+/* What sio_proto_head gives for the default channel "". */
+#define SIO_PROTO_DEFAULT_HEAD "{\"channel\":\"\",\"data\":"
+/* head, then D verbatim, then the closing brace; NULL when out of memory. */
+struct sio_frame *sio_proto_frame_from_head(const char *head, size_t head_len,
+					    const char *data, size_t data_len);
+
 /* Whether text is exactly one JSON value (of any type). */
 bool sio_proto_is_json(const char *text, size_t len);
 

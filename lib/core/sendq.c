@@ -31,6 +31,7 @@ enum sio_sendq_result sio_sendq_push(struct sio_sendq *q, struct sio_frame *fram
 	q->ring[(q->head + q->count) % q->cap] = sio_frame_ref(frame);
 	q->count++;
 	q->bytes += frame->len;
+	q->pushed = true;
 	return SIO_SENDQ_OK;
 }
 
@@ -53,13 +54,9 @@ void sio_sendq_pop(struct sio_sendq *q)
 	sio_frame_unref(&f);
 	q->head = (q->head + 1) % q->cap;
 	q->count--;
-	/* An idle connection gives its ring back. */
-	if (q->count == 0) {
-		free(q->ring);
-		q->ring = NULL;
-		q->cap = 0;
+	/* Drained: the next frames lie in order from slot 0, unwrapped. */
+	if (q->count == 0)
 		q->head = 0;
-	}
 }
 
 void sio_sendq_clear(struct sio_sendq *q)
@@ -68,4 +65,11 @@ void sio_sendq_clear(struct sio_sendq *q)
 		sio_sendq_pop(q);
 	free(q->ring);
 	memset(q, 0, sizeof *q);
+}
+
+void sio_sendq_trim(struct sio_sendq *q)
+{
+	if (q->count == 0 && !q->pushed)
+		sio_sendq_clear(q);
+	q->pushed = false;
 }

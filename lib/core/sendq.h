@@ -1,6 +1,9 @@
 /*
  * A connection's bounded queue of shared frames. The ring is allocated on the
- * first frame and grows by doubling, so an idle connection costs nothing.
+ * first frame and grows by doubling. A drained ring is kept, so a subscriber
+ * that keeps up queues frame after frame without an allocation; the owner
+ * trims now and then, which gives back the rings of the quiet ones, so an
+ * idle connection still costs nothing.
  */
 #ifndef SIO_SENDQ_H
 #define SIO_SENDQ_H
@@ -16,6 +19,7 @@ struct sio_sendq {
 	uint32_t cap;   /* slots allocated, 0 while idle */
 	uint32_t head;  /* index of the oldest frame */
 	uint32_t count;
+	bool pushed;    /* since the last trim */
 	size_t bytes;   /* payload bytes queued */
 };
 
@@ -35,6 +39,9 @@ struct sio_frame *sio_sendq_at(const struct sio_sendq *q, uint32_t i);
 /* Drops the oldest frame and its reference. */
 void sio_sendq_pop(struct sio_sendq *q);
 void sio_sendq_clear(struct sio_sendq *q);
+/* Frees the ring of a queue that is empty and was not pushed to since the
+ * last trim: call it at a pace slower than frames come to a live consumer. */
+void sio_sendq_trim(struct sio_sendq *q);
 static inline bool sio_sendq_empty(const struct sio_sendq *q) { return q->count == 0; }
 
 #endif

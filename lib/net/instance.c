@@ -11,7 +11,6 @@
 struct sio_instance {
 	struct sio_server *server;
 	struct sio_bus *bus;
-	bool relay;                  /* deliver client messages to clients */
 	char announced[SIO_ENDPOINT_MAX]; /* what an announcer gives new clients */
 	bool seeded;
 	uint64_t joins, leaves;      /* peers that came and went */
@@ -25,7 +24,7 @@ static void on_publish(void *arg, const char *channel, size_t clen, const char *
 	struct sio_instance *in = arg;
 
 	sio_bus_relay(in->bus, channel, clen, data, dlen,
-		      in->relay ? 0 : SIO_RELAY_NO_CLIENTS);
+		      sio_server_relays(in->server) ? 0 : SIO_RELAY_NO_CLIENTS);
 }
 
 static void on_interest(void *arg, const char *channel, size_t clen, bool on)
@@ -153,7 +152,6 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	in->relay = cfg->serve.relay;
 	in->seeded = cfg->bus.peers.count > 0;
 	in->started_ms = sio_now_ms();
 	in->dead_after_ms = (uint64_t)cfg->bus.dead_after_ms;
@@ -234,7 +232,6 @@ void sio_instance_wake(struct sio_instance *in) { if (in) sio_server_wake(in->se
 void sio_instance_reload(struct sio_instance *in, const struct sio_config *cfg)
 {
 	sio_server_reload(in->server, cfg);
-	in->relay = cfg->serve.relay;
 	/* New seeds join; a removed one is left to the registry's expiry. */
 	for (size_t i = 0; i < cfg->bus.peers.count; i++)
 		sio_bus_add_seed(in->bus, cfg->bus.peers.items[i]);

@@ -200,7 +200,10 @@ void sio_server_deliver(struct sio_server *s, const char *channel, size_t channe
 	} else if (!s->conns) {
 		return;
 	}
-	struct sio_frame *f = sio_proto_frame(channel, channel_len, data, data_len);
+	struct sio_frame *f = ch ? sio_proto_frame_from_head(ch->head, ch->head_len, data, data_len)
+				 : sio_proto_frame_from_head(SIO_PROTO_DEFAULT_HEAD,
+							     sizeof SIO_PROTO_DEFAULT_HEAD - 1,
+							     data, data_len);
 	if (!f) {
 		sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s what=frame bytes=%zu", s->id, data_len);
 		return;
@@ -298,7 +301,7 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 		break;
 	case SIO_MSG_PUBLISH:
 		s->stats.published++;
-		if (s->cfg.serve.relay)
+		if (sio_server_relays(s))
 			sio_server_deliver(s, msg.channel, msg.channel_len, msg.data, msg.data_len);
 		if (s->hooks.publish)
 			s->hooks.publish(s->hooks_arg, msg.channel, msg.channel_len, msg.data,
@@ -926,6 +929,8 @@ static void idle_tick(lws_sorted_usec_list_t *sul)
 						LWS_TO_KILL_ASYNC);
 			continue;
 		}
+		/* A second apart: a subscriber fed more often keeps its ring. */
+		sio_sendq_trim(&c->queue);
 		if (close_after && quiet >= close_after) {
 			conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "idle timeout", SIO_CLOSE_IDLE);
 		} else if (ping_after && quiet >= ping_after && !c->pinged) {
@@ -1166,6 +1171,8 @@ static void reload_tls(struct sio_server *s)
 	sio_log(SIO_LOG_INFO, "TLS_RELOADED", "id=%s cert=%s not_after=%lld", s->id,
 		s->cfg.serve.tls_cert, (long long)expiry.time);
 }
+
+bool sio_server_relays(const struct sio_server *s) { return s->cfg.serve.relay; }
 
 void sio_server_reload(struct sio_server *s, const struct sio_config *cfg)
 {

@@ -54,6 +54,9 @@ void sio_server_wake(struct sio_server *server);
 
 /* Applies the live settings of cfg (limits, thresholds, queues, drain time). */
 void sio_server_reload(struct sio_server *server, const struct sio_config *cfg);
+/* Whether client messages go to subscribers (serve.relay as it runs now,
+ * reloads included): the one place the instance and the server ask. */
+bool sio_server_relays(const struct sio_server *server);
 
 /* Stops taking clients and closes them with 1001, spread over drain_ms. */
 void sio_server_drain(struct sio_server *server);

@@ -67,6 +67,8 @@ static void check_channel(const struct sio_channel *ch)
 	assert_true(ch->count > 0);
 	assert_true(ch->count <= ch->cap);
 	assert_int_equal(strlen(ch->name), ch->name_len);
+	assert_non_null(ch->head);
+	assert_int_equal(strlen(ch->head), ch->head_len);
 	for (uint32_t i = 0; i < ch->count; i++) {
 		const struct sio_subscription *sub = ch->subscribers[i];
 		assert_ptr_equal(sub->channel, ch);
@@ -433,6 +435,48 @@ static void test_names_are_exact(void **state)
 	sio_channels_destroy(&index);
 }
 
+/* Each channel carries the head of its frames, quoted once when it came. */
+static void test_head_kept_with_channel(void **state)
+{
+	struct sio_channels *index = sio_channels_new(NULL, NULL);
+	struct sio_member a = { 0 }, b = { 0 };
+	static const struct { const char *name, *head; } cases[] = {
+		{ "news", "{\"channel\":\"news\",\"data\":" },
+		{ "news2", "{\"channel\":\"news2\",\"data\":" },
+		{ "a\"b\\c", "{\"channel\":\"a\\\"b\\\\c\",\"data\":" },
+		{ "tab\there", "{\"channel\":\"tab\\there\",\"data\":" },
+		{ "\xc3\xa9t\xc3\xa9", "{\"channel\":\"\xc3\xa9t\xc3\xa9\",\"data\":" },
+	};
+	enum { N = sizeof cases / sizeof cases[0] };
+	const char *heads[N];
+
+	(void)state;
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(join(index, &a, cases[i].name, 100), SIO_JOINED);
+		struct sio_channel *ch = find(index, cases[i].name);
+		assert_string_equal(ch->head, cases[i].head);
+		assert_int_equal(ch->head_len, strlen(cases[i].head));
+		heads[i] = ch->head;
+	}
+	/* Joining, and others leaving, leave a channel's head where it was. */
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(join(index, &b, cases[i].name, 100), SIO_JOINED);
+	assert_int_equal(leave(index, &a, "news"), 0);
+	sio_channels_leave_all(index, &b);
+	assert_null(find(index, "news"));
+	for (size_t i = 1; i < N; i++) {
+		assert_ptr_equal(find(index, cases[i].name)->head, heads[i]);
+		check_channel(find(index, cases[i].name));
+	}
+	/* A channel that comes back gets its head again. */
+	assert_int_equal(join(index, &b, "news", 100), SIO_JOINED);
+	assert_string_equal(find(index, "news")->head, cases[0].head);
+	sio_channels_leave_all(index, &a);
+	sio_channels_leave_all(index, &b);
+	assert_int_equal(sio_channels_count(index), 0);
+	sio_channels_destroy(&index);
+}
+
 static void test_many_channels(void **state)
 {
 	enum { N = 500 };
@@ -558,6 +602,7 @@ int main(void)
 		cmocka_unit_test(test_slots_after_swap_removal),
 		cmocka_unit_test(test_member_list_after_leave),
 		cmocka_unit_test(test_names_are_exact),
+		cmocka_unit_test(test_head_kept_with_channel),
 		cmocka_unit_test(test_many_channels),
 		cmocka_unit_test(test_foreach_member),
 		cmocka_unit_test(test_destroy_with_members),

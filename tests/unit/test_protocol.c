@@ -538,6 +538,73 @@ static void test_frame_uses_lengths(void **state)
 	sio_frame_unref(&f);
 }
 
+/* The head kept with a channel is the frame up to its data, quoted alike. */
+static void test_head_exact_bytes(void **state)
+{
+	static const struct { const char *channel; size_t len; const char *want; } cases[] = {
+		{ "news", 4, "{\"channel\":\"news\",\"data\":" },
+		{ "", 0, SIO_PROTO_DEFAULT_HEAD },
+		{ "", 0, "{\"channel\":\"\",\"data\":" },
+		{ "abcdef", 2, "{\"channel\":\"ab\",\"data\":" },
+		{ "a\"b\\c", 5, "{\"channel\":\"a\\\"b\\\\c\",\"data\":" },
+		{ "l1\nl2\tt\r\x01", 9, "{\"channel\":\"l1\\nl2\\tt\\r\\u0001\",\"data\":" },
+		{ "sl/ash", 6, "{\"channel\":\"sl/ash\",\"data\":" },
+		{ "\xc3\xa9t\xc3\xa9", 5, "{\"channel\":\"\xc3\xa9t\xc3\xa9\",\"data\":" },
+		/* Only a client's name is checked UTF-8; any other still gets a
+		 * frame, the one sio_proto_frame has always built for it. */
+		{ "\xff", 1, "{\"channel\":,\"data\":" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		size_t head_len = 0;
+		char *head = sio_proto_head(cases[i].channel, cases[i].len, &head_len);
+		assert_non_null(head);
+		assert_int_equal(head_len, strlen(cases[i].want));
+		assert_string_equal(head, cases[i].want);
+		free(head);
+	}
+}
+
+/* A frame from a kept head is byte for byte the frame built in one go. */
+static void test_frame_from_head(void **state)
+{
+	static const char *const channels[] = { "news", "", "a\"b", "\xf0\x9f\x98\x80", "\xff" };
+	static const char *const datas[] = { "{\"a\":1}", "0.1", "", "[ 1 , 2 ]", "\"x\"" };
+
+	(void)state;
+	for (size_t c = 0; c < sizeof channels / sizeof channels[0]; c++) {
+		size_t head_len;
+		char *head = sio_proto_head(channels[c], strlen(channels[c]), &head_len);
+		assert_non_null(head);
+		for (size_t d = 0; d < sizeof datas / sizeof datas[0]; d++) {
+			size_t dlen = strlen(datas[d]);
+			struct sio_frame *a = sio_proto_frame(channels[c], strlen(channels[c]),
+							      datas[d], dlen);
+			struct sio_frame *b = sio_proto_frame_from_head(head, head_len, datas[d],
+									dlen);
+			assert_non_null(a);
+			assert_non_null(b);
+			assert_ptr_not_equal(a, b);
+			assert_int_equal(b->refs, 1);
+			assert_int_equal(b->len, head_len + dlen + 1);
+			assert_int_equal(a->len, b->len);
+			assert_memory_equal(sio_frame_payload(a), sio_frame_payload(b), a->len);
+			assert_int_equal(sio_frame_payload(b)[b->len], '\0');
+			sio_frame_unref(&a);
+			sio_frame_unref(&b);
+		}
+		free(head);
+	}
+	/* Lengths, not NULs, end the head and the data. */
+	struct sio_frame *f = sio_proto_frame_from_head("{\"channel\":\"c\",\"data\":XYZ", 22,
+							"[1]xyz", 3);
+	assert_non_null(f);
+	assert_int_equal(f->len, 26);
+	assert_memory_equal(sio_frame_payload(f), "{\"channel\":\"c\",\"data\":[1]}", 26);
+	sio_frame_unref(&f);
+}
+
 /* What the server sends must read back as the same message. */
 static void test_frame_round_trip(void **state)
 {
@@ -700,6 +767,8 @@ int main(void)
 		cmocka_unit_test(test_big_integers_kept_verbatim),
 		cmocka_unit_test(test_frame_exact_bytes),
 		cmocka_unit_test(test_frame_uses_lengths),
+		cmocka_unit_test(test_head_exact_bytes),
+		cmocka_unit_test(test_frame_from_head),
 		cmocka_unit_test(test_frame_round_trip),
 		cmocka_unit_test(test_parse_then_frame),
 		cmocka_unit_test(test_quote),

@@ -155,8 +155,70 @@ static void test_order_across_growth(void **state)
 	assert_true(sio_sendq_empty(&q));
 	assert_int_equal(q.bytes, 0);
 	assert_int_equal(sio_frame_live_bytes(), 0);
-	/* Drained: the ring is given back. */
+	/* Drained: the ring stays for the next frames, until trimmed twice. */
+	assert_non_null(q.ring);
+	sio_sendq_trim(&q);
+	assert_non_null(q.ring);
+	sio_sendq_trim(&q);
 	assert_null(q.ring);
+	assert_int_equal(q.cap, 0);
+	sio_sendq_clear(&q);
+}
+
+/* A consumer that keeps up queues and sends from the same ring, with no
+ * allocation however many frames go through it. */
+static void test_steady_state_keeps_ring(void **state)
+{
+	struct sio_sendq q = { 0 };
+	unsigned next = 0, expect = 0;
+
+	(void)state;
+	assert_int_equal(push_numbered(&q, next++, 8, 4096, 1u << 20), SIO_SENDQ_OK);
+	assert_int_equal(pop_number(&q), expect++);
+	struct sio_frame **ring = q.ring;
+	uint32_t cap = q.cap;
+	assert_non_null(ring);
+	for (int round = 0; round < 1000; round++) {
+		/* One to cap frames a turn, all sent on the next writable turn. */
+		for (uint32_t i = 0; i <= (uint32_t)round % cap; i++)
+			assert_int_equal(push_numbered(&q, next++, 8, 4096, 1u << 20),
+					 SIO_SENDQ_OK);
+		while (!sio_sendq_empty(&q))
+			assert_int_equal(pop_number(&q), expect++);
+		assert_ptr_equal(q.ring, ring);
+		assert_int_equal(q.cap, cap);
+		/* Fed between two trims: the ring is not given back. */
+		if (round % 100 == 0)
+			sio_sendq_trim(&q);
+		assert_ptr_equal(q.ring, ring);
+	}
+	assert_int_equal(expect, next);
+	sio_sendq_clear(&q);
+}
+
+/* Trimming never touches what is queued. */
+static void test_trim_keeps_queued(void **state)
+{
+	struct sio_sendq q = { 0 };
+
+	(void)state;
+	sio_sendq_trim(&q);
+	assert_null(q.ring);
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_equal(push_numbered(&q, i, 3, 100, 1u << 20), SIO_SENDQ_OK);
+	for (int i = 0; i < 3; i++)
+		sio_sendq_trim(&q);
+	assert_int_equal(q.count, 6);
+	assert_int_equal(q.bytes, 18);
+	for (unsigned i = 0; i < 6; i++)
+		assert_int_equal(pop_number(&q), i);
+	/* Not pushed to since the last trim, and empty: given back at once. */
+	sio_sendq_trim(&q);
+	assert_null(q.ring);
+	assert_int_equal(q.head, 0);
+	/* And usable again. */
+	assert_int_equal(push_numbered(&q, 7, 3, 100, 1u << 20), SIO_SENDQ_OK);
+	assert_int_equal(pop_number(&q), 7);
 	sio_sendq_clear(&q);
 }
 
@@ -297,7 +359,7 @@ static void test_full_at_max_bytes(void **state)
 	/* A frame bigger than the whole budget never fits, even alone. */
 	assert_int_equal(push_numbered(&q, 7, 26, 100, 25), SIO_SENDQ_FULL);
 	assert_true(sio_sendq_empty(&q));
-	assert_null(q.ring);
+	assert_int_equal(q.bytes, 0);
 	/* Empty frames cost no bytes but still count as frames. */
 	struct sio_frame *e = sio_frame_new(0);
 	assert_non_null(e);
@@ -522,6 +584,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_frame_too_big, no_live_frames),
 		cmocka_unit_test_teardown(test_empty_queue, no_live_frames),
 		cmocka_unit_test_teardown(test_order_across_growth, no_live_frames),
+		cmocka_unit_test_teardown(test_steady_state_keeps_ring, no_live_frames),
+		cmocka_unit_test_teardown(test_trim_keeps_queued, no_live_frames),
 		cmocka_unit_test_teardown(test_wrap_around_then_grow, no_live_frames),
 		cmocka_unit_test_teardown(test_against_model, no_live_frames),
 		cmocka_unit_test_teardown(test_full_at_max_frames, no_live_frames),
