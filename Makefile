@@ -61,7 +61,7 @@ LIBS_sio-cat      := libwebsockets libzmq libczmq libconfig jansson
 LIBS_sio-monitor  := libzmq libczmq libconfig jansson
 LIBS_sio-announce := libzmq libczmq libconfig jansson libmicrohttpd
 LIBS_sio-pick     := libzmq libczmq libconfig jansson
-LIBS_sio-bench    := libconfig jansson libwebsockets libcrypto
+LIBS_sio-bench    := libconfig jansson libcrypto
 # libev has no pkg-config file on Debian.
 XLIBS_sio-serve   := -lev
 XLIBS_sio-cat     := -lm

@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "wsclient.h"
 #include "wsframe.h"
+#include "wsurl.h"
 
 #define CARRY_CAP 1024          /* a partial header, a message's first bytes, a handshake */
 #define PREFIX 256              /* bytes of a message looked at for its timestamp */

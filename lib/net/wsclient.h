@@ -13,20 +13,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "wsurl.h"
+
 /* Longest line read from the input, and longest frame taken from the server. */
 #define SIO_WSCLIENT_MAX_FRAME ((size_t)64 << 20)
-
-/* The parts of ws://host:port/path. */
-struct sio_wsurl {
-	char *host;   /* without the brackets of an IPv6 literal */
-	int port;
-	char *path;   /* starts with '/' */
-	char *authority; /* host[:port] as the Host header carries it */
-};
-
-/* Returns 0, or -1 with errno EINVAL (err says why) or ENOMEM. */
-int sio_wsurl_parse(const char *url, struct sio_wsurl *out, char *err, size_t errlen);
-void sio_wsurl_free(struct sio_wsurl *u);
 
 /*
  * Receives each frame from the server as one line of text, without its
