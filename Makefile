@@ -57,11 +57,11 @@ prog_objs   = $(filter build/cmd/$(1).o build/cmd/$(1)/%.o,$(CMD_OBJ)) $(COMMON_
 
 # What each program links, beyond libsio.a: pkg-config modules, then others.
 LIBS_sio-serve    := libwebsockets libzmq libczmq libconfig jansson libsystemd openssl
-LIBS_sio-cat      := libwebsockets libzmq libczmq libconfig jansson
+LIBS_sio-cat      := libzmq libczmq libconfig jansson libcrypto
 LIBS_sio-monitor  := libzmq libczmq libconfig jansson
 LIBS_sio-announce := libzmq libczmq libconfig jansson libmicrohttpd
 LIBS_sio-pick     := libzmq libczmq libconfig jansson
-LIBS_sio-bench    := libconfig jansson libwebsockets
+LIBS_sio-bench    := libconfig jansson libcrypto
 # libev has no pkg-config file on Debian.
 XLIBS_sio-serve   := -lev
 XLIBS_sio-cat     := -lm

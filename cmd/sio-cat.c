@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -62,16 +61,6 @@ static struct sio_wsclient *client;
 static int out_errno;
 static struct sio_config config;
 static int wake_pipe[2] = { -1, -1 };
-
-/*
- * libwebsockets reads its sockets with recv(), which resolves to this one
- * before libc's: it is how the client learns the server's true close code
- * (see sio_wsclient_recv).
- */
-ssize_t recv(int fd, void *buf, size_t len, int flags)
-{
-	return sio_wsclient_recv(client, fd, buf, len, flags);
-}
 
 static void on_signal(int sig)
 {

@@ -18,8 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "wsclient.h"
 #include "wsframe.h"
+#include "wsurl.h"
 
 #define CARRY_CAP 1024          /* a partial header, a message's first bytes, a handshake */
 #define PREFIX 256              /* bytes of a message looked at for its timestamp */
@@ -360,7 +360,7 @@ struct worker {
 	uint64_t nconns, first, next, oldest;
 	uint32_t inflight, concurrency;
 	uint8_t *rbuf;
-	char accept[SIO_WSF_ACCEPT_LEN];
+	char accept[SIO_WSFRAME_ACCEPT_LEN];
 	char (*req)[1024];       /* the request for each target */
 	size_t *reqlen;
 	char pubreq[1024];
@@ -370,6 +370,7 @@ struct worker {
 	uint8_t hello_sub[384];  /* CLIENT_READY then SUBSCRIBE */
 	size_t hello_sub_len;
 	uint64_t rng;
+	uint8_t mask[4];         /* the last one rnd_mask made */
 	/* local counts, added to the shared ones once a turn */
 	uint64_t d_resolved, d_established, d_failed, d_dropped, d_primed, d_primed_gone,
 		 d_delivered;
@@ -385,12 +386,15 @@ struct worker {
 	int phase;
 };
 
-static uint32_t rnd(struct worker *w)
+/* A frame's mask: a fresh one each frame, as RFC 6455 asks of a client. */
+static const uint8_t *rnd_mask(struct worker *w)
 {
 	w->rng ^= w->rng << 13;
 	w->rng ^= w->rng >> 7;
 	w->rng ^= w->rng << 17;
-	return (uint32_t)(w->rng >> 32);
+	uint32_t r = (uint32_t)(w->rng >> 32);
+	memcpy(w->mask, &r, sizeof w->mask);
+	return w->mask;
 }
 
 static uint64_t now_rel(const struct worker *w) { return sio_bench_now_ns() - w->sh->epoch_ns; }
@@ -684,22 +688,22 @@ static void message_end(struct worker *w, struct conn *c, uint64_t now)
 	w->r->last_delivery_ns = now;
 }
 
-static void control(struct worker *w, struct conn *c, const struct sio_wsf_frame *f,
+static void control(struct worker *w, struct conn *c, const struct sio_wsframe_head *f,
 		    const uint8_t *payload)
 {
-	uint8_t out[SIO_WSF_MAX_HEADER + SIO_WSF_MAX_CONTROL];
-	size_t n = sio_wsf_answer(out, f, payload, rnd(w));
+	uint8_t out[SIO_WSFRAME_MAX_HEADER + SIO_WSFRAME_MAX_CONTROL];
+	size_t n = sio_wsframe_answer(out, f, payload, rnd_mask(w));
 
-	if (f->opcode == SIO_WSF_PING)
+	if (f->opcode == SIO_WSFRAME_PING)
 		w->r->pings++;
 	if (n)
 		conn_send(w, c, out, n);
-	if (f->opcode == SIO_WSF_CLOSE && c->state != C_CLOSED) {
+	if (f->opcode == SIO_WSFRAME_CLOSE && c->state != C_CLOSED) {
 		char why[96];
-		size_t rl = f->len > 2 ? (size_t)f->len - 2 : 0;
-		snprintf(why, sizeof why, "closed by the server: %u%s%.*s",
-			 sio_wsf_close_code(payload, (size_t)f->len), rl ? " " : "", (int)rl,
-			 (const char *)payload + 2);
+		struct sio_wsframe_close cl;
+		sio_wsframe_close_parse(payload, (size_t)f->len, &cl);
+		snprintf(why, sizeof why, "closed by the server: %u%s%.*s", cl.code,
+			 cl.reason_len ? " " : "", (int)cl.reason_len, cl.reason ? cl.reason : "");
 		conn_lost(w, c, why);
 	}
 }
@@ -708,11 +712,11 @@ static void handshake_failed(struct worker *w, struct conn *c, long rc, int stat
 {
 	char why[96];
 
-	if (rc == SIO_WSF_BAD_STATUS && status)
+	if (rc == SIO_WSFRAME_RESP_BAD_STATUS && status)
 		snprintf(why, sizeof why, "handshake refused: HTTP %d", status);
-	else if (rc == SIO_WSF_BAD_STATUS)
+	else if (rc == SIO_WSFRAME_RESP_BAD_STATUS)
 		snprintf(why, sizeof why, "handshake refused: not HTTP/1.1 101");
-	else if (rc == SIO_WSF_TOO_LONG)
+	else if (rc == SIO_WSFRAME_RESP_TOO_LONG)
 		snprintf(why, sizeof why, "handshake answer too long");
 	else
 		snprintf(why, sizeof why, "handshake answer without the right Sec-WebSocket-Accept");
@@ -736,9 +740,9 @@ static size_t consume(struct worker *w, struct conn *c, uint8_t *p, size_t len, 
 		}
 		if (c->state == C_HANDSHAKE) {
 			int status;
-			long h = sio_wsf_response((const char *)p + off, len - off, CARRY_CAP,
+			long h = sio_wsframe_response((const char *)p + off, len - off, CARRY_CAP,
 						  w->accept, &status);
-			if (h == SIO_WSF_MORE)
+			if (h == SIO_WSFRAME_RESP_MORE)
 				return off;
 			if (h < 0) {
 				handshake_failed(w, c, h, status);
@@ -748,8 +752,8 @@ static size_t consume(struct worker *w, struct conn *c, uint8_t *p, size_t len, 
 			established(w, c, now);
 			continue;
 		}
-		struct sio_wsf_frame f;
-		int r = sio_wsf_decode(p + off, len - off, &f);
+		struct sio_wsframe_head f;
+		int r = sio_wsframe_decode(p + off, len - off, &f);
 		if (r == 0)
 			return off;
 		if (r < 0) {
@@ -762,7 +766,7 @@ static size_t consume(struct worker *w, struct conn *c, uint8_t *p, size_t len, 
 			if (avail < f.len)
 				return off;
 			if (f.masked)
-				sio_wsf_unmask(pl, (size_t)f.len, f.mask, 0);
+				sio_wsframe_unmask(pl, (size_t)f.len, f.mask, 0);
 			off += f.header + (size_t)f.len;
 			control(w, c, &f, pl);
 			continue;
@@ -771,9 +775,9 @@ static size_t consume(struct worker *w, struct conn *c, uint8_t *p, size_t len, 
 		if (avail < need)
 			return off;
 		size_t take = avail < f.len ? avail : (size_t)f.len;
-		if (f.opcode != SIO_WSF_CONT) {
+		if (f.opcode != SIO_WSFRAME_CONT) {
 			if (f.masked)
-				sio_wsf_unmask(pl, need, f.mask, 0);
+				sio_wsframe_unmask(pl, need, f.mask, 0);
 			message_begin(c, pl, need);
 		}
 		off += f.header + take;
@@ -891,7 +895,8 @@ static size_t compose(struct worker *w, uint8_t *out, size_t cap, uint64_t seq, 
 
 	memset(w->msgbuf + len, 'x', pad);
 	memcpy(w->msgbuf + len + pad, msg_tail, tail);
-	return sio_wsf_encode(out, cap, SIO_WSF_TEXT, w->msgbuf, len + pad + tail, rnd(w));
+	return sio_wsframe_encode(out, cap, SIO_WSFRAME_TEXT, w->msgbuf, len + pad + tail,
+				  rnd_mask(w));
 }
 
 static uint64_t live_subscribers(const struct worker *w)
@@ -943,7 +948,7 @@ static void publish(struct worker *w, uint64_t now)
 	uint64_t live = live_subscribers(w);
 	if (!live)
 		return;    /* every subscriber is gone: nobody to measure */
-	size_t used = 0, most = sio_wsf_header_len(p->size + 64) + p->size + 64;
+	size_t used = 0, most = sio_wsframe_header_len(p->size + 64, true) + p->size + 64;
 	uint64_t t = now_rel(w);
 	while (sent < due && w->next_seq - w->oldest_seq < p->window &&
 	       used + most <= PUB_OUT_CAP) {
@@ -1193,7 +1198,7 @@ static int worker_init(struct worker *w)
 {
 	const struct sio_bench_plan *p = w->plan;
 	uint8_t nonce[16];
-	char key[SIO_WSF_KEY_LEN];
+	char key[SIO_WSFRAME_KEY_LEN];
 
 	w->ep = w->tfd = -1;
 	if (getrandom(nonce, sizeof nonce, 0) != sizeof nonce)
@@ -1201,8 +1206,11 @@ static int worker_init(struct worker *w)
 			nonce[i] = (uint8_t)(sio_bench_now_ns() >> (i % 8));
 	memcpy(&w->rng, nonce, sizeof w->rng);
 	w->rng |= 1;
-	sio_wsf_key(nonce, key);
-	sio_wsf_accept(key, w->accept);
+	sio_wsframe_key(nonce, key);
+	if (sio_wsframe_accept(key, w->accept) < 0) {
+		snprintf(w->r->why, sizeof w->r->why, "cannot compute the handshake's accept value");
+		return -1;
+	}
 	w->nconns = sio_bench_share(p, w->k);
 	for (unsigned j = 0; j < w->k; j++)
 		w->first += sio_bench_share(p, j);
@@ -1219,7 +1227,7 @@ static int worker_init(struct worker *w)
 		return -1;
 	}
 	for (size_t i = 0; i < p->ntargets; i++)
-		if (!(w->reqlen[i] = sio_wsf_request(w->req[i], sizeof w->req[i],
+		if (!(w->reqlen[i] = sio_wsframe_request(w->req[i], sizeof w->req[i],
 						     p->targets[i].authority, p->targets[i].path, key))) {
 			snprintf(w->r->why, sizeof w->r->why, "%.100s: URL too long", p->targets[i].url);
 			return -1;
@@ -1234,14 +1242,14 @@ static int worker_init(struct worker *w)
 	int sl = snprintf(sub, sizeof sub,
 			  "{\"action\":\"SUBSCRIBE_CHANNEL_ACTION\",\"channel\":\"%s\"}",
 			  p->channel ? p->channel : "");
-	w->hello_len = sio_wsf_encode(w->hello, sizeof w->hello, SIO_WSF_TEXT, ready,
-				      sizeof ready - 1, rnd(w));
+	w->hello_len = sio_wsframe_encode(w->hello, sizeof w->hello, SIO_WSFRAME_TEXT, ready,
+				      sizeof ready - 1, rnd_mask(w));
 	memcpy(w->hello_sub, w->hello, w->hello_len);
 	w->hello_sub_len = w->hello_len;
 	if (sl > 0 && (size_t)sl < sizeof sub)
-		w->hello_sub_len += sio_wsf_encode(w->hello_sub + w->hello_len,
+		w->hello_sub_len += sio_wsframe_encode(w->hello_sub + w->hello_len,
 						   sizeof w->hello_sub - w->hello_len,
-						   SIO_WSF_TEXT, sub, (size_t)sl, rnd(w));
+						   SIO_WSFRAME_TEXT, sub, (size_t)sl, rnd_mask(w));
 	if ((w->ep = epoll_create1(EPOLL_CLOEXEC)) < 0) {
 		snprintf(w->r->why, sizeof w->r->why, "epoll: %s", strerror(errno));
 		return -1;
@@ -1257,7 +1265,7 @@ static int worker_init(struct worker *w)
 		}
 		w->pub->fd = -1;
 		w->pub->role = R_PUB;
-		w->pubreqlen = sio_wsf_request(w->pubreq, sizeof w->pubreq, p->publish->authority,
+		w->pubreqlen = sio_wsframe_request(w->pubreq, sizeof w->pubreq, p->publish->authority,
 					       p->publish->path, key);
 		if (!w->pubreqlen) {
 			snprintf(w->r->why, sizeof w->r->why, "%.100s: URL too long", p->publish->url);

@@ -4,134 +4,240 @@
 #include <string.h>
 #include <strings.h>
 
-/* SHA-1 (FIPS 180-4), only for the accept value of the handshake. */
+#include <openssl/evp.h>
+#include <openssl/sha.h>
 
-struct sha1 {
-	uint32_t h[5];
-	uint64_t bytes;
-	uint8_t block[64];
-	size_t used;
-};
+/* Frames out */
 
-static uint32_t rol(uint32_t x, unsigned n) { return x << n | x >> (32 - n); }
-
-static void sha1_block(struct sha1 *s, const uint8_t *p)
+size_t sio_wsframe_header(uint8_t *out, bool fin, enum sio_wsframe_opcode opcode, uint64_t len,
+			  const uint8_t *mask)
 {
-	uint32_t w[80], a = s->h[0], b = s->h[1], c = s->h[2], d = s->h[3], e = s->h[4];
+	size_t h = 2;
 
-	for (int i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
-		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
-	for (int i = 16; i < 80; i++)
-		w[i] = rol(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-	for (int i = 0; i < 80; i++) {
-		uint32_t f, k;
-		if (i < 20) {
-			f = (b & c) | (~b & d);
-			k = 0x5a827999;
-		} else if (i < 40) {
-			f = b ^ c ^ d;
-			k = 0x6ed9eba1;
-		} else if (i < 60) {
-			f = (b & c) | (b & d) | (c & d);
-			k = 0x8f1bbcdc;
-		} else {
-			f = b ^ c ^ d;
-			k = 0xca62c1d6;
-		}
-		uint32_t t = rol(a, 5) + f + e + k + w[i];
-		e = d;
-		d = c;
-		c = rol(b, 30);
-		b = a;
-		a = t;
+	if (len >> 63)
+		return 0;
+	out[0] = (uint8_t)((fin ? 0x80 : 0) | (opcode & 0x0f));
+	if (len < 126) {
+		out[1] = (uint8_t)len;
+	} else if (len <= 0xffff) {
+		out[1] = 126;
+		out[2] = (uint8_t)(len >> 8);
+		out[3] = (uint8_t)len;
+		h = 4;
+	} else {
+		out[1] = 127;
+		for (int i = 0; i < 8; i++)
+			out[2 + i] = (uint8_t)(len >> (56 - 8 * i));
+		h = 10;
 	}
-	s->h[0] += a;
-	s->h[1] += b;
-	s->h[2] += c;
-	s->h[3] += d;
-	s->h[4] += e;
+	if (mask) {
+		out[1] |= 0x80;
+		memcpy(out + h, mask, 4);
+		h += 4;
+	}
+	return h;
 }
 
-static void sha1_update(struct sha1 *s, const void *data, size_t len)
+/* XOR with the mask, 8 bytes at a time where it can: a client masks every
+ * byte it sends, and the load generator sends a lot of them. */
+static void xor_mask(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t m[4],
+		     size_t phase)
 {
-	const uint8_t *p = data;
+	size_t i = 0;
 
-	s->bytes += len;
-	while (len) {
-		size_t n = 64 - s->used < len ? 64 - s->used : len;
-		memcpy(s->block + s->used, p, n);
-		s->used += n;
-		p += n;
-		len -= n;
-		if (s->used == 64) {
-			sha1_block(s, s->block);
-			s->used = 0;
+	if (phase % 4 == 0 && len >= 8) {
+		uint64_t m8;
+		uint8_t mb[8];
+		for (int k = 0; k < 8; k++)
+			mb[k] = m[k % 4];
+		memcpy(&m8, mb, 8);
+		for (; i + 8 <= len; i += 8) {
+			uint64_t v;
+			memcpy(&v, src + i, 8);
+			v ^= m8;
+			memcpy(dst + i, &v, 8);
 		}
 	}
+	for (; i < len; i++)
+		dst[i] = src[i] ^ m[(phase + i) % 4];
 }
 
-static void sha1(const void *data, size_t len, uint8_t out[20])
+size_t sio_wsframe_encode(uint8_t *out, size_t cap, enum sio_wsframe_opcode opcode,
+			  const void *payload, size_t len, const uint8_t *mask)
 {
-	struct sha1 s = { { 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0 }, 0, { 0 }, 0 };
-	uint64_t bits = 0;
-	uint8_t pad = 0x80, zero = 0, be[8];
+	size_t h = sio_wsframe_header_len(len, mask != NULL);
 
-	sha1_update(&s, data, len);
-	bits = s.bytes * 8;
-	sha1_update(&s, &pad, 1);
-	while (s.used != 56)
-		sha1_update(&s, &zero, 1);
-	for (int i = 0; i < 8; i++)
-		be[i] = (uint8_t)(bits >> (56 - 8 * i));
-	sha1_update(&s, be, 8);
-	for (int i = 0; i < 5; i++)
-		for (int j = 0; j < 4; j++)
-			out[4 * i + j] = (uint8_t)(s.h[i] >> (24 - 8 * j));
+	if (cap < h || cap - h < len || sio_wsframe_header(out, true, opcode, len, mask) != h)
+		return 0;
+	if (mask)
+		xor_mask(out + h, payload, len, mask, 0);
+	else if (len)
+		memcpy(out + h, payload, len);
+	return h + len;
 }
 
-static void base64(const uint8_t *in, size_t len, char *out)
+void sio_wsframe_unmask(uint8_t *payload, size_t len, const uint8_t mask[4], uint64_t off)
 {
-	static const char abc[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
+	xor_mask(payload, payload, len, mask, (size_t)(off % 4));
+}
 
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < len)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < len)
-			v |= in[i + 2];
-		out[o++] = abc[v >> 18 & 63];
-		out[o++] = abc[v >> 12 & 63];
-		out[o++] = i + 1 < len ? abc[v >> 6 & 63] : '=';
-		out[o++] = i + 2 < len ? abc[v & 63] : '=';
+/* Frames in */
+
+enum sio_wsframe_decoded sio_wsframe_decode(const uint8_t *buf, size_t len,
+					    struct sio_wsframe_head *h)
+{
+	memset(h, 0, sizeof *h);
+	if (len < 2)
+		return SIO_WSFRAME_MORE;
+	h->fin = buf[0] & 0x80;
+	h->rsv = (uint8_t)(buf[0] >> 4 & 0x07);
+	h->opcode = buf[0] & 0x0f;
+	h->masked = buf[1] & 0x80;
+	uint64_t n = buf[1] & 0x7f;
+	if (h->rsv)
+		return SIO_WSFRAME_BAD_RSV;
+	switch (h->opcode) {
+	case SIO_WSFRAME_CONT: case SIO_WSFRAME_TEXT: case SIO_WSFRAME_BINARY:
+		break;
+	case SIO_WSFRAME_CLOSE: case SIO_WSFRAME_PING: case SIO_WSFRAME_PONG:
+		/* Told by the first byte of length: no need to wait for more. */
+		if (!h->fin || n > SIO_WSFRAME_MAX_CONTROL)
+			return SIO_WSFRAME_BAD_CONTROL;
+		break;
+	default:
+		return SIO_WSFRAME_BAD_OPCODE;
 	}
-	out[o] = '\0';
+	/* A length not in its shortest form is let through: RFC 6455 asks
+	 * senders for the shortest, and neither browsers nor ws reject others. */
+	size_t at = 2;
+	if (n == 126) {
+		if (len < 4)
+			return SIO_WSFRAME_MORE;
+		n = (uint64_t)buf[2] << 8 | buf[3];
+		at = 4;
+	} else if (n == 127) {
+		if (len < 10)
+			return SIO_WSFRAME_MORE;
+		n = 0;
+		for (int i = 0; i < 8; i++)
+			n = n << 8 | buf[2 + i];
+		if (n >> 63)
+			return SIO_WSFRAME_BAD_LENGTH;
+		at = 10;
+	}
+	h->len = n;
+	if (h->masked) {
+		if (len < at + 4)
+			return SIO_WSFRAME_MORE;
+		memcpy(h->mask, buf + at, 4);
+		at += 4;
+	}
+	h->header = at;
+	return SIO_WSFRAME_OK;
 }
 
-void sio_wsf_key(const uint8_t nonce[16], char key[SIO_WSF_KEY_LEN])
+/* Close payloads */
+
+/* As RFC 6455 7.4 and its registry have them: 1004-1006 and 1015 are
+ * reserved for reports, never sent; 1016-2999 are unassigned. */
+static bool code_sendable(unsigned code)
 {
-	base64(nonce, 16, key);
+	return (code >= 1000 && code <= 1014 && code != 1004 && code != 1005 && code != 1006) ||
+	       (code >= 3000 && code <= 4999);
 }
 
-void sio_wsf_accept(const char *key, char accept[SIO_WSF_ACCEPT_LEN])
+enum sio_wsframe_close_parsed sio_wsframe_close_parse(const uint8_t *payload, size_t len,
+						      struct sio_wsframe_close *out)
 {
-	static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+	out->code = SIO_WSFRAME_CLOSE_NO_STATUS;
+	out->reason = NULL;
+	out->reason_len = 0;
+	if (len == 0)
+		return SIO_WSFRAME_CLOSE_OK;
+	if (len == 1)
+		return SIO_WSFRAME_CLOSE_SHORT;
+	out->code = (unsigned)payload[0] << 8 | payload[1];
+	out->reason = (const char *)payload + 2;
+	out->reason_len = len - 2;
+	return code_sendable(out->code) ? SIO_WSFRAME_CLOSE_OK : SIO_WSFRAME_CLOSE_BAD_CODE;
+}
+
+size_t sio_wsframe_close_build(uint8_t *out, unsigned code, const char *reason,
+			       size_t reason_len)
+{
+	if (code == SIO_WSFRAME_CLOSE_NO_STATUS)
+		return 0;
+	out[0] = (uint8_t)(code >> 8);
+	out[1] = (uint8_t)code;
+	if (!reason)
+		return 2;
+	/* A character cut in two would make the reason invalid UTF-8, which
+	 * the peer must fail with 1007. */
+	if (reason_len > SIO_WSFRAME_MAX_REASON) {
+		reason_len = SIO_WSFRAME_MAX_REASON;
+		while (reason_len && ((unsigned char)reason[reason_len] & 0xc0) == 0x80)
+			reason_len--;
+	}
+	memcpy(out + 2, reason, reason_len);
+	return 2 + reason_len;
+}
+
+size_t sio_wsframe_answer(uint8_t *out, const struct sio_wsframe_head *h,
+			  const uint8_t *payload, const uint8_t mask[4])
+{
+	size_t cap = SIO_WSFRAME_MAX_HEADER + SIO_WSFRAME_MAX_CONTROL;
+
+	switch (h->opcode) {
+	case SIO_WSFRAME_PING:
+		return sio_wsframe_encode(out, cap, SIO_WSFRAME_PONG, payload, (size_t)h->len, mask);
+	case SIO_WSFRAME_CLOSE: {
+		struct sio_wsframe_close cl;
+		uint8_t body[2];
+		unsigned code = sio_wsframe_close_parse(payload, (size_t)h->len, &cl) ==
+						SIO_WSFRAME_CLOSE_OK
+					? cl.code
+					: SIO_WSFRAME_CLOSE_PROTOCOL;
+		/* The code alone, as most endpoints echo it. */
+		size_t n = sio_wsframe_close_build(body, code, NULL, 0);
+		return sio_wsframe_encode(out, cap, SIO_WSFRAME_CLOSE, body, n, mask);
+	}
+	default:
+		return 0;
+	}
+}
+
+/* The opening handshake */
+
+static const char ws_guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+
+void sio_wsframe_key(const uint8_t nonce[16], char key[SIO_WSFRAME_KEY_LEN])
+{
+	EVP_EncodeBlock((unsigned char *)key, nonce, 16);
+}
+
+int sio_wsframe_accept(const char *key, char accept[SIO_WSFRAME_ACCEPT_LEN])
+{
 	char buf[128];
-	uint8_t md[20];
+	unsigned char md[SHA_DIGEST_LENGTH];
 	size_t n = strlen(key);
 
-	if (n > sizeof buf - sizeof guid)
-		n = sizeof buf - sizeof guid;
+	/* A key is 24 characters; a longer one is no key. */
+	if (n > sizeof buf - sizeof ws_guid) {
+		accept[0] = '\0';
+		return -1;
+	}
 	memcpy(buf, key, n);
-	memcpy(buf + n, guid, sizeof guid - 1);
-	sha1(buf, n + sizeof guid - 1, md);
-	base64(md, sizeof md, accept);
+	memcpy(buf + n, ws_guid, sizeof ws_guid - 1);
+	if (!SHA1((const unsigned char *)buf, n + sizeof ws_guid - 1, md)) {
+		accept[0] = '\0';
+		return -1;
+	}
+	EVP_EncodeBlock((unsigned char *)accept, md, sizeof md);
+	return 0;
 }
 
-size_t sio_wsf_request(char *buf, size_t cap, const char *authority, const char *path,
-		       const char *key)
+size_t sio_wsframe_request(char *buf, size_t cap, const char *authority, const char *path,
+			   const char *key)
 {
 	int n = snprintf(buf, cap,
 			 "GET %s HTTP/1.1\r\n"
@@ -170,8 +276,8 @@ static const char *header_value(const char *head, size_t len, const char *name, 
 	return NULL;
 }
 
-long sio_wsf_response(const char *buf, size_t len, size_t max_len, const char *accept,
-		      int *status)
+long sio_wsframe_response(const char *buf, size_t len, size_t max_len, const char *accept,
+			  int *status)
 {
 	const char *eoh = memmem(buf, len, "\r\n\r\n", 4);
 	size_t vlen;
@@ -181,146 +287,25 @@ long sio_wsf_response(const char *buf, size_t len, size_t max_len, const char *a
 		*status = 0;
 	if (len >= 12 && status) {
 		int code = 0;
-		if (sscanf(buf, "HTTP/1.%*1[01] %3d", &code) == 1)
+		char head[13];
+		/* buf is not NUL-terminated: sscanf reads a terminated copy. */
+		memcpy(head, buf, 12);
+		head[12] = '\0';
+		if (sscanf(head, "HTTP/1.%*1[01] %3d", &code) == 1)
 			*status = code;
 	}
 	if (len >= 12 && (strncmp(buf, "HTTP/1.1 ", 9) != 0 || strncmp(buf + 9, "101", 3) != 0))
-		return SIO_WSF_BAD_STATUS;
+		return SIO_WSFRAME_RESP_BAD_STATUS;
 	if (!eoh)
-		return len >= max_len ? SIO_WSF_TOO_LONG : SIO_WSF_MORE;
+		return len >= max_len ? SIO_WSFRAME_RESP_TOO_LONG : SIO_WSFRAME_RESP_MORE;
 	size_t hlen = (size_t)(eoh - buf) + 4;
 	if (hlen < 12)
-		return SIO_WSF_BAD_STATUS;
+		return SIO_WSFRAME_RESP_BAD_STATUS;
 	v = header_value(buf, hlen, "Upgrade", &vlen);
 	if (!v || vlen != 9 || strncasecmp(v, "websocket", 9) != 0)
-		return SIO_WSF_BAD_ACCEPT;
+		return SIO_WSFRAME_RESP_BAD_ACCEPT;
 	v = header_value(buf, hlen, "Sec-WebSocket-Accept", &vlen);
 	if (!v || vlen != strlen(accept) || memcmp(v, accept, vlen) != 0)
-		return SIO_WSF_BAD_ACCEPT;
+		return SIO_WSFRAME_RESP_BAD_ACCEPT;
 	return (long)hlen;
-}
-
-/* XOR with the mask, 8 bytes at a time where it can. */
-static void xor_mask(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t m[4], size_t phase)
-{
-	size_t i = 0;
-
-	if (phase % 4 == 0 && len >= 8) {
-		uint64_t m8;
-		uint8_t mb[8];
-		for (int k = 0; k < 8; k++)
-			mb[k] = m[k % 4];
-		memcpy(&m8, mb, 8);
-		for (; i + 8 <= len; i += 8) {
-			uint64_t v;
-			memcpy(&v, src + i, 8);
-			v ^= m8;
-			memcpy(dst + i, &v, 8);
-		}
-	}
-	for (; i < len; i++)
-		dst[i] = src[i] ^ m[(phase + i) % 4];
-}
-
-size_t sio_wsf_encode(uint8_t *out, size_t cap, enum sio_wsf_opcode opcode,
-		      const void *payload, size_t len, uint32_t mask)
-{
-	size_t h = sio_wsf_header_len(len);
-	uint8_t m[4] = { (uint8_t)(mask >> 24), (uint8_t)(mask >> 16), (uint8_t)(mask >> 8),
-			 (uint8_t)mask };
-
-	if (cap < h || cap - h < len)
-		return 0;
-	out[0] = (uint8_t)(0x80 | (opcode & 0x0f));
-	if (len < 126) {
-		out[1] = (uint8_t)(0x80 | len);
-	} else if (len <= 0xffff) {
-		out[1] = 0x80 | 126;
-		out[2] = (uint8_t)(len >> 8);
-		out[3] = (uint8_t)len;
-	} else {
-		out[1] = 0x80 | 127;
-		for (int i = 0; i < 8; i++)
-			out[2 + i] = (uint8_t)((uint64_t)len >> (56 - 8 * i));
-	}
-	memcpy(out + h - 4, m, 4);
-	xor_mask(out + h, payload, len, m, 0);
-	return h + len;
-}
-
-int sio_wsf_decode(const uint8_t *buf, size_t len, struct sio_wsf_frame *f)
-{
-	if (len < 2)
-		return 0;
-	if (buf[0] & 0x70)
-		return -1;
-	f->fin = buf[0] & 0x80;
-	f->opcode = buf[0] & 0x0f;
-	f->masked = buf[1] & 0x80;
-	uint64_t n = buf[1] & 0x7f;
-	size_t h = 2;
-	switch (f->opcode) {
-	case SIO_WSF_CONT: case SIO_WSF_TEXT: case SIO_WSF_BINARY:
-		break;
-	case SIO_WSF_CLOSE: case SIO_WSF_PING: case SIO_WSF_PONG:
-		if (!f->fin || n > SIO_WSF_MAX_CONTROL)
-			return -1;
-		break;
-	default:
-		return -1;
-	}
-	if (n == 126) {
-		if (len < 4)
-			return 0;
-		n = (uint64_t)buf[2] << 8 | buf[3];
-		h = 4;
-	} else if (n == 127) {
-		if (len < 10)
-			return 0;
-		n = 0;
-		for (int i = 0; i < 8; i++)
-			n = n << 8 | buf[2 + i];
-		if (n >> 63)
-			return -1;
-		h = 10;
-	}
-	if (f->masked) {
-		if (len < h + 4)
-			return 0;
-		memcpy(f->mask, buf + h, 4);
-		h += 4;
-	}
-	f->len = n;
-	f->header = h;
-	return 1;
-}
-
-void sio_wsf_unmask(uint8_t *payload, size_t len, const uint8_t mask[4], uint64_t off)
-{
-	xor_mask(payload, payload, len, mask, (size_t)(off % 4));
-}
-
-unsigned sio_wsf_close_code(const uint8_t *payload, size_t len)
-{
-	return len >= 2 ? (unsigned)payload[0] << 8 | payload[1] : 1005;
-}
-
-size_t sio_wsf_answer(uint8_t *out, const struct sio_wsf_frame *f, const uint8_t *payload,
-		      uint32_t mask)
-{
-	size_t cap = SIO_WSF_MAX_HEADER + SIO_WSF_MAX_CONTROL;
-
-	switch (f->opcode) {
-	case SIO_WSF_PING:
-		return sio_wsf_encode(out, cap, SIO_WSF_PONG, payload, (size_t)f->len, mask);
-	case SIO_WSF_CLOSE: {
-		/* Echo the code only, as most clients do. */
-		uint8_t code[2] = { 0x03, 0xe8 };  /* 1000 when the peer gave none */
-		if (f->len >= 2)
-			memcpy(code, payload, 2);
-		return sio_wsf_encode(out, cap, SIO_WSF_CLOSE, code, 2, mask);
-	}
-	default:
-		return 0;
-	}
 }

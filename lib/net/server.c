@@ -24,8 +24,11 @@
 #include "rate.h"
 #include "sendq.h"
 #include "tls.h"
+#include "wsframe.h"
 
 _Static_assert(SIO_FRAME_HEADROOM >= LWS_PRE, "frames need room for the WebSocket header");
+_Static_assert(SIO_FRAME_HEADROOM >= SIO_WSFRAME_MAX_HEADER,
+	       "frames need room for the WebSocket header");
 
 /* Rejected frames logged per second, all connections together: a flood of
  * bad frames must not become a flood of log lines. */
@@ -462,26 +465,6 @@ static int receive(struct sio_server *s, struct conn *c, const unsigned char *in
 	return 0;
 }
 
-/* Server frames are unmasked: a header of 2, 4 or 10 bytes, then the payload. */
-static size_t ws_text_header(unsigned char *h, size_t len)
-{
-	h[0] = 0x81; /* FIN, text */
-	if (len < 126) {
-		h[1] = (unsigned char)len;
-		return 2;
-	}
-	if (len < 65536) {
-		h[1] = 126;
-		h[2] = (unsigned char)(len >> 8);
-		h[3] = (unsigned char)len;
-		return 4;
-	}
-	h[1] = 127;
-	for (int i = 0; i < 8; i++)
-		h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
-	return 10;
-}
-
 /* Sends what is queued for one connection in as few system calls as it
  * fits in: under load a subscriber has several frames waiting, and one
  * write for all of them costs what one write for a single frame does. */
@@ -516,9 +499,13 @@ static int writeable(struct sio_server *s, struct conn *c)
 			n = 1;
 		} else {
 			while ((f = sio_sendq_at(&c->queue, n)) && used + 10 + f->len <= room) {
-				used += ws_text_header(batch + used, f->len);
-				memcpy(batch + used, sio_frame_payload(f), f->len);
-				used += f->len;
+				/* The header goes in the headroom, where lws would put
+				 * it too: the same bytes for every recipient. */
+				unsigned char *p = sio_frame_payload(f);
+				size_t h = sio_wsframe_header_len(f->len, false);
+				sio_wsframe_header(p - h, true, SIO_WSFRAME_TEXT, f->len, NULL);
+				memcpy(batch + used, p - h, h + f->len);
+				used += h + f->len;
 				s->stats.bytes_out += f->len;
 				n++;
 			}
@@ -793,23 +780,25 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			return writeable(s, c);
 		break;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+	{
 		/* RFC 6455 5.5.1: a close body is empty or holds a 2-byte code;
 		 * lws 4.1 would answer a 1-byte one with 1005, a code never sent. */
-		if (len == 1) {
+		struct sio_wsframe_close cl;
+		if (sio_wsframe_close_parse(in, len, &cl) == SIO_WSFRAME_CLOSE_SHORT) {
 			static const char why[] = "malformed close frame";
-			unsigned char frame[LWS_PRE + 4 + sizeof why];
-			unsigned char *f = frame + LWS_PRE;
+			uint8_t body[SIO_WSFRAME_MAX_CONTROL];
+			uint8_t frame[LWS_PRE + SIO_WSFRAME_MAX_HEADER + SIO_WSFRAME_MAX_CONTROL];
+			size_t n = sio_wsframe_close_build(body, SIO_WSFRAME_CLOSE_PROTOCOL, why,
+							   sizeof why - 1);
 			/* Framed here and passed through as is (lws 4.1 keeps its
-			 * close writes to itself): FIN+close, length, code, reason. */
-			f[0] = 0x88;
-			f[1] = (unsigned char)(2 + sizeof why - 1);
-			f[2] = LWS_CLOSE_STATUS_PROTOCOL_ERR >> 8;
-			f[3] = LWS_CLOSE_STATUS_PROTOCOL_ERR & 0xff;
-			memcpy(f + 4, why, sizeof why - 1);
-			lws_write(wsi, f, 4 + sizeof why - 1, LWS_WRITE_HTTP);
+			 * close writes to itself). */
+			n = sio_wsframe_encode(frame + LWS_PRE, sizeof frame - LWS_PRE,
+					       SIO_WSFRAME_CLOSE, body, n, NULL);
+			lws_write(wsi, frame + LWS_PRE, n, LWS_WRITE_HTTP);
 			return -1;   /* answered: lws is not to echo */
 		}
 		break;
+	}
 	case LWS_CALLBACK_CLOSED:
 		closed(s, c);
 		break;

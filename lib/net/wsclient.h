@@ -1,8 +1,11 @@
 /*
- * One socketiyo client connection over libwebsockets, as sio-cat needs it:
- * open, say CLIENT_READY and subscribe, send lines read from a descriptor as
- * frames, hand every received frame back as one line, close. It logs to
- * stderr through log.h; it never prints to stdout and never exits.
+ * One socketiyo client connection, as sio-cat needs it: open, say
+ * CLIENT_READY and subscribe, send lines read from a descriptor as frames,
+ * hand every received frame back as one line, close. RFC 6455 through
+ * wsframe.h on a plain non-blocking socket and a poll loop of its own, so
+ * that it reads every close code as the server sent it. ws:// only, as
+ * wsurl.h parses. It logs to stderr through log.h; it never prints to
+ * stdout and never exits.
  */
 #ifndef SIO_WSCLIENT_H
 #define SIO_WSCLIENT_H
@@ -11,22 +14,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sys/types.h>
+
+#include "wsurl.h"
 
 /* Longest line read from the input, and longest frame taken from the server. */
 #define SIO_WSCLIENT_MAX_FRAME ((size_t)64 << 20)
-
-/* The parts of ws://host:port/path. */
-struct sio_wsurl {
-	char *host;   /* without the brackets of an IPv6 literal */
-	int port;
-	char *path;   /* starts with '/' */
-	char *authority; /* host[:port] as the Host header carries it */
-};
-
-/* Returns 0, or -1 with errno EINVAL (err says why) or ENOMEM. */
-int sio_wsurl_parse(const char *url, struct sio_wsurl *out, char *err, size_t errlen);
-void sio_wsurl_free(struct sio_wsurl *u);
 
 /*
  * Receives each frame from the server as one line of text, without its
@@ -73,15 +65,5 @@ const char *sio_wsclient_why(const struct sio_wsclient *c);
 /* Wakes run up to look at *opts.stop; async-signal-safe. */
 void sio_wsclient_wake(struct sio_wsclient *c);
 void sio_wsclient_destroy(struct sio_wsclient **c);
-
-/*
- * recv(2), watching what the server sends. libwebsockets 4.1.6 reports the
- * close codes 1012, 1013 and 1014 (registered after RFC 6455) as 1002, and
- * sio-serve refuses clients with 1013; the client reads the code the server
- * sent off the received bytes instead. A program that wants the true codes
- * defines recv() to call this, so libwebsockets' reads pass through it; it
- * only looks at the connection of c, and c may be NULL.
- */
-ssize_t sio_wsclient_recv(struct sio_wsclient *c, int fd, void *buf, size_t len, int flags);
 
 #endif
