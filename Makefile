@@ -21,6 +21,14 @@ OPT        ?= -O2 -g
 SAN        ?=
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 BASE_CFLAGS := $(CSTD) $(WARN) $(OPT) $(SAN) $(PKG_CFLAGS) -DSIO_VERSION='"$(VERSION)"' $(CFLAGS)
+# A quiet build shows "CC file" per step; V=1 shows the whole commands.
+ifeq ($(V),1)
+Q :=
+say = @:
+else
+Q := @
+say = @printf '  %-6s %s\n' $(1) $(2);
+endif
 # --as-needed: a library named on a link line but not used is not loaded.
 ALL_LDFLAGS := $(SAN) -Wl,--as-needed $(LDFLAGS)
 
@@ -117,40 +125,51 @@ install-pkgs:
 
 build/lib/core/%.o: lib/core/%.c
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) $(CORE_INC) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CORE_INC) -MMD -MP -c $< -o $@
 
 build/lib/os/%.o: lib/os/%.c
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) $(OS_INC) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(BASE_CFLAGS) $(OS_INC) -MMD -MP -c $< -o $@
 
 build/lib/net/%.o: lib/net/%.c
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) $(NET_INC) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(BASE_CFLAGS) $(NET_INC) -MMD -MP -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)$(AR) rcs $@ $^
 
 # A program's own folder comes first on its include path.
 build/cmd/%.o: cmd/%.c
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) -I$(<D) -Icmd/common $(NET_INC) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(BASE_CFLAGS) -I$(<D) -Icmd/common $(NET_INC) -MMD -MP -c $< -o $@
 
+# Objects stay: a second make has nothing to do.
+.SECONDARY:
 .SECONDEXPANSION:
 bin/%: $$(call prog_objs,%) $(LIB)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $(call prog_objs,$*) $(LIB) $(call prog_libs,$*)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(call prog_objs,$*) $(LIB) $(call prog_libs,$*)
 
 build/tests/%.o: tests/unit/%.c
 	@mkdir -p $(@D)
-	$(CC) $(BASE_CFLAGS) $(NET_INC) -MMD -MP -c $< -o $@
+	$(call say,CC,$<)
+	$(Q)$(CC) $(BASE_CFLAGS) $(NET_INC) -MMD -MP -c $< -o $@
 
 build/tests/%: build/tests/%.o $(LIB)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(ALL_LIBS) -lcmocka
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(ALL_LIBS) -lcmocka
 
 man: $(MAN_OUT)
 man/%: man/%.scd
-	scdoc < $< > $@
+	$(call say,SCDOC,$@)
+	$(Q)scdoc < $< > $@
 
 # One prove run over the C unit tests (TAP from cmocka) and the bats files
 # (TAP when not on a terminal), so CI reads one summary.
