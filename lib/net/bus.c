@@ -64,7 +64,13 @@ struct pusher {            /* a PUSH socket to one instance's inbox */
 };
 
 struct sio_bus {
-	struct sio_bus_options opt;
+	/* The scalars of the options; the strings and the seed list are the
+	 * caller's, read by sio_bus_new only, or copied (id, bind). */
+	struct {
+		bool instance;
+		uint64_t heartbeat_ms, dead_after_ms;
+		int64_t max_message;
+	} opt;
 	struct sio_bus_hooks hooks;
 	void *arg;
 	char *id;
@@ -936,7 +942,7 @@ static int fail(char *err, size_t errlen, const char *what, const char *endpoint
 	return -1;
 }
 
-static int open_instance(struct sio_bus *b, char *err, size_t errlen)
+static int open_instance(struct sio_bus *b, const char *want_inbox, char *err, size_t errlen)
 {
 	/* Room left in an advertised endpoint for "#" and a 40-byte key. */
 	char inbox[SIO_ENDPOINT_MAX - 41], last[SIO_ENDPOINT_MAX - 41];
@@ -957,8 +963,8 @@ static int open_instance(struct sio_bus *b, char *err, size_t errlen)
 	(void)one;
 	if (zmq_bind(b->pub, b->bind))
 		return fail(err, errlen, "bind the bus on", b->bind);
-	if (b->opt.inbox && *b->opt.inbox)
-		snprintf(inbox, sizeof inbox, "%s", b->opt.inbox);
+	if (want_inbox && *want_inbox)
+		snprintf(inbox, sizeof inbox, "%s", want_inbox);
 	else if (derive_inbox(b->bind, inbox, sizeof inbox))
 		return fail(err, errlen, "derive an inbox from", b->bind);
 	if (zmq_bind(b->inbox, inbox))
@@ -1042,28 +1048,29 @@ static bool looks_like_cert(const char *path, const char *key_name, char *err, s
 	return true;
 }
 
-static int load_curve(struct sio_bus *b, char *err, size_t errlen)
+static int load_curve(struct sio_bus *b, const struct sio_bus_options *opt, char *err,
+		      size_t errlen)
 {
 	char secret[PATH_MAX];
 
-	snprintf(secret, sizeof secret, "%s_secret", b->opt.cert);
-	if (!looks_like_cert(b->opt.cert, "public-key", err, errlen) ||
+	snprintf(secret, sizeof secret, "%s_secret", opt->cert);
+	if (!looks_like_cert(opt->cert, "public-key", err, errlen) ||
 	    !looks_like_cert(secret, "secret-key", err, errlen))
 		return -1;
-	b->cert = zcert_load(b->opt.cert);
+	b->cert = zcert_load(opt->cert);
 	if (!b->cert) {
-		snprintf(err, errlen, "unable to load the CURVE key pair %s", b->opt.cert);
+		snprintf(err, errlen, "unable to load the CURVE key pair %s", opt->cert);
 		return -1;
 	}
-	if (!b->opt.instance)
+	if (!opt->instance)
 		return 0;
-	if (!b->opt.trust || !*b->opt.trust) {
+	if (!opt->trust || !*opt->trust) {
 		snprintf(err, errlen, "bus.cert needs bus.trust, the directory of allowed peers");
 		return -1;
 	}
-	DIR *dir = opendir(b->opt.trust);
+	DIR *dir = opendir(opt->trust);
 	if (!dir) {
-		snprintf(err, errlen, "unable to open the trust directory %s: %s", b->opt.trust,
+		snprintf(err, errlen, "unable to open the trust directory %s: %s", opt->trust,
 			 strerror(errno));
 		return -1;
 	}
@@ -1073,7 +1080,7 @@ static int load_curve(struct sio_bus *b, char *err, size_t errlen)
 		snprintf(err, errlen, "unable to start the CURVE authenticator");
 		return -1;
 	}
-	zstr_sendx(b->auth, "CURVE", b->opt.trust, NULL);
+	zstr_sendx(b->auth, "CURVE", opt->trust, NULL);
 	zsock_wait(b->auth);
 	return 0;
 }
@@ -1130,7 +1137,10 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	b->opt = *opt;
+	b->opt.instance = opt->instance;
+	b->opt.heartbeat_ms = opt->heartbeat_ms;
+	b->opt.dead_after_ms = opt->dead_after_ms;
+	b->opt.max_message = opt->max_message;
 	b->hooks = *hooks;
 	b->arg = arg;
 	/* An observer's id only filters its own voice; make it unique so
@@ -1153,7 +1163,7 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 		 * the sockets it guards must live there too. Signals stay ours. */
 		zsys_handler_set(NULL);
 		b->ctx = zsys_init();
-		if (load_curve(b, err, errlen))
+		if (load_curve(b, opt, err, errlen))
 			goto fail;
 	} else {
 		b->ctx = zmq_ctx_new();
@@ -1172,7 +1182,7 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 	 * must not hold our exit for a second. */
 	zmq_setsockopt(b->sub, ZMQ_LINGER, &(int){ 0 }, sizeof(int));
 	if (opt->instance) {
-		if (open_instance(b, err, errlen) || (b->cert && watch_auth(b, err, errlen)))
+		if (open_instance(b, opt->inbox, err, errlen) || (b->cert && watch_auth(b, err, errlen)))
 			goto fail;
 		/* The default channel reaches every client: always wanted. */
 		sio_bus_interest(b, "", 0, true);

@@ -35,6 +35,8 @@ struct sio_bus_hooks {
 	void (*announced)(void *arg, const char *url);
 };
 
+/* The strings and the seed list are read by sio_bus_new only: the bus keeps
+ * copies of what it needs, and the caller may free its configuration. */
 struct sio_bus_options {
 	bool instance;
 	const char *id;
