@@ -172,13 +172,14 @@ static void reap(struct announcer *a)
 	}
 }
 
-static void on_event(void *arg, const char *event, const struct sio_peer *peer, const char *why)
+static void on_event(void *arg, enum sio_event event, const struct sio_peer *peer,
+		     const char *why)
 {
 	struct announcer *a = arg;
 
-	if (!strcmp(event, "JOIN"))
+	if (event == SIO_EV_JOIN)
 		a->last_join_ms = sio_now_ms();
-	sio_log(SIO_LOG_DEBUG, event, "id=%s url=%s clients=%llu%s%s", peer->status.id,
+	sio_log(SIO_LOG_DEBUG, sio_event_name(event), "id=%s url=%s clients=%llu%s%s", peer->status.id,
 		peer->status.url, (unsigned long long)peer->status.clients, why ? " why=" : "",
 		why ? why : "");
 }

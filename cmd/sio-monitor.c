@@ -82,7 +82,7 @@ struct args {
 
 struct hook {
 	pid_t pid;
-	char event[24];
+	enum sio_event event;
 	char id[SIO_ID_MAX];
 };
 
@@ -159,6 +159,7 @@ static uint64_t wall_ms(void)
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
 {
 	struct args *a = arg;
+	enum sio_event ev;
 	char *end;
 
 	switch (id) {
@@ -175,8 +176,10 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 		a->exec = value;
 		return 0;
 	case OPT_WAIT_FOR:
-		if ((a->wait_for = sio_monitor_event_name(value)))
+		if (!sio_event_parse(value, true, &ev) && sio_event_on_mesh(ev)) {
+			a->wait_for = sio_event_name(ev);
 			return 0;
+		}
 		snprintf(err, errlen, "--wait-for: unknown event '%s' (JOIN, LEAVE, HIGH_LOAD,"
 			 " OVER_LOAD, AVAILABLE or DRAIN)", value);
 		return SIO_EXIT_USAGE;
@@ -214,9 +217,10 @@ static const char *check_args(const struct args *a)
 	return NULL;
 }
 
-static void hook_failed(const char *event, const char *id, const char *status)
+static void hook_failed(enum sio_event event, const char *id, const char *status)
 {
-	sio_log(SIO_LOG_WARN, NULL, "hook failed: event=%s id=%s status=%s", event, id, status);
+	sio_log(SIO_LOG_WARN, NULL, "hook failed: event=%s id=%s status=%s", sio_event_name(event),
+		id, status);
 }
 
 static void reap_hooks(struct monitor *m)
@@ -256,7 +260,7 @@ static void run_hook(struct monitor *m, const struct sio_monitor_event *ev)
 		/* A mesh that starts all at once would otherwise flood the log. */
 		if (sio_rate_hit(&m->skip_log, sio_now_ms(), 5, 1000, &suppressed))
 			sio_log(SIO_LOG_WARN, "HOOK_SKIPPED", "event=%s id=%s running=%zu skipped=%llu",
-				ev->event, st->id, m->running, (unsigned long long)m->skipped);
+				sio_event_name(ev->event), st->id, m->running, (unsigned long long)m->skipped);
 		if (suppressed)
 			sio_log(SIO_LOG_WARN, "LOG_SUPPRESSED", "lines=%u what=hook_skipped",
 				suppressed);
@@ -278,7 +282,7 @@ static void run_hook(struct monitor *m, const struct sio_monitor_event *ev)
 	}
 	struct hook *h = &m->hooks[m->running++];
 	h->pid = pid;
-	snprintf(h->event, sizeof h->event, "%s", ev->event);
+	h->event = ev->event;
 	snprintf(h->id, sizeof h->id, "%s", st->id);
 }
 
@@ -310,7 +314,8 @@ static void remember_event(struct monitor *m, const struct sio_monitor_event *ev
 	m->nrecent++;
 }
 
-static void on_event(void *arg, const char *event, const struct sio_peer *peer, const char *why)
+static void on_event(void *arg, enum sio_event event, const struct sio_peer *peer,
+		     const char *why)
 {
 	struct monitor *m = arg;
 	struct sio_monitor_event ev = {
@@ -321,7 +326,7 @@ static void on_event(void *arg, const char *event, const struct sio_peer *peer, 
 		return;
 	switch (m->mode) {
 	case MODE_WAIT:
-		if (m->matched || strcmp(event, m->a->wait_for))
+		if (m->matched || strcmp(sio_event_name(event), m->a->wait_for))
 			return;
 		m->matched = true;
 		print_event(m, &ev);

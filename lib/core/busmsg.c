@@ -49,7 +49,7 @@ char *sio_busmsg_control_encode(const struct sio_control *m, size_t *len)
 		json_decref(more);
 	}
 	if (m->type == SIO_CONTROL_EVENT) {
-		json_object_set_new(o, "event", json_string(m->event));
+		json_object_set_new(o, "event", json_string(sio_event_name(m->event)));
 		if (*m->why)
 			json_object_set_new(o, "why", json_string(m->why));
 	}
@@ -107,6 +107,15 @@ static int parse_state(json_t *o, enum sio_load_state *state)
 	return -1;
 }
 
+static int parse_event(json_t *o, enum sio_event *event)
+{
+	json_t *v = json_object_get(o, "event");
+
+	return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) &&
+	       !sio_event_parse(json_string_value(v), false, event) && sio_event_on_mesh(*event)
+	       ? 0 : -1;
+}
+
 static int fail(struct sio_control *m, json_t *o, const char **why, const char *reason)
 {
 	json_decref(o);
@@ -158,9 +167,8 @@ int sio_busmsg_control_decode(const char *buf, size_t len, struct sio_control *m
 	if (d && !json_is_boolean(d))
 		return fail(m, o, why, "bad or missing field");
 	st->draining = json_is_true(d);
-	if (m->type == SIO_CONTROL_EVENT &&
-	    (copy_str(o, "event", m->event, sizeof m->event, true) ||
-	     copy_str(o, "why", m->why, sizeof m->why, false)))
+	if (m->type == SIO_CONTROL_EVENT && (parse_event(o, &m->event) ||
+					     copy_str(o, "why", m->why, sizeof m->why, false)))
 		return fail(m, o, why, "bad event");
 
 	json_t *peers = json_object_get(o, "peers");

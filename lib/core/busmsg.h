@@ -43,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "event.h"
 #include "registry.h"
 
 #define SIO_BUS_VERSION 1
@@ -59,7 +60,7 @@ enum sio_control_type {
 struct sio_control {
 	enum sio_control_type type;
 	struct sio_status status;
-	char event[24];          /* EVENT: HIGH_LOAD, LEAVE, ... */
+	enum sio_event event;    /* EVENT: one the mesh tells of */
 	char why[24];            /* LEAVE: shutdown or timeout */
 	uint64_t time_ms;        /* the sender's wall clock */
 	char **peers;            /* HEARTBEAT, now and then: bus endpoints it knows */

@@ -387,7 +387,7 @@ static void publish_control(struct sio_bus *b, struct sio_control *m, bool both_
 	drain_xpub(b);
 }
 
-void sio_bus_event(struct sio_bus *b, const char *event, const char *why)
+void sio_bus_event(struct sio_bus *b, enum sio_event event, const char *why)
 {
 	struct sio_control m;
 
@@ -396,7 +396,7 @@ void sio_bus_event(struct sio_bus *b, const char *event, const char *why)
 	memset(&m, 0, sizeof m);
 	m.type = SIO_CONTROL_EVENT;
 	fill_status(b, &m.status);
-	snprintf(m.event, sizeof m.event, "%s", event);
+	m.event = event;
 	snprintf(m.why, sizeof m.why, "%s", why ? why : "");
 	m.time_ms = wall_ms();
 	publish_control(b, &m, false);
@@ -405,7 +405,7 @@ void sio_bus_event(struct sio_bus *b, const char *event, const char *why)
 void sio_bus_leave(struct sio_bus *b)
 {
 	if (b->pub && b->inbox_endpoint && !b->left) {
-		sio_bus_event(b, "LEAVE", "shutdown");
+		sio_bus_event(b, SIO_EV_LEAVE, "shutdown");
 		b->left = true;
 	}
 }
@@ -456,7 +456,7 @@ static void peer_died(void *arg, struct sio_peer *peer)
 
 	forget_pusher(b, peer->status.inbox);
 	if (b->hooks.event)
-		b->hooks.event(b->arg, "LEAVE", peer, "timeout");
+		b->hooks.event(b->arg, SIO_EV_LEAVE, peer, "timeout");
 }
 
 void sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
@@ -510,7 +510,7 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 	for (size_t i = 0; i < m.npeers; i++)
 		learn(b, m.peers[i], false);
 
-	bool leaving = m.type == SIO_CONTROL_EVENT && !strcmp(m.event, "LEAVE");
+	bool leaving = m.type == SIO_CONTROL_EVENT && m.event == SIO_EV_LEAVE;
 	if (leaving) {
 		const struct sio_peer *known = sio_registry_find(&b->reg, m.status.id);
 		if (known && known->alive && known->status.boot != m.status.boot) {
@@ -524,7 +524,7 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 		if (peer) {
 			peer->status = m.status;
 			if (b->hooks.event)
-				b->hooks.event(b->arg, "LEAVE", peer, *m.why ? m.why : "shutdown");
+				b->hooks.event(b->arg, SIO_EV_LEAVE, peer, *m.why ? m.why : "shutdown");
 		}
 		sio_busmsg_control_free(&m);
 		return;
@@ -547,7 +547,7 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 	if (peer && change == SIO_PEER_JOINED) {
 		say_hello(b, m.status.inbox);
 		if (b->hooks.event)
-			b->hooks.event(b->arg, "JOIN", peer, NULL);
+			b->hooks.event(b->arg, SIO_EV_JOIN, peer, NULL);
 	}
 	if (peer && m.type == SIO_CONTROL_EVENT && b->hooks.event)
 		b->hooks.event(b->arg, m.event, peer, *m.why ? m.why : NULL);

@@ -14,6 +14,7 @@
 
 #include "busmsg.h"
 #include "config.h"
+#include "event.h"
 #include "registry.h"
 
 struct sio_bus;
@@ -27,7 +28,7 @@ struct sio_bus_hooks {
 		       size_t dlen);
 	/* Something happened in the mesh: JOIN, LEAVE (why: shutdown or
 	 * timeout), or an event a peer announced (HIGH_LOAD, ...). */
-	void (*event)(void *arg, const char *event, const struct sio_peer *peer,
+	void (*event)(void *arg, enum sio_event event, const struct sio_peer *peer,
 		      const char *why);
 	/* Our own status, for heartbeats and events (instances only). */
 	void (*status)(void *arg, struct sio_status *status);
@@ -87,7 +88,7 @@ void sio_bus_tick(struct sio_bus *bus, uint64_t now_ms);
 int sio_bus_poll(struct sio_bus *bus, int timeout_ms, int wake_fd);
 
 /* Our event, on the bus at once. */
-void sio_bus_event(struct sio_bus *bus, const char *event, const char *why);
+void sio_bus_event(struct sio_bus *bus, enum sio_event event, const char *why);
 /* A client message, to the instances that want its channel. */
 void sio_bus_relay(struct sio_bus *bus, const char *channel, size_t clen,
 		   const char *data, size_t dlen, uint8_t flags);

@@ -62,7 +62,7 @@ static void check_control(const struct sio_control *m)
 	CHECK_STR(st->url);
 	CHECK_STR(st->bus);
 	CHECK_STR(st->inbox);
-	CHECK_STR(m->event);
+	CHECK(m->type != SIO_CONTROL_EVENT || sio_event_on_mesh(m->event));
 	CHECK_STR(m->why);
 	CHECK(*st->id);
 	CHECK(st->state >= SIO_LOAD_NORMAL && st->state <= SIO_LOAD_OVER);
@@ -72,7 +72,7 @@ static void check_control(const struct sio_control *m)
 	for (size_t i = 0; i < m->npeers; i++)
 		CHECK(m->peers[i] && strlen(m->peers[i]) < SIO_ENDPOINT_MAX);
 	if (m->type != SIO_CONTROL_EVENT)
-		CHECK(!*m->event && !*m->why);
+		CHECK(m->event == 0 && !*m->why);
 }
 
 static void check_same(const struct sio_control *a, const struct sio_control *b)
@@ -93,7 +93,7 @@ static void check_same(const struct sio_control *a, const struct sio_control *b)
 	      x->draining == y->draining && x->published == y->published &&
 	      x->relay_in == y->relay_in && x->relay_out == y->relay_out &&
 	      x->gaps == y->gaps && x->sent == y->sent && x->mesh == y->mesh);
-	CHECK(!strcmp(a->event, b->event) && !strcmp(a->why, b->why));
+	CHECK(a->event == b->event && !strcmp(a->why, b->why));
 }
 
 /* Decodes a control; on success checks it, and its encoding decodes alike. */
@@ -232,7 +232,7 @@ static void on_control(struct session *ss, const char *buf, size_t len, bool via
 	for (size_t i = 0; i < m.npeers; i++)
 		learn(ss, m.peers[i]);
 
-	if (m.type == SIO_CONTROL_EVENT && !strcmp(m.event, "LEAVE")) {
+	if (m.type == SIO_CONTROL_EVENT && m.event == SIO_EV_LEAVE) {
 		struct sio_peer *was = sio_registry_find(&ss->reg, m.status.id);
 		bool alive = was && was->alive;
 		size_t before = ss->reg.alive;

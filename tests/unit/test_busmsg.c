@@ -144,7 +144,7 @@ static void assert_well_formed(const struct sio_control *m)
 	assert_true(strnlen(st->url, sizeof st->url) < sizeof st->url);
 	assert_true(strnlen(st->bus, sizeof st->bus) < sizeof st->bus);
 	assert_true(strnlen(st->inbox, sizeof st->inbox) < sizeof st->inbox);
-	assert_true(strnlen(m->event, sizeof m->event) < sizeof m->event);
+	assert_true(m->type != SIO_CONTROL_EVENT || sio_event_on_mesh(m->event));
 	assert_true(strnlen(m->why, sizeof m->why) < sizeof m->why);
 	assert_true(st->state == SIO_LOAD_NORMAL || st->state == SIO_LOAD_HIGH ||
 		    st->state == SIO_LOAD_OVER);
@@ -170,7 +170,6 @@ static void test_heartbeat_round_trip(void **state)
 	assert_int_equal(out.type, SIO_CONTROL_HEARTBEAT);
 	assert_same_status(&out.status, &in.status);
 	assert_int_equal(out.time_ms, in.time_ms);
-	assert_string_equal(out.event, "");
 	assert_string_equal(out.why, "");
 	assert_int_equal(out.npeers, 3);
 	for (size_t i = 0; i < 3; i++)
@@ -262,37 +261,72 @@ static void test_event_round_trip(void **state)
 	in.type = SIO_CONTROL_EVENT;
 	in.peers = NULL;
 	in.npeers = 0;
-	snprintf(in.event, sizeof in.event, "LEAVE");
+	in.event = SIO_EV_LEAVE;
 	snprintf(in.why, sizeof in.why, "shutdown");
 	text = encode(&in, &len);
 	assert_int_equal(decode_exact(text, len, &out, &why), 0);
 	free(text);
 	assert_int_equal(out.type, SIO_CONTROL_EVENT);
-	assert_string_equal(out.event, "LEAVE");
+	assert_int_equal(out.event, SIO_EV_LEAVE);
 	assert_string_equal(out.why, "shutdown");
 	assert_same_status(&out.status, &in.status);
 	assert_int_equal(out.time_ms, in.time_ms);
 	assert_int_equal(out.npeers, 0);
 	sio_busmsg_control_free(&out);
 
-	/* Without why, and with the longest event and why that fit. */
+	/* Without why, then every event with the longest why that fits. */
 	in.why[0] = '\0';
-	snprintf(in.event, sizeof in.event, "HIGH_LOAD");
+	in.event = SIO_EV_HIGH_LOAD;
 	text = encode(&in, &len);
 	assert_null(strstr(text, "\"why\""));
 	assert_int_equal(decode_exact(text, len, &out, &why), 0);
 	free(text);
-	assert_string_equal(out.event, "HIGH_LOAD");
+	assert_int_equal(out.event, SIO_EV_HIGH_LOAD);
 	assert_string_equal(out.why, "");
 	sio_busmsg_control_free(&out);
 
-	fill(in.event, sizeof in.event, 'E');
 	fill(in.why, sizeof in.why, 'W');
-	text = encode(&in, &len);
-	assert_int_equal(decode_exact(text, len, &out, &why), 0);
-	free(text);
-	assert_string_equal(out.event, in.event);
-	assert_string_equal(out.why, in.why);
+	for (int e = 0; e < SIO_EV_COUNT; e++) {
+		in.event = (enum sio_event)e;
+		text = encode(&in, &len);
+		int rc = decode_exact(text, len, &out, &why);
+		free(text);
+		if (!sio_event_on_mesh(in.event)) {
+			/* What an instance keeps to itself is no event on the bus. */
+			assert_int_equal(rc, -1);
+			assert_string_equal(why, "bad event");
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal(out.event, in.event);
+		assert_string_equal(out.why, in.why);
+		sio_busmsg_control_free(&out);
+	}
+}
+
+/* An event the mesh does not know, or its name in another case, is dropped. */
+static void test_event_rejects_unknown(void **state)
+{
+	const char *bad[] = { "PARTY", "leave", "", "RELOAD" };
+	char text[256];
+	struct sio_control out;
+	const char *why;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		snprintf(text, sizeof text,
+			 "{\"v\":%d,\"t\":\"ev\",\"id\":\"a\",\"bus\":\"tcp://x:1\","
+			 "\"url\":\"ws://x\",\"inbox\":\"tcp://x:2\",\"event\":\"%s\"}",
+			 SIO_BUS_VERSION, bad[i]);
+		assert_int_equal(decode_exact(text, strlen(text), &out, &why), -1);
+		assert_string_equal(why, "bad event");
+	}
+	snprintf(text, sizeof text,
+		 "{\"v\":%d,\"t\":\"ev\",\"id\":\"a\",\"bus\":\"tcp://x:1\","
+		 "\"url\":\"ws://x\",\"inbox\":\"tcp://x:2\",\"event\":\"DRAIN\"}",
+		 SIO_BUS_VERSION);
+	assert_int_equal(decode_exact(text, strlen(text), &out, &why), 0);
+	assert_int_equal(out.event, SIO_EV_DRAIN);
 	sio_busmsg_control_free(&out);
 }
 
@@ -1018,7 +1052,7 @@ static void test_fuzz_control_flipped(void **state)
 	(void)state;
 	rng_state = 7;
 	ev.type = SIO_CONTROL_EVENT;
-	snprintf(ev.event, sizeof ev.event, "LEAVE");
+	ev.event = SIO_EV_LEAVE;
 	snprintf(ev.why, sizeof ev.why, "timeout");
 	hello.type = SIO_CONTROL_HELLO;
 	hello.npeers = 0;
@@ -1307,6 +1341,7 @@ int main(void)
 		cmocka_unit_test(test_heartbeat_every_state),
 		cmocka_unit_test(test_heartbeat_zero_and_long_fields),
 		cmocka_unit_test(test_event_round_trip),
+		cmocka_unit_test(test_event_rejects_unknown),
 		cmocka_unit_test(test_hello_round_trip),
 		cmocka_unit_test(test_boot_up_to_2_53),
 		cmocka_unit_test(test_valid_object_is_valid),
