@@ -312,7 +312,7 @@ int main(int argc, char **argv)
 				err, sizeof err))) {
 		fprintf(stderr, "sio-announce: error: %s\nTry 'sio-announce --help'.\n", err);
 		sio_cli_free(&a.cli);
-		return rc;
+		return rc == SIO_CLI_FAILED ? SIO_EXIT_FAILURE : SIO_EXIT_USAGE;
 	}
 	if (a.cli.help || a.cli.version) {
 		if (a.cli.help)
@@ -324,7 +324,7 @@ int main(int argc, char **argv)
 		sio_cli_free(&a.cli);
 		return SIO_EXIT_OK;
 	}
-	if ((rc = sio_config_build(&a.cfg, &a.cli, err, sizeof err))) {
+	if ((rc = sio_config_build(&a.cfg, &a.cli, err, sizeof err) ? SIO_EXIT_CONFIG : 0)) {
 		fprintf(stderr, "sio-announce: error: %s\n", err);
 		goto out;
 	}

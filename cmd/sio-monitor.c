@@ -182,7 +182,7 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 		}
 		snprintf(err, errlen, "--wait-for: unknown event '%s' (JOIN, LEAVE, HIGH_LOAD,"
 			 " OVER_LOAD, AVAILABLE or DRAIN)", value);
-		return SIO_EXIT_USAGE;
+		return SIO_CLI_USAGE;
 	case OPT_ID:
 		a->id = value;
 		return 0;
@@ -193,14 +193,14 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 		    a->timeout > 0 && a->timeout <= 1e9)
 			return 0;
 		snprintf(err, errlen, "--timeout: expected a positive number of seconds");
-		return SIO_EXIT_USAGE;
+		return SIO_CLI_USAGE;
 	case OPT_MAX_HOOKS:
 		errno = 0;
 		a->max_hooks = strtol(value, &end, 10);
 		if (end != value && !*end && !errno && a->max_hooks >= 1 && a->max_hooks <= 4096)
 			return 0;
 		snprintf(err, errlen, "--max-hooks: expected an integer from 1 to 4096");
-		return SIO_EXIT_USAGE;
+		return SIO_CLI_USAGE;
 	}
 	return 0;
 }
@@ -632,7 +632,7 @@ int main(int argc, char **argv)
 	int rc = sio_cli_parse(&cli, SIO_PROG_MONITOR, argc, argv, options, on_option, &a,
 			       err, sizeof err);
 	if (rc) {
-		rc = rc == SIO_EXIT_USAGE ? usage_error(err) : (sio_error("%s", err), rc);
+		rc = rc == SIO_CLI_USAGE ? usage_error(err) : (sio_error("%s", err), SIO_EXIT_FAILURE);
 	} else if (cli.help) {
 		sio_config_usage(stdout, SIO_PROG_MONITOR, synopsis, summary, options);
 	} else if (cli.version) {
@@ -642,7 +642,7 @@ int main(int argc, char **argv)
 		rc = usage_error(err);
 	} else if ((bad = check_args(&a))) {
 		rc = usage_error(bad);
-	} else if ((rc = sio_config_build(&cfg, &cli, err, sizeof err))) {
+	} else if ((rc = sio_config_build(&cfg, &cli, err, sizeof err) ? SIO_EXIT_CONFIG : 0)) {
 		sio_error("%s", err);
 		sio_config_free(&cfg);
 	} else {

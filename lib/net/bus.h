@@ -116,7 +116,7 @@ const char *sio_bus_inbox(const struct sio_bus *bus);
 int sio_bus_gen_keys(const char *path, char pub[41], char *err, size_t errlen);
 
 /* bus.cert and bus.trust load (a pair of CURVE certificates, a readable
- * directory): a configuration error naming file:line otherwise. */
+ * directory): 0, or -1 with err a configuration error naming file:line. */
 int sio_bus_check_config(const struct sio_config *cfg, char *err, size_t errlen);
 
 /* The default bus endpoint of an instance on this port. */
