@@ -378,8 +378,7 @@ int sio_busmsg_inbox_decode(const struct sio_busframe *f, size_t n,
 {
 	size_t k;
 
-	memset(m, 0, offsetof(struct sio_busmsg_inbox, url));
-	m->url[0] = '\0';
+	memset(m, 0, sizeof *m);
 	for (k = 0; k <= SIO_INBOX_ANNOUNCE; k++)
 		if (f[0].len == strlen(inbox_names[k]) &&
 		    !memcmp(f[0].data, inbox_names[k], f[0].len) && n == inbox_frames[k])

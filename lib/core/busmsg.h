@@ -132,7 +132,8 @@ struct sio_busmsg_pub {
 	size_t dlen;
 };
 
-/* 0, or -1 with *what ("control" or "relay") and *why set. */
+/* frames[0] to frames[n - 1], n at least 1: 0, or -1 with *what ("control"
+ * or "relay") and *why set. */
 int sio_busmsg_pub_decode(const struct sio_busframe *frames, size_t n, struct sio_busmsg_pub *msg,
 			  const char **what, const char **why);
 
@@ -158,7 +159,7 @@ struct sio_busmsg_inbox {
 	char url[SIO_ENDPOINT_MAX];  /* announce */
 };
 
-/* 0, or -1 with *why set. */
+/* frames[0] to frames[n - 1], n at least 1: 0, or -1 with *why set. */
 int sio_busmsg_inbox_decode(const struct sio_busframe *frames, size_t n,
 			    struct sio_busmsg_inbox *msg, const char **why);
 

@@ -293,7 +293,6 @@ static struct pusher *pusher_for(struct sio_bus *b, const char *endpoint)
 	return p;
 }
 
-/* Sends frames as one message; ZeroMQ never blocks us (a full queue drops). */
 /* A dead instance's inbox is not dialled on: its socket goes, at once (no
  * linger on what it will never take). */
 static void forget_pusher(struct sio_bus *b, const char *endpoint)
@@ -310,6 +309,7 @@ static void forget_pusher(struct sio_bus *b, const char *endpoint)
 	free(p);
 }
 
+/* Sends frames as one message; ZeroMQ never blocks us (a full queue drops). */
 static int send_frames(void *sock, const struct sio_busframe *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
