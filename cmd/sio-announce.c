@@ -172,13 +172,14 @@ static void reap(struct announcer *a)
 	}
 }
 
-static void on_event(void *arg, const char *event, const struct sio_peer *peer, const char *why)
+static void on_event(void *arg, enum sio_event event, const struct sio_peer *peer,
+		     const char *why)
 {
 	struct announcer *a = arg;
 
-	if (!strcmp(event, "JOIN"))
+	if (event == SIO_EV_JOIN)
 		a->last_join_ms = sio_now_ms();
-	sio_log(SIO_LOG_DEBUG, event, "id=%s url=%s clients=%llu%s%s", peer->status.id,
+	sio_log(SIO_LOG_DEBUG, sio_event_name(event), "id=%s url=%s clients=%llu%s%s", peer->status.id,
 		peer->status.url, (unsigned long long)peer->status.clients, why ? " why=" : "",
 		why ? why : "");
 }
@@ -311,7 +312,7 @@ int main(int argc, char **argv)
 				err, sizeof err))) {
 		fprintf(stderr, "sio-announce: error: %s\nTry 'sio-announce --help'.\n", err);
 		sio_cli_free(&a.cli);
-		return rc;
+		return rc == SIO_CLI_FAILED ? SIO_EXIT_FAILURE : SIO_EXIT_USAGE;
 	}
 	if (a.cli.help || a.cli.version) {
 		if (a.cli.help)
@@ -323,7 +324,7 @@ int main(int argc, char **argv)
 		sio_cli_free(&a.cli);
 		return SIO_EXIT_OK;
 	}
-	if ((rc = sio_config_build(&a.cfg, &a.cli, err, sizeof err))) {
+	if ((rc = sio_config_build(&a.cfg, &a.cli, err, sizeof err) ? SIO_EXIT_CONFIG : 0)) {
 		fprintf(stderr, "sio-announce: error: %s\n", err);
 		goto out;
 	}

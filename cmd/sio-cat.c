@@ -96,7 +96,7 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 		const char **n = realloc(a->subscribe, sizeof *n * (a->nsubscribe + 1));
 		if (!n) {
 			snprintf(err, errlen, "out of memory");
-			return SIO_EXIT_FAILURE;
+			return SIO_CLI_FAILED;
 		}
 		a->subscribe = n;
 		a->subscribe[a->nsubscribe++] = value;
@@ -109,7 +109,7 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 		if (parse_count(value, &a->count) == 0)
 			return 0;
 		snprintf(err, errlen, "--count: expected a positive integer");
-		return SIO_EXIT_USAGE;
+		return SIO_CLI_USAGE;
 	case OPT_TIMEOUT:
 		errno = 0;
 		a->timeout = strtod(value, &end);
@@ -117,7 +117,7 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 		    a->timeout > 0 && a->timeout <= 1e9)
 			return 0;
 		snprintf(err, errlen, "--timeout: expected a positive number of seconds");
-		return SIO_EXIT_USAGE;
+		return SIO_CLI_USAGE;
 	case OPT_RAW:
 		a->raw = true;
 		return 0;
@@ -225,7 +225,7 @@ static int configure(const struct sio_cli *cli)
 	char err[512];
 
 	/* A failed build may hold values already: main frees it either way. */
-	int rc = sio_config_build(&config, cli, err, sizeof err);
+	int rc = sio_config_build(&config, cli, err, sizeof err) ? SIO_EXIT_CONFIG : 0;
 	if (rc) {
 		sio_error("%s", err);
 	} else {
@@ -320,9 +320,10 @@ int main(int argc, char **argv)
 	sio_log_init("sio-cat", SIO_LOG_INFO, false);
 	int rc = sio_cli_parse(&cli, SIO_PROG_CAT, argc, argv, options, on_option, &a,
 			       err, sizeof err);
-	if (rc)
+	if (rc) {
 		sio_error("%s", err);
-	else if ((rc = prepare(&cli, argc, argv)) < 0)
+		rc = rc == SIO_CLI_FAILED ? SIO_EXIT_FAILURE : SIO_EXIT_USAGE;
+	} else if ((rc = prepare(&cli, argc, argv)) < 0)
 		rc = bus_mode(&cli, argc) ? run_bus(&a) : run(&a, argv[cli.first_arg]);
 	sio_config_free(&config);
 	sio_cli_free(&cli);

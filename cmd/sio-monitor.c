@@ -82,7 +82,7 @@ struct args {
 
 struct hook {
 	pid_t pid;
-	char event[24];
+	enum sio_event event;
 	char id[SIO_ID_MAX];
 };
 
@@ -159,6 +159,7 @@ static uint64_t wall_ms(void)
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
 {
 	struct args *a = arg;
+	enum sio_event ev;
 	char *end;
 
 	switch (id) {
@@ -175,11 +176,13 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 		a->exec = value;
 		return 0;
 	case OPT_WAIT_FOR:
-		if ((a->wait_for = sio_monitor_event_name(value)))
+		if (!sio_event_parse(value, true, &ev) && sio_event_on_mesh(ev)) {
+			a->wait_for = sio_event_name(ev);
 			return 0;
+		}
 		snprintf(err, errlen, "--wait-for: unknown event '%s' (JOIN, LEAVE, HIGH_LOAD,"
 			 " OVER_LOAD, AVAILABLE or DRAIN)", value);
-		return SIO_EXIT_USAGE;
+		return SIO_CLI_USAGE;
 	case OPT_ID:
 		a->id = value;
 		return 0;
@@ -190,14 +193,14 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 		    a->timeout > 0 && a->timeout <= 1e9)
 			return 0;
 		snprintf(err, errlen, "--timeout: expected a positive number of seconds");
-		return SIO_EXIT_USAGE;
+		return SIO_CLI_USAGE;
 	case OPT_MAX_HOOKS:
 		errno = 0;
 		a->max_hooks = strtol(value, &end, 10);
 		if (end != value && !*end && !errno && a->max_hooks >= 1 && a->max_hooks <= 4096)
 			return 0;
 		snprintf(err, errlen, "--max-hooks: expected an integer from 1 to 4096");
-		return SIO_EXIT_USAGE;
+		return SIO_CLI_USAGE;
 	}
 	return 0;
 }
@@ -214,9 +217,10 @@ static const char *check_args(const struct args *a)
 	return NULL;
 }
 
-static void hook_failed(const char *event, const char *id, const char *status)
+static void hook_failed(enum sio_event event, const char *id, const char *status)
 {
-	sio_log(SIO_LOG_WARN, NULL, "hook failed: event=%s id=%s status=%s", event, id, status);
+	sio_log(SIO_LOG_WARN, NULL, "hook failed: event=%s id=%s status=%s", sio_event_name(event),
+		id, status);
 }
 
 static void reap_hooks(struct monitor *m)
@@ -256,7 +260,7 @@ static void run_hook(struct monitor *m, const struct sio_monitor_event *ev)
 		/* A mesh that starts all at once would otherwise flood the log. */
 		if (sio_rate_hit(&m->skip_log, sio_now_ms(), 5, 1000, &suppressed))
 			sio_log(SIO_LOG_WARN, "HOOK_SKIPPED", "event=%s id=%s running=%zu skipped=%llu",
-				ev->event, st->id, m->running, (unsigned long long)m->skipped);
+				sio_event_name(ev->event), st->id, m->running, (unsigned long long)m->skipped);
 		if (suppressed)
 			sio_log(SIO_LOG_WARN, "LOG_SUPPRESSED", "lines=%u what=hook_skipped",
 				suppressed);
@@ -278,7 +282,7 @@ static void run_hook(struct monitor *m, const struct sio_monitor_event *ev)
 	}
 	struct hook *h = &m->hooks[m->running++];
 	h->pid = pid;
-	snprintf(h->event, sizeof h->event, "%s", ev->event);
+	h->event = ev->event;
 	snprintf(h->id, sizeof h->id, "%s", st->id);
 }
 
@@ -310,7 +314,8 @@ static void remember_event(struct monitor *m, const struct sio_monitor_event *ev
 	m->nrecent++;
 }
 
-static void on_event(void *arg, const char *event, const struct sio_peer *peer, const char *why)
+static void on_event(void *arg, enum sio_event event, const struct sio_peer *peer,
+		     const char *why)
 {
 	struct monitor *m = arg;
 	struct sio_monitor_event ev = {
@@ -321,7 +326,7 @@ static void on_event(void *arg, const char *event, const struct sio_peer *peer, 
 		return;
 	switch (m->mode) {
 	case MODE_WAIT:
-		if (m->matched || strcmp(event, m->a->wait_for))
+		if (m->matched || strcmp(sio_event_name(event), m->a->wait_for))
 			return;
 		m->matched = true;
 		print_event(m, &ev);
@@ -627,7 +632,7 @@ int main(int argc, char **argv)
 	int rc = sio_cli_parse(&cli, SIO_PROG_MONITOR, argc, argv, options, on_option, &a,
 			       err, sizeof err);
 	if (rc) {
-		rc = rc == SIO_EXIT_USAGE ? usage_error(err) : (sio_error("%s", err), rc);
+		rc = rc == SIO_CLI_USAGE ? usage_error(err) : (sio_error("%s", err), SIO_EXIT_FAILURE);
 	} else if (cli.help) {
 		sio_config_usage(stdout, SIO_PROG_MONITOR, synopsis, summary, options);
 	} else if (cli.version) {
@@ -637,7 +642,7 @@ int main(int argc, char **argv)
 		rc = usage_error(err);
 	} else if ((bad = check_args(&a))) {
 		rc = usage_error(bad);
-	} else if ((rc = sio_config_build(&cfg, &cli, err, sizeof err))) {
+	} else if ((rc = sio_config_build(&cfg, &cli, err, sizeof err) ? SIO_EXIT_CONFIG : 0)) {
 		sio_error("%s", err);
 		sio_config_free(&cfg);
 	} else {

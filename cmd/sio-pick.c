@@ -54,7 +54,7 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 	case OPT_COUNT:
 		if (parse_number(value, 1, 1e9, &d) || d != (unsigned long)d) {
 			snprintf(err, errlen, "--count: expected an integer from 1 to 1000000000");
-			return SIO_EXIT_USAGE;
+			return SIO_CLI_USAGE;
 		}
 		a->count = (unsigned long)d;
 		break;
@@ -64,7 +64,7 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 		a->seed = strtoull(value, &end, 0);
 		if (errno || end == value || *end) {
 			snprintf(err, errlen, "--seed: expected an unsigned integer");
-			return SIO_EXIT_USAGE;
+			return SIO_CLI_USAGE;
 		}
 		a->seeded = true;
 		break;
@@ -72,7 +72,7 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 	case OPT_TIMEOUT:
 		if (parse_number(value, 0, 86400, &a->timeout)) {
 			snprintf(err, errlen, "--timeout: expected seconds from 0 to 86400");
-			return SIO_EXIT_USAGE;
+			return SIO_CLI_USAGE;
 		}
 		break;
 	}
@@ -200,7 +200,7 @@ int main(int argc, char **argv)
 				sizeof err))) {
 		fprintf(stderr, "sio-pick: error: %s\nTry 'sio-pick --help'.\n", err);
 		sio_cli_free(&cli);
-		return rc;
+		return rc == SIO_CLI_FAILED ? SIO_EXIT_FAILURE : SIO_EXIT_USAGE;
 	}
 	if (cli.help || cli.version) {
 		if (cli.help)
@@ -213,7 +213,7 @@ int main(int argc, char **argv)
 		sio_cli_free(&cli);
 		return SIO_EXIT_OK;
 	}
-	if ((rc = sio_config_build(&cfg, &cli, err, sizeof err))) {
+	if ((rc = sio_config_build(&cfg, &cli, err, sizeof err) ? SIO_EXIT_CONFIG : 0)) {
 		fprintf(stderr, "sio-pick: error: %s\n", err);
 		goto out;
 	}

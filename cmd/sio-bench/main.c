@@ -328,7 +328,7 @@ int main(int argc, char **argv)
 				sizeof err))) {
 		fprintf(stderr, "sio-bench: error: %s\nTry 'sio-bench --help'.\n", err);
 		sio_cli_free(&cli);
-		return rc;
+		return rc == SIO_CLI_FAILED ? SIO_EXIT_FAILURE : SIO_EXIT_USAGE;
 	}
 	if (cli.help || cli.version) {
 		if (cli.help)
@@ -343,7 +343,7 @@ int main(int argc, char **argv)
 		sio_cli_free(&cli);
 		return SIO_EXIT_OK;
 	}
-	if ((rc = sio_config_build(&cfg, &cli, err, sizeof err))) {
+	if ((rc = sio_config_build(&cfg, &cli, err, sizeof err) ? SIO_EXIT_CONFIG : 0)) {
 		fprintf(stderr, "sio-bench: error: %s\n", err);
 		goto out;
 	}

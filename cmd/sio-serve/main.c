@@ -96,14 +96,14 @@ int main(int argc, char **argv)
 	struct sio_cli cli;
 	struct sio_config cfg;
 	char err[512];
-	int rc;
+	int rc, status;
 
 	sio_log_init("sio-serve", SIO_LOG_INFO, false);
 	if ((rc = sio_cli_parse(&cli, SIO_PROG_SERVE, argc, argv, options, on_option, NULL, err,
 				sizeof err))) {
 		fprintf(stderr, "sio-serve: error: %s\nTry 'sio-serve --help'.\n", err);
 		sio_cli_free(&cli);
-		return rc;
+		return rc == SIO_CLI_FAILED ? SIO_EXIT_FAILURE : SIO_EXIT_USAGE;
 	}
 	if (cli.help) {
 		sio_config_usage(stdout, SIO_PROG_SERVE, "sio-serve [OPTION]...",
@@ -131,14 +131,14 @@ int main(int argc, char **argv)
 		sio_cli_free(&cli);
 		return SIO_EXIT_USAGE;
 	}
-	if ((rc = sio_config_build(&cfg, &cli, err, sizeof err)) ||
-	    (rc = sio_tls_check_config(&cfg, err, sizeof err)) ||
-	    (rc = sio_bus_check_config(&cfg, err, sizeof err)) ||
-	    (rc = sio_privileges_check(&cfg, err, sizeof err))) {
+	if (sio_config_build(&cfg, &cli, err, sizeof err) ||
+	    sio_tls_check_config(&cfg, err, sizeof err) ||
+	    sio_bus_check_config(&cfg, err, sizeof err) ||
+	    sio_privileges_check(&cfg, err, sizeof err)) {
 		fprintf(stderr, "sio-serve: error: %s\n", err);
 		sio_config_free(&cfg);
 		sio_cli_free(&cli);
-		return rc;
+		return SIO_EXIT_CONFIG;
 	}
 	if (cli.check_config) {
 		printf("%s: configuration OK\n", cli.config_file ? cli.config_file : "(defaults)");
@@ -149,12 +149,12 @@ int main(int argc, char **argv)
 	sio_log_set_level((enum sio_log_level)cfg.log.level);
 	sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
 	if (cfg.serve.workers > 1) {
-		rc = sio_workers_run((int)cfg.serve.workers);
+		rc = sio_workers_run((int)cfg.serve.workers, &status);
 		if (rc < 0) {
 			/* The supervisor, once every worker has ended. */
 			sio_config_free(&cfg);
 			sio_cli_free(&cli);
-			return -1 - rc;
+			return status;
 		}
 		worker_index = rc;
 		if (sio_workers_adjust(&cfg, worker_index)) {

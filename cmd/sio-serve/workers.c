@@ -77,17 +77,18 @@ static void signal_all(struct worker *ws, int n, int sig)
 			kill(ws[i].pid, sig);
 }
 
-int sio_workers_run(int n)
+int sio_workers_run(int n, int *status_out)
 {
 	struct worker *ws = calloc((size_t)n, sizeof *ws);
 	struct sigaction sa;
 	sigset_t block, old_mask;
-	int status_out = 0;
 	bool stopping = false;
 
+	*status_out = 0;
 	if (!ws) {
 		sio_log(SIO_LOG_ERROR, NULL, "out of memory");
-		return -1 - SIO_EXIT_FAILURE;
+		*status_out = SIO_EXIT_FAILURE;
+		return -1;
 	}
 	/* Signals wait blocked between looks, so none slips past sigsuspend. */
 	sigemptyset(&block);
@@ -134,8 +135,8 @@ int sio_workers_run(int n)
 				/* What a worker said when asked to stop is the answer;
 				 * deaths before that were dealt with by restarts. */
 				if (stopping) {
-					if (code && !status_out)
-						status_out = code;
+					if (code && !*status_out)
+						*status_out = code;
 					break;
 				}
 				uint64_t lived = sio_now_ms() - ws[i].started_ms;
@@ -184,8 +185,8 @@ int sio_workers_run(int n)
 		}
 	}
 	free(ws);
-	sio_log(SIO_LOG_INFO, NULL, "all workers ended, status %d", status_out);
-	return -1 - status_out;
+	sio_log(SIO_LOG_INFO, NULL, "all workers ended, status %d", *status_out);
+	return -1;
 }
 
 int sio_workers_adjust(struct sio_config *cfg, int index)

@@ -5,22 +5,24 @@
 
 #include <jansson.h>
 
+#include "protocol.h"
+
 static const char *const type_names[] = {
 	[SIO_CONTROL_HEARTBEAT] = "hb",
 	[SIO_CONTROL_EVENT] = "ev",
 	[SIO_CONTROL_HELLO] = "hello",
 };
 
-const char *sio_control_type_name(enum sio_control_type type)
+const char *sio_busmsg_control_type_name(enum sio_control_type type)
 {
 	return type <= SIO_CONTROL_HELLO ? type_names[type] : "?";
 }
 
-char *sio_control_encode(const struct sio_control *m, size_t *len)
+char *sio_busmsg_control_encode(const struct sio_control *m, size_t *len)
 {
 	const struct sio_status *st = &m->status;
 	json_t *o = json_pack("{s:i, s:s, s:s, s:s, s:I}", "v", SIO_BUS_VERSION,
-			      "t", sio_control_type_name(m->type), "id", st->id, "bus", st->bus,
+			      "t", sio_busmsg_control_type_name(m->type), "id", st->id, "bus", st->bus,
 			      "time", (json_int_t)m->time_ms);
 	if (!o)
 		return NULL;
@@ -47,7 +49,7 @@ char *sio_control_encode(const struct sio_control *m, size_t *len)
 		json_decref(more);
 	}
 	if (m->type == SIO_CONTROL_EVENT) {
-		json_object_set_new(o, "event", json_string(m->event));
+		json_object_set_new(o, "event", json_string(sio_event_name(m->event)));
 		if (*m->why)
 			json_object_set_new(o, "why", json_string(m->why));
 	}
@@ -105,16 +107,25 @@ static int parse_state(json_t *o, enum sio_load_state *state)
 	return -1;
 }
 
+static int parse_event(json_t *o, enum sio_event *event)
+{
+	json_t *v = json_object_get(o, "event");
+
+	return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v) &&
+	       !sio_event_parse(json_string_value(v), false, event) && sio_event_on_mesh(*event)
+	       ? 0 : -1;
+}
+
 static int fail(struct sio_control *m, json_t *o, const char **why, const char *reason)
 {
 	json_decref(o);
-	sio_control_free(m);
+	sio_busmsg_control_free(m);
 	if (why)
 		*why = reason;
 	return -1;
 }
 
-int sio_control_decode(const char *buf, size_t len, struct sio_control *m, const char **why)
+int sio_busmsg_control_decode(const char *buf, size_t len, struct sio_control *m, const char **why)
 {
 	memset(m, 0, sizeof *m);
 	json_t *o = json_loadb(buf, len, 0, NULL);
@@ -156,9 +167,8 @@ int sio_control_decode(const char *buf, size_t len, struct sio_control *m, const
 	if (d && !json_is_boolean(d))
 		return fail(m, o, why, "bad or missing field");
 	st->draining = json_is_true(d);
-	if (m->type == SIO_CONTROL_EVENT &&
-	    (copy_str(o, "event", m->event, sizeof m->event, true) ||
-	     copy_str(o, "why", m->why, sizeof m->why, false)))
+	if (m->type == SIO_CONTROL_EVENT && (parse_event(o, &m->event) ||
+					     copy_str(o, "why", m->why, sizeof m->why, false)))
 		return fail(m, o, why, "bad event");
 
 	json_t *peers = json_object_get(o, "peers");
@@ -181,7 +191,7 @@ int sio_control_decode(const char *buf, size_t len, struct sio_control *m, const
 	return 0;
 }
 
-void sio_control_free(struct sio_control *m)
+void sio_busmsg_control_free(struct sio_control *m)
 {
 	for (size_t i = 0; i < m->npeers; i++)
 		free(m->peers[i]);
@@ -205,20 +215,36 @@ static uint64_t get64(const unsigned char *p)
 	return v;
 }
 
-size_t sio_relay_meta_encode(const struct sio_relay_meta *meta, unsigned char *buf)
+void sio_busmsg_header_init(struct sio_relay_header *h, uint64_t boot, const char *origin)
 {
-	size_t idlen = strnlen(meta->origin, SIO_ID_MAX - 1);
+	size_t idlen = strnlen(origin, SIO_ID_MAX - 1);
 
-	buf[0] = SIO_BUS_VERSION;
-	buf[1] = meta->flags;
-	put64(buf + 2, meta->boot);
-	put64(buf + 10, meta->seq);
-	buf[18] = (unsigned char)idlen;
-	memcpy(buf + 19, meta->origin, idlen);
-	return 19 + idlen;
+	memset(h->buf, 0, 18);
+	h->buf[0] = SIO_BUS_VERSION;
+	put64(h->buf + 2, boot);
+	h->buf[18] = (unsigned char)idlen;
+	memcpy(h->buf + 19, origin, idlen);
+	h->len = 19 + idlen;
 }
 
-int sio_relay_meta_decode(const unsigned char *buf, size_t len, struct sio_relay_meta *meta,
+const unsigned char *sio_busmsg_header_fill(struct sio_relay_header *h, uint8_t flags,
+					    uint64_t seq)
+{
+	h->buf[1] = flags;
+	put64(h->buf + 10, seq);
+	return h->buf;
+}
+
+size_t sio_busmsg_meta_encode(const struct sio_relay_meta *meta, unsigned char *buf)
+{
+	struct sio_relay_header h;
+
+	sio_busmsg_header_init(&h, meta->boot, meta->origin);
+	memcpy(buf, sio_busmsg_header_fill(&h, meta->flags, meta->seq), h.len);
+	return h.len;
+}
+
+int sio_busmsg_meta_decode(const unsigned char *buf, size_t len, struct sio_relay_meta *meta,
 			  const char **whyp)
 {
 	const char *ignored;
@@ -246,7 +272,7 @@ int sio_relay_meta_decode(const unsigned char *buf, size_t len, struct sio_relay
 	return 0;
 }
 
-char *sio_relay_topic(const char *channel, size_t len, size_t *topic_len)
+char *sio_busmsg_topic(const char *channel, size_t len, size_t *topic_len)
 {
 	char *t = malloc(len + 2);
 
@@ -259,7 +285,7 @@ char *sio_relay_topic(const char *channel, size_t len, size_t *topic_len)
 	return t;
 }
 
-int sio_relay_topic_channel(const char *topic, size_t len, const char **channel, size_t *clen)
+int sio_busmsg_topic_channel(const char *topic, size_t len, const char **channel, size_t *clen)
 {
 	if (len < 2 || topic[0] != SIO_TOPIC_RELAY || topic[len - 1] != '\0' ||
 	    memchr(topic + 1, '\0', len - 2))
@@ -267,4 +293,143 @@ int sio_relay_topic_channel(const char *topic, size_t len, const char **channel,
 	*channel = topic + 1;
 	*clen = len - 2;
 	return 0;
+}
+
+int sio_busmsg_subscription(const void *msg, size_t len, bool *on, const char **channel,
+			    size_t *clen)
+{
+	const unsigned char *d = msg;
+
+	if (len < 1 || d[0] > 1 ||
+	    sio_busmsg_topic_channel((const char *)d + 1, len - 1, channel, clen))
+		return -1;
+	*on = d[0] == 1;
+	return 0;
+}
+
+static int why_fail(const char **why, const char *reason)
+{
+	*why = reason;
+	return -1;
+}
+
+int sio_busmsg_pub_decode(const struct sio_busframe *f, size_t n, struct sio_busmsg_pub *m,
+			  const char **what, const char **why)
+{
+	const char *topic = f[0].data;
+
+	memset(m, 0, sizeof *m);
+	if (f[0].len == 1 && topic[0] == SIO_TOPIC_CONTROL[0]) {
+		*what = "control";
+		if (n != 2)
+			return why_fail(why, "wrong number of frames");
+		m->json = f[1].data;
+		m->jlen = f[1].len;
+		return 0;
+	}
+	*what = "relay";
+	m->relay = true;
+	if (n != 3 || sio_busmsg_topic_channel(topic, f[0].len, &m->channel, &m->clen))
+		return why_fail(why, "wrong number of frames");
+	if (sio_busmsg_meta_decode(f[1].data, f[1].len, &m->meta, why))
+		return -1;
+	m->data = f[2].data;
+	m->dlen = f[2].len;
+	return 0;
+}
+
+static const char *const inbox_names[] = {
+	[SIO_INBOX_HELLO] = "hello",
+	[SIO_INBOX_BEAT] = "beat",
+	[SIO_INBOX_PUB] = "pub",
+	[SIO_INBOX_ANNOUNCE] = "announce",
+};
+/* Frames of each kind of inbox message. */
+static const size_t inbox_frames[] = {
+	[SIO_INBOX_HELLO] = 2,
+	[SIO_INBOX_BEAT] = 2,
+	[SIO_INBOX_PUB] = 4,
+	[SIO_INBOX_ANNOUNCE] = 2,
+};
+
+const char *sio_busmsg_inbox_name(enum sio_inbox_kind kind)
+{
+	return kind <= SIO_INBOX_ANNOUNCE ? inbox_names[kind] : "?";
+}
+
+static int decode_announce(const char *buf, size_t len, char *url)
+{
+	json_t *o = json_loadb(buf, len, 0, NULL);
+	json_t *u = json_object_get(o, "url");
+	int rc = -1;
+
+	if (json_is_object(o) && json_integer_value(json_object_get(o, "v")) == SIO_BUS_VERSION &&
+	    json_is_string(u) && json_string_length(u) < SIO_ENDPOINT_MAX &&
+	    strlen(json_string_value(u)) == json_string_length(u)) {
+		memcpy(url, json_string_value(u), json_string_length(u) + 1);
+		rc = 0;
+	}
+	json_decref(o);
+	return rc;
+}
+
+int sio_busmsg_inbox_decode(const struct sio_busframe *f, size_t n,
+			    struct sio_busmsg_inbox *m, const char **why)
+{
+	size_t k;
+
+	memset(m, 0, sizeof *m);
+	for (k = 0; k <= SIO_INBOX_ANNOUNCE; k++)
+		if (f[0].len == strlen(inbox_names[k]) &&
+		    !memcmp(f[0].data, inbox_names[k], f[0].len) && n == inbox_frames[k])
+			break;
+	if (k > SIO_INBOX_ANNOUNCE)
+		return why_fail(why, "unknown message");
+	m->kind = (enum sio_inbox_kind)k;
+	switch (m->kind) {
+	case SIO_INBOX_HELLO:
+	case SIO_INBOX_BEAT:
+		m->json = f[1].data;
+		m->jlen = f[1].len;
+		return 0;
+	case SIO_INBOX_PUB:
+		if (f[1].len != 1 || *(const unsigned char *)f[1].data != SIO_BUS_VERSION)
+			return why_fail(why, "unknown protocol version");
+		m->channel = f[2].data;
+		m->clen = f[2].len;
+		m->data = f[3].data;
+		m->dlen = f[3].len;
+		if (memchr(m->channel, '\0', m->clen))
+			return why_fail(why, "channel holds a NUL");
+		if (!sio_proto_is_json(m->data, m->dlen))
+			return why_fail(why, "data is not JSON");
+		return 0;
+	case SIO_INBOX_ANNOUNCE:
+		if (decode_announce(f[1].data, f[1].len, m->url))
+			return why_fail(why, "bad announcement");
+		return 0;
+	}
+	return why_fail(why, "unknown message");
+}
+
+void sio_busmsg_pub_frames(const char *channel, size_t clen, const char *data, size_t dlen,
+			   struct sio_busframe frames[SIO_BUSMSG_PUB_FRAMES])
+{
+	static const unsigned char version = SIO_BUS_VERSION;
+
+	frames[0] = (struct sio_busframe){ inbox_names[SIO_INBOX_PUB], 3 };
+	frames[1] = (struct sio_busframe){ &version, 1 };
+	frames[2] = (struct sio_busframe){ channel, clen };
+	frames[3] = (struct sio_busframe){ data, dlen };
+}
+
+char *sio_busmsg_announce_encode(const char *url, size_t *len)
+{
+	json_t *o = json_pack("{s:i, s:s}", "v", SIO_BUS_VERSION, "url", url ? url : "");
+	char *json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	if (json && len)
+		*len = strlen(json);
+	return json;
 }

@@ -1,15 +1,40 @@
 /*
- * What travels on the bus, encoded and decoded (DESIGN §4). Pure.
+ * What travels on the bus, encoded and decoded: the whole wire format of the
+ * mesh (DESIGN §4, sio(7) THE MESH), so that the glue (lib/net/bus.c) only
+ * moves frames. Pure. Every message is a ZeroMQ multipart message; every
+ * message carries the protocol version SIO_BUS_VERSION, and one of another
+ * version is dropped and counted.
  *
- * On an instance's PUB socket:
- *   control  [ "@" ] [ JSON object with "v", "t" (hb | ev) and the status ]
- *   relay    [ "C" channel NUL ] [ meta ] [ data, verbatim JSON ]
- * The NUL ends the channel, so ZeroMQ's prefix filter matches one channel
- * exactly. The meta frame is binary: version, flags, boot, sequence, origin.
+ * On an instance's PUB socket (topic = first frame, what SUB filters on):
+ *   control  [ "@" ] [ JSON ]
+ *            JSON: "v" version, "t" type (hb | ev), "time" the sender's
+ *            wall clock in ms, and its status: "id", "bus", "inbox", "url",
+ *            "boot", "clients", "high", "max", "low", "state" (NORMAL |
+ *            HIGH | OVER), "draining", "published", "relay_in",
+ *            "relay_out", "gaps", "sent", "mesh"; an event adds "event"
+ *            (JOIN, LEAVE, HIGH_LOAD, ...) and "why"; a heartbeat adds, now
+ *            and then, "peers" (the bus endpoints it knows).
+ *   relay    [ "C" channel NUL ] [ meta ] [ data ]
+ *            The NUL ends the channel, so ZeroMQ's prefix filter matches one
+ *            channel exactly. meta, binary, 19 bytes + origin:
+ *              0  version      1 byte
+ *              1  flags        1 byte (SIO_RELAY_NO_CLIENTS)
+ *              2  boot         8 bytes, big-endian: the origin's start
+ *             10  seq          8 bytes, big-endian: per origin and channel
+ *             18  origin len   1 byte, then the origin's id (no NUL)
+ *            data is the client's JSON value, verbatim.
  *
- * On an instance's inbox (PULL), from peers and the service side:
- *   hello    [ "hello" ] [ JSON { "v", "id", "bus" } ]
- *   publish  [ "pub" ] [ version byte ] [ channel ] [ data ]
+ * On an instance's inbox (PULL), from peers, observers and the service side;
+ * the first frame names the message:
+ *   hello    [ "hello" ] [ JSON ]  control of type "hello": "v", "t", "id",
+ *            "bus", "time" (a new peer: tell it every endpoint)
+ *   beat     [ "beat" ] [ JSON ]   a heartbeat (or any control) again, over
+ *            a second TCP connection
+ *   pub      [ "pub" ] [ version, 1 byte ] [ channel ] [ data ]
+ *            the service side's message, relayed by the instance to the mesh;
+ *            the channel holds no NUL, data is one JSON value
+ *   announce [ "announce" ] [ JSON { "v", "url" } ]
+ *            an announcer's URL for clients the instance refuses ("": none)
  */
 #ifndef SIO_BUSMSG_H
 #define SIO_BUSMSG_H
@@ -18,6 +43,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "event.h"
 #include "registry.h"
 
 #define SIO_BUS_VERSION 1
@@ -34,7 +60,7 @@ enum sio_control_type {
 struct sio_control {
 	enum sio_control_type type;
 	struct sio_status status;
-	char event[24];          /* EVENT: HIGH_LOAD, LEAVE, ... */
+	enum sio_event event;    /* EVENT: one the mesh tells of */
 	char why[24];            /* LEAVE: shutdown or timeout */
 	uint64_t time_ms;        /* the sender's wall clock */
 	char **peers;            /* HEARTBEAT, now and then: bus endpoints it knows */
@@ -42,10 +68,11 @@ struct sio_control {
 };
 
 /* JSON text, malloc'd; NULL when out of memory. */
-char *sio_control_encode(const struct sio_control *msg, size_t *len);
+char *sio_busmsg_control_encode(const struct sio_control *msg, size_t *len);
 /* 0, or -1 with *why set (malformed, or a version this build does not speak). */
-int sio_control_decode(const char *buf, size_t len, struct sio_control *msg, const char **why);
-void sio_control_free(struct sio_control *msg);
+int sio_busmsg_control_decode(const char *buf, size_t len, struct sio_control *msg,
+			      const char **why);
+void sio_busmsg_control_free(struct sio_control *msg);
 
 enum { SIO_RELAY_NO_CLIENTS = 1u << 0 }; /* for the service side only */
 
@@ -57,15 +84,91 @@ struct sio_relay_meta {
 };
 
 /* Bytes written (at most SIO_RELAY_META_MAX). */
-size_t sio_relay_meta_encode(const struct sio_relay_meta *meta, unsigned char *buf);
-int sio_relay_meta_decode(const unsigned char *buf, size_t len, struct sio_relay_meta *meta,
-			  const char **why);
+size_t sio_busmsg_meta_encode(const struct sio_relay_meta *meta, unsigned char *buf);
+int sio_busmsg_meta_decode(const unsigned char *buf, size_t len, struct sio_relay_meta *meta,
+			   const char **why);
+
+/*
+ * The meta frame of an instance's relays: all but the flags and the sequence
+ * are the same from one message to the next, so they are written once
+ * (sio_busmsg_header_init) and each message fills in only those two.
+ */
+struct sio_relay_header {
+	unsigned char buf[SIO_RELAY_META_MAX];
+	size_t len;
+};
+
+void sio_busmsg_header_init(struct sio_relay_header *h, uint64_t boot, const char *origin);
+/* The meta frame of one message, h->len bytes (h->buf, overwritten by the next). */
+const unsigned char *sio_busmsg_header_fill(struct sio_relay_header *h, uint8_t flags,
+					    uint64_t seq);
 
 /* 'C' channel NUL into buf (malloc'd); NULL when out of memory. */
-char *sio_relay_topic(const char *channel, size_t len, size_t *topic_len);
+char *sio_busmsg_topic(const char *channel, size_t len, size_t *topic_len);
 /* The channel inside a relay topic; -1 when it is not one. */
-int sio_relay_topic_channel(const char *topic, size_t len, const char **channel, size_t *clen);
+int sio_busmsg_topic_channel(const char *topic, size_t len, const char **channel, size_t *clen);
+/* An XPUB subscription message (1 or 0, then a topic): the channel a peer
+ * starts (*on) or stops wanting; -1 when it is not a relay topic. */
+int sio_busmsg_subscription(const void *msg, size_t len, bool *on, const char **channel,
+			    size_t *clen);
 
-const char *sio_control_type_name(enum sio_control_type type);
+const char *sio_busmsg_control_type_name(enum sio_control_type type);
+
+/* One frame of a multipart message, as the glue received it. */
+struct sio_busframe {
+	const void *data;
+	size_t len;
+};
+
+/* A message on a PUB socket, decoded but for the control's JSON. */
+struct sio_busmsg_pub {
+	bool relay;                  /* else a control */
+	const char *json;            /* control: its JSON, for sio_busmsg_control_decode */
+	size_t jlen;
+	const char *channel;         /* relay: inside the topic frame */
+	size_t clen;
+	struct sio_relay_meta meta;
+	const char *data;
+	size_t dlen;
+};
+
+/* frames[0] to frames[n - 1], n at least 1: 0, or -1 with *what ("control"
+ * or "relay") and *why set. */
+int sio_busmsg_pub_decode(const struct sio_busframe *frames, size_t n, struct sio_busmsg_pub *msg,
+			  const char **what, const char **why);
+
+enum sio_inbox_kind {
+	SIO_INBOX_HELLO,
+	SIO_INBOX_BEAT,
+	SIO_INBOX_PUB,
+	SIO_INBOX_ANNOUNCE,
+};
+
+/* The first frame of an inbox message of that kind. */
+const char *sio_busmsg_inbox_name(enum sio_inbox_kind kind);
+
+/* A message on an inbox, decoded but for the control's JSON (hello, beat). */
+struct sio_busmsg_inbox {
+	enum sio_inbox_kind kind;
+	const char *json;            /* hello, beat */
+	size_t jlen;
+	const char *channel;         /* pub */
+	size_t clen;
+	const char *data;
+	size_t dlen;
+	char url[SIO_ENDPOINT_MAX];  /* announce */
+};
+
+/* frames[0] to frames[n - 1], n at least 1: 0, or -1 with *why set. */
+int sio_busmsg_inbox_decode(const struct sio_busframe *frames, size_t n,
+			    struct sio_busmsg_inbox *msg, const char **why);
+
+/* The frames of a pub message; they point into channel, data and constants. */
+#define SIO_BUSMSG_PUB_FRAMES 4
+void sio_busmsg_pub_frames(const char *channel, size_t clen, const char *data, size_t dlen,
+			   struct sio_busframe frames[SIO_BUSMSG_PUB_FRAMES]);
+
+/* The JSON frame of an announce message, malloc'd; NULL when out of memory. */
+char *sio_busmsg_announce_encode(const char *url, size_t *len);
 
 #endif

@@ -165,6 +165,9 @@ const struct sio_setting sio_settings[] = {
 	  "text (key=value) or json lines" },
 };
 const size_t sio_settings_count = sizeof sio_settings / sizeof sio_settings[0];
+/* Each setting has its place in sio_config.origin and in the parser's tables. */
+_Static_assert(sizeof sio_settings / sizeof sio_settings[0] <= SIO_SETTINGS_MAX,
+	       "more settings than SIO_SETTINGS_MAX");
 
 _Static_assert(sizeof sio_settings / sizeof sio_settings[0] <=
 	       sizeof ((struct sio_config *)0)->origin / sizeof(struct sio_origin),
@@ -372,7 +375,7 @@ static int fail(char *err, size_t errlen, const struct sio_config *cfg,
 		snprintf(err, errlen, "--%s: %s", s->option, reason);
 	else
 		snprintf(err, errlen, "%s.%s (default): %s", s->group, s->key, reason);
-	return SIO_EXIT_CONFIG;
+	return -1;
 }
 
 int sio_config_error(const struct sio_config *cfg, const char *group, const char *key,
@@ -384,15 +387,14 @@ int sio_config_error(const struct sio_config *cfg, const char *group, const char
 /* libconfig frees its file names with the document; keep our own. */
 static const char *intern_source(struct sio_config *cfg, const char *file)
 {
-	size_t n = sizeof cfg->sources / sizeof cfg->sources[0];
-
-	for (size_t i = 0; i < n; i++) {
-		if (cfg->sources[i] && !strcmp(cfg->sources[i], file))
+	for (size_t i = 0; i < cfg->nsources; i++)
+		if (!strcmp(cfg->sources[i], file))
 			return cfg->sources[i];
-		if (!cfg->sources[i])
-			return (cfg->sources[i] = strdup(file)) ? cfg->sources[i] : "?";
-	}
-	return "(included file)";
+	char **n = realloc(cfg->sources, sizeof *n * (cfg->nsources + 1));
+	if (!n)
+		return "?";
+	cfg->sources = n;
+	return (n[cfg->nsources] = strdup(file)) ? n[cfg->nsources++] : "?";
 }
 
 static int apply_file(struct sio_config *cfg, config_t *lc, const char *name,
@@ -409,12 +411,12 @@ static int apply_file(struct sio_config *cfg, config_t *lc, const char *name,
 		if (!group_known(gname)) {
 			snprintf(err, errlen, "%s:%d: %s: unknown group", file,
 				 config_setting_source_line(group), gname);
-			return SIO_EXIT_CONFIG;
+			return -1;
 		}
 		if (!config_setting_is_group(group)) {
 			snprintf(err, errlen, "%s:%d: %s: expected a group { ... }", file,
 				 config_setting_source_line(group), gname);
-			return SIO_EXIT_CONFIG;
+			return -1;
 		}
 		for (int k = 0; k < config_setting_length(group); k++) {
 			config_setting_t *v = config_setting_get_elem(group, (unsigned)k);
@@ -426,7 +428,7 @@ static int apply_file(struct sio_config *cfg, config_t *lc, const char *name,
 			if (!s) {
 				snprintf(err, errlen, "%s:%d: %s.%s: unknown key", vfile, line,
 					 gname, key);
-				return SIO_EXIT_CONFIG;
+				return -1;
 			}
 			cfg->origin[setting_index(s)] = (struct sio_origin){ vfile, line };
 			const char *why = set_from_file(cfg, s, v, buf, sizeof buf);
@@ -550,7 +552,7 @@ static int build(struct sio_config *cfg, const char *name, const char *text,
 				snprintf(err, errlen, "%s:%d: %s",
 					 config_error_file(&lc) ? config_error_file(&lc) : name,
 					 config_error_line(&lc), config_error_text(&lc));
-			rc = SIO_EXIT_CONFIG;
+			rc = -1;
 		} else {
 			rc = apply_file(cfg, &lc, name, err, errlen);
 		}
@@ -560,7 +562,7 @@ static int build(struct sio_config *cfg, const char *name, const char *text,
 	}
 
 	if (cli) {
-		bool list_reset[64] = { false };
+		bool list_reset[SIO_SETTINGS_MAX] = { false };
 		for (size_t i = 0; i < cli->noverrides; i++) {
 			const struct sio_setting *s = &sio_settings[cli->overrides[i].setting];
 			size_t idx = setting_index(s);
@@ -592,10 +594,11 @@ int sio_config_build_string(struct sio_config *cfg, const char *name, const char
 
 void sio_config_free(struct sio_config *cfg)
 {
-	for (size_t i = 0; i < sizeof cfg->sources / sizeof cfg->sources[0]; i++) {
+	for (size_t i = 0; i < cfg->nsources; i++)
 		free(cfg->sources[i]);
-		cfg->sources[i] = NULL;
-	}
+	free(cfg->sources);
+	cfg->sources = NULL;
+	cfg->nsources = 0;
 	for (size_t i = 0; i < sio_settings_count; i++) {
 		const struct sio_setting *s = &sio_settings[i];
 		if (s->type == SIO_SET_STRING) {
@@ -610,7 +613,8 @@ void sio_config_free(struct sio_config *cfg)
 int sio_config_copy(struct sio_config *dst, const struct sio_config *src)
 {
 	*dst = *src;
-	memset(dst->sources, 0, sizeof dst->sources);
+	dst->sources = NULL;
+	dst->nsources = 0;
 	memset(dst->origin, 0, sizeof dst->origin);
 	for (size_t i = 0; i < sio_settings_count; i++) {
 		const struct sio_setting *st = &sio_settings[i];
@@ -680,9 +684,9 @@ static const struct sio_option *extra_short(const struct sio_option *extra, size
 	return NULL;
 }
 
-int sio_cli_parse(struct sio_cli *cli, unsigned prog, int argc, char **argv,
-		  const struct sio_option *extra, sio_option_fn fn, void *arg,
-		  char *err, size_t errlen)
+enum sio_cli_result sio_cli_parse(struct sio_cli *cli, unsigned prog, int argc, char **argv,
+				  const struct sio_option *extra, sio_option_fn fn, void *arg,
+				  char *err, size_t errlen)
 {
 	size_t nextra = 0, n = 0;
 	char shorts[128];
@@ -695,7 +699,7 @@ int sio_cli_parse(struct sio_cli *cli, unsigned prog, int argc, char **argv,
 	struct option *opts = calloc(sio_settings_count * 2 + nextra + 5, sizeof *opts);
 	if (!opts) {
 		snprintf(err, errlen, "out of memory");
-		return SIO_EXIT_FAILURE;
+		return SIO_CLI_FAILED;
 	}
 	opts[n++] = (struct option){ "config", required_argument, NULL, 'c' };
 	opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
@@ -708,7 +712,7 @@ int sio_cli_parse(struct sio_cli *cli, unsigned prog, int argc, char **argv,
 			continue;
 		if (s->type == SIO_SET_BOOL) {
 			opts[n++] = (struct option){ s->option, no_argument, NULL, OPT_SETTING + (int)i };
-			static char negs[64][48];
+			static char negs[SIO_SETTINGS_MAX][48];
 			snprintf(negs[i], sizeof negs[i], "no-%s", s->option);
 			opts[n++] = (struct option){ negs[i], no_argument, NULL, OPT_NEGATED + (int)i };
 		} else {
@@ -728,7 +732,8 @@ int sio_cli_parse(struct sio_cli *cli, unsigned prog, int argc, char **argv,
 					       extra[i].short_opt, extra[i].has_arg ? ":" : "");
 	}
 
-	int rc = 0, c;
+	enum sio_cli_result rc = SIO_CLI_OK;
+	int c;
 	opterr = 0;
 	optind = 0;   /* 0, not 1: also forgets a half-read group of short options */
 	while (rc == 0 && (c = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
@@ -738,7 +743,7 @@ int sio_cli_parse(struct sio_cli *cli, unsigned prog, int argc, char **argv,
 			else
 				snprintf(err, errlen, "%s: unknown option or missing value",
 					 argv[optind - 1]);
-			rc = SIO_EXIT_USAGE;
+			rc = SIO_CLI_USAGE;
 		} else if (c == 'c') {
 			cli->config_file = optarg;
 		} else if (c == 'h') {
@@ -750,7 +755,9 @@ int sio_cli_parse(struct sio_cli *cli, unsigned prog, int argc, char **argv,
 		} else if (c >= OPT_EXTRA || extra_short(extra, nextra, c)) {
 			const struct sio_option *o = c >= OPT_EXTRA ? &extra[c - OPT_EXTRA]
 								    : extra_short(extra, nextra, c);
-			rc = fn ? fn(arg, o->id, optarg, err, errlen) : 0;
+			int orc = fn ? fn(arg, o->id, optarg, err, errlen) : 0;
+			rc = orc == 0 ? SIO_CLI_OK : orc == SIO_CLI_FAILED ? SIO_CLI_FAILED
+									: SIO_CLI_USAGE;
 		} else {
 			size_t i;
 			const char *value = optarg;
@@ -765,7 +772,7 @@ int sio_cli_parse(struct sio_cli *cli, unsigned prog, int argc, char **argv,
 			}
 			if (i == sio_settings_count) {
 				snprintf(err, errlen, "-%c: unknown option", c);
-				rc = SIO_EXIT_USAGE;
+				rc = SIO_CLI_USAGE;
 				break;
 			}
 			if (sio_settings[i].type == SIO_SET_BOOL)
@@ -776,7 +783,7 @@ int sio_cli_parse(struct sio_cli *cli, unsigned prog, int argc, char **argv,
 			char *copy = ov ? strdup(value) : NULL;
 			if (!copy) {
 				snprintf(err, errlen, "out of memory");
-				rc = SIO_EXIT_FAILURE;
+				rc = SIO_CLI_FAILED;
 				break;
 			}
 			cli->overrides = ov;
@@ -791,7 +798,7 @@ int sio_cli_parse(struct sio_cli *cli, unsigned prog, int argc, char **argv,
 			sio_config_free(&scratch);
 			if (why) {
 				snprintf(err, errlen, "--%s: %s", sio_settings[i].option, why);
-				rc = SIO_EXIT_USAGE;
+				rc = SIO_CLI_USAGE;
 			}
 		}
 	}

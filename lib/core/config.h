@@ -17,6 +17,9 @@
 
 enum sio_log_format { SIO_LOG_TEXT, SIO_LOG_JSON };
 
+/* Settings in the schema, at most: config.c checks it at compile time. */
+#define SIO_SETTINGS_MAX 64
+
 struct sio_strlist {
 	char **items;
 	size_t count;
@@ -84,13 +87,14 @@ struct sio_config {
 	} announce;
 
 	/* File names the origins point to, owned (the file and its @includes). */
-	char *sources[8];
+	char **sources;
+	size_t nsources;
 
 	/* Where each setting's value came from, for error messages. */
 	struct sio_origin {
 		const char *file; /* NULL: default or command line */
 		int line;         /* 0: default, -1: command line */
-	} origin[64];
+	} origin[SIO_SETTINGS_MAX];
 };
 
 enum sio_setting_type {
@@ -135,6 +139,15 @@ struct sio_option {
 	const char *help;
 };
 
+/* What the command line comes to; the programs make it an exit status. */
+enum sio_cli_result {
+	SIO_CLI_OK = 0,        /* go on (cli->help, ->version, ->check_config say how) */
+	SIO_CLI_USAGE = -1,    /* a bad option or value: err says which */
+	SIO_CLI_FAILED = -2,   /* out of memory: err says so */
+};
+
+/* A program's option: 0, or with err filled SIO_CLI_FAILED (out of memory) or
+ * any other value (a bad value: SIO_CLI_USAGE). */
 typedef int (*sio_option_fn)(void *arg, int id, const char *value,
 			     char *err, size_t errlen);
 
@@ -149,24 +162,24 @@ struct sio_cli {
 };
 
 /*
- * Parses the command line. Returns 0, or SIO_EXIT_USAGE with err filled
- * ("--port: expected an integer"). Program options go to fn.
+ * Parses the command line. Returns SIO_CLI_OK, or another result with err
+ * filled ("--port: expected an integer"). Program options go to fn.
  */
-int sio_cli_parse(struct sio_cli *cli, unsigned prog, int argc, char **argv,
+enum sio_cli_result sio_cli_parse(struct sio_cli *cli, unsigned prog, int argc, char **argv,
 		  const struct sio_option *extra, sio_option_fn fn, void *arg,
 		  char *err, size_t errlen);
 void sio_cli_free(struct sio_cli *cli);
 
-/*
- * Defaults, then the file (if any), then the command line. Returns 0, or
- * SIO_EXIT_CONFIG with err as "file:line: key: reason". Either way cfg
- * holds allocations: call sio_config_free.
- */
 /* Formats reason as an error of setting group.key, naming where its value
- * came from (file:line, option or default); returns SIO_EXIT_CONFIG. For
- * checks only a program can make (files it must read, users it becomes). */
+ * came from (file:line, option or default); returns -1. For checks only a
+ * program can make (files it must read, users it becomes). */
 int sio_config_error(const struct sio_config *cfg, const char *group, const char *key,
 		     const char *reason, char *err, size_t errlen);
+/*
+ * Defaults, then the file (if any), then the command line. Returns 0, or
+ * -1 with err as "file:line: key: reason". Either way cfg holds
+ * allocations: call sio_config_free.
+ */
 int sio_config_build(struct sio_config *cfg, const struct sio_cli *cli,
 		     char *err, size_t errlen);
 /* Same, reading the file from a string (tests). */

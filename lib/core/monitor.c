@@ -4,24 +4,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <jansson.h>
 
 #include "load.h"
 #include "log.h"
-
-const char *const sio_monitor_event_names[] = {
-	"JOIN", "LEAVE", "HIGH_LOAD", "OVER_LOAD", "AVAILABLE", "DRAIN", NULL,
-};
-
-const char *sio_monitor_event_name(const char *event)
-{
-	for (size_t i = 0; sio_monitor_event_names[i]; i++)
-		if (!strcasecmp(event, sio_monitor_event_names[i]))
-			return sio_monitor_event_names[i];
-	return NULL;
-}
 
 /* Doubles rounded to what a reader can use: 12.35, not 12.349999999999999. */
 #define JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(12))
@@ -49,7 +36,7 @@ int sio_monitor_print_event(FILE *out, const struct sio_monitor_event *ev, bool 
 
 	if (json) {
 		json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:b, s:s, s:I}",
-				      "event", ev->event, "id", st->id, "url", st->url,
+				      "event", sio_event_name(ev->event), "id", st->id, "url", st->url,
 				      "clients", (json_int_t)st->clients,
 				      "state", sio_load_state_name(st->state),
 				      "high", (json_int_t)st->high, "max", (json_int_t)st->max,
@@ -64,7 +51,7 @@ int sio_monitor_print_event(FILE *out, const struct sio_monitor_event *ev, bool 
 	char id[2 * SIO_ID_MAX + 8], url[2 * SIO_ENDPOINT_MAX + 8];
 	sio_log_quote(id, sizeof id, st->id, strlen(st->id));
 	sio_log_quote(url, sizeof url, st->url, strlen(st->url));
-	fprintf(out, "%s %s %s %" PRIu64 "%s%s\n", ev->event, id, url, st->clients,
+	fprintf(out, "%s %s %s %" PRIu64 "%s%s\n", sio_event_name(ev->event), id, url, st->clients,
 		ev->why ? " " : "", ev->why ? ev->why : "");
 	return ferror(out) ? -1 : 0;
 }
@@ -247,7 +234,7 @@ char **sio_monitor_hook_env(const struct sio_monitor_event *ev, char *const *bas
 	snprintf(num[7], sizeof num[7], "%" PRIu64, st->max);
 	snprintf(num[8], sizeof num[8], "%" PRIu64, st->low);
 	snprintf(num[11], sizeof num[11], "%" PRIu64, ev->time_ms);
-	values[0] = ev->event;
+	values[0] = sio_event_name(ev->event);
 	values[1] = st->id;
 	values[2] = st->url;
 	values[3] = num[3];

@@ -12,21 +12,16 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "event.h"
 #include "registry.h"
 
 /* Something the mesh said, as the monitor reports it. */
 struct sio_monitor_event {
-	const char *event;               /* JOIN, LEAVE, HIGH_LOAD, ... */
+	enum sio_event event;
 	const struct sio_status *status; /* the instance, as last heard */
 	const char *why;                 /* LEAVE: shutdown or timeout; else NULL */
 	uint64_t time_ms;                /* wall clock, ms since the epoch */
 };
-
-/* The events the mesh reports, NULL-terminated. */
-extern const char *const sio_monitor_event_names[];
-
-/* The name of event in upper case, or NULL when the mesh has no such event. */
-const char *sio_monitor_event_name(const char *event);
 
 /* "EVENT id url clients[ why]" or one JSON object, then a newline. -1 when
  * the stream fails. */

@@ -1,15 +1,5 @@
 #include "stats.h"
 
-static const char *const event_names[SIO_EV_COUNT] = {
-	[SIO_EV_HIGH_LOAD] = "HIGH_LOAD",
-	[SIO_EV_OVER_LOAD] = "OVER_LOAD",
-	[SIO_EV_AVAILABLE] = "AVAILABLE",
-	[SIO_EV_JOIN] = "JOIN",
-	[SIO_EV_LEAVE] = "LEAVE",
-	[SIO_EV_DRAIN] = "DRAIN",
-	[SIO_EV_RELOAD] = "RELOAD",
-};
-
 static const char *const close_names[SIO_CLOSE_REASON_COUNT] = {
 	[SIO_CLOSE_CLIENT] = "client",
 	[SIO_CLOSE_REFUSED] = "refused",
@@ -30,11 +20,6 @@ static const char *const refusal_names[SIO_REFUSAL_COUNT] = {
 const char *sio_refusal_name(enum sio_refusal refusal)
 {
 	return refusal < SIO_REFUSAL_COUNT ? refusal_names[refusal] : "unknown";
-}
-
-const char *sio_event_name(enum sio_event event)
-{
-	return event < SIO_EV_COUNT ? event_names[event] : "UNKNOWN";
 }
 
 const char *sio_close_reason_name(enum sio_close_reason reason)
@@ -138,7 +123,7 @@ void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
 
 	metric(out, "sio_events_total", "counter", "Events emitted, by name.");
 	for (int e = 0; e < SIO_EV_COUNT; e++)
-		fprintf(out, "sio_events_total{event=\"%s\"} %llu\n", event_names[e],
+		fprintf(out, "sio_events_total{event=\"%s\"} %llu\n", sio_event_name((enum sio_event)e),
 			(unsigned long long)s->events[e]);
 	metric(out, "sio_queued_bytes", "gauge", "Bytes of outgoing frames not yet sent.");
 	fprintf(out, "sio_queued_bytes %llu\n", (unsigned long long)s->queued_bytes);

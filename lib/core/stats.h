@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "event.h"
 #include "load.h"
 #include "protocol.h"
 
@@ -29,17 +30,6 @@ enum sio_refusal {
 	SIO_REFUSED_ADDRESS,    /* 429, over max_per_address */
 	SIO_REFUSED_HANDSHAKE,  /* 400 bad key, 426 version other than 13 */
 	SIO_REFUSAL_COUNT,
-};
-
-enum sio_event {
-	SIO_EV_HIGH_LOAD,
-	SIO_EV_OVER_LOAD,
-	SIO_EV_AVAILABLE,
-	SIO_EV_JOIN,
-	SIO_EV_LEAVE,
-	SIO_EV_DRAIN,
-	SIO_EV_RELOAD,
-	SIO_EV_COUNT,
 };
 
 struct sio_stats {
@@ -73,7 +63,6 @@ struct sio_stats {
 	uint64_t bus_log_suppressed; /* the same, of the bus */
 };
 
-const char *sio_event_name(enum sio_event event);
 const char *sio_close_reason_name(enum sio_close_reason reason);
 const char *sio_refusal_name(enum sio_refusal refusal);
 

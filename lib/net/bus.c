@@ -11,11 +11,9 @@
 
 #include <czmq.h>
 #include <dirent.h>
-#include <jansson.h>
 #include <zmq.h>
 
 #include "log.h"
-#include "protocol.h"
 #include "rate.h"
 
 /* Messages handled per sio_bus_process call, so a flood on the bus cannot
@@ -39,8 +37,9 @@
 #define MAX_JOINS_PER_SEC 32
 
 struct interest {          /* a channel the mesh asked us for, and its sequence */
-	char *channel;
-	size_t len;
+	/* Its relay topic, built once: the hash key is the channel inside it. */
+	char *topic;
+	size_t clen;
 	uint64_t seq;
 	/* Kept when no one wants the channel any more, its sequence going on
 	 * uncounted: a subscriber cut off by a partition then sees, once back,
@@ -64,7 +63,13 @@ struct pusher {            /* a PUSH socket to one instance's inbox */
 };
 
 struct sio_bus {
-	struct sio_bus_options opt;
+	/* The scalars of the options; the strings and the seed list are the
+	 * caller's, read by sio_bus_new only, or copied (id, bind). */
+	struct {
+		bool instance;
+		uint64_t heartbeat_ms, dead_after_ms;
+		int64_t max_message;
+	} opt;
 	struct sio_bus_hooks hooks;
 	void *arg;
 	char *id;
@@ -79,6 +84,7 @@ struct sio_bus {
 	size_t nfds;
 	struct sio_registry reg;
 	struct interest *interests;
+	struct sio_relay_header header;  /* our relays' meta frame, but flags and seq */
 	size_t unwanted;   /* interests kept for their sequence only */
 	struct cursor *cursors;
 	struct pusher *pushers;
@@ -293,7 +299,6 @@ static struct pusher *pusher_for(struct sio_bus *b, const char *endpoint)
 	return p;
 }
 
-/* Sends frames as one message; ZeroMQ never blocks us (a full queue drops). */
 /* A dead instance's inbox is not dialled on: its socket goes, at once (no
  * linger on what it will never take). */
 static void forget_pusher(struct sio_bus *b, const char *endpoint)
@@ -310,13 +315,23 @@ static void forget_pusher(struct sio_bus *b, const char *endpoint)
 	free(p);
 }
 
-static int send_parts(void *sock, const void *const *parts, const size_t *lens, size_t n)
+/* Sends frames as one message; ZeroMQ never blocks us (a full queue drops). */
+static int send_frames(void *sock, const struct sio_busframe *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (zmq_send(sock, parts[i], lens[i],
+		if (zmq_send(sock, f[i].data, f[i].len,
 			     ZMQ_DONTWAIT | (i + 1 < n ? ZMQ_SNDMORE : 0)) < 0)
 			return -1;
 	return 0;
+}
+
+/* hello, beat and announce: the name of the message, then its JSON. */
+static int send_inbox(void *sock, enum sio_inbox_kind kind, const char *json, size_t len)
+{
+	const char *name = sio_busmsg_inbox_name(kind);
+	struct sio_busframe f[] = { { name, strlen(name) }, { json, len } };
+
+	return send_frames(sock, f, 2);
 }
 
 static void say_hello(struct sio_bus *b, const char *inbox)
@@ -331,13 +346,10 @@ static void say_hello(struct sio_bus *b, const char *inbox)
 	snprintf(m.status.id, sizeof m.status.id, "%s", b->id);
 	snprintf(m.status.bus, sizeof m.status.bus, "%s", b->advertised);
 	m.time_ms = wall_ms();
-	char *json = sio_control_encode(&m, &len);
+	char *json = sio_busmsg_control_encode(&m, &len);
 	struct pusher *p = pusher_for(b, inbox);
-	if (json && p) {
-		const void *parts[] = { "hello", json };
-		size_t lens[] = { 5, len };
-		send_parts(p->sock, parts, lens, 2);
-	}
+	if (json && p)
+		send_inbox(p->sock, SIO_INBOX_HELLO, json, len);
 	free(json);
 }
 
@@ -362,29 +374,26 @@ static void drain_auth_watch(struct sio_bus *b);
 static void publish_control(struct sio_bus *b, struct sio_control *m, bool both_ways)
 {
 	size_t len;
-	char *json = sio_control_encode(m, &len);
+	char *json = sio_busmsg_control_encode(m, &len);
 
 	if (!json)
 		return;
-	const void *parts[] = { SIO_TOPIC_CONTROL, json };
-	size_t lens[] = { 1, len };
-	send_parts(b->pub, parts, lens, 2);
+	struct sio_busframe f[] = { { SIO_TOPIC_CONTROL, 1 }, { json, len } };
+	send_frames(b->pub, f, 2);
 	if (both_ways) {
 		/* Heartbeats also go to every peer's inbox, over a TCP connection
 		 * of their own: a lossy link that holds one stream back behind
 		 * its retransmissions seldom holds both, so a slow link is not
 		 * taken for a dead peer. */
-		const void *beat[] = { "beat", json };
-		size_t blens[] = { 4, len };
 		struct pusher *p, *tmp;
 		HASH_ITER(hh, b->pushers, p, tmp)
-			send_parts(p->sock, beat, blens, 2);
+			send_inbox(p->sock, SIO_INBOX_BEAT, json, len);
 	}
 	free(json);
 	drain_xpub(b);
 }
 
-void sio_bus_event(struct sio_bus *b, const char *event, const char *why)
+void sio_bus_event(struct sio_bus *b, enum sio_event event, const char *why)
 {
 	struct sio_control m;
 
@@ -393,7 +402,7 @@ void sio_bus_event(struct sio_bus *b, const char *event, const char *why)
 	memset(&m, 0, sizeof m);
 	m.type = SIO_CONTROL_EVENT;
 	fill_status(b, &m.status);
-	snprintf(m.event, sizeof m.event, "%s", event);
+	m.event = event;
 	snprintf(m.why, sizeof m.why, "%s", why ? why : "");
 	m.time_ms = wall_ms();
 	publish_control(b, &m, false);
@@ -402,7 +411,7 @@ void sio_bus_event(struct sio_bus *b, const char *event, const char *why)
 void sio_bus_leave(struct sio_bus *b)
 {
 	if (b->pub && b->inbox_endpoint && !b->left) {
-		sio_bus_event(b, "LEAVE", "shutdown");
+		sio_bus_event(b, SIO_EV_LEAVE, "shutdown");
 		b->left = true;
 	}
 }
@@ -453,7 +462,7 @@ static void peer_died(void *arg, struct sio_peer *peer)
 
 	forget_pusher(b, peer->status.inbox);
 	if (b->hooks.event)
-		b->hooks.event(b->arg, "LEAVE", peer, "timeout");
+		b->hooks.event(b->arg, SIO_EV_LEAVE, peer, "timeout");
 }
 
 void sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
@@ -489,7 +498,7 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 	const char *why;
 	struct sio_peer *peer = NULL;
 
-	if (sio_control_decode(buf, len, &m, &why)) {
+	if (sio_busmsg_control_decode(buf, len, &m, &why)) {
 		dropped(b, "control", why);
 		return;
 	}
@@ -500,19 +509,19 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 		}
 		else
 			dropped(b, "control", "hello on the wrong socket");
-		sio_control_free(&m);
+		sio_busmsg_control_free(&m);
 		return;
 	}
 	learn(b, m.status.bus, false);
 	for (size_t i = 0; i < m.npeers; i++)
 		learn(b, m.peers[i], false);
 
-	bool leaving = m.type == SIO_CONTROL_EVENT && !strcmp(m.event, "LEAVE");
+	bool leaving = m.type == SIO_CONTROL_EVENT && m.event == SIO_EV_LEAVE;
 	if (leaving) {
 		const struct sio_peer *known = sio_registry_find(&b->reg, m.status.id);
 		if (known && known->alive && known->status.boot != m.status.boot) {
 			dropped(b, "control", "LEAVE for another start of a live instance's id");
-			sio_control_free(&m);
+			sio_busmsg_control_free(&m);
 			return;
 		}
 		peer = sio_registry_left(&b->reg, m.status.id);
@@ -521,16 +530,16 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 		if (peer) {
 			peer->status = m.status;
 			if (b->hooks.event)
-				b->hooks.event(b->arg, "LEAVE", peer, *m.why ? m.why : "shutdown");
+				b->hooks.event(b->arg, SIO_EV_LEAVE, peer, *m.why ? m.why : "shutdown");
 		}
-		sio_control_free(&m);
+		sio_busmsg_control_free(&m);
 		return;
 	}
 	const struct sio_peer *known = sio_registry_find(&b->reg, m.status.id);
 	if ((!known || !known->alive) && strcmp(m.status.id, b->reg.self) &&
 	    !sio_rate_hit(&b->joins, sio_now_ms(), MAX_JOINS_PER_SEC, 1000, NULL)) {
 		dropped(b, "control", "too many instances joining at once");
-		sio_control_free(&m);
+		sio_busmsg_control_free(&m);
 		return;
 	}
 	enum sio_peer_change change = sio_registry_heard(&b->reg, &m.status, sio_now_ms(), &peer);
@@ -538,17 +547,17 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 		dropped(b, "control", change == SIO_PEER_CONFLICT
 					      ? "an earlier start of a live instance's id"
 					      : "too many instances known");
-		sio_control_free(&m);
+		sio_busmsg_control_free(&m);
 		return;
 	}
 	if (peer && change == SIO_PEER_JOINED) {
 		say_hello(b, m.status.inbox);
 		if (b->hooks.event)
-			b->hooks.event(b->arg, "JOIN", peer, NULL);
+			b->hooks.event(b->arg, SIO_EV_JOIN, peer, NULL);
 	}
 	if (peer && m.type == SIO_CONTROL_EVENT && b->hooks.event)
 		b->hooks.event(b->arg, m.event, peer, *m.why ? m.why : NULL);
-	sio_control_free(&m);
+	sio_busmsg_control_free(&m);
 }
 
 static void count_sequence(struct sio_bus *b, const char *channel, size_t clen,
@@ -637,6 +646,12 @@ static int recv_parts(void *sock, zmq_msg_t *parts, int max)
 	return n;
 }
 
+static void frames_of(zmq_msg_t *parts, int n, struct sio_busframe *f)
+{
+	for (int i = 0; i < n; i++)
+		f[i] = (struct sio_busframe){ zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i]) };
+}
+
 static void close_parts(zmq_msg_t *parts, int n)
 {
 	for (int i = 0; i < n; i++)
@@ -652,99 +667,64 @@ static bool readable(void *sock)
 	       (events & ZMQ_POLLIN);
 }
 
-static void on_sub(struct sio_bus *b, zmq_msg_t *parts, int n)
+static void on_sub(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 {
-	const char *topic = zmq_msg_data(&parts[0]);
-	size_t tlen = zmq_msg_size(&parts[0]);
+	struct sio_busmsg_pub m;
+	const char *what, *why;
 
-	if (tlen == 1 && topic[0] == SIO_TOPIC_CONTROL[0]) {
-		if (n != 2)
-			dropped(b, "control", "wrong number of frames");
-		else
-			on_control(b, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), false);
+	if (sio_busmsg_pub_decode(f, n, &m, &what, &why)) {
+		dropped(b, what, why);
 		return;
 	}
-	const char *channel, *why = "wrong number of frames";
-	size_t clen;
-	struct sio_relay_meta meta;
-	if (n != 3 || sio_relay_topic_channel(topic, tlen, &channel, &clen) ||
-	    sio_relay_meta_decode(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), &meta, &why)) {
-		dropped(b, "relay", n != 3 ? "wrong number of frames" : why);
+	if (!m.relay) {
+		on_control(b, m.json, m.jlen, false);
 		return;
 	}
 	b->counters.relay_in++;
-	count_sequence(b, channel, clen, &meta);
+	count_sequence(b, m.channel, m.clen, &m.meta);
 	if (b->hooks.relay)
-		b->hooks.relay(b->arg, channel, clen, zmq_msg_data(&parts[2]),
-			       zmq_msg_size(&parts[2]), &meta);
+		b->hooks.relay(b->arg, m.channel, m.clen, m.data, m.dlen, &m.meta);
 }
 
-static void on_inbox(struct sio_bus *b, zmq_msg_t *parts, int n)
+static void on_inbox(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 {
-	const char *kind = zmq_msg_data(&parts[0]);
-	size_t klen = zmq_msg_size(&parts[0]);
+	struct sio_busmsg_inbox m;
+	const char *why;
 
-	if (klen == 5 && !memcmp(kind, "hello", 5) && n == 2) {
-		on_control(b, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), true);
+	if (sio_busmsg_inbox_decode(f, n, &m, &why)) {
+		dropped(b, "inbox", why);
 		return;
 	}
-	if (klen == 4 && !memcmp(kind, "beat", 4) && n == 2) {
-		on_control(b, zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), false);
-		return;
-	}
-	if (klen == 3 && !memcmp(kind, "pub", 3) && n == 4) {
-		const unsigned char *v = zmq_msg_data(&parts[1]);
-		const char *channel = zmq_msg_data(&parts[2]);
-		size_t clen = zmq_msg_size(&parts[2]);
-		if (zmq_msg_size(&parts[1]) != 1 || v[0] != SIO_BUS_VERSION) {
-			dropped(b, "inbox", "unknown protocol version");
-			return;
-		}
-		if (memchr(channel, '\0', clen)) {
-			dropped(b, "inbox", "channel holds a NUL");
-			return;
-		}
-		if (!sio_proto_is_json(zmq_msg_data(&parts[3]), zmq_msg_size(&parts[3]))) {
-			dropped(b, "inbox", "data is not JSON");
-			return;
-		}
+	switch (m.kind) {
+	case SIO_INBOX_HELLO:
+	case SIO_INBOX_BEAT:
+		on_control(b, m.json, m.jlen, m.kind == SIO_INBOX_HELLO);
+		break;
+	case SIO_INBOX_PUB:
 		if (b->hooks.inject)
-			b->hooks.inject(b->arg, channel, clen, zmq_msg_data(&parts[3]),
-					zmq_msg_size(&parts[3]));
-		return;
+			b->hooks.inject(b->arg, m.channel, m.clen, m.data, m.dlen);
+		break;
+	case SIO_INBOX_ANNOUNCE:
+		if (b->hooks.announced)
+			b->hooks.announced(b->arg, m.url);
+		break;
 	}
-	if (klen == 8 && !memcmp(kind, "announce", 8) && n == 2) {
-		json_t *o = json_loadb(zmq_msg_data(&parts[1]), zmq_msg_size(&parts[1]), 0, NULL);
-		json_t *url = json_object_get(o, "url");
-		if (!json_is_object(o) || json_integer_value(json_object_get(o, "v")) != SIO_BUS_VERSION ||
-		    !json_is_string(url) || json_string_length(url) >= SIO_ENDPOINT_MAX)
-			dropped(b, "inbox", "bad announcement");
-		else if (b->hooks.announced)
-			b->hooks.announced(b->arg, json_string_value(url));
-		json_decref(o);
-		return;
-	}
-	dropped(b, "inbox", "unknown message");
 }
 
 void sio_bus_announce(struct sio_bus *b, const char *url)
 {
 	struct sio_peer *p, *tmp;
-	json_t *o = json_pack("{s:i, s:s}", "v", SIO_BUS_VERSION, "url", url ? url : "");
-	char *json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	size_t len;
+	char *json = sio_busmsg_announce_encode(url, &len);
 
-	json_decref(o);
 	if (!json)
 		return;
 	sio_registry_foreach(&b->reg, p, tmp) {
 		if (!p->alive || !*p->status.inbox)
 			continue;
 		struct pusher *ps = pusher_for(b, p->status.inbox);
-		if (ps) {
-			const void *parts[] = { "announce", json };
-			size_t lens[] = { 8, strlen(json) };
-			send_parts(ps->sock, parts, lens, 2);
-		}
+		if (ps)
+			send_inbox(ps->sock, SIO_INBOX_ANNOUNCE, json, len);
 	}
 	free(json);
 }
@@ -753,38 +733,36 @@ void sio_bus_announce(struct sio_bus *b, const char *url)
  * wants from us: only those get a sequence and cross the network. */
 static void on_xpub(struct sio_bus *b, zmq_msg_t *msg)
 {
-	const unsigned char *d = zmq_msg_data(msg);
-	size_t len = zmq_msg_size(msg);
 	const char *channel;
 	size_t clen;
+	bool on;
 	struct interest *in = NULL;
 
-	if (len < 1 || sio_relay_topic_channel((const char *)d + 1, len - 1, &channel, &clen))
+	if (sio_busmsg_subscription(zmq_msg_data(msg), zmq_msg_size(msg), &on, &channel, &clen))
 		return;
 	HASH_FIND(hh, b->interests, channel, clen, in);
-	if (d[0] == 1 && in) {
+	if (on && in) {
 		if (!in->wanted)
 			b->unwanted--;
 		in->wanted = true;
-	} else if (d[0] == 1) {
+	} else if (on) {
+		size_t tlen;
 		in = calloc(1, sizeof *in);
-		if (in && (in->channel = malloc(clen + 1))) {
-			memcpy(in->channel, channel, clen);
-			in->channel[clen] = '\0';
-			in->len = clen;
+		if (in && (in->topic = sio_busmsg_topic(channel, clen, &tlen))) {
+			in->clen = clen;
 			in->wanted = true;
-			HASH_ADD_KEYPTR(hh, b->interests, in->channel, clen, in);
+			HASH_ADD_KEYPTR(hh, b->interests, in->topic + 1, clen, in);
 		}
 		if (in && !SIO_HASH_ADDED(in)) {
-			free(in->channel);
+			free(in->topic);
 			free(in);
 		}
-	} else if (d[0] == 0 && in && in->wanted && b->unwanted < MAX_UNWANTED) {
+	} else if (in && in->wanted && b->unwanted < MAX_UNWANTED) {
 		in->wanted = false;
 		b->unwanted++;
-	} else if (d[0] == 0 && in && in->wanted) {
+	} else if (in && in->wanted) {
 		HASH_DEL(b->interests, in);
-		free(in->channel);
+		free(in->topic);
 		free(in);
 	}
 }
@@ -803,6 +781,7 @@ static void drain_xpub(struct sio_bus *b)
 bool sio_bus_process(struct sio_bus *b)
 {
 	zmq_msg_t parts[4];
+	struct sio_busframe f[4];
 	int budget = PROCESS_BUDGET, n;
 
 	if (b->pub)
@@ -813,7 +792,8 @@ bool sio_bus_process(struct sio_bus *b)
 			dropped(b, "bus", "too many frames");
 			continue;
 		}
-		on_sub(b, parts, n);
+		frames_of(parts, n, f);
+		on_sub(b, f, (size_t)n);
 		close_parts(parts, n);
 	}
 	while (b->inbox && budget > 0 && (n = recv_parts(b->inbox, parts, 4)) != 0) {
@@ -822,7 +802,8 @@ bool sio_bus_process(struct sio_bus *b)
 			dropped(b, "inbox", "too many frames");
 			continue;
 		}
-		on_inbox(b, parts, n);
+		frames_of(parts, n, f);
+		on_inbox(b, f, (size_t)n);
 		close_parts(parts, n);
 	}
 	drain_auth_watch(b);
@@ -857,8 +838,6 @@ void sio_bus_relay(struct sio_bus *b, const char *channel, size_t clen,
 		   const char *data, size_t dlen, uint8_t flags)
 {
 	struct interest *in = NULL;
-	unsigned char meta[SIO_RELAY_META_MAX];
-	struct sio_relay_meta rm;
 
 	if (!b->pub)
 		return;
@@ -868,34 +847,22 @@ void sio_bus_relay(struct sio_bus *b, const char *channel, size_t clen,
 	in->seq++;
 	if (!in->wanted)
 		return;
-	memset(&rm, 0, sizeof rm);
-	rm.flags = flags;
-	rm.boot = b->boot;
-	rm.seq = in->seq;
-	snprintf(rm.origin, sizeof rm.origin, "%s", b->id);
-	size_t mlen = sio_relay_meta_encode(&rm, meta);
-	/* Every client message comes this way: the topic of a channel of
-	 * ordinary length is built on the stack, not allocated. */
-	char stack[256], *topic = stack;
-	size_t tlen = clen + 2;
-	if (tlen > sizeof stack && !(topic = malloc(tlen)))
-		return;
-	topic[0] = SIO_TOPIC_RELAY;
-	memcpy(topic + 1, channel, clen);
-	topic[clen + 1] = '\0';
-	const void *parts[] = { topic, meta, data };
-	size_t lens[] = { tlen, mlen, dlen };
-	if (send_parts(b->pub, parts, lens, 3) == 0)
+	/* Every client message comes this way: the topic and all of the meta
+	 * frame but two fields were made beforehand, nothing is formatted. */
+	struct sio_busframe f[] = {
+		{ in->topic, clen + 2 },
+		{ sio_busmsg_header_fill(&b->header, flags, in->seq), b->header.len },
+		{ data, dlen },
+	};
+	if (send_frames(b->pub, f, 3) == 0)
 		b->counters.relay_out++;
-	if (topic != stack)
-		free(topic);
 	drain_xpub(b);
 }
 
 void sio_bus_interest(struct sio_bus *b, const char *channel, size_t clen, bool on)
 {
 	size_t tlen;
-	char *topic = sio_relay_topic(channel, clen, &tlen);
+	char *topic = sio_busmsg_topic(channel, clen, &tlen);
 
 	if (!topic)
 		return;
@@ -921,10 +888,9 @@ int sio_bus_inject(struct sio_bus *b, const char *channel, size_t clen,
 	struct pusher *ps = pusher_for(b, best->status.inbox);
 	if (!ps)
 		return -1;
-	unsigned char v = SIO_BUS_VERSION;
-	const void *parts[] = { "pub", &v, channel, data };
-	size_t lens[] = { 3, 1, clen, dlen };
-	return send_parts(ps->sock, parts, lens, 4);
+	struct sio_busframe f[SIO_BUSMSG_PUB_FRAMES];
+	sio_busmsg_pub_frames(channel, clen, data, dlen, f);
+	return send_frames(ps->sock, f, SIO_BUSMSG_PUB_FRAMES);
 }
 
 static int derive_inbox(const char *bind, char *buf, size_t size)
@@ -946,7 +912,7 @@ static int fail(char *err, size_t errlen, const char *what, const char *endpoint
 	return -1;
 }
 
-static int open_instance(struct sio_bus *b, char *err, size_t errlen)
+static int open_instance(struct sio_bus *b, const char *want_inbox, char *err, size_t errlen)
 {
 	/* Room left in an advertised endpoint for "#" and a 40-byte key. */
 	char inbox[SIO_ENDPOINT_MAX - 41], last[SIO_ENDPOINT_MAX - 41];
@@ -967,8 +933,8 @@ static int open_instance(struct sio_bus *b, char *err, size_t errlen)
 	(void)one;
 	if (zmq_bind(b->pub, b->bind))
 		return fail(err, errlen, "bind the bus on", b->bind);
-	if (b->opt.inbox && *b->opt.inbox)
-		snprintf(inbox, sizeof inbox, "%s", b->opt.inbox);
+	if (want_inbox && *want_inbox)
+		snprintf(inbox, sizeof inbox, "%s", want_inbox);
 	else if (derive_inbox(b->bind, inbox, sizeof inbox))
 		return fail(err, errlen, "derive an inbox from", b->bind);
 	if (zmq_bind(b->inbox, inbox))
@@ -1052,28 +1018,29 @@ static bool looks_like_cert(const char *path, const char *key_name, char *err, s
 	return true;
 }
 
-static int load_curve(struct sio_bus *b, char *err, size_t errlen)
+static int load_curve(struct sio_bus *b, const struct sio_bus_options *opt, char *err,
+		      size_t errlen)
 {
 	char secret[PATH_MAX];
 
-	snprintf(secret, sizeof secret, "%s_secret", b->opt.cert);
-	if (!looks_like_cert(b->opt.cert, "public-key", err, errlen) ||
+	snprintf(secret, sizeof secret, "%s_secret", opt->cert);
+	if (!looks_like_cert(opt->cert, "public-key", err, errlen) ||
 	    !looks_like_cert(secret, "secret-key", err, errlen))
 		return -1;
-	b->cert = zcert_load(b->opt.cert);
+	b->cert = zcert_load(opt->cert);
 	if (!b->cert) {
-		snprintf(err, errlen, "unable to load the CURVE key pair %s", b->opt.cert);
+		snprintf(err, errlen, "unable to load the CURVE key pair %s", opt->cert);
 		return -1;
 	}
-	if (!b->opt.instance)
+	if (!opt->instance)
 		return 0;
-	if (!b->opt.trust || !*b->opt.trust) {
+	if (!opt->trust || !*opt->trust) {
 		snprintf(err, errlen, "bus.cert needs bus.trust, the directory of allowed peers");
 		return -1;
 	}
-	DIR *dir = opendir(b->opt.trust);
+	DIR *dir = opendir(opt->trust);
 	if (!dir) {
-		snprintf(err, errlen, "unable to open the trust directory %s: %s", b->opt.trust,
+		snprintf(err, errlen, "unable to open the trust directory %s: %s", opt->trust,
 			 strerror(errno));
 		return -1;
 	}
@@ -1083,7 +1050,7 @@ static int load_curve(struct sio_bus *b, char *err, size_t errlen)
 		snprintf(err, errlen, "unable to start the CURVE authenticator");
 		return -1;
 	}
-	zstr_sendx(b->auth, "CURVE", b->opt.trust, NULL);
+	zstr_sendx(b->auth, "CURVE", opt->trust, NULL);
 	zsock_wait(b->auth);
 	return 0;
 }
@@ -1140,7 +1107,10 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	b->opt = *opt;
+	b->opt.instance = opt->instance;
+	b->opt.heartbeat_ms = opt->heartbeat_ms;
+	b->opt.dead_after_ms = opt->dead_after_ms;
+	b->opt.max_message = opt->max_message;
 	b->hooks = *hooks;
 	b->arg = arg;
 	/* An observer's id only filters its own voice; make it unique so
@@ -1158,12 +1128,14 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 	/* JSON readers keep 53 bits of an integer exactly. */
 	b->boot &= (1ULL << 53) - 1;
 	sio_registry_init(&b->reg, b->id);
+	if (b->id)
+		sio_busmsg_header_init(&b->header, b->boot, b->id);
 	if (opt->cert && *opt->cert) {
 		/* czmq's authenticator serves ZAP inside czmq's own context:
 		 * the sockets it guards must live there too. Signals stay ours. */
 		zsys_handler_set(NULL);
 		b->ctx = zsys_init();
-		if (load_curve(b, err, errlen))
+		if (load_curve(b, opt, err, errlen))
 			goto fail;
 	} else {
 		b->ctx = zmq_ctx_new();
@@ -1182,7 +1154,7 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 	 * must not hold our exit for a second. */
 	zmq_setsockopt(b->sub, ZMQ_LINGER, &(int){ 0 }, sizeof(int));
 	if (opt->instance) {
-		if (open_instance(b, err, errlen) || (b->cert && watch_auth(b, err, errlen)))
+		if (open_instance(b, opt->inbox, err, errlen) || (b->cert && watch_auth(b, err, errlen)))
 			goto fail;
 		/* The default channel reaches every client: always wanted. */
 		sio_bus_interest(b, "", 0, true);
@@ -1219,7 +1191,7 @@ void sio_bus_destroy(struct sio_bus **bp)
 		return;
 	HASH_ITER(hh, b->interests, in, it) {
 		HASH_DEL(b->interests, in);
-		free(in->channel);
+		free(in->topic);
 		free(in);
 	}
 	HASH_ITER(hh, b->cursors, c, ct) {

@@ -14,6 +14,7 @@
 
 #include "busmsg.h"
 #include "config.h"
+#include "event.h"
 #include "registry.h"
 
 struct sio_bus;
@@ -27,7 +28,7 @@ struct sio_bus_hooks {
 		       size_t dlen);
 	/* Something happened in the mesh: JOIN, LEAVE (why: shutdown or
 	 * timeout), or an event a peer announced (HIGH_LOAD, ...). */
-	void (*event)(void *arg, const char *event, const struct sio_peer *peer,
+	void (*event)(void *arg, enum sio_event event, const struct sio_peer *peer,
 		      const char *why);
 	/* Our own status, for heartbeats and events (instances only). */
 	void (*status)(void *arg, struct sio_status *status);
@@ -35,6 +36,8 @@ struct sio_bus_hooks {
 	void (*announced)(void *arg, const char *url);
 };
 
+/* The strings and the seed list are read by sio_bus_new only: the bus keeps
+ * copies of what it needs, and the caller may free its configuration. */
 struct sio_bus_options {
 	bool instance;
 	const char *id;
@@ -85,7 +88,7 @@ void sio_bus_tick(struct sio_bus *bus, uint64_t now_ms);
 int sio_bus_poll(struct sio_bus *bus, int timeout_ms, int wake_fd);
 
 /* Our event, on the bus at once. */
-void sio_bus_event(struct sio_bus *bus, const char *event, const char *why);
+void sio_bus_event(struct sio_bus *bus, enum sio_event event, const char *why);
 /* A client message, to the instances that want its channel. */
 void sio_bus_relay(struct sio_bus *bus, const char *channel, size_t clen,
 		   const char *data, size_t dlen, uint8_t flags);
@@ -113,7 +116,7 @@ const char *sio_bus_inbox(const struct sio_bus *bus);
 int sio_bus_gen_keys(const char *path, char pub[41], char *err, size_t errlen);
 
 /* bus.cert and bus.trust load (a pair of CURVE certificates, a readable
- * directory): a configuration error naming file:line otherwise. */
+ * directory): 0, or -1 with err a configuration error naming file:line. */
 int sio_bus_check_config(const struct sio_config *cfg, char *err, size_t errlen);
 
 /* The default bus endpoint of an instance on this port. */

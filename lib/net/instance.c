@@ -38,7 +38,7 @@ static void on_server_event(void *arg, enum sio_event event)
 {
 	struct sio_instance *in = arg;
 
-	sio_bus_event(in->bus, sio_event_name(event), NULL);
+	sio_bus_event(in->bus, event, NULL);
 }
 
 /* Where a refused client should go: the announced URL when there is one
@@ -94,16 +94,16 @@ static void on_inject(void *arg, const char *channel, size_t clen, const char *d
 	sio_bus_relay(in->bus, channel, clen, data, dlen, 0);
 }
 
-static void on_mesh_event(void *arg, const char *event, const struct sio_peer *peer,
+static void on_mesh_event(void *arg, enum sio_event event, const struct sio_peer *peer,
 			  const char *why)
 {
 	struct sio_instance *in = arg;
-	bool bad = !strcmp(event, "LEAVE") || !strcmp(event, "OVER_LOAD");
+	bool bad = event == SIO_EV_LEAVE || event == SIO_EV_OVER_LOAD;
 
-	in->joins += !strcmp(event, "JOIN");
-	in->leaves += !strcmp(event, "LEAVE");
+	in->joins += event == SIO_EV_JOIN;
+	in->leaves += event == SIO_EV_LEAVE;
 
-	sio_log(bad ? SIO_LOG_WARN : SIO_LOG_INFO, event,
+	sio_log(bad ? SIO_LOG_WARN : SIO_LOG_INFO, sio_event_name(event),
 		"id=%s peer=%s url=%s clients=%llu state=%s%s%s", sio_server_id(in->server),
 		peer->status.id, peer->status.url, (unsigned long long)peer->status.clients,
 		sio_load_state_name(peer->status.state), why ? " why=" : "", why ? why : "");

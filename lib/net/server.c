@@ -74,6 +74,9 @@ struct sio_server {
 	struct sio_config cfg;       /* the live settings, owned */
 	char *id;
 	char *url;
+	/* Given to lws, which keeps the pointers in its vhost: ours, never
+	 * freed before it, whatever a reload does to cfg. */
+	char *listen, *tls_cert, *tls_key;
 	struct lws_context *context;
 	struct ev_loop *loop;        /* epoll: poll() costs every connection per wakeup */
 	struct lws_vhost *vhost;
@@ -1018,8 +1021,11 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 	}
 	s->id = *cfg->serve.id ? strdup(cfg->serve.id) : default_id(cfg);
 	s->url = *cfg->serve.url ? strdup(cfg->serve.url) : default_url(cfg);
+	s->listen = strdup(cfg->serve.listen);
+	s->tls_cert = strdup(cfg->serve.tls_cert);
+	s->tls_key = strdup(cfg->serve.tls_key);
 	s->channels = sio_channels_new(on_interest, s);
-	if (!s->id || !s->url || !s->channels) {
+	if (!s->id || !s->url || !s->listen || !s->tls_cert || !s->tls_key || !s->channels) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -1039,7 +1045,7 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 	struct lws_context_creation_info info;
 	memset(&info, 0, sizeof info);
 	info.port = (int)cfg->serve.port;
-	info.iface = cfg->serve.listen;
+	info.iface = s->listen;
 	info.protocols = protocols;
 	info.user = s;
 	info.retry_and_idle_policy = &s->lws_policy;
@@ -1051,8 +1057,8 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 		if (fault)
 			goto fail;
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
-		info.ssl_cert_filepath = cfg->serve.tls_cert;
-		info.ssl_private_key_filepath = cfg->serve.tls_key;
+		info.ssl_cert_filepath = s->tls_cert;
+		info.ssl_private_key_filepath = s->tls_key;
 		/* HTTP/1.1 only: the replies here are written in one piece, and
 		 * WebSocket clients upgrade from HTTP/1.1 anyway. */
 		info.alpn = "http/1.1";
@@ -1122,6 +1128,9 @@ void sio_server_destroy(struct sio_server **sp)
 	sio_addrs_clear(&s->addrs);
 	free(s->id);
 	free(s->url);
+	free(s->listen);
+	free(s->tls_cert);
+	free(s->tls_key);
 	sio_config_free(&s->cfg);
 	free(s);
 }

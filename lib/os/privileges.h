@@ -9,8 +9,8 @@
 
 #include "config.h"
 
-/* serve.user names an existing account (and group): a configuration error
- * (file:line) otherwise. */
+/* serve.user names an existing account (and group): 0, or -1 with err a
+ * configuration error (file:line). */
 int sio_privileges_check(const struct sio_config *cfg, char *err, size_t errlen);
 /* Becomes spec for good (groups, then user; root cannot be regained).
  * "" does nothing; so does a process that is not root, which can only be

@@ -15,7 +15,8 @@ enum sio_tls_fault { SIO_TLS_OK, SIO_TLS_BAD_CERT, SIO_TLS_BAD_KEY };
 
 enum sio_tls_fault sio_tls_check_pair(const char *cert, const char *key, char *err,
 				      size_t errlen);
-/* The same for serve.tls_cert/tls_key, as a configuration error (file:line). */
+/* The same for serve.tls_cert/tls_key: 0, or -1 with err a configuration
+ * error (file:line). */
 int sio_tls_check_config(const struct sio_config *cfg, char *err, size_t errlen);
 
 #endif

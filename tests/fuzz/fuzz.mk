@@ -41,7 +41,7 @@ FUZZ_WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-pr
 # What each target compiles from lib/core/, and the pkg-config modules they use.
 FUZZ_fuzz_frame_LIB  := protocol frame channels
 FUZZ_fuzz_frame_PKGS := jansson
-FUZZ_fuzz_bus_LIB    := busmsg registry load protocol frame
+FUZZ_fuzz_bus_LIB    := busmsg event registry load protocol frame
 FUZZ_fuzz_bus_PKGS   := jansson
 FUZZ_fuzz_config_LIB := config
 FUZZ_fuzz_config_PKGS := libconfig

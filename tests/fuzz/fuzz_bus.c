@@ -1,17 +1,17 @@
 /*
- * libFuzzer target: what arrives from the bus (lib/busmsg.c), and the peer
- * registry it feeds (lib/registry.c), as lib/bus.c uses them.
+ * libFuzzer target: what arrives from the bus (lib/core/busmsg.c), and the peer
+ * registry it feeds (lib/core/registry.c), as lib/net/bus.c uses them.
  *
  * The whole input goes, in turn, to
- *   - sio_control_decode (heartbeat, event, hello JSON); a decoded message
- *     must be sane and survive sio_control_encode then decode unchanged;
- *   - sio_relay_meta_decode; a decoded header encodes back to the same bytes;
- *   - sio_relay_topic_channel, on the input and as an XPUB subscription
+ *   - sio_busmsg_control_decode (heartbeat, event, hello JSON); a decoded message
+ *     must be sane and survive sio_busmsg_control_encode then decode unchanged;
+ *   - sio_busmsg_meta_decode; a decoded header encodes back to the same bytes;
+ *   - sio_busmsg_topic_channel, on the input and as an XPUB subscription
  *     message (a 0/1 byte then a topic); a parsed topic is rebuilt identical
- *     by sio_relay_topic.
+ *     by sio_busmsg_topic.
  *
- * Then the input is a session of multipart messages, as on_sub and
- * on_inbox in lib/bus.c dispatch them: messages separated by GS (0x1d),
+ * Then the input is a session of multipart messages, decoded by
+ * sio_busmsg_pub_decode and sio_busmsg_inbox_decode as lib/net/bus.c does: messages separated by GS (0x1d),
  * frames by RS (0x1e), neither valid in JSON. Controls update a registry
  * (heard, left, learn) under a clock that advances 100 ms a message and
  * expires silent peers; its invariants are checked after every message.
@@ -57,12 +57,12 @@ static void check_control(const struct sio_control *m)
 	const struct sio_status *st = &m->status;
 
 	CHECK(m->type <= SIO_CONTROL_HELLO);
-	CHECK(strcmp(sio_control_type_name(m->type), "?") != 0);
+	CHECK(strcmp(sio_busmsg_control_type_name(m->type), "?") != 0);
 	CHECK_STR(st->id);
 	CHECK_STR(st->url);
 	CHECK_STR(st->bus);
 	CHECK_STR(st->inbox);
-	CHECK_STR(m->event);
+	CHECK(m->type != SIO_CONTROL_EVENT || sio_event_on_mesh(m->event));
 	CHECK_STR(m->why);
 	CHECK(*st->id);
 	CHECK(st->state >= SIO_LOAD_NORMAL && st->state <= SIO_LOAD_OVER);
@@ -72,7 +72,7 @@ static void check_control(const struct sio_control *m)
 	for (size_t i = 0; i < m->npeers; i++)
 		CHECK(m->peers[i] && strlen(m->peers[i]) < SIO_ENDPOINT_MAX);
 	if (m->type != SIO_CONTROL_EVENT)
-		CHECK(!*m->event && !*m->why);
+		CHECK(m->event == 0 && !*m->why);
 }
 
 static void check_same(const struct sio_control *a, const struct sio_control *b)
@@ -93,7 +93,7 @@ static void check_same(const struct sio_control *a, const struct sio_control *b)
 	      x->draining == y->draining && x->published == y->published &&
 	      x->relay_in == y->relay_in && x->relay_out == y->relay_out &&
 	      x->gaps == y->gaps && x->sent == y->sent && x->mesh == y->mesh);
-	CHECK(!strcmp(a->event, b->event) && !strcmp(a->why, b->why));
+	CHECK(a->event == b->event && !strcmp(a->why, b->why));
 }
 
 /* Decodes a control; on success checks it, and its encoding decodes alike. */
@@ -101,25 +101,25 @@ static int decode_control(const char *buf, size_t len, struct sio_control *m)
 {
 	const char *why = NULL;
 
-	if (sio_control_decode(buf, len, m, &why)) {
+	if (sio_busmsg_control_decode(buf, len, m, &why)) {
 		CHECK(why && *why);
 		CHECK(m->peers == NULL && m->npeers == 0);
-		sio_control_free(m);   /* harmless after a failed decode */
+		sio_busmsg_control_free(m);   /* harmless after a failed decode */
 		return -1;
 	}
 	check_control(m);
 
 	size_t elen = 0;
-	char *text = sio_control_encode(m, &elen);
+	char *text = sio_busmsg_control_encode(m, &elen);
 	CHECK(text && elen == strlen(text));
 	struct sio_control again;
 	why = NULL;
-	if (sio_control_decode(text, elen, &again, &why)) {
+	if (sio_busmsg_control_decode(text, elen, &again, &why)) {
 		fprintf(stderr, "re-decode failed (%s): %s\n", why, text);
 		abort();
 	}
 	check_same(m, &again);
-	sio_control_free(&again);
+	sio_busmsg_control_free(&again);
 	CHECK(again.peers == NULL && again.npeers == 0);
 	free(text);
 	return 0;
@@ -132,27 +132,32 @@ static void fuzz_meta(const unsigned char *buf, size_t len)
 	const char *why = NULL;
 
 	memset(&meta, 0, sizeof meta);
-	if (sio_relay_meta_decode(buf, len, &meta, &why)) {
+	if (sio_busmsg_meta_decode(buf, len, &meta, &why)) {
 		CHECK(why && *why);
 		/* NULL why is allowed too. */
-		CHECK(sio_relay_meta_decode(buf, len, &meta, NULL) == -1);
+		CHECK(sio_busmsg_meta_decode(buf, len, &meta, NULL) == -1);
 		return;
 	}
 	CHECK(len >= 20 && len <= SIO_RELAY_META_MAX);
 	size_t olen = strnlen(meta.origin, sizeof meta.origin);
 	CHECK(olen > 0 && olen < sizeof meta.origin);
-	size_t n = sio_relay_meta_encode(&meta, out);
+	size_t n = sio_busmsg_meta_encode(&meta, out);
 	CHECK(n == len && !memcmp(out, buf, len));
+	/* The relay's prebuilt header, filled per message, says the same. */
+	struct sio_relay_header h;
+	sio_busmsg_header_init(&h, meta.boot, meta.origin);
+	sio_busmsg_header_fill(&h, (uint8_t)(meta.flags ^ 0xff), meta.seq + 1);
+	CHECK(h.len == len && !memcmp(sio_busmsg_header_fill(&h, meta.flags, meta.seq), buf, len));
 }
 
 static int parse_topic(const char *buf, size_t len, const char **channel, size_t *clen)
 {
-	if (sio_relay_topic_channel(buf, len, channel, clen))
+	if (sio_busmsg_topic_channel(buf, len, channel, clen))
 		return -1;
 	CHECK(*channel == buf + 1 && *clen + 2 == len);
 	CHECK(!memchr(*channel, '\0', *clen));
 	size_t tlen = 0;
-	char *t = sio_relay_topic(*channel, *clen, &tlen);
+	char *t = sio_busmsg_topic(*channel, *clen, &tlen);
 	CHECK(t && tlen == len && !memcmp(t, buf, len));
 	free(t);
 	return 0;
@@ -210,7 +215,7 @@ static void learn(struct session *ss, const char *endpoint)
 		CHECK(!sio_registry_learn(&ss->reg, endpoint, false));   /* known now */
 }
 
-/* on_control of lib/bus.c, minus the sockets. */
+/* on_control of lib/net/bus.c, minus the sockets. */
 static void on_control(struct session *ss, const char *buf, size_t len, bool via_inbox)
 {
 	struct sio_control m;
@@ -220,14 +225,14 @@ static void on_control(struct session *ss, const char *buf, size_t len, bool via
 	if (m.type == SIO_CONTROL_HELLO) {
 		if (via_inbox)
 			learn(ss, m.status.bus);
-		sio_control_free(&m);
+		sio_busmsg_control_free(&m);
 		return;
 	}
 	learn(ss, m.status.bus);
 	for (size_t i = 0; i < m.npeers; i++)
 		learn(ss, m.peers[i]);
 
-	if (m.type == SIO_CONTROL_EVENT && !strcmp(m.event, "LEAVE")) {
+	if (m.type == SIO_CONTROL_EVENT && m.event == SIO_EV_LEAVE) {
 		struct sio_peer *was = sio_registry_find(&ss->reg, m.status.id);
 		bool alive = was && was->alive;
 		size_t before = ss->reg.alive;
@@ -238,7 +243,7 @@ static void on_control(struct session *ss, const char *buf, size_t len, bool via
 			CHECK(!peer->alive);
 			peer->status = m.status;
 		}
-		sio_control_free(&m);
+		sio_busmsg_control_free(&m);
 		return;
 	}
 	struct sio_peer *before = sio_registry_find(&ss->reg, m.status.id);
@@ -263,7 +268,7 @@ static void on_control(struct session *ss, const char *buf, size_t len, bool via
 		if (joined)
 			CHECK(peer->joined_ms == ss->now_ms);
 	}
-	sio_control_free(&m);
+	sio_busmsg_control_free(&m);
 }
 
 static void peer_died(void *arg, struct sio_peer *peer)
@@ -286,42 +291,55 @@ static void deliver(const char *channel, size_t clen, const char *data, size_t d
 
 static void on_message(struct session *ss, const char **part, const size_t *plen, int n)
 {
-	const char *k = part[0];
-	size_t klen = plen[0];
+	struct sio_busframe f[MAX_PARTS];
+	const char *what = NULL, *why = NULL;
 
-	/* What the PUB socket of a peer sends: controls and relays. */
-	if (klen == 1 && k[0] == SIO_TOPIC_CONTROL[0]) {
-		if (n == 2)
-			on_control(ss, part[1], plen[1], false);
-		return;
-	}
-	/* What the inbox receives. */
-	if (klen == 5 && !memcmp(k, "hello", 5) && n == 2) {
-		on_control(ss, part[1], plen[1], true);
-		return;
-	}
-	if (klen == 3 && !memcmp(k, "pub", 3) && n == 4) {
-		if (plen[1] != 1 || (unsigned char)part[1][0] != SIO_BUS_VERSION ||
-		    memchr(part[2], '\0', plen[2]) || !sio_proto_is_json(part[3], plen[3]))
-			return;
-		deliver(part[2], plen[2], part[3], plen[3]);
-		return;
-	}
+	for (int i = 0; i < n; i++)
+		f[i] = (struct sio_busframe){ part[i], plen[i] };
 	/* What an XPUB socket reads: a subscription message. */
-	if (n == 1 && klen >= 1 && ((unsigned char)k[0] <= 1)) {
+	if (n == 1) {
 		const char *channel;
 		size_t clen;
-		parse_topic(k + 1, klen - 1, &channel, &clen);
+		bool on;
+		if (sio_busmsg_subscription(part[0], plen[0], &on, &channel, &clen) == 0)
+			CHECK(parse_topic(part[0] + 1, plen[0] - 1, &channel, &clen) == 0);
+	}
+	/* What the inbox receives. */
+	struct sio_busmsg_inbox in;
+	if (sio_busmsg_inbox_decode(f, (size_t)n, &in, &why) == 0) {
+		switch (in.kind) {
+		case SIO_INBOX_HELLO:
+		case SIO_INBOX_BEAT:
+			on_control(ss, in.json, in.jlen, in.kind == SIO_INBOX_HELLO);
+			break;
+		case SIO_INBOX_PUB:
+			CHECK(!memchr(in.channel, '\0', in.clen));
+			deliver(in.channel, in.clen, in.data, in.dlen);
+			break;
+		case SIO_INBOX_ANNOUNCE:
+			CHECK_STR(in.url);
+			break;
+		}
+		return;
+	}
+	CHECK(why && *why);
+	/* What the PUB socket of a peer sends: controls and relays. */
+	struct sio_busmsg_pub m;
+	why = NULL;
+	if (sio_busmsg_pub_decode(f, (size_t)n, &m, &what, &why)) {
+		CHECK(what && why && *why);
+		return;
+	}
+	if (!m.relay) {
+		on_control(ss, m.json, m.jlen, false);
 		return;
 	}
 	const char *channel;
 	size_t clen;
-	struct sio_relay_meta meta;
-	if (n != 3 || parse_topic(k, klen, &channel, &clen) ||
-	    sio_relay_meta_decode((const unsigned char *)part[1], plen[1], &meta, NULL))
-		return;
-	if (!(meta.flags & SIO_RELAY_NO_CLIENTS))
-		deliver(channel, clen, part[2], plen[2]);
+	CHECK(parse_topic(part[0], plen[0], &channel, &clen) == 0);
+	CHECK(channel == m.channel && clen == m.clen);
+	if (!(m.meta.flags & SIO_RELAY_NO_CLIENTS))
+		deliver(m.channel, m.clen, m.data, m.dlen);
 }
 
 static void run_session(const char *buf, size_t len)
@@ -373,7 +391,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t clen;
 
 	if (decode_control(buf, size, &m) == 0)
-		sio_control_free(&m);
+		sio_busmsg_control_free(&m);
 	fuzz_meta(data, size);
 	parse_topic(buf, size, &channel, &clen);
 	if (size >= 1)

@@ -89,7 +89,7 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 		strtoull(value, &end, 10);
 		if (end == value || *end) {
 			snprintf(err, errlen, "--count: expected a number");
-			return SIO_EXIT_USAGE;
+			return SIO_CLI_USAGE;
 		}
 	}
 	return 0;
@@ -220,7 +220,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		err[0] = '\0';
 		rc = sio_cli_parse(&cli, prog, argc, argv, extra, on_option, &calls, err,
 				   sizeof err);
-		CHECK(rc == 0 || rc == SIO_EXIT_USAGE || rc == SIO_EXIT_FAILURE);
+		CHECK(rc == 0 || rc == SIO_CLI_USAGE || rc == SIO_CLI_FAILED);
 		CHECK(rc == 0 || (*err && strlen(err) < sizeof err));
 		CHECK(cli.first_arg >= 0 && cli.first_arg <= argc);
 		CHECK(cli.prog == prog);
@@ -237,7 +237,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	err[0] = '\0';
 	int brc = sio_config_build_string(&cfg, "fuzz.conf", text,
 					  has_cli && rc == 0 ? &cli : NULL, err, sizeof err);
-	CHECK(brc == 0 || brc == SIO_EXIT_CONFIG);
+	CHECK(brc == 0 || brc == -1);
 	if (brc == 0) {
 		check_config(&cfg);
 		check_copy(&cfg);

@@ -156,6 +156,21 @@ write("fuzz_bus", "session-expire.bin", GS.join(
     [msg(b"@", status("web1"))] + [msg(b"announce", b'{"v":1,"url":"ws://x/"}')] * 12 +
     [msg(b"@", status("web1", published=5))]))
 
+# The inbox's messages, each well formed and not (busmsg.h lists them).
+write("fuzz_bus", "session-inbox.bin", GS.join([
+    msg(b"beat", HB),
+    msg(b"beat", EV_HIGH),
+    msg(b"beat", status("web1", t="ev", event="RELOAD")),
+    msg(b"beat", status("web1", t="ev", event="PARTY")),
+    msg(b"announce", b'{"v":1,"url":""}'),
+    msg(b"announce", b'{"v":2,"url":"ws://x/"}'),
+    msg(b"pub", b"\x02", b"news", b"1"),
+    msg(b"pub", b"\x01", b"a\0b", b"1"),
+    msg(b"pub", b"\x01", b"news", b"{"),
+    msg(b"hello"),
+    msg(b"hello", HELLO, b""),
+]))
+
 # ---- fuzz_config: a file, then NUL and a command line, one argument a line --
 
 with open(os.path.join(HERE, "..", "..", "etc", "sio.conf"), "rb") as f:

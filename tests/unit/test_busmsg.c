@@ -1,8 +1,9 @@
 /*
- * Unit tests of lib/busmsg.c: what travels on the bus (DESIGN §4). Control
- * messages (JSON), the binary relay meta frame and the relay topic; and
- * deterministic fuzzing of the decoders, which face the network: nothing
- * may crash or leak (run under valgrind).
+ * Unit tests of lib/core/busmsg.c: what travels on the bus (DESIGN §4).
+ * Control messages (JSON), the binary relay meta frame and the relay topic,
+ * the frames of PUB and inbox messages; and deterministic fuzzing of the
+ * decoders, which face the network: nothing may crash or leak (run under
+ * valgrind).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -83,7 +84,7 @@ static struct sio_control full_heartbeat(void)
 static char *encode(const struct sio_control *m, size_t *len)
 {
 	size_t n = 0;
-	char *text = sio_control_encode(m, &n);
+	char *text = sio_busmsg_control_encode(m, &n);
 
 	assert_non_null(text);
 	assert_int_equal(n, strlen(text));
@@ -106,7 +107,7 @@ static int decode_exact(const void *buf, size_t len, struct sio_control *out, co
 		memcpy(copy, buf, len);
 	memset(out, 0xA5, sizeof *out);
 	*why = NULL;
-	int rc = sio_control_decode(copy, len, out, why);
+	int rc = sio_busmsg_control_decode(copy, len, out, why);
 	free(copy);
 	return rc;
 }
@@ -143,7 +144,7 @@ static void assert_well_formed(const struct sio_control *m)
 	assert_true(strnlen(st->url, sizeof st->url) < sizeof st->url);
 	assert_true(strnlen(st->bus, sizeof st->bus) < sizeof st->bus);
 	assert_true(strnlen(st->inbox, sizeof st->inbox) < sizeof st->inbox);
-	assert_true(strnlen(m->event, sizeof m->event) < sizeof m->event);
+	assert_true(m->type != SIO_CONTROL_EVENT || sio_event_on_mesh(m->event));
 	assert_true(strnlen(m->why, sizeof m->why) < sizeof m->why);
 	assert_true(st->state == SIO_LOAD_NORMAL || st->state == SIO_LOAD_HIGH ||
 		    st->state == SIO_LOAD_OVER);
@@ -169,16 +170,15 @@ static void test_heartbeat_round_trip(void **state)
 	assert_int_equal(out.type, SIO_CONTROL_HEARTBEAT);
 	assert_same_status(&out.status, &in.status);
 	assert_int_equal(out.time_ms, in.time_ms);
-	assert_string_equal(out.event, "");
 	assert_string_equal(out.why, "");
 	assert_int_equal(out.npeers, 3);
 	for (size_t i = 0; i < 3; i++)
 		assert_string_equal(out.peers[i], peer_names[i]);
 	assert_well_formed(&out);
-	sio_control_free(&out);
+	sio_busmsg_control_free(&out);
 	assert_null(out.peers);
 	assert_int_equal(out.npeers, 0);
-	sio_control_free(&out);   /* twice is harmless */
+	sio_busmsg_control_free(&out);   /* twice is harmless */
 	free(text);
 
 	/* The JSON says what DESIGN §4 says it does. */
@@ -213,7 +213,7 @@ static void test_heartbeat_every_state(void **state)
 			assert_int_equal(out.status.draining, d);
 			assert_int_equal(out.npeers, 0);
 			assert_null(out.peers);
-			sio_control_free(&out);
+			sio_busmsg_control_free(&out);
 		}
 	}
 }
@@ -238,7 +238,7 @@ static void test_heartbeat_zero_and_long_fields(void **state)
 	free(text);
 	assert_same_status(&out.status, &in.status);
 	assert_int_equal(out.time_ms, 0);
-	sio_control_free(&out);
+	sio_busmsg_control_free(&out);
 
 	/* UTF-8 survives. */
 	snprintf(in.status.id, sizeof in.status.id, "n\xc5\x93ud-\xe6\x97\xa5\xe6\x9c\xac");
@@ -247,7 +247,7 @@ static void test_heartbeat_zero_and_long_fields(void **state)
 	assert_int_equal(decode_exact(text, len, &out, &why), 0);
 	free(text);
 	assert_same_status(&out.status, &in.status);
-	sio_control_free(&out);
+	sio_busmsg_control_free(&out);
 }
 
 static void test_event_round_trip(void **state)
@@ -261,38 +261,73 @@ static void test_event_round_trip(void **state)
 	in.type = SIO_CONTROL_EVENT;
 	in.peers = NULL;
 	in.npeers = 0;
-	snprintf(in.event, sizeof in.event, "LEAVE");
+	in.event = SIO_EV_LEAVE;
 	snprintf(in.why, sizeof in.why, "shutdown");
 	text = encode(&in, &len);
 	assert_int_equal(decode_exact(text, len, &out, &why), 0);
 	free(text);
 	assert_int_equal(out.type, SIO_CONTROL_EVENT);
-	assert_string_equal(out.event, "LEAVE");
+	assert_int_equal(out.event, SIO_EV_LEAVE);
 	assert_string_equal(out.why, "shutdown");
 	assert_same_status(&out.status, &in.status);
 	assert_int_equal(out.time_ms, in.time_ms);
 	assert_int_equal(out.npeers, 0);
-	sio_control_free(&out);
+	sio_busmsg_control_free(&out);
 
-	/* Without why, and with the longest event and why that fit. */
+	/* Without why, then every event with the longest why that fits. */
 	in.why[0] = '\0';
-	snprintf(in.event, sizeof in.event, "HIGH_LOAD");
+	in.event = SIO_EV_HIGH_LOAD;
 	text = encode(&in, &len);
 	assert_null(strstr(text, "\"why\""));
 	assert_int_equal(decode_exact(text, len, &out, &why), 0);
 	free(text);
-	assert_string_equal(out.event, "HIGH_LOAD");
+	assert_int_equal(out.event, SIO_EV_HIGH_LOAD);
 	assert_string_equal(out.why, "");
-	sio_control_free(&out);
+	sio_busmsg_control_free(&out);
 
-	fill(in.event, sizeof in.event, 'E');
 	fill(in.why, sizeof in.why, 'W');
-	text = encode(&in, &len);
-	assert_int_equal(decode_exact(text, len, &out, &why), 0);
-	free(text);
-	assert_string_equal(out.event, in.event);
-	assert_string_equal(out.why, in.why);
-	sio_control_free(&out);
+	for (int e = 0; e < SIO_EV_COUNT; e++) {
+		in.event = (enum sio_event)e;
+		text = encode(&in, &len);
+		int rc = decode_exact(text, len, &out, &why);
+		free(text);
+		if (!sio_event_on_mesh(in.event)) {
+			/* What an instance keeps to itself is no event on the bus. */
+			assert_int_equal(rc, -1);
+			assert_string_equal(why, "bad event");
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal(out.event, in.event);
+		assert_string_equal(out.why, in.why);
+		sio_busmsg_control_free(&out);
+	}
+}
+
+/* An event the mesh does not know, or its name in another case, is dropped. */
+static void test_event_rejects_unknown(void **state)
+{
+	const char *bad[] = { "PARTY", "leave", "", "RELOAD" };
+	char text[256];
+	struct sio_control out;
+	const char *why;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		snprintf(text, sizeof text,
+			 "{\"v\":%d,\"t\":\"ev\",\"id\":\"a\",\"bus\":\"tcp://x:1\","
+			 "\"url\":\"ws://x\",\"inbox\":\"tcp://x:2\",\"event\":\"%s\"}",
+			 SIO_BUS_VERSION, bad[i]);
+		assert_int_equal(decode_exact(text, strlen(text), &out, &why), -1);
+		assert_string_equal(why, "bad event");
+	}
+	snprintf(text, sizeof text,
+		 "{\"v\":%d,\"t\":\"ev\",\"id\":\"a\",\"bus\":\"tcp://x:1\","
+		 "\"url\":\"ws://x\",\"inbox\":\"tcp://x:2\",\"event\":\"DRAIN\"}",
+		 SIO_BUS_VERSION);
+	assert_int_equal(decode_exact(text, strlen(text), &out, &why), 0);
+	assert_int_equal(out.event, SIO_EV_DRAIN);
+	sio_busmsg_control_free(&out);
 }
 
 static void test_hello_round_trip(void **state)
@@ -324,7 +359,7 @@ static void test_hello_round_trip(void **state)
 	assert_int_equal(out.status.state, SIO_LOAD_NORMAL);
 	assert_false(out.status.draining);
 	assert_int_equal(out.npeers, 0);
-	sio_control_free(&out);
+	sio_busmsg_control_free(&out);
 
 	/* As the service side would write it by hand: only v, t, id, bus. */
 	static const char hand[] = "{\"v\":1,\"t\":\"hello\",\"id\":\"svc\",\"bus\":\"tcp://127.0.0.1:7000\"}";
@@ -333,13 +368,13 @@ static void test_hello_round_trip(void **state)
 	assert_string_equal(out.status.id, "svc");
 	assert_string_equal(out.status.bus, "tcp://127.0.0.1:7000");
 	assert_int_equal(out.time_ms, 0);
-	sio_control_free(&out);
+	sio_busmsg_control_free(&out);
 
 	/* Key order and white space do not matter. */
 	static const char spaced[] = " { \"bus\" : \"tcp://b\" ,\n\t\"id\" : \"x\", \"t\":\"hello\", \"v\" : 1 }\n";
 	assert_int_equal(decode_exact(spaced, sizeof spaced - 1, &out, &why), 0);
 	assert_string_equal(out.status.id, "x");
-	sio_control_free(&out);
+	sio_busmsg_control_free(&out);
 }
 
 static void test_boot_up_to_2_53(void **state)
@@ -361,7 +396,7 @@ static void test_boot_up_to_2_53(void **state)
 		assert_int_equal(out.status.boot, boots[i]);
 		assert_int_equal(out.time_ms, boots[i]);
 		assert_int_equal(out.status.sent, boots[i]);
-		sio_control_free(&out);
+		sio_busmsg_control_free(&out);
 	}
 
 	/* Written as a JSON number by another implementation. */
@@ -369,7 +404,7 @@ static void test_boot_up_to_2_53(void **state)
 				   "\"inbox\":\"i\",\"boot\":9007199254740991}";
 	assert_int_equal(decode_exact(text, sizeof text - 1, &out, &why), 0);
 	assert_int_equal(out.status.boot, BOOT_MAX);
-	sio_control_free(&out);
+	sio_busmsg_control_free(&out);
 }
 
 /* ---- control messages: rejections ------------------------------------- */
@@ -413,7 +448,7 @@ static void rejected(const char *what, const char *text, size_t len)
 	int rc = decode_exact(text, len, &out, &why);
 
 	if (rc != -1)
-		sio_control_free(&out);
+		sio_busmsg_control_free(&out);
 	if (rc != -1 || !why || !*why)
 		fail_msg("%s: rc %d, why %s: %.*s", what, rc, why ? why : "(null)",
 			 (int)(len > 300 ? 300 : len), text);
@@ -462,7 +497,7 @@ static void test_valid_object_is_valid(void **state)
 		assert_int_equal(out.npeers, 2);
 		assert_string_equal(out.peers[1], "tcp://c:5555");
 		assert_well_formed(&out);
-		sio_control_free(&out);
+		sio_busmsg_control_free(&out);
 	}
 }
 
@@ -560,7 +595,7 @@ static void test_decode_rejects_id(void **state)
 	assert_int_equal(decode_exact(text, strlen(text), &out, &why), 0);
 	free(text);
 	assert_string_equal(out.status.id, id);
-	sio_control_free(&out);
+	sio_busmsg_control_free(&out);
 
 	char ep[SIO_ENDPOINT_MAX + 1];
 	fill(ep, sizeof ep, 'e');
@@ -642,12 +677,12 @@ static void test_decode_rejects_peer_list(void **state)
 	free(text);
 	assert_int_equal(out.npeers, 1);
 	assert_string_equal(out.peers[0], ep);
-	sio_control_free(&out);
+	sio_busmsg_control_free(&out);
 	text = dump(with("hb", "peers", json_array()));
 	assert_int_equal(decode_exact(text, strlen(text), &out, &why), 0);
 	free(text);
 	assert_int_equal(out.npeers, 0);
-	sio_control_free(&out);
+	sio_busmsg_control_free(&out);
 
 	/* A list larger than any mesh: dropped before anything is copied. */
 	json_t *big = json_array();
@@ -681,7 +716,7 @@ static void test_relay_meta_round_trip(void **state)
 		for (size_t i = 0; i < idlens[l]; i++)
 			in.origin[i] = (char)('a' + (i + l) % 26);
 		memset(buf, 0xEE, sizeof buf);
-		size_t n = sio_relay_meta_encode(&in, buf);
+		size_t n = sio_busmsg_meta_encode(&in, buf);
 		assert_int_equal(n, 19 + idlens[l]);
 		assert_true(n <= SIO_RELAY_META_MAX);
 		for (size_t i = n; i < sizeof buf; i++)
@@ -695,7 +730,7 @@ static void test_relay_meta_round_trip(void **state)
 		assert_non_null(exact);
 		memcpy(exact, buf, n);
 		memset(&out, 0x5A, sizeof out);
-		assert_int_equal(sio_relay_meta_decode(exact, n, &out, &why), 0);
+		assert_int_equal(sio_busmsg_meta_decode(exact, n, &out, &why), 0);
 		free(exact);
 		assert_int_equal(out.flags, in.flags);
 		assert_int_equal(out.boot, in.boot);
@@ -722,7 +757,7 @@ static void test_relay_meta_layout(void **state)
 	in.boot = BOOT_MAX;
 	in.seq = UINT64_C(0x0102030405060708);
 	snprintf(in.origin, sizeof in.origin, "abc");
-	assert_int_equal(sio_relay_meta_encode(&in, buf), sizeof want);
+	assert_int_equal(sio_busmsg_meta_encode(&in, buf), sizeof want);
 	assert_memory_equal(buf, want, sizeof want);
 }
 
@@ -737,7 +772,7 @@ static void meta_rejected(const char *what, const unsigned char *p, size_t len)
 	assert_non_null(copy);
 	if (len)
 		memcpy(copy, p, len);
-	int rc = sio_relay_meta_decode(copy, len, &out, &why);
+	int rc = sio_busmsg_meta_decode(copy, len, &out, &why);
 	free(copy);
 	if (rc != -1 || !why || !*why)
 		fail_msg("%s (len %zu): rc %d, why %s", what, len, rc, why ? why : "(null)");
@@ -754,7 +789,7 @@ static void test_relay_meta_rejects(void **state)
 	in.boot = 5;
 	in.seq = 9;
 	snprintf(in.origin, sizeof in.origin, "origin");
-	n = sio_relay_meta_encode(&in, good);
+	n = sio_busmsg_meta_encode(&in, good);
 	assert_int_equal(n, 25);
 
 	/* Short: every length below the fixed part, and below the origin. */
@@ -810,7 +845,7 @@ static void topic_round_trip(const char *channel, size_t len)
 {
 	size_t tlen = 0, clen = 99;
 	const char *back = NULL;
-	char *t = sio_relay_topic(channel, len, &tlen);
+	char *t = sio_busmsg_topic(channel, len, &tlen);
 
 	assert_non_null(t);
 	assert_int_equal(tlen, len + 2);
@@ -818,7 +853,7 @@ static void topic_round_trip(const char *channel, size_t len)
 	assert_int_equal(t[0], SIO_TOPIC_RELAY);
 	assert_memory_equal(t + 1, channel, len);
 	assert_int_equal(t[tlen - 1], '\0');
-	assert_int_equal(sio_relay_topic_channel(t, tlen, &back, &clen), 0);
+	assert_int_equal(sio_busmsg_topic_channel(t, tlen, &back, &clen), 0);
 	assert_ptr_equal(back, t + 1);
 	assert_int_equal(clen, len);
 	assert_memory_equal(back, channel, len);
@@ -842,11 +877,11 @@ static void test_relay_topic(void **state)
 	/* The default channel "" has a topic too: "C\0". */
 	size_t tlen = 0, clen = 99;
 	const char *back = NULL;
-	char *t = sio_relay_topic("", 0, &tlen);
+	char *t = sio_busmsg_topic("", 0, &tlen);
 	assert_non_null(t);
 	assert_int_equal(tlen, 2);
 	assert_memory_equal(t, "C\0", 2);
-	assert_int_equal(sio_relay_topic_channel(t, tlen, &back, &clen), 0);
+	assert_int_equal(sio_busmsg_topic_channel(t, tlen, &back, &clen), 0);
 	assert_int_equal(clen, 0);
 	assert_ptr_equal(back, t + 1);
 	free(t);
@@ -854,9 +889,9 @@ static void test_relay_topic(void **state)
 	/* The terminator makes ZeroMQ's prefix filter exact: the topic of "news"
 	 * is not a prefix of the topic of "newsroom", nor "" of "news". */
 	size_t l1, l2, l0;
-	char *news = sio_relay_topic("news", 4, &l1);
-	char *room = sio_relay_topic("newsroom", 8, &l2);
-	char *none = sio_relay_topic("", 0, &l0);
+	char *news = sio_busmsg_topic("news", 4, &l1);
+	char *room = sio_busmsg_topic("newsroom", 8, &l2);
+	char *none = sio_busmsg_topic("", 0, &l0);
 	assert_true(l1 <= l2);
 	assert_true(memcmp(news, room, l1) != 0);
 	assert_true(memcmp(none, news, l0) != 0);
@@ -876,7 +911,7 @@ static void topic_rejected(const char *what, const char *topic, size_t len)
 	assert_non_null(copy);
 	if (len)
 		memcpy(copy, topic, len);
-	int rc = sio_relay_topic_channel(copy, len, &channel, &clen);
+	int rc = sio_busmsg_topic_channel(copy, len, &channel, &clen);
 	free(copy);
 	if (rc != -1)
 		fail_msg("%s: accepted", what);
@@ -919,7 +954,7 @@ static bool control_try(const char *buf, size_t len)
 
 	if (decode_exact(buf, len, &out, &why) == 0) {
 		assert_well_formed(&out);
-		sio_control_free(&out);
+		sio_busmsg_control_free(&out);
 		return true;
 	}
 	assert_non_null(why);
@@ -1017,7 +1052,7 @@ static void test_fuzz_control_flipped(void **state)
 	(void)state;
 	rng_state = 7;
 	ev.type = SIO_CONTROL_EVENT;
-	snprintf(ev.event, sizeof ev.event, "LEAVE");
+	ev.event = SIO_EV_LEAVE;
 	snprintf(ev.why, sizeof ev.why, "timeout");
 	hello.type = SIO_CONTROL_HELLO;
 	hello.npeers = 0;
@@ -1042,13 +1077,13 @@ static bool meta_try(const unsigned char *buf, size_t len)
 	if (len)
 		memcpy(copy, buf, len);
 	memset(&out, 0x5A, sizeof out);
-	ok = sio_relay_meta_decode(copy, len, &out, &why) == 0;
+	ok = sio_busmsg_meta_decode(copy, len, &out, &why) == 0;
 	if (ok) {
 		/* Whatever is accepted is canonical: it encodes back to itself. */
 		unsigned char again[SIO_RELAY_META_MAX];
 		size_t olen = strnlen(out.origin, sizeof out.origin);
 		assert_true(olen >= 1 && olen < SIO_ID_MAX);
-		assert_int_equal(sio_relay_meta_encode(&out, again), len);
+		assert_int_equal(sio_busmsg_meta_encode(&out, again), len);
 		assert_memory_equal(again, copy, len);
 	} else {
 		assert_non_null(why);
@@ -1090,7 +1125,7 @@ static void test_fuzz_relay_meta(void **state)
 	for (size_t l = 1; l < SIO_ID_MAX; l += 42) {
 		memset(in.origin, 0, sizeof in.origin);
 		memset(in.origin, 'q', l);
-		size_t n = sio_relay_meta_encode(&in, buf);
+		size_t n = sio_busmsg_meta_encode(&in, buf);
 		for (size_t pos = 0; pos < n; pos++) {
 			meta_try(buf, pos);
 			for (int bit = 0; bit < 8; bit++) {
@@ -1122,7 +1157,7 @@ static void test_fuzz_relay_topic(void **state)
 		assert_non_null(copy);
 		if (len)
 			memcpy(copy, buf, len);
-		if (sio_relay_topic_channel(copy, len, &ch, &clen) == 0) {
+		if (sio_busmsg_topic_channel(copy, len, &ch, &clen) == 0) {
 			assert_true(len >= 2);
 			assert_int_equal(copy[0], 'C');
 			assert_ptr_equal(ch, copy + 1);
@@ -1134,6 +1169,171 @@ static void test_fuzz_relay_topic(void **state)
 	}
 }
 
+/* ---- the relay header, the frames of PUB and inbox messages ----------- */
+
+static void test_relay_header_fill(void **state)
+{
+	struct sio_relay_meta meta = { .flags = SIO_RELAY_NO_CLIENTS, .boot = BOOT_MAX, .seq = 41 };
+	unsigned char want[SIO_RELAY_META_MAX];
+	struct sio_relay_header h;
+
+	(void)state;
+	snprintf(meta.origin, sizeof meta.origin, "node-a");
+	size_t n = sio_busmsg_meta_encode(&meta, want);
+	sio_busmsg_header_init(&h, meta.boot, meta.origin);
+	assert_int_equal(h.len, n);
+	/* Another message first: only flags and sequence change between them. */
+	sio_busmsg_header_fill(&h, 0, 7);
+	assert_memory_equal(sio_busmsg_header_fill(&h, meta.flags, meta.seq), want, n);
+
+	struct sio_relay_meta out;
+	const char *why = NULL;
+	sio_busmsg_header_fill(&h, 0, UINT64_MAX);
+	assert_int_equal(sio_busmsg_meta_decode(h.buf, h.len, &out, &why), 0);
+	assert_int_equal(out.seq, UINT64_MAX);
+	assert_int_equal(out.flags, 0);
+	assert_int_equal(out.boot, BOOT_MAX);
+	assert_string_equal(out.origin, "node-a");
+}
+
+#define FRAMES(...) ((const struct sio_busframe[]){ __VA_ARGS__ })
+#define F(s) { s, sizeof s - 1 }
+
+static void test_pub_decode(void **state)
+{
+	struct sio_busmsg_pub m;
+	const char *what, *why;
+	unsigned char meta[SIO_RELAY_META_MAX];
+	struct sio_relay_meta rm = { .boot = 5, .seq = 9 };
+
+	(void)state;
+	snprintf(rm.origin, sizeof rm.origin, "b");
+	size_t mlen = sio_busmsg_meta_encode(&rm, meta);
+
+	assert_int_equal(sio_busmsg_pub_decode(FRAMES(F("@"), F("{}")), 2, &m, &what, &why), 0);
+	assert_false(m.relay);
+	assert_int_equal(m.jlen, 2);
+	assert_memory_equal(m.json, "{}", 2);
+
+	assert_int_equal(sio_busmsg_pub_decode(FRAMES(F("@")), 1, &m, &what, &why), -1);
+	assert_string_equal(what, "control");
+	assert_string_equal(why, "wrong number of frames");
+
+	struct sio_busframe relay[] = { { "Cnews", 6 }, { meta, mlen }, F("[1]") };
+	assert_int_equal(sio_busmsg_pub_decode(relay, 3, &m, &what, &why), 0);
+	assert_true(m.relay);
+	assert_int_equal(m.clen, 4);
+	assert_memory_equal(m.channel, "news", 4);
+	assert_int_equal(m.meta.seq, 9);
+	assert_string_equal(m.meta.origin, "b");
+	assert_int_equal(m.dlen, 3);
+
+	assert_int_equal(sio_busmsg_pub_decode(relay, 2, &m, &what, &why), -1);
+	assert_string_equal(what, "relay");
+	assert_string_equal(why, "wrong number of frames");
+	relay[0] = (struct sio_busframe)F("Cnews");   /* no NUL: not a relay topic */
+	assert_int_equal(sio_busmsg_pub_decode(relay, 3, &m, &what, &why), -1);
+	relay[0] = (struct sio_busframe){ "Cnews", 6 };
+	relay[1].len = mlen - 1;
+	assert_int_equal(sio_busmsg_pub_decode(relay, 3, &m, &what, &why), -1);
+	assert_string_equal(what, "relay");
+	assert_string_equal(why, "bad origin in relay header");
+}
+
+static void test_inbox_decode(void **state)
+{
+	struct sio_busmsg_inbox m;
+	const char *why;
+	const unsigned char v = SIO_BUS_VERSION, v2 = SIO_BUS_VERSION + 1;
+
+	(void)state;
+	assert_int_equal(sio_busmsg_inbox_decode(FRAMES(F("hello"), F("{}")), 2, &m, &why), 0);
+	assert_int_equal(m.kind, SIO_INBOX_HELLO);
+	assert_int_equal(m.jlen, 2);
+	assert_int_equal(sio_busmsg_inbox_decode(FRAMES(F("beat"), F("{}")), 2, &m, &why), 0);
+	assert_int_equal(m.kind, SIO_INBOX_BEAT);
+
+	assert_int_equal(sio_busmsg_inbox_decode(FRAMES(F("hello")), 1, &m, &why), -1);
+	assert_string_equal(why, "unknown message");
+	assert_int_equal(sio_busmsg_inbox_decode(FRAMES(F("hi"), F("{}")), 2, &m, &why), -1);
+	assert_string_equal(why, "unknown message");
+	assert_int_equal(sio_busmsg_inbox_decode(FRAMES(F("pub"), { &v, 1 }, F("c"), F("1"), F("")),
+						 5, &m, &why), -1);
+	assert_string_equal(why, "unknown message");
+
+	struct sio_busframe pub[] = { F("pub"), { &v2, 1 }, F("c"), F("1") };
+	assert_int_equal(sio_busmsg_inbox_decode(pub, 4, &m, &why), -1);
+	assert_string_equal(why, "unknown protocol version");
+	pub[1] = (struct sio_busframe){ &v, 1 };
+	pub[2] = (struct sio_busframe){ "a\0b", 3 };
+	assert_int_equal(sio_busmsg_inbox_decode(pub, 4, &m, &why), -1);
+	assert_string_equal(why, "channel holds a NUL");
+	pub[2] = (struct sio_busframe)F("c");
+	pub[3] = (struct sio_busframe)F("{");
+	assert_int_equal(sio_busmsg_inbox_decode(pub, 4, &m, &why), -1);
+	assert_string_equal(why, "data is not JSON");
+
+	char bad[80];
+	snprintf(bad, sizeof bad, "{\"v\":%d,\"url\":\"ws://x\"}", SIO_BUS_VERSION + 1);
+	struct sio_busframe ann[] = { F("announce"), { bad, strlen(bad) } };
+	assert_int_equal(sio_busmsg_inbox_decode(ann, 2, &m, &why), -1);
+	assert_string_equal(why, "bad announcement");
+	ann[1] = (struct sio_busframe)F("{\"v\":1,\"url\":7}");
+	assert_int_equal(sio_busmsg_inbox_decode(ann, 2, &m, &why), -1);
+	assert_string_equal(why, "bad announcement");
+}
+
+/* What the senders build, the receivers read back. */
+static void test_inbox_round_trips(void **state)
+{
+	struct sio_busframe f[SIO_BUSMSG_PUB_FRAMES];
+	struct sio_busmsg_inbox m;
+	const char *why;
+
+	(void)state;
+	sio_busmsg_pub_frames("", 0, "{\"a\":1}", 7, f);
+	assert_int_equal(sio_busmsg_inbox_decode(f, SIO_BUSMSG_PUB_FRAMES, &m, &why), 0);
+	assert_int_equal(m.kind, SIO_INBOX_PUB);
+	assert_int_equal(m.clen, 0);
+	assert_int_equal(m.dlen, 7);
+	assert_memory_equal(m.data, "{\"a\":1}", 7);
+
+	const char *urls[] = { "ws://a.example:8080/socket", NULL };
+	for (size_t i = 0; i < 2; i++) {
+		size_t len;
+		char *json = sio_busmsg_announce_encode(urls[i], &len);
+		assert_non_null(json);
+		const char *name = sio_busmsg_inbox_name(SIO_INBOX_ANNOUNCE);
+		struct sio_busframe a[] = { { name, strlen(name) }, { json, len } };
+		assert_int_equal(sio_busmsg_inbox_decode(a, 2, &m, &why), 0);
+		assert_int_equal(m.kind, SIO_INBOX_ANNOUNCE);
+		assert_string_equal(m.url, urls[i] ? urls[i] : "");
+		free(json);
+	}
+	assert_string_equal(sio_busmsg_inbox_name(SIO_INBOX_HELLO), "hello");
+	assert_string_equal(sio_busmsg_inbox_name(SIO_INBOX_BEAT), "beat");
+	assert_string_equal(sio_busmsg_inbox_name(SIO_INBOX_PUB), "pub");
+}
+
+static void test_subscription(void **state)
+{
+	const char *channel;
+	size_t clen;
+	bool on;
+
+	(void)state;
+	assert_int_equal(sio_busmsg_subscription("\1Cab", 5, &on, &channel, &clen), 0);
+	assert_true(on);
+	assert_int_equal(clen, 2);
+	assert_memory_equal(channel, "ab", 2);
+	assert_int_equal(sio_busmsg_subscription("\0C", 3, &on, &channel, &clen), 0);
+	assert_false(on);
+	assert_int_equal(clen, 0);
+	assert_int_equal(sio_busmsg_subscription("\2Cab", 5, &on, &channel, &clen), -1);
+	assert_int_equal(sio_busmsg_subscription("\1@", 2, &on, &channel, &clen), -1);
+	assert_int_equal(sio_busmsg_subscription("", 0, &on, &channel, &clen), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1141,6 +1341,7 @@ int main(void)
 		cmocka_unit_test(test_heartbeat_every_state),
 		cmocka_unit_test(test_heartbeat_zero_and_long_fields),
 		cmocka_unit_test(test_event_round_trip),
+		cmocka_unit_test(test_event_rejects_unknown),
 		cmocka_unit_test(test_hello_round_trip),
 		cmocka_unit_test(test_boot_up_to_2_53),
 		cmocka_unit_test(test_valid_object_is_valid),
@@ -1160,6 +1361,11 @@ int main(void)
 		cmocka_unit_test(test_fuzz_control_flipped),
 		cmocka_unit_test(test_fuzz_relay_meta),
 		cmocka_unit_test(test_fuzz_relay_topic),
+		cmocka_unit_test(test_relay_header_fill),
+		cmocka_unit_test(test_pub_decode),
+		cmocka_unit_test(test_inbox_decode),
+		cmocka_unit_test(test_inbox_round_trips),
+		cmocka_unit_test(test_subscription),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -75,7 +75,7 @@ static void expect_file_error(const char *text, const char *prefix)
 {
 	char err[512] = "";
 
-	assert_int_equal(build_text(text, NULL, err, sizeof err), SIO_EXIT_CONFIG);
+	assert_int_equal(build_text(text, NULL, err, sizeof err), -1);
 	assert_prefix(err, prefix);
 }
 
@@ -266,7 +266,7 @@ static void test_unknown_group(void **state)
 	expect_file_error("\nport = 9000;\n", "test.conf:2: port: unknown group");
 	/* A known group name used for a scalar. */
 	char err[256] = "";
-	assert_int_equal(build_text("serve = 5;\n", NULL, err, sizeof err), SIO_EXIT_CONFIG);
+	assert_int_equal(build_text("serve = 5;\n", NULL, err, sizeof err), -1);
 	assert_prefix(err, "test.conf:1: serve: ");
 }
 
@@ -371,16 +371,16 @@ static void test_syntax_error(void **state)
 
 	(void)state;
 	assert_int_equal(build_text("serve = {\n  port = = 5;\n};\n", NULL, err, sizeof err),
-			 SIO_EXIT_CONFIG);
+			 -1);
 	assert_prefix(err, "test.conf:2: ");
 	assert_int_equal(build_text("\n\nserve = {\n  port = 5;\n", NULL, err, sizeof err),
-			 SIO_EXIT_CONFIG);
+			 -1);
 	assert_prefix(err, "test.conf:");
 	assert_int_equal(build_text("serve = {\n  port = 5;\n  port = 6;\n};\n", NULL, err,
-				    sizeof err), SIO_EXIT_CONFIG);
+				    sizeof err), -1);
 	assert_prefix(err, "test.conf:3: ");
 	assert_int_equal(build_text("serve = {\n  listen = \"unterminated;\n};\n", NULL, err,
-				    sizeof err), SIO_EXIT_CONFIG);
+				    sizeof err), -1);
 	assert_prefix(err, "test.conf:");
 }
 
@@ -392,7 +392,7 @@ static void test_missing_file(void **state)
 
 	(void)state;
 	cli.config_file = "/nonexistent/sio-test/none.conf";
-	assert_int_equal(sio_config_build(&cfg, &cli, err, sizeof err), SIO_EXIT_CONFIG);
+	assert_int_equal(sio_config_build(&cfg, &cli, err, sizeof err), -1);
 	assert_prefix(err, "/nonexistent/sio-test/none.conf: ");
 	sio_config_free(&cfg);
 }
@@ -483,7 +483,7 @@ static void test_no_relay(void **state)
 	/* A flag takes no value. */
 	char *valued[] = { "sio-serve", "--relay=yes", NULL };
 	assert_int_equal(parse_args(&cli, ARGC(valued), valued, err, sizeof err),
-			 SIO_EXIT_USAGE);
+			 SIO_CLI_USAGE);
 	sio_cli_free(&cli);
 }
 
@@ -523,9 +523,9 @@ static void expect_usage(int argc, char **argv, const char *prefix)
 	char err[256] = "";
 
 	int rc = parse_args(&cli, argc, argv, err, sizeof err);
-	if (rc != SIO_EXIT_USAGE)
+	if (rc != SIO_CLI_USAGE)
 		print_error("%s %s: rc %d, err \"%s\"\n", argv[1], argc > 2 ? argv[2] : "", rc, err);
-	assert_int_equal(rc, SIO_EXIT_USAGE);
+	assert_int_equal(rc, SIO_CLI_USAGE);
 	assert_true(err[0] != '\0');
 	if (prefix)
 		assert_prefix(err, prefix);
@@ -667,11 +667,11 @@ static void test_unknown_options(void **state)
 	char err[256] = "";
 	char *f[] = { "sio-pick", "--port", "9000", NULL };
 	assert_int_equal(sio_cli_parse(&cli, SIO_PROG_PICK, ARGC(f), f, NULL, NULL, NULL, err,
-				       sizeof err), SIO_EXIT_USAGE);
+				       sizeof err), SIO_CLI_USAGE);
 	sio_cli_free(&cli);
 	char *g[] = { "sio-pick", "-p", "9000", NULL };
 	assert_int_equal(sio_cli_parse(&cli, SIO_PROG_PICK, ARGC(g), g, NULL, NULL, NULL, err,
-				       sizeof err), SIO_EXIT_USAGE);
+				       sizeof err), SIO_CLI_USAGE);
 	sio_cli_free(&cli);
 }
 
@@ -720,7 +720,7 @@ static int on_extra(void *arg, int id, const char *value, char *err, size_t errl
 
 	if (value && strcmp(value, "refuse") == 0) {
 		snprintf(err, errlen, "--count: refused");
-		return SIO_EXIT_USAGE;
+		return SIO_CLI_USAGE;
 	}
 	assert_true(seen->calls < 4);
 	seen->ids[seen->calls] = id;
@@ -763,14 +763,14 @@ static void test_extra_options(void **state)
 	/* The handler's refusal is the parser's answer. */
 	char *bad[] = { "sio-cat", "--count", "refuse", NULL };
 	assert_int_equal(sio_cli_parse(&cli, SIO_PROG_CAT, ARGC(bad), bad, extra_options,
-				       on_extra, &seen, err, sizeof err), SIO_EXIT_USAGE);
+				       on_extra, &seen, err, sizeof err), SIO_CLI_USAGE);
 	assert_string_equal(err, "--count: refused");
 	sio_cli_free(&cli);
 
 	/* A program option that needs a value and has none. */
 	char *missing[] = { "sio-cat", "--count", NULL };
 	assert_int_equal(sio_cli_parse(&cli, SIO_PROG_CAT, ARGC(missing), missing, extra_options,
-				       on_extra, &seen, err, sizeof err), SIO_EXIT_USAGE);
+				       on_extra, &seen, err, sizeof err), SIO_CLI_USAGE);
 	sio_cli_free(&cli);
 }
 
@@ -779,7 +779,7 @@ static void test_extra_options(void **state)
  * (struct sio_option.short_opt, shown by sio_config_usage as "-n, --count")
  * goes into getopt's short-option string, but getopt then returns the letter
  * itself, which the loop only looks up among the settings: "-n 3" fails with
- * SIO_EXIT_USAGE "-n: unknown option" instead of calling the handler with id 7
+ * SIO_CLI_USAGE "-n: unknown option" instead of calling the handler with id 7
  * and "3". (No program declares one yet, so nothing is broken today.)
  */
 static void bug_extra_short_options(void **state)
@@ -815,10 +815,45 @@ static void test_cli_threshold_conflict(void **state)
 	assert_int_equal(sio_config_build_string(&cfg, "t.conf",
 						 "serve = {\n  max_clients = 200;\n"
 						 "  high_clients = 100;\n  low_enough = 50;\n};\n",
-						 &cli, err, sizeof err), SIO_EXIT_CONFIG);
+						 &cli, err, sizeof err), -1);
 	assert_prefix(err, "--low-enough: ");
 	sio_config_free(&cfg);
 	sio_cli_free(&cli);
+}
+
+/* Past any fixed number of included files, an error still names its file. */
+static void test_many_included_files(void **state)
+{
+	static const char *const lines[] = {
+		"max_length = 1000;", "max_channels = 5;", "max_channel_length = 10;",
+		"ping_interval = 20;", "idle_timeout = 40;", "max_rejects = 5;",
+		"reject_interval = 10;", "max_queue_frames = 100;", "max_queue_bytes = 100000;",
+		"no_such_key = 1;",
+	};
+	enum { N = sizeof lines / sizeof lines[0] };
+	char dir[] = "/tmp/sio-test-config-XXXXXX", path[N][64], text[4096], want[128], err[256];
+	size_t used = 0;
+	struct sio_config cfg;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	used += (size_t)snprintf(text + used, sizeof text - used, "serve = {\n");
+	for (size_t i = 0; i < N; i++) {
+		snprintf(path[i], sizeof path[i], "%s/part%zu.conf", dir, i);
+		FILE *f = fopen(path[i], "w");
+		assert_non_null(f);
+		fprintf(f, "%s\n", lines[i]);
+		fclose(f);
+		used += (size_t)snprintf(text + used, sizeof text - used, "@include \"%s\"\n", path[i]);
+	}
+	snprintf(text + used, sizeof text - used, "};\n");
+	assert_int_equal(sio_config_build_string(&cfg, "main.conf", text, NULL, err, sizeof err), -1);
+	snprintf(want, sizeof want, "%s:1: serve.no_such_key: unknown key", path[N - 1]);
+	assert_string_equal(err, want);
+	sio_config_free(&cfg);
+	for (size_t i = 0; i < N; i++)
+		unlink(path[i]);
+	rmdir(dir);
 }
 
 static void test_setting_find(void **state)
@@ -870,7 +905,7 @@ static void test_free_after_failure(void **state)
 						 "serve = {\n  listen = \"::\";\n  id = \"x\";\n"
 						 "  port = 0;\n};\n"
 						 "bus = { peers = [\"tcp://a:1\"]; };\n",
-						 NULL, err, sizeof err), SIO_EXIT_CONFIG);
+						 NULL, err, sizeof err), -1);
 	sio_config_free(&cfg);
 	assert_null(cfg.serve.listen);
 	assert_null(cfg.serve.id);
@@ -879,7 +914,7 @@ static void test_free_after_failure(void **state)
 
 	assert_int_equal(sio_config_build_string(&cfg, "f.conf",
 						 "bus = { peers = [\"tcp://a:1\", 5]; };\n",
-						 NULL, err, sizeof err), SIO_EXIT_CONFIG);
+						 NULL, err, sizeof err), -1);
 	sio_config_free(&cfg);
 }
 
@@ -932,7 +967,7 @@ static void bug_file_name_outlives_libconfig(void **state)
 	int rc = sio_config_build(&cfg, &cli, err, sizeof err);
 	sio_config_free(&cfg);
 	unlink(buf);
-	assert_int_equal(rc, SIO_EXIT_CONFIG);
+	assert_int_equal(rc, -1);
 	snprintf(want, sizeof want, "%s:4: serve.low_enough: ", buf);
 	assert_prefix(err, want);
 }
@@ -952,7 +987,7 @@ static void bug_cli_parse_starts_over(void **state)
 
 	(void)state;
 	char *first[] = { "sio-serve", "-Zh", NULL };
-	assert_int_equal(parse_args(&cli, ARGC(first), first, err, sizeof err), SIO_EXIT_USAGE);
+	assert_int_equal(parse_args(&cli, ARGC(first), first, err, sizeof err), SIO_CLI_USAGE);
 	sio_cli_free(&cli);
 
 	char *second[] = { "sio-serve", "--port", "9000", NULL };
@@ -972,6 +1007,7 @@ int main(void)
 		cmocka_unit_test_setup(test_good_file, reset_getopt),
 		cmocka_unit_test_setup(test_partial_file, reset_getopt),
 		cmocka_unit_test_setup(test_unknown_key, reset_getopt),
+		cmocka_unit_test_setup(test_many_included_files, reset_getopt),
 		cmocka_unit_test_setup(test_unknown_group, reset_getopt),
 		cmocka_unit_test_setup(test_wrong_type, reset_getopt),
 		cmocka_unit_test_setup(test_out_of_range, reset_getopt),
