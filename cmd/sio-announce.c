@@ -10,11 +10,11 @@
 
 #include "announce.h"
 #include "bus.h"
+#include "clock.h"
 #include "config.h"
 #include "deliver.h"
 #include "httpd.h"
 #include "log.h"
-#include "rate.h"
 #include "sio.h"
 #include "command.h"
 
@@ -73,7 +73,7 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 static pid_t run(const char *cmd, char **env)
 {
 	char err[512];
-	pid_t pid = sio_spawn_sh(cmd, env, err, sizeof err);
+	pid_t pid = sio_command_spawn(cmd, env, err, sizeof err);
 
 	if (pid < 0)
 		sio_log(SIO_LOG_ERROR, NULL, "%s", err);
@@ -117,7 +117,7 @@ static void deliver(struct announcer *a)
 	}
 	if (*a->cfg.announce.write) {
 		char *text = sio_announcement((enum sio_format)a->cfg.announce.format, urls, &len);
-		if (!text || sio_write_atomic(a->cfg.announce.write, text, len, err, sizeof err))
+		if (!text || sio_deliver_file(a->cfg.announce.write, text, len, err, sizeof err))
 			sio_log(SIO_LOG_ERROR, NULL, "%s", text ? err : "out of memory");
 		free(text);
 	}
@@ -163,7 +163,7 @@ static void reap(struct announcer *a)
 				sio_log(SIO_LOG_WARN, "SPAWN_FAILED", "status=%d cmd=%s",
 					WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
 					quoted_cmd(q, sizeof q, a->cfg.announce.spawn));
-				sio_announcer_spawn_failed(&a->decide, sio_now_ms());
+				sio_announcer_spawn_failed(&a->decide, sio_clock_ms());
 			}
 		} else if (!ok) {
 			sio_log(SIO_LOG_WARN, "HOOK_FAILED", "status=%d",
@@ -177,7 +177,7 @@ static void on_event(void *arg, const char *event, const struct sio_peer *peer, 
 	struct announcer *a = arg;
 
 	if (!strcmp(event, "JOIN"))
-		a->last_join_ms = sio_now_ms();
+		a->last_join_ms = sio_clock_ms();
 	sio_log(SIO_LOG_DEBUG, event, "id=%s url=%s clients=%llu%s%s", peer->status.id,
 		peer->status.url, (unsigned long long)peer->status.clients, why ? " why=" : "",
 		why ? why : "");
@@ -198,7 +198,7 @@ static bool settled(struct announcer *a, uint64_t now)
 
 static void step(struct announcer *a)
 {
-	uint64_t now = sio_now_ms();
+	uint64_t now = sio_clock_ms();
 	char q[1024];
 
 	reap(a);
@@ -295,7 +295,7 @@ static int start(struct announcer *a, char *err, size_t errlen)
 		return -1;
 	sio_announcer_init(&a->decide, (enum sio_strategy)a->cfg.announce.strategy,
 			   *a->cfg.announce.spawn, (uint64_t)a->cfg.announce.spawn_timeout * 1000);
-	a->started_ms = sio_now_ms();
+	a->started_ms = sio_clock_ms();
 	return 0;
 }
 

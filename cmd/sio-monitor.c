@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "monitor.h"
@@ -148,14 +149,6 @@ static int setup_signals(void)
 	return 0;
 }
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
 {
 	struct args *a = arg;
@@ -254,7 +247,7 @@ static void run_hook(struct monitor *m, const struct sio_monitor_event *ev)
 		uint32_t suppressed = 0;
 		m->skipped++;
 		/* A mesh that starts all at once would otherwise flood the log. */
-		if (sio_rate_hit(&m->skip_log, sio_now_ms(), 5, 1000, &suppressed))
+		if (sio_rate_hit(&m->skip_log, sio_clock_ms(), 5, 1000, &suppressed))
 			sio_log(SIO_LOG_WARN, "HOOK_SKIPPED", "event=%s id=%s running=%zu skipped=%llu",
 				ev->event, st->id, m->running, (unsigned long long)m->skipped);
 		if (suppressed)
@@ -268,7 +261,7 @@ static void run_hook(struct monitor *m, const struct sio_monitor_event *ev)
 		return;
 	}
 	char why[512];
-	pid_t pid = sio_spawn_sh(m->a->exec, env, why, sizeof why);
+	pid_t pid = sio_command_spawn(m->a->exec, env, why, sizeof why);
 	free(env);
 	if (pid < 0) {
 		char status[600];
@@ -314,7 +307,7 @@ static void on_event(void *arg, const char *event, const struct sio_peer *peer, 
 {
 	struct monitor *m = arg;
 	struct sio_monitor_event ev = {
-		.event = event, .status = &peer->status, .why = why, .time_ms = wall_ms(),
+		.event = event, .status = &peer->status, .why = why, .time_ms = sio_clock_wall_ms(),
 	};
 
 	if (m->a->id && strcmp(peer->status.id, m->a->id))
@@ -443,7 +436,7 @@ static int finish(struct monitor *m, bool timed_out, double timeout)
 				  m->a->id ? " " : "", m->a->id ? m->a->id : "", timeout, m->seed);
 			return SIO_EXIT_UNAVAILABLE;
 		}
-		if (print_view(m, sio_now_ms()) || fflush(stdout)) {
+		if (print_view(m, sio_clock_ms()) || fflush(stdout)) {
 			if (errno != EPIPE)
 				sio_error("unable to write to standard output: %s", strerror(errno));
 			return SIO_EXIT_FAILURE;
@@ -473,7 +466,7 @@ static int loop(struct monitor *m, uint64_t settle_ms)
 	}
 	pfd[nfds] = (struct pollfd){ .fd = wake_fd[0], .events = POLLIN };
 
-	uint64_t now = sio_now_ms();
+	uint64_t now = sio_clock_ms();
 	uint64_t deadline = timeout ? now + (uint64_t)(timeout * 1000.0 + 0.5) : UINT64_MAX;
 	uint64_t next_draw = now, start = now;
 	bool warned = false;
@@ -482,7 +475,7 @@ static int loop(struct monitor *m, uint64_t settle_ms)
 		/* The descriptors are edge-triggered: look at the sockets on
 		 * every turn, not only when poll says so. */
 		bool more = sio_bus_process(m->bus);
-		now = sio_now_ms();
+		now = sio_clock_ms();
 		sio_bus_tick(m->bus, now);
 		if (child_exited)
 			reap_hooks(m);

@@ -7,10 +7,10 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "pick.h"
-#include "rate.h"
 #include "sio.h"
 
 enum { OPT_WEIGHTED = 1, OPT_TWO_CHOICES, OPT_COUNT, OPT_SEED, OPT_TIMEOUT };
@@ -160,10 +160,10 @@ static int from_mesh(struct list *l, const struct sio_config *cfg, double timeou
 	 * instance nor a new endpoint for SETTLE_HEARTBEATS heartbeats, or for
 	 * two once every instance the mesh claims is heard. */
 	const struct sio_registry *reg = sio_bus_registry(bus);
-	uint64_t start = sio_now_ms(), deadline = start + (uint64_t)(timeout * 1000);
+	uint64_t start = sio_clock_ms(), deadline = start + (uint64_t)(timeout * 1000);
 	uint64_t settle = SETTLE_HEARTBEATS * (uint64_t)cfg->bus.heartbeat_ms, changed = start;
 	size_t known = 0;
-	for (uint64_t now = start; now < deadline; now = sio_now_ms()) {
+	for (uint64_t now = start; now < deadline; now = sio_clock_ms()) {
 		size_t k = HASH_COUNT(reg->peers) + HASH_COUNT(reg->endpoints);
 		if (k != known) {
 			known = k;
@@ -250,7 +250,7 @@ int main(int argc, char **argv)
 	struct sio_rng rng;
 	uint64_t seed = a.seed;
 	if (!a.seeded && getrandom(&seed, sizeof seed, 0) != sizeof seed)
-		seed = sio_now_ms();
+		seed = sio_clock_ms();
 	sio_rng_seed(&rng, seed);
 	for (unsigned long i = 0; i < a.count; i++) {
 		long k = sio_pick(l.items, l.count, a.mode, &rng);

@@ -12,6 +12,7 @@
 
 #include "bench.h"
 #include "benchreport.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "sio.h"
@@ -199,7 +200,7 @@ static int tick(void *arg, const struct sio_bench_shared *sh)
 	if (!pr->show)
 		return 0;
 	int phase = atomic_load(&sh->phase);
-	double t = (double)(sio_bench_now_ns() - sh->epoch_ns - atomic_load(&sh->phase_ns)) / 1e9;
+	double t = (double)(sio_clock_ns() - sh->epoch_ns - atomic_load(&sh->phase_ns)) / 1e9;
 	unsigned long long est = atomic_load(&sh->established), failed = atomic_load(&sh->failed),
 			   dropped = atomic_load(&sh->dropped);
 	char line[200];

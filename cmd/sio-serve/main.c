@@ -8,10 +8,10 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "privileges.h"
-#include "rate.h"
 #include "bus.h"
 #include "instance.h"
 #include "sio.h"
@@ -206,9 +206,9 @@ int main(int argc, char **argv)
 			ready = true;
 			sd_notifyf(0, "READY=1\nSTATUS=serving %s", sio_instance_url(server));
 		}
-		if (watchdog_us && sio_now_ms() >= next_watchdog_ms) {
+		if (watchdog_us && sio_clock_ms() >= next_watchdog_ms) {
 			sd_notify(0, "WATCHDOG=1");
-			next_watchdog_ms = sio_now_ms() + watchdog_us / 2000;
+			next_watchdog_ms = sio_clock_ms() + watchdog_us / 2000;
 		}
 		if (got_hup) {
 			got_hup = 0;

@@ -7,12 +7,11 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bus.h"
+#include "clock.h"
 #include "log.h"
-#include "rate.h"
 #include "sio.h"
 
 #define RESTART_MIN_MS 1000
@@ -61,11 +60,11 @@ static pid_t spawn(struct worker *w, int index, const sigset_t *old_mask)
 		sio_log(SIO_LOG_ERROR, "WORKER_FAILED", "worker=%d why=\"fork: %s\"", index,
 			strerror(errno));
 		w->pid = 0;
-		w->restart_at_ms = sio_now_ms() + w->backoff_ms;
+		w->restart_at_ms = sio_clock_ms() + w->backoff_ms;
 		return -1;
 	}
 	w->pid = pid;
-	w->started_ms = sio_now_ms();
+	w->started_ms = sio_clock_ms();
 	sio_log(SIO_LOG_INFO, "WORKER_STARTED", "worker=%d pid=%ld", index, (long)pid);
 	return pid;
 }
@@ -138,10 +137,10 @@ int sio_workers_run(int n)
 						status_out = code;
 					break;
 				}
-				uint64_t lived = sio_now_ms() - ws[i].started_ms;
+				uint64_t lived = sio_clock_ms() - ws[i].started_ms;
 				if (lived >= HEALTHY_AFTER_MS)
 					ws[i].backoff_ms = RESTART_MIN_MS;
-				ws[i].restart_at_ms = sio_now_ms() + ws[i].backoff_ms;
+				ws[i].restart_at_ms = sio_clock_ms() + ws[i].backoff_ms;
 				sio_log(SIO_LOG_WARN, "WORKER_EXIT",
 					"worker=%d pid=%ld status=%d restart_in_ms=%llu", i, (long)pid,
 					code, (unsigned long long)ws[i].backoff_ms);
@@ -151,7 +150,7 @@ int sio_workers_run(int n)
 			}
 		}
 		int alive = 0;
-		uint64_t next_ms = 0, now = sio_now_ms();
+		uint64_t next_ms = 0, now = sio_clock_ms();
 		for (int i = 0; i < n; i++) {
 			if (ws[i].pid > 0) {
 				alive++;

@@ -8,9 +8,9 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "clock.h"
 #include "log.h"
 #include "protocol.h"
-#include "rate.h"
 
 #define LINE_MAX_BYTES (64u << 20)
 
@@ -131,13 +131,13 @@ enum sio_service_end sio_service_run(const struct sio_service_opts *o, char *why
 	for (size_t i = 0; i < o->nsubscribe; i++)
 		sio_bus_interest(s.bus, o->subscribe[i], strlen(o->subscribe[i]), true);
 
-	uint64_t start = sio_now_ms();
+	uint64_t start = sio_clock_ms();
 	uint64_t deadline = o->timeout > 0 ? start + (uint64_t)(o->timeout * 1000) : UINT64_MAX;
 	/* Without a timeout, the mesh still has to answer within a while. */
 	uint64_t mesh_deadline = start + 10 * (uint64_t)cfg->bus.dead_after_ms;
 	bool reading = o->publish != NULL, announced = false;
 	for (;;) {
-		uint64_t now = sio_now_ms();
+		uint64_t now = sio_clock_ms();
 		if (*o->stop || s.failed)
 			break;
 		if (o->count && s.consumed >= o->count)

@@ -8,7 +8,7 @@
 
 extern char **environ;
 
-pid_t sio_spawn_sh(const char *cmd, char *const *env, char *err, size_t errlen)
+pid_t sio_command_spawn(const char *cmd, char *const *env, char *err, size_t errlen)
 {
 	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
 	posix_spawn_file_actions_t fa;

@@ -14,6 +14,6 @@
  * announcements); signals we ignore are reset to their defaults. Returns
  * the pid, or -1 with err filled.
  */
-pid_t sio_spawn_sh(const char *cmd, char *const *env, char *err, size_t errlen);
+pid_t sio_command_spawn(const char *cmd, char *const *env, char *err, size_t errlen);
 
 #endif
