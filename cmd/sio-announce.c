@@ -15,6 +15,7 @@
 #include "deliver.h"
 #include "httpd.h"
 #include "log.h"
+#include "signals.h"
 #include "sio.h"
 #include "command.h"
 
@@ -27,23 +28,6 @@ static const struct sio_option options[] = {
 	{ NULL, 0, 0, 0, NULL, NULL },
 };
 
-static volatile sig_atomic_t got_term, got_hup;
-static int wake_pipe[2] = { -1, -1 };
-
-static void on_signal(int sig)
-{
-	int saved = errno;
-
-	if (sig == SIGHUP)
-		got_hup = 1;
-	else if (sig != SIGCHLD)
-		got_term = 1;
-	if (write(wake_pipe[1], "x", 1) < 0) {
-		/* The pipe is full: the loop is awake already. */
-	}
-	errno = saved;
-}
-
 struct announcer {
 	struct sio_config cfg;
 	struct sio_cli cli;
@@ -51,6 +35,7 @@ struct announcer {
 	struct sio_bus *bus;
 	struct sio_httpd *httpd;
 	struct sio_announcer decide;
+	struct sio_command_set *commands;   /* the spawn command and the hooks */
 	pid_t spawn_pid;
 	bool settled;
 	bool redeliver;     /* reloaded: deliver the next decision even if unchanged */
@@ -70,10 +55,10 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 }
 
 /* Runs cmd through /bin/sh without waiting for it: hooks never block us. */
-static pid_t run(const char *cmd, char **env)
+static pid_t run(struct announcer *a, const char *cmd, char **env, const char *tag)
 {
 	char err[512];
-	pid_t pid = sio_command_spawn(cmd, env, err, sizeof err);
+	pid_t pid = sio_command_run(a->commands, cmd, env, tag, err, sizeof err);
 
 	if (pid < 0)
 		sio_log(SIO_LOG_ERROR, NULL, "%s", err);
@@ -132,7 +117,7 @@ static void deliver(struct announcer *a)
 			const char *extra[] = { url, all, strategy, NULL };
 			char **env = env_with(extra);
 			if (env)
-				run(a->cfg.announce.exec, env);
+				run(a, a->cfg.announce.exec, env, "exec");
 			free(env);
 		}
 		free(url);
@@ -149,26 +134,23 @@ static const char *quoted_cmd(char *buf, size_t size, const char *cmd)
 	return sio_log_quote(buf, size, cmd, strlen(cmd));
 }
 
-static void reap(struct announcer *a)
+static void ended(void *arg, const char *tag, pid_t pid, int wstatus)
 {
+	struct announcer *a = arg;
+	bool ok = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
 	char q[1024];
-	int status;
-	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-		if (pid == a->spawn_pid) {
-			a->spawn_pid = 0;
-			if (!ok) {
-				sio_log(SIO_LOG_WARN, "SPAWN_FAILED", "status=%d cmd=%s",
-					WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-					quoted_cmd(q, sizeof q, a->cfg.announce.spawn));
-				sio_announcer_spawn_failed(&a->decide, sio_clock_ms());
-			}
-		} else if (!ok) {
-			sio_log(SIO_LOG_WARN, "HOOK_FAILED", "status=%d",
-				WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	(void)tag;
+	if (pid == a->spawn_pid) {
+		a->spawn_pid = 0;
+		if (!ok) {
+			sio_log(SIO_LOG_WARN, "SPAWN_FAILED", "status=%d cmd=%s",
+				sio_command_code(wstatus),
+				quoted_cmd(q, sizeof q, a->cfg.announce.spawn));
+			sio_announcer_spawn_failed(&a->decide, sio_clock_ms());
 		}
+	} else if (!ok) {
+		sio_log(SIO_LOG_WARN, "HOOK_FAILED", "status=%d", sio_command_code(wstatus));
 	}
 }
 
@@ -201,7 +183,7 @@ static void step(struct announcer *a)
 	uint64_t now = sio_clock_ms();
 	char q[1024];
 
-	reap(a);
+	sio_command_reap(a->commands, ended, a);
 	if (!settled(a, now))
 		return;
 	unsigned flags = sio_announcer_update(&a->decide, sio_bus_registry(a->bus), now);
@@ -213,7 +195,7 @@ static void step(struct announcer *a)
 		sio_log(SIO_LOG_INFO, "SPAWN", "cmd=%s attempt=%llu",
 			quoted_cmd(q, sizeof q, a->cfg.announce.spawn),
 			(unsigned long long)a->decide.spawns);
-		a->spawn_pid = run(a->cfg.announce.spawn, NULL);
+		a->spawn_pid = run(a, a->cfg.announce.spawn, NULL, "spawn");
 		if (a->spawn_pid < 0) {
 			a->spawn_pid = 0;
 			sio_announcer_spawn_failed(&a->decide, now);
@@ -260,25 +242,9 @@ static void reload(struct announcer *a)
 	a->redeliver = true;
 }
 
-static void setup_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-}
-
 static int start(struct announcer *a, char *err, size_t errlen)
 {
-	if (pipe2(wake_pipe, O_NONBLOCK | O_CLOEXEC)) {
+	if (sio_signals_init(SIO_SIGNALS_RELOAD | SIO_SIGNALS_CHILD | SIO_SIGNALS_RESTART, NULL)) {
 		snprintf(err, errlen, "unable to make a pipe: %s", strerror(errno));
 		return -1;
 	}
@@ -293,6 +259,10 @@ static int start(struct announcer *a, char *err, size_t errlen)
 	if (*a->cfg.announce.http && !(a->httpd = sio_httpd_new(a->cfg.announce.http, a->cfg.announce.http_root,
 							     err, errlen)))
 		return -1;
+	if (!(a->commands = sio_command_set_new(0))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	sio_announcer_init(&a->decide, (enum sio_strategy)a->cfg.announce.strategy,
 			   *a->cfg.announce.spawn, (uint64_t)a->cfg.announce.spawn_timeout * 1000);
 	a->started_ms = sio_clock_ms();
@@ -337,39 +307,31 @@ int main(int argc, char **argv)
 	}
 	sio_log_set_level((enum sio_log_level)a.cfg.log.level);
 	sio_log_set_json(a.cfg.log.format == SIO_LOG_JSON);
-	setup_signals();
 	if (start(&a, err, sizeof err)) {
 		sio_log(SIO_LOG_ERROR, NULL, "%s", err);
 		rc = SIO_EXIT_FAILURE;
 		goto out;
 	}
-	while (!got_term) {
-		int woke = sio_bus_poll(a.bus, 100, wake_pipe[0]);
+	while (!sio_signals_pending(SIO_SIGNAL_STOP)) {
+		int woke = sio_bus_poll(a.bus, 100, sio_signals_fd());
 		if (woke < 0) {
 			sio_log(SIO_LOG_ERROR, NULL, "poll failed: %s", strerror(errno));
 			rc = SIO_EXIT_FAILURE;
 			break;
 		}
-		if (woke) {
-			char buf[64];
-			while (read(wake_pipe[0], buf, sizeof buf) > 0)
-				;
-		}
-		if (got_hup) {
-			got_hup = 0;
+		if (woke)
+			sio_signals_drain();
+		if (sio_signals_take(SIO_SIGNAL_RELOAD))
 			reload(&a);
-		}
 		step(&a);
 	}
 out:
 	sio_httpd_destroy(&a.httpd);
 	sio_bus_destroy(&a.bus);
+	sio_command_set_destroy(&a.commands);
 	sio_announcer_free(&a.decide);
 	sio_config_free(&a.cfg);
 	sio_cli_free(&a.cli);
-	if (wake_pipe[0] >= 0) {
-		close(wake_pipe[0]);
-		close(wake_pipe[1]);
-	}
+	sio_signals_reset();
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "log.h"
 #include "service.h"
+#include "signals.h"
 #include "sio.h"
 #include "wsclient.h"
 
@@ -57,11 +58,9 @@ struct args {
 	bool raw, binary, no_ready;
 };
 
-static volatile sig_atomic_t stop_requested;
 static struct sio_wsclient *client;
 static int out_errno;
 static struct sio_config config;
-static int wake_pipe[2] = { -1, -1 };
 
 /*
  * libwebsockets reads its sockets with recv(), which resolves to this one
@@ -73,17 +72,10 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 	return sio_wsclient_recv(client, fd, buf, len, flags);
 }
 
-static void on_signal(int sig)
+/* lws polls its own descriptors: a signal must cancel that poll. */
+static void wake_client(void)
 {
-	int saved = errno;
-
-	(void)sig;
-	stop_requested = 1;
 	sio_wsclient_wake(client);
-	if (wake_pipe[1] >= 0 && write(wake_pipe[1], "x", 1) < 0) {
-		/* Full: the loop is awake already. */
-	}
-	errno = saved;
 }
 
 static int parse_count(const char *value, unsigned long long *out)
@@ -163,20 +155,6 @@ static void open_std_fds(void)
 			exit(SIO_EXIT_FAILURE);
 }
 
-static void on_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	/* A reader that went away shows up as a write error, not a silent death. */
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-}
-
 static int exit_code(enum sio_wsclient_end end, const char *url, const char *why)
 {
 	switch (end) {
@@ -212,7 +190,7 @@ static int run(const struct args *a, const char *url)
 		.count = a->count,
 		.timeout = a->timeout,
 		.in_fd = 0,
-		.stop = &stop_requested,
+		.stop = sio_signals_flag(SIO_SIGNAL_STOP),
 		.on_frame = print_frame,
 	};
 
@@ -222,7 +200,11 @@ static int run(const struct args *a, const char *url)
 		sio_error("%s", err);
 		return rc;
 	}
-	on_signals();
+	if (sio_signals_init(0, wake_client)) {
+		sio_error("unable to make a pipe: %s", strerror(errno));
+		sio_wsclient_destroy(&client);
+		return SIO_EXIT_FAILURE;
+	}
 	enum sio_wsclient_end end = sio_wsclient_run(client);
 	int rc = exit_code(end, url, sio_wsclient_why(client));
 	struct sio_wsclient *c = client;
@@ -263,11 +245,10 @@ static int run_bus(const struct args *a)
 		sio_error("with --bus-peer, give --publish CHANNEL or --subscribe CHANNEL");
 		return SIO_EXIT_USAGE;
 	}
-	if (pipe2(wake_pipe, O_NONBLOCK | O_CLOEXEC)) {
+	if (sio_signals_init(0, NULL)) {
 		sio_error("unable to make a pipe: %s", strerror(errno));
 		return SIO_EXIT_FAILURE;
 	}
-	on_signals();
 	struct sio_service_opts o = {
 		.cfg = &config,
 		.subscribe = a->subscribe,
@@ -276,13 +257,11 @@ static int run_bus(const struct args *a)
 		.in_fd = 0,
 		.count = a->count,
 		.timeout = a->timeout,
-		.stop = &stop_requested,
-		.wake_fd = wake_pipe[0],
+		.stop = sio_signals_flag(SIO_SIGNAL_STOP),
+		.wake_fd = sio_signals_fd(),
 		.on_message = print_frame,
 	};
 	enum sio_service_end end = sio_service_run(&o, why, sizeof why);
-	close(wake_pipe[0]);
-	close(wake_pipe[1]);
 	switch (end) {
 	case SIO_SERVICE_DONE:
 		return SIO_EXIT_OK;

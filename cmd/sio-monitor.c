@@ -21,6 +21,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "rate.h"
+#include "signals.h"
 #include "sio.h"
 #include "command.h"
 
@@ -81,18 +82,11 @@ struct args {
 	long max_hooks;
 };
 
-struct hook {
-	pid_t pid;
-	char event[24];
-	char id[SIO_ID_MAX];
-};
-
 struct monitor {
 	const struct args *a;
 	enum mode mode;
 	struct sio_bus *bus;
-	struct hook *hooks;
-	size_t running;
+	struct sio_command_set *hooks;
 	uint64_t skipped;
 	struct sio_rate skip_log;
 	bool matched;
@@ -108,46 +102,7 @@ struct monitor {
 struct monitor;
 static void reload(struct monitor *m);
 
-static volatile sig_atomic_t stop_requested, child_exited, reload_requested;
 static const struct sio_cli *cli_args;   /* kept for SIGHUP */
-static int wake_fd[2] = { -1, -1 };
-
-static void on_signal(int sig)
-{
-	int saved = errno;
-
-	if (sig == SIGCHLD)
-		child_exited = 1;
-	else if (sig == SIGHUP)
-		reload_requested = 1;
-	else
-		stop_requested = 1;
-	/* Non-blocking: a full pipe already holds a wake-up. */
-	(void)!write(wake_fd[1], "", 1);
-	errno = saved;
-}
-
-static int setup_signals(void)
-{
-	struct sigaction sa;
-
-	if (pipe2(wake_fd, O_CLOEXEC | O_NONBLOCK))
-		return -1;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-	sigaction(SIGCHLD, &sa, NULL);
-	/* A reader that went away shows up as a write error, not a silent death. */
-	sa.sa_handler = SIG_IGN;
-	sa.sa_flags = 0;
-	sigaction(SIGPIPE, &sa, NULL);
-	return 0;
-}
 
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
 {
@@ -207,72 +162,45 @@ static const char *check_args(const struct args *a)
 	return NULL;
 }
 
-static void hook_failed(const char *event, const char *id, const char *status)
+static void hook_ended(void *arg, const char *tag, pid_t pid, int wstatus)
 {
-	sio_log(SIO_LOG_WARN, NULL, "hook failed: event=%s id=%s status=%s", event, id, status);
-}
+	char status[48];
 
-static void reap_hooks(struct monitor *m)
-{
-	pid_t pid;
-	int st;
-
-	child_exited = 0;
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		for (size_t i = 0; i < m->running; i++) {
-			struct hook *h = &m->hooks[i];
-			if (h->pid != pid)
-				continue;
-			char status[48];
-			if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
-				snprintf(status, sizeof status, "exit:%d", WEXITSTATUS(st));
-			else if (WIFSIGNALED(st))
-				snprintf(status, sizeof status, "signal:%s",
-					 sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?");
-			else
-				*status = '\0';
-			if (*status)
-				hook_failed(h->event, h->id, status);
-			m->hooks[i] = m->hooks[--m->running];
-			break;
-		}
-	}
+	(void)arg;
+	(void)pid;
+	if (*sio_command_status(wstatus, status, sizeof status))
+		sio_log(SIO_LOG_WARN, NULL, "hook failed: %s status=%s", tag, status);
 }
 
 static void run_hook(struct monitor *m, const struct sio_monitor_event *ev)
 {
 	const struct sio_status *st = ev->status;
 
-	if (m->running >= (size_t)m->a->max_hooks) {
+	char tag[SIO_ID_MAX + 64], why[512];
+
+	if (sio_command_running(m->hooks) >= (size_t)m->a->max_hooks) {
 		uint32_t suppressed = 0;
 		m->skipped++;
 		/* A mesh that starts all at once would otherwise flood the log. */
 		if (sio_rate_hit(&m->skip_log, sio_clock_ms(), 5, 1000, &suppressed))
 			sio_log(SIO_LOG_WARN, "HOOK_SKIPPED", "event=%s id=%s running=%zu skipped=%llu",
-				ev->event, st->id, m->running, (unsigned long long)m->skipped);
+				ev->event, st->id, sio_command_running(m->hooks),
+				(unsigned long long)m->skipped);
 		if (suppressed)
 			sio_log(SIO_LOG_WARN, "LOG_SUPPRESSED", "lines=%u what=hook_skipped",
 				suppressed);
 		return;
 	}
+	snprintf(tag, sizeof tag, "event=%s id=%s", ev->event, st->id);
 	char **env = sio_monitor_hook_env(ev, environ);
 	if (!env) {
-		hook_failed(ev->event, st->id, "spawn:out-of-memory");
+		sio_log(SIO_LOG_WARN, NULL, "hook failed: %s status=spawn:out-of-memory", tag);
 		return;
 	}
-	char why[512];
-	pid_t pid = sio_command_spawn(m->a->exec, env, why, sizeof why);
+	pid_t pid = sio_command_run(m->hooks, m->a->exec, env, tag, why, sizeof why);
 	free(env);
-	if (pid < 0) {
-		char status[600];
-		snprintf(status, sizeof status, "\"spawn: %s\"", why);
-		hook_failed(ev->event, st->id, status);
-		return;
-	}
-	struct hook *h = &m->hooks[m->running++];
-	h->pid = pid;
-	snprintf(h->event, sizeof h->event, "%s", ev->event);
-	snprintf(h->id, sizeof h->id, "%s", st->id);
+	if (pid < 0)
+		sio_log(SIO_LOG_WARN, NULL, "hook failed: %s status=\"spawn: %s\"", tag, why);
 }
 
 static void print_event(struct monitor *m, const struct sio_monitor_event *ev)
@@ -396,14 +324,6 @@ static bool heard(struct monitor *m)
 	return m->a->id ? sio_registry_find(reg, m->a->id) != NULL : reg->peers != NULL;
 }
 
-static void drain_wake(void)
-{
-	char buf[64];
-
-	while (read(wake_fd[0], buf, sizeof buf) > 0)
-		;
-}
-
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 
 /* The end of the loop, as an exit code. */
@@ -427,7 +347,7 @@ static int finish(struct monitor *m, bool timed_out, double timeout)
 				  m->a->id ? " of " : "", m->a->id ? m->a->id : "");
 		return SIO_EXIT_FAILURE;
 	case MODE_ONCE:
-		if (stop_requested) {
+		if (sio_signals_pending(SIO_SIGNAL_STOP)) {
 			sio_error("stopped before the view of the mesh settled");
 			return SIO_EXIT_FAILURE;
 		}
@@ -464,7 +384,7 @@ static int loop(struct monitor *m, uint64_t settle_ms)
 		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
 		pfd[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
 	}
-	pfd[nfds] = (struct pollfd){ .fd = wake_fd[0], .events = POLLIN };
+	pfd[nfds] = (struct pollfd){ .fd = sio_signals_fd(), .events = POLLIN };
 
 	uint64_t now = sio_clock_ms();
 	uint64_t deadline = timeout ? now + (uint64_t)(timeout * 1000.0 + 0.5) : UINT64_MAX;
@@ -477,13 +397,11 @@ static int loop(struct monitor *m, uint64_t settle_ms)
 		bool more = sio_bus_process(m->bus);
 		now = sio_clock_ms();
 		sio_bus_tick(m->bus, now);
-		if (child_exited)
-			reap_hooks(m);
-		if (reload_requested) {
-			reload_requested = 0;
+		if (sio_signals_take(SIO_SIGNAL_CHILD))
+			sio_command_reap(m->hooks, hook_ended, m);
+		if (sio_signals_take(SIO_SIGNAL_RELOAD))
 			reload(m);
-		}
-		if (stop_requested || m->matched || m->out_errno)
+		if (sio_signals_pending(SIO_SIGNAL_STOP) || m->matched || m->out_errno)
 			break;
 		if (now >= deadline) {
 			timed_out = true;
@@ -510,10 +428,10 @@ static int loop(struct monitor *m, uint64_t settle_ms)
 			return SIO_EXIT_FAILURE;
 		}
 		if (pfd[nfds].revents & POLLIN)
-			drain_wake();
+			sio_signals_drain();
 	}
-	if (child_exited)
-		reap_hooks(m);
+	if (sio_signals_take(SIO_SIGNAL_CHILD))
+		sio_command_reap(m->hooks, hook_ended, m);
 	if (m->skipped)
 		sio_log(SIO_LOG_WARN, "HOOKS_SKIPPED", "skipped=%llu max_hooks=%ld",
 			(unsigned long long)m->skipped, m->a->max_hooks);
@@ -565,13 +483,13 @@ static int run(const struct args *a, const struct sio_config *cfg)
 		m.mode = MODE_EVENTS;
 	else
 		m.mode = MODE_TABLE;
-	if (a->exec && !(m.hooks = calloc((size_t)a->max_hooks, sizeof *m.hooks))) {
+	if (a->exec && !(m.hooks = sio_command_set_new((size_t)a->max_hooks))) {
 		sio_error("out of memory");
 		return SIO_EXIT_FAILURE;
 	}
-	if (setup_signals()) {
+	if (sio_signals_init(SIO_SIGNALS_RELOAD | SIO_SIGNALS_CHILD | SIO_SIGNALS_RESTART, NULL)) {
 		sio_error("unable to create a pipe: %s", strerror(errno));
-		free(m.hooks);
+		sio_command_set_destroy(&m.hooks);
 		return SIO_EXIT_FAILURE;
 	}
 	struct sio_bus_options opt = {
@@ -596,9 +514,8 @@ static int run(const struct args *a, const struct sio_config *cfg)
 		rc = loop(&m, SETTLE_HEARTBEATS * (uint64_t)cfg->bus.heartbeat_ms);
 	}
 	sio_bus_destroy(&m.bus);
-	free(m.hooks);
-	close(wake_fd[0]);
-	close(wake_fd[1]);
+	sio_command_set_destroy(&m.hooks);
+	sio_signals_reset();
 	return rc;
 }
 

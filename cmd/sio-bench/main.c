@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "config.h"
 #include "log.h"
+#include "signals.h"
 #include "sio.h"
 
 #define DEFAULT_URL "ws://127.0.0.1:8080/socketiyo"
@@ -149,21 +150,19 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 	return 0;
 }
 
-static volatile sig_atomic_t stop;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-/* The hard deadline: stop now, and if that does not end the run in 5 s, go. */
+/*
+ * The hard deadline: stop now, and if that does not end the run in 5 s, go.
+ * A watchdog, so unlike the other handlers it acts itself: a run stuck past
+ * its deadline has no loop left to look at a flag.
+ */
 static void on_alarm(int sig)
 {
+	volatile sig_atomic_t *stop = sio_signals_flag(SIO_SIGNAL_STOP);
+
 	(void)sig;
-	if (stop)
+	if (*stop)
 		_exit(SIO_EXIT_FAILURE);
-	stop = 1;
+	*stop = 1;
 	alarm(5);
 }
 
@@ -425,13 +424,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	sio_bench_result_init(res, 0);
-	struct sigaction sa = { .sa_handler = on_stop };
+	if (sio_signals_init(0, NULL)) {
+		fprintf(stderr, "sio-bench: error: pipe: %s\n", strerror(errno));
+		goto out;
+	}
+	struct sigaction sa = { .sa_handler = on_alarm };
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sa.sa_handler = on_alarm;
 	sigaction(SIGALRM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	/* Every phase has its own limit; this one is for whatever they missed:
 	 * the phases' limits, and a second per 1,000 connections to open. */
 	unsigned deadline = (unsigned)(a.duration + 4 * a.timeout + 30 + a.connections / 1000);
@@ -463,7 +462,7 @@ int main(int argc, char **argv)
 			if (getppid() == 1)
 				_exit(SIO_EXIT_FAILURE);
 			alarm(deadline + 10);
-			sio_bench_run(&plan, k, sh, NULL, &stop, part);
+			sio_bench_run(&plan, k, sh, NULL, sio_signals_flag(SIO_SIGNAL_STOP), part);
 			int wrc = write_all(fds[1], part, sizeof *part);
 			free(targets);
 			free(children);
@@ -482,7 +481,7 @@ int main(int argc, char **argv)
 	struct progress pr = { &plan, children, nchildren,
 			       !a.quiet && isatty(STDERR_FILENO), false, "" };
 	struct sio_bench_hooks hooks = { tick, &pr };
-	sio_bench_run(&plan, 0, sh, &hooks, &stop, res);
+	sio_bench_run(&plan, 0, sh, &hooks, sio_signals_flag(SIO_SIGNAL_STOP), res);
 	alarm(0);
 	if (pr.shown)
 		fprintf(stderr, "\r\033[K");
@@ -490,7 +489,7 @@ int main(int argc, char **argv)
 		res->error = 1;
 		snprintf(res->why, sizeof res->why, "%s", pr.why);
 	}
-	if (stop && !res->why[0])
+	if (sio_signals_pending(SIO_SIGNAL_STOP) && !res->why[0])
 		snprintf(res->why, sizeof res->why, "interrupted");
 reap:
 	for (unsigned i = 0; i < nchildren; i++) {

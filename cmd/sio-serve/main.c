@@ -1,5 +1,5 @@
 /* sio-serve: one socketiyo-compatible WebSocket server instance. */
-#include <signal.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +14,7 @@
 #include "privileges.h"
 #include "bus.h"
 #include "instance.h"
+#include "signals.h"
 #include "sio.h"
 #include "tls.h"
 #include "workers.h"
@@ -38,31 +39,13 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 	return 0;
 }
 
-static volatile sig_atomic_t got_term, got_hup;
 static struct sio_instance *server;
 static int worker_index;
 
-static void on_signal(int sig)
+/* lws polls its own descriptors: a signal must cancel that poll. */
+static void wake_server(void)
 {
-	if (sig == SIGHUP)
-		got_hup = 1;
-	else
-		got_term = 1;
 	sio_instance_wake(server);
-}
-
-static void setup_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
 }
 
 /* Each connection is a descriptor: take every one the hard limit allows. */
@@ -163,7 +146,12 @@ int main(int argc, char **argv)
 		}
 	}
 	raise_fd_limit();
-	setup_signals();
+	if (sio_signals_init(SIO_SIGNALS_RELOAD, wake_server)) {
+		sio_log(SIO_LOG_ERROR, NULL, "unable to make a pipe: %s", strerror(errno));
+		sio_config_free(&cfg);
+		sio_cli_free(&cli);
+		return SIO_EXIT_FAILURE;
+	}
 
 	server = sio_instance_new(&cfg, err, sizeof err);
 	if (!server) {
@@ -210,14 +198,12 @@ int main(int argc, char **argv)
 			sd_notify(0, "WATCHDOG=1");
 			next_watchdog_ms = sio_clock_ms() + watchdog_us / 2000;
 		}
-		if (got_hup) {
-			got_hup = 0;
+		if (sio_signals_take(SIO_SIGNAL_RELOAD)) {
 			sd_notify(0, "RELOADING=1");
 			reload(&cli);
 			sd_notify(0, "READY=1");
 		}
-		if (got_term) {
-			got_term = 0;
+		if (sio_signals_take(SIO_SIGNAL_STOP)) {
 			sd_notify(0, "STOPPING=1");
 			sio_instance_drain(server);
 		}

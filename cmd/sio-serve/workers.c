@@ -1,6 +1,7 @@
 #include "workers.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,7 +12,9 @@
 
 #include "bus.h"
 #include "clock.h"
+#include "command.h"
 #include "log.h"
+#include "signals.h"
 #include "sio.h"
 
 #define RESTART_MIN_MS 1000
@@ -26,31 +29,15 @@ struct worker {
 	uint64_t backoff_ms;
 };
 
-static volatile sig_atomic_t pending_term, pending_hup, pending_chld;
-
-static void on_signal(int sig)
-{
-	if (sig == SIGHUP)
-		pending_hup = 1;
-	else if (sig == SIGCHLD)
-		pending_chld = 1;
-	else
-		pending_term = 1;
-}
-
-static pid_t spawn(struct worker *w, int index, const sigset_t *old_mask)
+static pid_t spawn(struct worker *w, int index)
 {
 	pid_t pid = fork();
 
 	if (pid == 0) {
 		/* The worker is an instance like any other: default signals, and
 		 * a drain of its own should the supervisor vanish. */
-		struct sigaction dfl;
-		memset(&dfl, 0, sizeof dfl);
-		dfl.sa_handler = SIG_DFL;
-		sigaction(SIGCHLD, &dfl, NULL);
+		sio_signals_reset();
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		sigprocmask(SIG_SETMASK, old_mask, NULL);
 		/* Only the supervisor talks to systemd. */
 		unsetenv("NOTIFY_SOCKET");
 		unsetenv("WATCHDOG_USEC");
@@ -79,8 +66,6 @@ static void signal_all(struct worker *ws, int n, int sig)
 int sio_workers_run(int n)
 {
 	struct worker *ws = calloc((size_t)n, sizeof *ws);
-	struct sigaction sa;
-	sigset_t block, old_mask;
 	int status_out = 0;
 	bool stopping = false;
 
@@ -88,40 +73,28 @@ int sio_workers_run(int n)
 		sio_log(SIO_LOG_ERROR, NULL, "out of memory");
 		return -1 - SIO_EXIT_FAILURE;
 	}
-	/* Signals wait blocked between looks, so none slips past sigsuspend. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &block, &old_mask);
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
+	if (sio_signals_init(SIO_SIGNALS_RELOAD | SIO_SIGNALS_CHILD, NULL)) {
+		sio_log(SIO_LOG_ERROR, NULL, "unable to make a pipe: %s", strerror(errno));
+		free(ws);
+		return -1 - SIO_EXIT_FAILURE;
+	}
 
 	for (int i = 0; i < n; i++) {
 		ws[i].backoff_ms = RESTART_MIN_MS;
-		if (spawn(&ws[i], i, &old_mask) == 0) {
+		if (spawn(&ws[i], i) == 0) {
 			free(ws);
 			return i;
 		}
 	}
 	for (;;) {
-		if (pending_term && !stopping) {
+		if (sio_signals_take(SIO_SIGNAL_STOP) && !stopping) {
 			stopping = true;
 			sio_log(SIO_LOG_INFO, NULL, "stopping %d workers", n);
 			signal_all(ws, n, SIGTERM);
 		}
-		pending_term = 0;
-		if (pending_hup) {
-			pending_hup = 0;
+		if (sio_signals_take(SIO_SIGNAL_RELOAD))
 			signal_all(ws, n, SIGHUP);
-		}
-		pending_chld = 0;
+		sio_signals_take(SIO_SIGNAL_CHILD);
 		int status;
 		pid_t pid;
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -129,7 +102,7 @@ int sio_workers_run(int n)
 				if (ws[i].pid != pid)
 					continue;
 				ws[i].pid = 0;
-				int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+				int code = sio_command_code(status);
 				/* What a worker said when asked to stop is the answer;
 				 * deaths before that were dealt with by restarts. */
 				if (stopping) {
@@ -155,7 +128,7 @@ int sio_workers_run(int n)
 			if (ws[i].pid > 0) {
 				alive++;
 			} else if (!stopping && now >= ws[i].restart_at_ms) {
-				if (spawn(&ws[i], i, &old_mask) == 0) {
+				if (spawn(&ws[i], i) == 0) {
 					free(ws);
 					return i;
 				}
@@ -166,21 +139,12 @@ int sio_workers_run(int n)
 		}
 		if (stopping && !alive)
 			break;
-		if (pending_term || pending_hup || pending_chld)
-			continue;
-		if (next_ms) {
-			/* A restart is due: wake for it even if no signal comes. */
-			struct timespec ts = { 0, 0 };
-			uint64_t wait_ms = next_ms > now ? next_ms - now : 0;
-			ts.tv_sec = (time_t)(wait_ms / 1000);
-			ts.tv_nsec = (long)(wait_ms % 1000) * 1000000L;
-			siginfo_t info;
-			int sig = sigtimedwait(&block, &info, &ts);
-			if (sig > 0)
-				on_signal(sig);
-		} else {
-			sigsuspend(&old_mask);
-		}
+		/* A restart due wakes us even if no signal comes. */
+		int wait_ms = !next_ms ? -1 : next_ms > now + INT32_MAX ? INT32_MAX
+				    : next_ms > now ? (int)(next_ms - now) : 0;
+		struct pollfd pfd = { .fd = sio_signals_fd(), .events = POLLIN };
+		if (poll(&pfd, 1, wait_ms) > 0)
+			sio_signals_drain();
 	}
 	free(ws);
 	sio_log(SIO_LOG_INFO, NULL, "all workers ended, status %d", status_out);
