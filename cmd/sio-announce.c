@@ -15,6 +15,7 @@
 #include "deliver.h"
 #include "httpd.h"
 #include "log.h"
+#include "settle.h"
 #include "signals.h"
 #include "sio.h"
 #include "command.h"
@@ -39,7 +40,7 @@ struct announcer {
 	pid_t spawn_pid;
 	bool settled;
 	bool redeliver;     /* reloaded: deliver the next decision even if unchanged */
-	uint64_t started_ms, last_join_ms;
+	struct sio_settle settle;
 };
 
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
@@ -156,25 +157,19 @@ static void ended(void *arg, const char *tag, pid_t pid, int wstatus)
 
 static void on_event(void *arg, const char *event, const struct sio_peer *peer, const char *why)
 {
-	struct announcer *a = arg;
-
-	if (!strcmp(event, "JOIN"))
-		a->last_join_ms = sio_clock_ms();
+	(void)arg;
 	sio_log(SIO_LOG_DEBUG, event, "id=%s url=%s clients=%llu%s%s", peer->status.id,
 		peer->status.url, (unsigned long long)peer->status.clients, why ? " why=" : "",
 		why ? why : "");
 }
 
 /* The first decision waits for the mesh view to settle, so that a start
- * next to a healthy mesh never spawns. */
+ * next to a healthy mesh never spawns; an empty mesh is settled too. */
 static bool settled(struct announcer *a, uint64_t now)
 {
-	uint64_t beat = (uint64_t)a->cfg.bus.heartbeat_ms;
-
 	if (!a->settled)
-		a->settled = a->last_join_ms ? now - a->last_join_ms >= 2 * beat + 100 ||
-						       sio_registry_complete(sio_bus_registry(a->bus))
-					     : now - a->started_ms >= (uint64_t)a->cfg.bus.dead_after_ms;
+		a->settled = sio_settle_check(&a->settle, sio_bus_registry(a->bus), now) !=
+			     SIO_SETTLE_WAIT;
 	return a->settled;
 }
 
@@ -265,7 +260,8 @@ static int start(struct announcer *a, char *err, size_t errlen)
 	}
 	sio_announcer_init(&a->decide, (enum sio_strategy)a->cfg.announce.strategy,
 			   *a->cfg.announce.spawn, (uint64_t)a->cfg.announce.spawn_timeout * 1000);
-	a->started_ms = sio_clock_ms();
+	sio_settle_init(&a->settle, (uint64_t)a->cfg.bus.heartbeat_ms,
+			(uint64_t)a->cfg.bus.dead_after_ms, sio_clock_ms());
 	return 0;
 }
 

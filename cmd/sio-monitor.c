@@ -21,6 +21,7 @@
 #include "log.h"
 #include "monitor.h"
 #include "rate.h"
+#include "settle.h"
 #include "signals.h"
 #include "sio.h"
 #include "command.h"
@@ -35,12 +36,6 @@ extern char **environ;
 #define RECENT_EVENTS 8
 /* A seed that never answers is most often a typo: say so, once. */
 #define SILENCE_WARN_MS 5000
-/*
- * A peer sends the whole list of endpoints it knows every 8 heartbeats (more
- * in a large mesh, where many peers share the job): a view that learned
- * nothing for longer has heard one such list from the peers it knows.
- */
-#define SETTLE_HEARTBEATS 10
 
 enum {
 	OPT_ONCE = 1,
@@ -91,8 +86,7 @@ struct monitor {
 	struct sio_rate skip_log;
 	bool matched;
 	int out_errno;           /* stdout failed: stop */
-	size_t known;            /* peers and endpoints, to see the view grow */
-	uint64_t changed_ms;
+	struct sio_settle settle; /* --once */
 	uint64_t heartbeat_ms, dead_after_ms;
 	char recent[RECENT_EVENTS][SIO_ENDPOINT_MAX + SIO_ID_MAX + 96];
 	size_t nrecent;
@@ -297,26 +291,6 @@ static void draw(struct monitor *m, uint64_t now_ms)
 		m->out_errno = errno ? errno : EIO;
 }
 
-/* --once: the view is settled when it stopped growing for a while. */
-static bool settled(struct monitor *m, uint64_t now_ms, uint64_t settle_ms)
-{
-	const struct sio_registry *reg = sio_bus_registry(m->bus);
-	size_t known = HASH_COUNT(reg->peers) + HASH_COUNT(reg->endpoints);
-
-	if (known != m->known) {
-		m->known = known;
-		m->changed_ms = now_ms;
-	}
-	/* Every instance the mesh claims is heard: no need to wait further. */
-	if (sio_registry_complete(reg))
-		return now_ms - m->changed_ms >= settle_ms / 5;
-	/* Some are missing: on a loaded machine they may just be late; a
-	 * claim that counts a dead one is corrected within dead_after. */
-	uint64_t patience = settle_ms > m->dead_after_ms + m->heartbeat_ms
-				    ? settle_ms : m->dead_after_ms + m->heartbeat_ms;
-	return HASH_COUNT(reg->peers) && now_ms - m->changed_ms >= patience;
-}
-
 static bool heard(struct monitor *m)
 {
 	const struct sio_registry *reg = sio_bus_registry(m->bus);
@@ -369,7 +343,7 @@ static int finish(struct monitor *m, bool timed_out, double timeout)
 	return SIO_EXIT_OK;
 }
 
-static int loop(struct monitor *m, uint64_t settle_ms)
+static int loop(struct monitor *m)
 {
 	int fds[8];
 	size_t nfds = sio_bus_fds(m->bus, fds, 8);
@@ -390,7 +364,7 @@ static int loop(struct monitor *m, uint64_t settle_ms)
 	uint64_t deadline = timeout ? now + (uint64_t)(timeout * 1000.0 + 0.5) : UINT64_MAX;
 	uint64_t next_draw = now, start = now;
 	bool warned = false;
-	m->changed_ms = now;
+	sio_settle_init(&m->settle, m->heartbeat_ms, m->dead_after_ms, now);
 	for (;;) {
 		/* The descriptors are edge-triggered: look at the sockets on
 		 * every turn, not only when poll says so. */
@@ -407,7 +381,8 @@ static int loop(struct monitor *m, uint64_t settle_ms)
 			timed_out = true;
 			break;
 		}
-		if (m->mode == MODE_ONCE && settled(m, now, settle_ms))
+		if (m->mode == MODE_ONCE &&
+		    sio_settle_check(&m->settle, sio_bus_registry(m->bus), now) == SIO_SETTLE_DONE)
 			break;
 		if (!warned && m->mode != MODE_ONCE && now - start >= SILENCE_WARN_MS &&
 		    !sio_bus_registry(m->bus)->peers) {
@@ -511,7 +486,7 @@ static int run(const struct args *a, const struct sio_config *cfg)
 			m.seed, (long long)cfg->bus.dead_after_ms);
 		m.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms;
 		m.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms;
-		rc = loop(&m, SETTLE_HEARTBEATS * (uint64_t)cfg->bus.heartbeat_ms);
+		rc = loop(&m);
 	}
 	sio_bus_destroy(&m.bus);
 	sio_command_set_destroy(&m.hooks);

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "log.h"
 #include "pick.h"
+#include "settle.h"
 #include "sio.h"
 
 enum { OPT_WEIGHTED = 1, OPT_TWO_CHOICES, OPT_COUNT, OPT_SEED, OPT_TIMEOUT };
@@ -132,17 +133,7 @@ static int read_lines(struct list *l, FILE *in)
 	return 0;
 }
 
-/*
- * An instance sends the whole list of endpoints it knows only every 8
- * heartbeats (more in a large mesh), and an observer is not told of the
- * endpoints it missed: a view that learned nothing for 10 heartbeats has heard
- * such a list from the instances it knows. Sooner when every instance the
- * mesh claims has been heard. The rule of sio-monitor --once.
- */
-#define SETTLE_HEARTBEATS 10
-
-/* The mesh's accepting instances: NORMAL ones, or HIGH ones when no instance
- * is NORMAL; never dead, draining or over-loaded. */
+/* The mesh's instances that accept clients (sio_registry_accepting). */
 static int from_mesh(struct list *l, const struct sio_config *cfg, double timeout,
 		     char *err, size_t errlen)
 {
@@ -156,34 +147,29 @@ static int from_mesh(struct list *l, const struct sio_config *cfg, double timeou
 
 	if (!bus)
 		return -1;
-	/* Done once the view is settled: heard from someone, and neither a new
-	 * instance nor a new endpoint for SETTLE_HEARTBEATS heartbeats, or for
-	 * two once every instance the mesh claims is heard. */
+	/* Done once the view is settled, or at the deadline: an empty mesh
+	 * may yet answer. */
 	const struct sio_registry *reg = sio_bus_registry(bus);
 	uint64_t start = sio_clock_ms(), deadline = start + (uint64_t)(timeout * 1000);
-	uint64_t settle = SETTLE_HEARTBEATS * (uint64_t)cfg->bus.heartbeat_ms, changed = start;
-	size_t known = 0;
+	struct sio_settle settle;
+	sio_settle_init(&settle, (uint64_t)cfg->bus.heartbeat_ms, (uint64_t)cfg->bus.dead_after_ms,
+			start);
 	for (uint64_t now = start; now < deadline; now = sio_clock_ms()) {
-		size_t k = HASH_COUNT(reg->peers) + HASH_COUNT(reg->endpoints);
-		if (k != known) {
-			known = k;
-			changed = now;
-		}
-		if (reg->peers && now - changed >= settle)
-			break;
-		if (sio_registry_complete(reg) && now - changed >= settle / 5)
+		if (sio_settle_check(&settle, reg, now) == SIO_SETTLE_DONE)
 			break;
 		if (sio_bus_poll(bus, (int)(deadline - now), -1) < 0)
 			break;
 	}
-	struct sio_peer *p, *tmp;
-	for (int pass = SIO_LOAD_NORMAL; pass <= SIO_LOAD_HIGH && !l->count; pass++)
-		sio_registry_foreach(reg, p, tmp)
-			if (p->alive && !p->status.draining && p->status.state == (enum sio_load_state)pass &&
-			    *p->status.url)
-				add(l, p->status.url, p->status.clients, p->status.max);
+	struct sio_peer **peers;
+	long n = sio_registry_accepting(reg, &peers);
+	int rc = n < 0 ? -1 : 0;
+	for (long i = 0; i < n && !rc; i++)
+		rc = add(l, peers[i]->status.url, peers[i]->status.clients, peers[i]->status.max);
+	free(peers);
 	sio_bus_destroy(&bus);
-	return 0;
+	if (rc)
+		snprintf(err, errlen, "out of memory");
+	return rc;
 }
 
 int main(int argc, char **argv)

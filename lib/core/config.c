@@ -10,6 +10,7 @@
 
 #include <libconfig.h>
 
+#include "hostport.h"
 #include "load.h"
 
 #define OFF(member) offsetof(struct sio_config, member)
@@ -479,12 +480,11 @@ static int check(struct sio_config *cfg, char *err, size_t errlen)
 		return fail(err, errlen, cfg, sio_setting_find("serve", "idle_timeout"),
 			    "must be longer than ping_interval");
 	if (*cfg->announce.http) {
-		/* HOST:PORT, [V6]:PORT: the port at least is checked before start. */
-		const char *colon = strrchr(cfg->announce.http, ':');
-		char *end;
-		long port = colon ? strtol(colon + 1, &end, 10) : 0;
-		if (!colon || colon == cfg->announce.http || !colon[1] || *end || port < 1 ||
-		    port > 65535)
+		/* Checked before start, resolved only then. */
+		char host[SIO_HOST_MAX];
+		int port;
+		if (sio_hostport_split(cfg->announce.http, strlen(cfg->announce.http), host, &port) ||
+		    !port)
 			return fail(err, errlen, cfg, sio_setting_find("announce", "http"),
 				    "expected HOST:PORT, e.g. 127.0.0.1:8090 or [::1]:8090");
 	}

@@ -14,6 +14,7 @@
 #include <libwebsockets.h>
 
 #include "frame.h"
+#include "hostport.h"
 #include "log.h"
 #include "protocol.h"
 #include "sendq.h"
@@ -100,33 +101,12 @@ static int url_fail(char *err, size_t errlen, const char *url, const char *why)
 /* The authority is host[:port], host possibly a bracketed IPv6 literal. */
 static const char *check_authority(const char *auth, size_t len)
 {
-	const char *p = auth, *end = auth + len;
+	char host[SIO_HOST_MAX];
+	int port;
 
 	if (memchr(auth, '@', len))
 		return "user information is not supported";
-	if (p < end && *p == '[') {
-		while (p < end && *p != ']')
-			p++;
-		if (p == end)
-			return "unterminated IPv6 address";
-		p++;
-	} else {
-		while (p < end && *p != ':')
-			p++;
-	}
-	if (p == auth || (auth[0] == '[' && p - auth == 2))
-		return "no host";
-	if (p == end)
-		return NULL;
-	if (*p++ != ':' || p == end || end - p > 5)
-		return "bad port";
-	long port = 0;
-	for (; p < end; p++) {
-		if (*p < '0' || *p > '9')
-			return "bad port";
-		port = port * 10 + (*p - '0');
-	}
-	return port >= 1 && port <= 65535 ? NULL : "port out of range";
+	return sio_hostport_split(auth, len, host, &port);
 }
 
 int sio_wsurl_parse(const char *url, struct sio_wsurl *out, char *err, size_t errlen)
