@@ -9,6 +9,7 @@
 #include "bus.h"
 #include "clock.h"
 #include "config.h"
+#include "lines.h"
 #include "log.h"
 #include "pick.h"
 #include "settle.h"
@@ -80,6 +81,9 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 	return 0;
 }
 
+/* Longer input lines are no URL. */
+#define URL_MAX 8192
+
 struct list {
 	struct sio_candidate *items;
 	size_t count;
@@ -111,26 +115,49 @@ static void list_free(struct list *l)
 	free(l->items);
 }
 
+/* A URL, blanks around it aside; blank lines and # comments are none. */
+static int add_line(struct list *l, const char *line, size_t len)
+{
+	const char *e = line + len;
+	char url[URL_MAX + 1];
+
+	while (line < e && (*line == ' ' || *line == '\t'))
+		line++;
+	while (e > line && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	if (line == e || *line == '#')
+		return 0;
+	snprintf(url, sizeof url, "%.*s", (int)(e - line), line);
+	return add(l, url, 0, 0);
+}
+
 static int read_lines(struct list *l, FILE *in)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	struct sio_lines lines;
+	const char *line;
+	size_t len, n;
+	enum sio_line r;
+	int rc = 0;
 
-	while ((n = getline(&line, &cap, in)) >= 0) {
-		char *s = line, *e = line + n;
-		while (s < e && (*s == ' ' || *s == '\t'))
-			s++;
-		while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		*e = '\0';
-		if (*s && *s != '#' && add(l, s, 0, 0)) {
-			free(line);
-			return -1;
+	sio_lines_init(&lines, URL_MAX);
+	do {
+		char *room = sio_lines_space(&lines, 4096);
+		if (!room) {
+			rc = -1;
+			break;
 		}
-	}
-	free(line);
-	return 0;
+		n = fread(room, 1, 4096, in);
+		sio_lines_added(&lines, n);
+		while (!rc && (r = sio_lines_next(&lines, n == 0, &line, &len)) != SIO_LINE_NONE) {
+			if (r == SIO_LINE_TOO_LONG)
+				sio_log(SIO_LOG_WARN, NULL, "line %llu: longer than %d bytes, skipped",
+					(unsigned long long)lines.lineno, URL_MAX);
+			else
+				rc = add_line(l, line, len);
+		}
+	} while (!rc && n);
+	sio_lines_free(&lines);
+	return rc;
 }
 
 /* The mesh's instances that accept clients (sio_registry_accepting). */

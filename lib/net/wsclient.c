@@ -15,6 +15,7 @@
 
 #include "frame.h"
 #include "hostport.h"
+#include "lines.h"
 #include "log.h"
 #include "protocol.h"
 #include "sendq.h"
@@ -35,15 +36,6 @@ _Static_assert(SIO_FRAME_HEADROOM >= LWS_PRE, "frames need room for the WebSocke
 #define CLOSE_TOO_BIG 1009
 
 static const char ready_frame[] = "{\"action\":\"CLIENT_READY\",\"channel\":\"\"}";
-
-/* Input bytes not yet cut into lines. */
-struct linebuf {
-	char *buf;
-	size_t len, cap;
-	size_t scanned;    /* bytes of buf already searched for a newline */
-	bool skipping;     /* dropping the rest of an overlong line */
-	uint64_t lineno;
-};
 
 /*
  * Follows the bytes the server sends, to learn the close codes that
@@ -72,7 +64,7 @@ struct sio_wsclient {
 	struct lws *in_wsi;    /* the input, while it is being read */
 	int in_dup;            /* the descriptor in_wsi owns */
 	int in_flags;          /* of opts.in_fd: lws makes it non-blocking, our parent may mind */
-	struct linebuf in;
+	struct sio_lines in;      /* input not yet sent */
 	struct sio_sendq q;
 	unsigned char *rx;     /* the message being reassembled */
 	size_t rx_len, rx_cap;
@@ -308,7 +300,6 @@ static int send_line(struct sio_wsclient *c, const char *line, size_t len)
 {
 	const char *ch = c->opts.publish;
 
-	c->in.lineno++;
 	if (c->opts.raw)
 		return queue_frame(c, frame_copy(line, len));
 	if (sio_proto_is_json(line, len))
@@ -461,14 +452,30 @@ static bool queue_low(const struct sio_wsclient *c)
 	return c->q.count <= QUEUE_LOW_FRAMES && c->q.bytes <= QUEUE_LOW_BYTES;
 }
 
+/* Sends every whole line (at eof, the last one too); an overlong one is
+ * dropped and said. */
+static int input_lines(struct sio_wsclient *c, bool eof)
+{
+	const char *line;
+	size_t len;
+	enum sio_line r;
+
+	while ((r = sio_lines_next(&c->in, eof, &line, &len)) != SIO_LINE_NONE) {
+		if (r == SIO_LINE_TOO_LONG)
+			sio_log(SIO_LOG_WARN, "INPUT_SKIPPED", "line=%llu reason=\"longer than %zu bytes\"",
+				(unsigned long long)c->in.lineno, SIO_WSCLIENT_MAX_FRAME);
+		else if (send_line(c, line, len) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static void input_eof(struct sio_wsclient *c)
 {
 	if (c->in_eof)
 		return;
-	if (!c->in.skipping && c->in.len)
-		send_line(c, c->in.buf, c->in.len);
-	free(c->in.buf);
-	memset(&c->in, 0, sizeof c->in);
+	input_lines(c, true);
+	sio_lines_free(&c->in);
 	c->in_eof = true;
 	check_done(c);
 }
@@ -508,68 +515,17 @@ static void input_maybe_resume(struct sio_wsclient *c)
 		input_resume(c);
 }
 
-static int linebuf_reserve(struct linebuf *b, size_t more)
-{
-	if (b->len + more <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : RX_CHUNK;
-	while (cap < b->len + more)
-		cap *= 2;
-	char *n = realloc(b->buf, cap);
-	if (!n)
-		return -1;
-	b->buf = n;
-	b->cap = cap;
-	return 0;
-}
-
-/* Sends every complete line; keeps the partial one, or drops an overlong one. */
-static int input_lines(struct sio_wsclient *c)
-{
-	struct linebuf *b = &c->in;
-	size_t start = 0;
-	char *nl;
-
-	while ((nl = memchr(b->buf + b->scanned, '\n', b->len - b->scanned))) {
-		size_t end = (size_t)(nl - b->buf);
-		if (b->skipping) {
-			b->skipping = false;
-			b->lineno++;
-		} else if (send_line(c, b->buf + start, end - start) < 0) {
-			return -1;
-		}
-		start = b->scanned = end + 1;
-	}
-	if (start)
-		memmove(b->buf, b->buf + start, b->len - start);
-	b->len -= start;
-	b->scanned = b->len;
-	if (!b->skipping && b->len > SIO_WSCLIENT_MAX_FRAME) {
-		sio_log(SIO_LOG_WARN, "INPUT_SKIPPED", "line=%llu reason=\"longer than %zu bytes\"",
-			(unsigned long long)b->lineno + 1, SIO_WSCLIENT_MAX_FRAME);
-		b->skipping = true;
-	}
-	if (b->skipping)
-		b->len = b->scanned = 0;
-	/* One huge line should not pin its buffer for the rest of the run. */
-	if (!b->len && b->cap > 4 * RX_CHUNK) {
-		free(b->buf);
-		b->buf = NULL;
-		b->cap = 0;
-	}
-	return 0;
-}
-
 /* Returns -1 to have lws close the input wsi (end of input, or a pause). */
 static int input_read(struct sio_wsclient *c)
 {
 	if (c->closing)
 		return -1;
-	if (linebuf_reserve(&c->in, RX_CHUNK) < 0) {
+	char *room = sio_lines_space(&c->in, RX_CHUNK);
+	if (!room) {
 		fail(c, CLOSE_NORMAL, "out of memory");
 		return -1;
 	}
-	ssize_t n = read(c->in_dup, c->in.buf + c->in.len, RX_CHUNK);
+	ssize_t n = read(c->in_dup, room, RX_CHUNK);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return 0;
@@ -580,8 +536,8 @@ static int input_read(struct sio_wsclient *c)
 		input_eof(c);
 		return -1;
 	}
-	c->in.len += (size_t)n;
-	if (input_lines(c) < 0)
+	sio_lines_added(&c->in, (size_t)n);
+	if (input_lines(c, false) < 0)
 		return -1;
 	if (queue_high(c)) {
 		c->in_paused = true;
@@ -957,6 +913,7 @@ struct sio_wsclient *sio_wsclient_new(const struct sio_wsclient_opts *opts,
 	c->opts = *opts;
 	c->in_dup = -1;
 	c->in_flags = -1;
+	sio_lines_init(&c->in, SIO_WSCLIENT_MAX_FRAME);
 	tap_reset(&c->tap, -1);
 	if (sio_wsurl_parse(opts->url, &c->url, err, errlen) < 0) {
 		int saved = errno;
@@ -1067,7 +1024,7 @@ void sio_wsclient_destroy(struct sio_wsclient **cp)
 	if (c->in_flags >= 0)
 		fcntl(c->opts.in_fd, F_SETFL, c->in_flags);
 	sio_sendq_clear(&c->q);
-	free(c->in.buf);
+	sio_lines_free(&c->in);
 	free(c->rx);
 	sio_wsurl_free(&c->url);
 	free(c);
