@@ -4,7 +4,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +21,6 @@
 enum {
 	OPT_SUBSCRIBE = 1,
 	OPT_PUBLISH,
-	OPT_COUNT,
-	OPT_TIMEOUT,
 	OPT_RAW,
 	OPT_BINARY,
 	OPT_NO_READY,
@@ -33,8 +30,6 @@ static const struct sio_option options[] = {
 	{ "subscribe", 0, 1, OPT_SUBSCRIBE, "CHANNEL", "subscribe to CHANNEL (repeatable)" },
 	{ "publish", 0, 1, OPT_PUBLISH, "CHANNEL",
 	  "send each input line as a message on CHANNEL" },
-	{ "count", 0, 1, OPT_COUNT, "N", "exit after printing N frames" },
-	{ "timeout", 0, 1, OPT_TIMEOUT, "SECONDS", "fail when not done within SECONDS" },
 	{ "raw", 0, 0, OPT_RAW, NULL, "send each input line as a frame, unchanged" },
 	{ "binary", 0, 0, OPT_BINARY, NULL, "send frames with the binary opcode" },
 	{ "no-ready", 0, 0, OPT_NO_READY, NULL, "do not send CLIENT_READY after opening" },
@@ -53,8 +48,6 @@ struct args {
 	const char **subscribe;
 	size_t nsubscribe;
 	const char *publish;
-	unsigned long long count;
-	double timeout;
 	bool raw, binary, no_ready;
 };
 
@@ -78,21 +71,9 @@ static void wake_client(void)
 	sio_wsclient_wake(client);
 }
 
-static int parse_count(const char *value, unsigned long long *out)
-{
-	char *end;
-
-	if (*value < '0' || *value > '9')
-		return -1;
-	errno = 0;
-	*out = strtoull(value, &end, 10);
-	return *end || errno || *out == 0 ? -1 : 0;
-}
-
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
 {
 	struct args *a = arg;
-	char *end;
 
 	switch (id) {
 	case OPT_SUBSCRIBE: {
@@ -108,19 +89,6 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 	case OPT_PUBLISH:
 		a->publish = value;
 		return 0;
-	case OPT_COUNT:
-		if (parse_count(value, &a->count) == 0)
-			return 0;
-		snprintf(err, errlen, "--count: expected a positive integer");
-		return SIO_EXIT_USAGE;
-	case OPT_TIMEOUT:
-		errno = 0;
-		a->timeout = strtod(value, &end);
-		if (end != value && !*end && !errno && isfinite(a->timeout) &&
-		    a->timeout > 0 && a->timeout <= 1e9)
-			return 0;
-		snprintf(err, errlen, "--timeout: expected a positive number of seconds");
-		return SIO_EXIT_USAGE;
 	case OPT_RAW:
 		a->raw = true;
 		return 0;
@@ -187,8 +155,8 @@ static int run(const struct args *a, const char *url)
 		.raw = a->raw,
 		.binary = a->binary,
 		.no_ready = a->no_ready,
-		.count = a->count,
-		.timeout = a->timeout,
+		.count = (unsigned long long)config.cat.count,
+		.timeout = config.cat.timeout,
 		.in_fd = 0,
 		.stop = sio_signals_flag(SIO_SIGNAL_STOP),
 		.on_frame = print_frame,
@@ -255,8 +223,8 @@ static int run_bus(const struct args *a)
 		.nsubscribe = a->nsubscribe,
 		.publish = a->publish,
 		.in_fd = 0,
-		.count = a->count,
-		.timeout = a->timeout,
+		.count = (unsigned long long)config.cat.count,
+		.timeout = config.cat.timeout,
 		.stop = sio_signals_flag(SIO_SIGNAL_STOP),
 		.wake_fd = sio_signals_fd(),
 		.on_message = print_frame,

@@ -5,7 +5,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,7 +31,6 @@ extern char **environ;
 #define TICK_MS 50
 #define REFRESH_MS 1000
 #define DEFAULT_TIMEOUT_S 5.0
-#define DEFAULT_MAX_HOOKS 32
 #define RECENT_EVENTS 8
 /* A seed that never answers is most often a typo: say so, once. */
 #define SILENCE_WARN_MS 5000
@@ -44,8 +42,6 @@ enum {
 	OPT_EXEC,
 	OPT_WAIT_FOR,
 	OPT_ID,
-	OPT_TIMEOUT,
-	OPT_MAX_HOOKS,
 };
 
 static const struct sio_option options[] = {
@@ -55,8 +51,6 @@ static const struct sio_option options[] = {
 	{ "exec", 0, 1, OPT_EXEC, "CMD", "run sh -c CMD on every event, SIO_* set" },
 	{ "wait-for", 0, 1, OPT_WAIT_FOR, "EVENT", "exit 0 on EVENT, 1 when --timeout is up" },
 	{ "id", 0, 1, OPT_ID, "ID", "only instance ID: events, hooks, table" },
-	{ "timeout", 0, 1, OPT_TIMEOUT, "SECONDS", "stop after SECONDS [--once: 5]" },
-	{ "max-hooks", 0, 1, OPT_MAX_HOOKS, "N", "hooks at once, more are skipped [32]" },
 	{ NULL, 0, 0, 0, NULL, NULL },
 };
 
@@ -73,8 +67,6 @@ struct args {
 	const char *exec;
 	const char *wait_for;
 	const char *id;
-	double timeout;          /* s; 0 when none */
-	long max_hooks;
 };
 
 struct monitor {
@@ -82,10 +74,12 @@ struct monitor {
 	enum mode mode;
 	struct sio_bus *bus;
 	struct sio_command_set *hooks;
+	size_t max_hooks;
 	uint64_t skipped;
 	struct sio_rate skip_log;
 	bool matched;
 	int out_errno;           /* stdout failed: stop */
+	double timeout;          /* s; 0 when none */
 	struct sio_settle settle; /* --once */
 	uint64_t heartbeat_ms, dead_after_ms;
 	char recent[RECENT_EVENTS][SIO_ENDPOINT_MAX + SIO_ID_MAX + 96];
@@ -101,7 +95,6 @@ static const struct sio_cli *cli_args;   /* kept for SIGHUP */
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
 {
 	struct args *a = arg;
-	char *end;
 
 	switch (id) {
 	case OPT_ONCE:
@@ -125,21 +118,6 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 	case OPT_ID:
 		a->id = value;
 		return 0;
-	case OPT_TIMEOUT:
-		errno = 0;
-		a->timeout = strtod(value, &end);
-		if (end != value && !*end && !errno && isfinite(a->timeout) &&
-		    a->timeout > 0 && a->timeout <= 1e9)
-			return 0;
-		snprintf(err, errlen, "--timeout: expected a positive number of seconds");
-		return SIO_EXIT_USAGE;
-	case OPT_MAX_HOOKS:
-		errno = 0;
-		a->max_hooks = strtol(value, &end, 10);
-		if (end != value && !*end && !errno && a->max_hooks >= 1 && a->max_hooks <= 4096)
-			return 0;
-		snprintf(err, errlen, "--max-hooks: expected an integer from 1 to 4096");
-		return SIO_EXIT_USAGE;
 	}
 	return 0;
 }
@@ -172,7 +150,7 @@ static void run_hook(struct monitor *m, const struct sio_monitor_event *ev)
 
 	char tag[SIO_ID_MAX + 64], why[512];
 
-	if (sio_command_running(m->hooks) >= (size_t)m->a->max_hooks) {
+	if (sio_command_running(m->hooks) >= m->max_hooks) {
 		uint32_t suppressed = 0;
 		m->skipped++;
 		/* A mesh that starts all at once would otherwise flood the log. */
@@ -348,7 +326,7 @@ static int loop(struct monitor *m)
 	int fds[8];
 	size_t nfds = sio_bus_fds(m->bus, fds, 8);
 	struct pollfd pfd[8 + 1];
-	double timeout = m->a->timeout;
+	double timeout = m->timeout;
 	bool timed_out = false;
 
 	if (!timeout && m->mode == MODE_ONCE)
@@ -408,8 +386,8 @@ static int loop(struct monitor *m)
 	if (sio_signals_take(SIO_SIGNAL_CHILD))
 		sio_command_reap(m->hooks, hook_ended, m);
 	if (m->skipped)
-		sio_log(SIO_LOG_WARN, "HOOKS_SKIPPED", "skipped=%llu max_hooks=%ld",
-			(unsigned long long)m->skipped, m->a->max_hooks);
+		sio_log(SIO_LOG_WARN, "HOOKS_SKIPPED", "skipped=%llu max_hooks=%zu",
+			(unsigned long long)m->skipped, m->max_hooks);
 	return finish(m, timed_out, timeout);
 }
 
@@ -437,7 +415,8 @@ static int run(const struct args *a, const struct sio_config *cfg)
 	char err[512], fallback[SIO_ENDPOINT_MAX];
 	char *one[1];
 	struct sio_strlist seeds = cfg->bus.peers;
-	struct monitor m = { .a = a };
+	struct monitor m = { .a = a, .timeout = cfg->monitor.timeout,
+			     .max_hooks = (size_t)cfg->monitor.max_hooks };
 
 	/* No peer given: the instance this same configuration starts, so that
 	 * "sio-monitor" beside a default "sio-serve" needs no option at all. */
@@ -458,7 +437,7 @@ static int run(const struct args *a, const struct sio_config *cfg)
 		m.mode = MODE_EVENTS;
 	else
 		m.mode = MODE_TABLE;
-	if (a->exec && !(m.hooks = sio_command_set_new((size_t)a->max_hooks))) {
+	if (a->exec && !(m.hooks = sio_command_set_new(m.max_hooks))) {
 		sio_error("out of memory");
 		return SIO_EXIT_FAILURE;
 	}
@@ -502,7 +481,7 @@ static int usage_error(const char *msg)
 
 int main(int argc, char **argv)
 {
-	struct args a = { .max_hooks = DEFAULT_MAX_HOOKS };
+	struct args a = { 0 };
 	struct sio_cli cli;
 	struct sio_config cfg;
 	char err[512];

@@ -15,52 +15,31 @@
 #include "settle.h"
 #include "sio.h"
 
-enum { OPT_WEIGHTED = 1, OPT_TWO_CHOICES, OPT_COUNT, OPT_SEED, OPT_TIMEOUT };
+enum { OPT_WEIGHTED = 1, OPT_TWO_CHOICES, OPT_SEED };
 
 static const struct sio_option options[] = {
 	{ "weighted", 'w', 0, OPT_WEIGHTED, NULL, "weigh each endpoint by its free capacity" },
 	{ "two-choices", '2', 0, OPT_TWO_CHOICES, NULL,
 	  "draw two endpoints, take the one with more room" },
-	{ "count", 'n', 1, OPT_COUNT, "N", "print N independent picks [1]" },
 	{ "seed", 's', 1, OPT_SEED, "S", "seed the generator: repeatable picks" },
-	{ "timeout", 't', 1, OPT_TIMEOUT, "SECONDS",
-	  "with --bus-peer, how long to listen to the mesh [3]" },
 	{ NULL, 0, 0, 0, NULL, NULL },
 };
 
 struct args {
 	enum sio_pick_mode mode;
-	unsigned long count;
 	bool seeded;
 	uint64_t seed;
-	double timeout;
 };
-
-static int parse_number(const char *v, double min, double max, double *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtod(v, &end);
-	return errno || end == v || *end || *out < min || *out > max ? -1 : 0;
-}
 
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
 {
 	struct args *a = arg;
-	double d;
 
 	switch (id) {
 	case OPT_WEIGHTED: a->mode = SIO_PICK_WEIGHTED; break;
 	case OPT_TWO_CHOICES: a->mode = SIO_PICK_TWO_CHOICES; break;
-	case OPT_COUNT:
-		if (parse_number(value, 1, 1e9, &d) || d != (unsigned long)d) {
-			snprintf(err, errlen, "--count: expected an integer from 1 to 1000000000");
-			return SIO_EXIT_USAGE;
-		}
-		a->count = (unsigned long)d;
-		break;
 	case OPT_SEED: {
+		/* Any 64 bits, in any base C reads: no range for the schema to check. */
 		char *end;
 		errno = 0;
 		a->seed = strtoull(value, &end, 0);
@@ -71,12 +50,6 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 		a->seeded = true;
 		break;
 	}
-	case OPT_TIMEOUT:
-		if (parse_number(value, 0, 86400, &a->timeout)) {
-			snprintf(err, errlen, "--timeout: expected seconds from 0 to 86400");
-			return SIO_EXIT_USAGE;
-		}
-		break;
 	}
 	return 0;
 }
@@ -161,8 +134,7 @@ static int read_lines(struct list *l, FILE *in)
 }
 
 /* The mesh's instances that accept clients (sio_registry_accepting). */
-static int from_mesh(struct list *l, const struct sio_config *cfg, double timeout,
-		     char *err, size_t errlen)
+static int from_mesh(struct list *l, const struct sio_config *cfg, char *err, size_t errlen)
 {
 	struct sio_bus_options opt = {
 		.id = "sio-pick", .seeds = &cfg->bus.peers, .cert = cfg->bus.cert,
@@ -177,7 +149,7 @@ static int from_mesh(struct list *l, const struct sio_config *cfg, double timeou
 	/* Done once the view is settled, or at the deadline: an empty mesh
 	 * may yet answer. */
 	const struct sio_registry *reg = sio_bus_registry(bus);
-	uint64_t start = sio_clock_ms(), deadline = start + (uint64_t)(timeout * 1000);
+	uint64_t start = sio_clock_ms(), deadline = start + (uint64_t)(cfg->pick.timeout * 1000);
 	struct sio_settle settle;
 	sio_settle_init(&settle, (uint64_t)cfg->bus.heartbeat_ms, (uint64_t)cfg->bus.dead_after_ms,
 			start);
@@ -201,7 +173,7 @@ static int from_mesh(struct list *l, const struct sio_config *cfg, double timeou
 
 int main(int argc, char **argv)
 {
-	struct args a = { .mode = SIO_PICK_UNIFORM, .count = 1, .timeout = 3 };
+	struct args a = { .mode = SIO_PICK_UNIFORM };
 	struct sio_cli cli;
 	struct sio_config cfg;
 	struct list l = { 0 };
@@ -240,7 +212,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	if (cfg.bus.peers.count) {
-		if (from_mesh(&l, &cfg, a.timeout, err, sizeof err)) {
+		if (from_mesh(&l, &cfg, err, sizeof err)) {
 			fprintf(stderr, "sio-pick: error: %s\n", err);
 			rc = SIO_EXIT_FAILURE;
 			goto out;
@@ -265,7 +237,7 @@ int main(int argc, char **argv)
 	if (!a.seeded && getrandom(&seed, sizeof seed, 0) != sizeof seed)
 		seed = sio_clock_ms();
 	sio_rng_seed(&rng, seed);
-	for (unsigned long i = 0; i < a.count; i++) {
+	for (int64_t i = 0; i < cfg.pick.count; i++) {
 		long k = sio_pick(l.items, l.count, a.mode, &rng);
 		if (k < 0) {
 			fprintf(stderr, "sio-pick: error: no endpoint available\n");

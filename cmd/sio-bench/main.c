@@ -23,32 +23,14 @@
 #define MAX_WORKERS 1024
 #define FD_RESERVE 64     /* descriptors a worker keeps for itself */
 
-enum {
-	OPT_URL = 1, OPT_PUBLISH_URL, OPT_CONNECTIONS, OPT_DURATION, OPT_RATE, OPT_SIZE,
-	OPT_WINDOW, OPT_CHANNEL, OPT_CONCURRENCY, OPT_TIMEOUT, OPT_WORKERS, OPT_SERVER_PID,
-	OPT_JSON, OPT_QUIET,
-};
+enum { OPT_URL = 1, OPT_PUBLISH_URL, OPT_CHANNEL, OPT_SERVER_PID, OPT_JSON, OPT_QUIET };
 
 static const struct sio_option options[] = {
 	{ "url", 'u', 1, OPT_URL, "URL",
 	  "server, repeatable: connections go round them (default: " DEFAULT_URL ")" },
 	{ "publish-url", 'P', 1, OPT_PUBLISH_URL, "URL",
 	  "where the publisher connects (relay: required) [the first --url]" },
-	{ "connections", 'n', 1, OPT_CONNECTIONS, "N",
-	  "connections to open; subscribers in fanout and relay [1000]" },
-	{ "duration", 'd', 1, OPT_DURATION, "SECONDS",
-	  "how long to hold the connections, or to publish [10]" },
-	{ "rate", 'r', 1, OPT_RATE, "N",
-	  "messages per second; 0: as fast as the window allows [0]" },
-	{ "size", 's', 1, OPT_SIZE, "BYTES", "bytes of each message as delivered [128]" },
-	{ "window", 'w', 1, OPT_WINDOW, "N",
-	  "messages not yet delivered to every subscriber [8; 32768 with --rate]" },
 	{ "channel", 0, 1, OPT_CHANNEL, "NAME", "channel to publish on [bench]" },
-	{ "concurrency", 'C', 1, OPT_CONCURRENCY, "N", "handshakes under way at once [100]" },
-	{ "timeout", 't', 1, OPT_TIMEOUT, "SECONDS",
-	  "limit for a handshake, for subscribing, for the last deliveries [10]" },
-	{ "workers", 'j', 1, OPT_WORKERS, "N",
-	  "worker processes [as many as the descriptor limit needs]" },
 	{ "server-pid", 0, 1, OPT_SERVER_PID, "PID",
 	  "a server process to measure (memory, CPU time), repeatable" },
 	{ "json", 0, 0, OPT_JSON, NULL, "print one JSON line instead of the table" },
@@ -60,7 +42,6 @@ struct args {
 	const char *urls[MAX_URLS];
 	size_t nurls;
 	const char *publish_url;
-	double connections, duration, rate, size, window, concurrency, timeout, workers;
 	const char *channel;
 	pid_t pids[SIO_BENCH_MAX_PIDS];
 	size_t npids;
@@ -68,14 +49,21 @@ struct args {
 	unsigned given;   /* 1 << OPT_x for every option given */
 };
 
-static int parse_number(const char *v, double min, double max, bool integer, double *out)
+/* The schema's bounds of bench.window and bench.workers (lib/core/config.c). */
+_Static_assert(SIO_BENCH_RING / 2 == 32768, "bench.window's maximum is half the ring");
+_Static_assert(MAX_WORKERS == 1024, "bench.workers's maximum");
+
+/* A repeatable option, so no setting: Linux pids are 1 to 2^22. */
+static int parse_pid(const char *v, pid_t *pid)
 {
 	char *end;
 
 	errno = 0;
-	*out = strtod(v, &end);
-	return errno || end == v || *end || *out < min || *out > max ||
-			       (integer && *out != (double)(long long)*out) ? -1 : 0;
+	long n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < 1 || n > 4194304)
+		return -1;
+	*pid = (pid_t)n;
+	return 0;
 }
 
 static int bad(char *err, size_t errlen, const char *fmt, const char *what)
@@ -87,7 +75,6 @@ static int bad(char *err, size_t errlen, const char *fmt, const char *what)
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
 {
 	struct args *a = arg;
-	double d;
 
 	a->given |= 1u << id;
 	switch (id) {
@@ -97,26 +84,6 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 		a->urls[a->nurls++] = value;
 		break;
 	case OPT_PUBLISH_URL: a->publish_url = value; break;
-	case OPT_CONNECTIONS:
-		if (parse_number(value, 1, 10000000, true, &a->connections))
-			return bad(err, errlen, "%s: expected an integer from 1 to 10000000", "--connections");
-		break;
-	case OPT_DURATION:
-		if (parse_number(value, 0.001, 86400, false, &a->duration))
-			return bad(err, errlen, "%s: expected seconds from 0.001 to 86400", "--duration");
-		break;
-	case OPT_RATE:
-		if (parse_number(value, 0, 10000000, false, &a->rate))
-			return bad(err, errlen, "%s: expected messages per second from 0 to 10000000", "--rate");
-		break;
-	case OPT_SIZE:
-		if (parse_number(value, 1, 16 << 20, true, &a->size))
-			return bad(err, errlen, "%s: expected bytes from 1 to 16777216", "--size");
-		break;
-	case OPT_WINDOW:
-		if (parse_number(value, 1, SIO_BENCH_RING / 2, true, &a->window))
-			return bad(err, errlen, "%s: expected an integer from 1 to 32768", "--window");
-		break;
 	case OPT_CHANNEL:
 		if (!*value || strlen(value) > 99 || strpbrk(value, "\"\\"))
 			return bad(err, errlen, "%s: expected 1 to 99 characters, no \" or \\", "--channel");
@@ -125,24 +92,12 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 				return bad(err, errlen, "%s: no control characters", "--channel");
 		a->channel = value;
 		break;
-	case OPT_CONCURRENCY:
-		if (parse_number(value, 1, 1000000, true, &a->concurrency))
-			return bad(err, errlen, "%s: expected an integer from 1 to 1000000", "--concurrency");
-		break;
-	case OPT_TIMEOUT:
-		if (parse_number(value, 0.001, 3600, false, &a->timeout))
-			return bad(err, errlen, "%s: expected seconds from 0.001 to 3600", "--timeout");
-		break;
-	case OPT_WORKERS:
-		if (parse_number(value, 1, MAX_WORKERS, true, &a->workers))
-			return bad(err, errlen, "%s: expected an integer from 1 to 1024", "--workers");
-		break;
 	case OPT_SERVER_PID:
 		if (a->npids == SIO_BENCH_MAX_PIDS)
 			return bad(err, errlen, "--server-pid: at most %s processes", "8");
-		if (parse_number(value, 1, 4194304, true, &d))
+		if (parse_pid(value, &a->pids[a->npids]))
 			return bad(err, errlen, "%s: expected a process id", "--server-pid");
-		a->pids[a->npids++] = (pid_t)d;
+		a->npids++;
 		break;
 	case OPT_JSON: a->json = true; break;
 	case OPT_QUIET: a->quiet = true; break;
@@ -281,26 +236,39 @@ static rlim_t raise_fd_limit(void)
 	return rl.rlim_cur;
 }
 
-static int check_args(struct args *a, enum sio_bench_mode mode, char *err, size_t errlen)
+/* Whether the command line set bench.key: a file may hold settings of every mode. */
+static bool given(const struct sio_cli *cli, const char *key)
+{
+	const struct sio_setting *s = sio_setting_find("bench", key);
+
+	for (size_t i = 0; i < cli->noverrides; i++)
+		if (&sio_settings[cli->overrides[i].setting] == s)
+			return true;
+	return false;
+}
+
+static int check_args(const struct args *a, const struct sio_cli *cli, const struct sio_config *cfg,
+		      enum sio_bench_mode mode, char *err, size_t errlen)
 {
 	bool fan = mode == SIO_BENCH_FANOUT || mode == SIO_BENCH_RELAY;
-	static const struct { int id; const char *name; } fan_only[] = {
-		{ OPT_PUBLISH_URL, "--publish-url" }, { OPT_RATE, "--rate" },
-		{ OPT_SIZE, "--size" }, { OPT_WINDOW, "--window" }, { OPT_CHANNEL, "--channel" },
-	};
+	static const char *const fan_only[] = { "rate", "size", "window" };
 
-	if (!fan)
-		for (size_t i = 0; i < sizeof fan_only / sizeof fan_only[0]; i++)
-			if (a->given & (1u << fan_only[i].id))
-				return bad(err, errlen, "%s applies to fanout and relay only",
-					   fan_only[i].name);
-	if (mode == SIO_BENCH_CONNECT_RATE && (a->given & (1u << OPT_DURATION)))
+	if (!fan && (a->given & (1u << OPT_PUBLISH_URL)))
+		return bad(err, errlen, "%s applies to fanout and relay only", "--publish-url");
+	if (!fan && (a->given & (1u << OPT_CHANNEL)))
+		return bad(err, errlen, "%s applies to fanout and relay only", "--channel");
+	for (size_t i = 0; !fan && i < sizeof fan_only / sizeof fan_only[0]; i++)
+		if (given(cli, fan_only[i])) {
+			snprintf(err, errlen, "--%s applies to fanout and relay only", fan_only[i]);
+			return SIO_EXIT_USAGE;
+		}
+	if (mode == SIO_BENCH_CONNECT_RATE && given(cli, "duration"))
 		return bad(err, errlen, "%s does not apply to connect-rate", "--duration");
 	if (mode == SIO_BENCH_RELAY && !a->publish_url)
 		return bad(err, errlen, "%s: relay needs --publish-url", "relay");
 	if (fan) {
 		uint32_t min = sio_bench_min_size(a->channel);
-		if (a->size < min) {
+		if (cfg->bench.size < min) {
 			snprintf(err, errlen, "--size: at least %u bytes with channel %s", min, a->channel);
 			return SIO_EXIT_USAGE;
 		}
@@ -310,8 +278,7 @@ static int check_args(struct args *a, enum sio_bench_mode mode, char *err, size_
 
 int main(int argc, char **argv)
 {
-	struct args a = { .connections = 1000, .duration = 10, .size = 128, .channel = "bench",
-			  .concurrency = 100, .timeout = 10 };
+	struct args a = { .channel = "bench" };
 	struct sio_cli cli;
 	struct sio_config cfg;
 	struct sio_bench_target *targets = NULL, publish;
@@ -367,9 +334,7 @@ int main(int argc, char **argv)
 	}
 	if (!a.nurls)
 		a.urls[a.nurls++] = DEFAULT_URL;
-	if (!(a.given & (1u << OPT_WINDOW)))
-		a.window = a.rate > 0 ? SIO_BENCH_RING / 2 : 8;
-	if ((rc = check_args(&a, (enum sio_bench_mode)mode, err, sizeof err))) {
+	if ((rc = check_args(&a, &cli, &cfg, (enum sio_bench_mode)mode, err, sizeof err))) {
 		fprintf(stderr, "sio-bench: error: %s\nTry 'sio-bench --help'.\n", err);
 		goto out;
 	}
@@ -391,9 +356,14 @@ int main(int argc, char **argv)
 
 	struct sio_bench_plan plan = {
 		.mode = (enum sio_bench_mode)mode, .targets = targets, .ntargets = a.nurls,
-		.publish = &publish, .connections = (uint64_t)a.connections,
-		.concurrency = (uint32_t)a.concurrency, .duration = a.duration, .timeout = a.timeout,
-		.rate = a.rate, .window = (uint32_t)a.window, .size = (uint32_t)a.size,
+		.publish = &publish, .connections = (uint64_t)cfg.bench.connections,
+		.concurrency = (uint32_t)cfg.bench.concurrency, .duration = cfg.bench.duration,
+		.timeout = cfg.bench.timeout, .rate = cfg.bench.rate,
+		/* Unset: a few messages in flight, or with --rate a full ring, so
+		 * that the rate and not the window sets the pace. */
+		.window = cfg.bench.window ? (uint32_t)cfg.bench.window
+					   : cfg.bench.rate > 0 ? SIO_BENCH_RING / 2 : 8,
+		.size = (uint32_t)cfg.bench.size,
 		.channel = a.channel, .nserver_pids = a.npids,
 		.per_source = sio_bench_ports_per_address(),
 	};
@@ -401,9 +371,9 @@ int main(int argc, char **argv)
 	bool fan = mode == SIO_BENCH_FANOUT || mode == SIO_BENCH_RELAY;
 	rlim_t limit = raise_fd_limit();
 	uint64_t cap = limit > FD_RESERVE * 2 ? (uint64_t)limit - FD_RESERVE : FD_RESERVE;
-	plan.workers = a.workers ? (unsigned)a.workers
+	plan.workers = cfg.bench.workers ? (unsigned)cfg.bench.workers
 				 : (unsigned)((plan.connections + (fan ? 1 : 0) + cap - 1) / cap);
-	if (!a.workers && sio_bench_share(&plan, 0) + (fan ? 1 : 0) > cap)
+	if (!cfg.bench.workers && sio_bench_share(&plan, 0) + (fan ? 1 : 0) > cap)
 		plan.workers++;
 	if (plan.workers > MAX_WORKERS || plan.workers > plan.connections) {
 		fprintf(stderr, "sio-bench: error: %u worker processes for %llu connections: "
@@ -433,7 +403,8 @@ int main(int argc, char **argv)
 	sigaction(SIGALRM, &sa, NULL);
 	/* Every phase has its own limit; this one is for whatever they missed:
 	 * the phases' limits, and a second per 1,000 connections to open. */
-	unsigned deadline = (unsigned)(a.duration + 4 * a.timeout + 30 + a.connections / 1000);
+	unsigned deadline = (unsigned)(cfg.bench.duration + 4 * cfg.bench.timeout + 30 +
+				       (double)cfg.bench.connections / 1000);
 	fflush(stdout);
 	fflush(stderr);
 
