@@ -18,6 +18,7 @@
 #include "settle.h"
 #include "signals.h"
 #include "sio.h"
+#include "startup.h"
 #include "command.h"
 
 extern char **environ;
@@ -102,7 +103,7 @@ static void deliver(struct announcer *a)
 		fflush(stdout);
 	}
 	if (*a->cfg.announce.write) {
-		char *text = sio_announcement((enum sio_format)a->cfg.announce.format, urls, &len);
+		char *text = sio_deliver_text((enum sio_format)a->cfg.announce.format, urls, &len);
 		if (!text || sio_deliver_file(a->cfg.announce.write, text, len, err, sizeof err))
 			sio_log(SIO_LOG_ERROR, NULL, "%s", text ? err : "out of memory");
 		free(text);
@@ -265,69 +266,62 @@ static int start(struct announcer *a, char *err, size_t errlen)
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* Until SIGTERM; -1 when waiting fails. */
+static int loop(struct announcer *a)
 {
-	struct announcer a;
-	char err[512];
-	int rc;
-
-	memset(&a, 0, sizeof a);
-	sio_log_init("sio-announce", SIO_LOG_INFO, false);
-	if ((rc = sio_cli_parse(&a.cli, SIO_PROG_ANNOUNCE, argc, argv, options, on_option, &a,
-				err, sizeof err))) {
-		fprintf(stderr, "sio-announce: error: %s\nTry 'sio-announce --help'.\n", err);
-		sio_cli_free(&a.cli);
-		return rc;
-	}
-	if (a.cli.help || a.cli.version) {
-		if (a.cli.help)
-			sio_config_usage(stdout, SIO_PROG_ANNOUNCE, "sio-announce --bus-peer ENDPOINT [OPTION]...",
-					 "Tell the front-end which URL(s) new clients get, from the live mesh.",
-					 options);
-		else
-			printf("sio-announce %s\n", SIO_VERSION);
-		sio_cli_free(&a.cli);
-		return SIO_EXIT_OK;
-	}
-	if ((rc = sio_config_build(&a.cfg, &a.cli, err, sizeof err))) {
-		fprintf(stderr, "sio-announce: error: %s\n", err);
-		goto out;
-	}
-	if (a.cli.check_config)
-		goto out;
-	if (a.cli.first_arg < argc || !a.cfg.bus.peers.count) {
-		fprintf(stderr, "sio-announce: error: %s\nTry 'sio-announce --help'.\n",
-			a.cli.first_arg < argc ? "unexpected argument" : "no --bus-peer given");
-		rc = SIO_EXIT_USAGE;
-		goto out;
-	}
-	sio_log_set_level((enum sio_log_level)a.cfg.log.level);
-	sio_log_set_json(a.cfg.log.format == SIO_LOG_JSON);
-	if (start(&a, err, sizeof err)) {
-		sio_log(SIO_LOG_ERROR, NULL, "%s", err);
-		rc = SIO_EXIT_FAILURE;
-		goto out;
-	}
 	while (!sio_signals_pending(SIO_SIGNAL_STOP)) {
-		int woke = sio_bus_poll(a.bus, 100, sio_signals_fd());
+		int woke = sio_bus_poll(a->bus, 100, sio_signals_fd());
 		if (woke < 0) {
-			sio_log(SIO_LOG_ERROR, NULL, "poll failed: %s", strerror(errno));
-			rc = SIO_EXIT_FAILURE;
-			break;
+			sio_error("unable to wait for the bus: %s", strerror(errno));
+			return -1;
 		}
 		if (woke)
 			sio_signals_drain();
 		if (sio_signals_take(SIO_SIGNAL_RELOAD))
-			reload(&a);
-		step(&a);
+			reload(a);
+		step(a);
 	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct announcer a;
+	const struct sio_startup st = {
+		.name = "sio-announce", .prog = SIO_PROG_ANNOUNCE,
+		.synopsis = "sio-announce --bus-peer ENDPOINT [OPTION]...",
+		.summary = "Tell the front-end which URL(s) new clients get, from the live mesh.",
+		.options = options, .on_option = on_option, .arg = &a,
+		.log_level = SIO_LOG_INFO,
+	};
+	char err[512];
+
+	memset(&a, 0, sizeof a);
+	int rc = sio_startup_run(&st, argc, argv, &a.cli, &a.cfg);
+	if (rc == SIO_STARTUP_GO && a.cli.check_config)
+		rc = SIO_EXIT_OK;
+	if (rc != SIO_STARTUP_GO)
+		goto out;
+	if (a.cli.first_arg < argc) {
+		rc = sio_startup_usage(&st, "unexpected argument '%s'", argv[a.cli.first_arg]);
+		goto out;
+	}
+	if (!a.cfg.bus.peers.count) {
+		rc = sio_startup_usage(&st, "no --bus-peer given");
+		goto out;
+	}
+	if (start(&a, err, sizeof err)) {
+		sio_error("%s", err);
+		rc = SIO_EXIT_FAILURE;
+		goto out;
+	}
+	rc = loop(&a) ? SIO_EXIT_FAILURE : SIO_EXIT_OK;
 out:
 	sio_httpd_destroy(&a.httpd);
 	sio_bus_destroy(&a.bus);
 	sio_command_set_destroy(&a.commands);
 	sio_announcer_free(&a.decide);
-	sio_config_free(&a.cfg);
-	sio_cli_free(&a.cli);
+	sio_startup_free(&a.cli, &a.cfg);
 	sio_signals_reset();
 	return rc;
 }

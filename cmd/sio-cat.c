@@ -16,6 +16,7 @@
 #include "service.h"
 #include "signals.h"
 #include "sio.h"
+#include "startup.h"
 #include "wsclient.h"
 
 enum {
@@ -181,38 +182,20 @@ static int run(const struct args *a, const char *url)
 	return rc;
 }
 
-static int configure(const struct sio_cli *cli)
+/* With the bus, what a URL alone can do is a usage error. */
+static const char *check_bus_args(const struct args *a)
 {
-	char err[512];
-
-	/* A failed build may hold values already: main frees it either way. */
-	int rc = sio_config_build(&config, cli, err, sizeof err);
-	if (rc) {
-		sio_error("%s", err);
-	} else {
-		sio_log_set_level((enum sio_log_level)config.log.level);
-		sio_log_set_json(config.log.format == SIO_LOG_JSON);
-	}
-	return rc;
-}
-
-static bool bus_mode(const struct sio_cli *cli, int argc)
-{
-	return config.bus.peers.count && cli->first_arg >= argc;
+	if (a->raw || a->binary || a->no_ready)
+		return "--raw, --binary and --no-ready need a URL: the bus carries messages";
+	if (!a->publish && !a->nsubscribe)
+		return "with --bus-peer, give --publish CHANNEL or --subscribe CHANNEL";
+	return NULL;
 }
 
 static int run_bus(const struct args *a)
 {
 	char why[512] = "";
 
-	if (a->raw || a->binary || a->no_ready) {
-		sio_error("--raw, --binary and --no-ready need a URL: the bus carries messages");
-		return SIO_EXIT_USAGE;
-	}
-	if (!a->publish && !a->nsubscribe) {
-		sio_error("with --bus-peer, give --publish CHANNEL or --subscribe CHANNEL");
-		return SIO_EXIT_USAGE;
-	}
 	if (sio_signals_init(0, NULL)) {
 		sio_error("unable to make a pipe: %s", strerror(errno));
 		return SIO_EXIT_FAILURE;
@@ -243,47 +226,41 @@ static int run_bus(const struct args *a)
 	}
 }
 
-/* Everything but running: returns an exit code, or -1 to go on and run. */
-static int prepare(const struct sio_cli *cli, int argc, char **argv)
-{
-	if (cli->help) {
-		sio_config_usage(stdout, SIO_PROG_CAT, synopsis, summary, options);
-		return SIO_EXIT_OK;
-	}
-	if (cli->version) {
-		printf("sio-cat %s\n", SIO_VERSION);
-		return SIO_EXIT_OK;
-	}
-	int rc = configure(cli);
-	if (rc || cli->check_config)
-		return rc;
-	if (cli->first_arg >= argc && !bus_mode(cli, argc)) {
-		sio_error("expected a URL (ws://host:port/path), or --bus-peer ENDPOINT");
-		return SIO_EXIT_USAGE;
-	}
-	if (cli->first_arg + 1 < argc) {
-		sio_error("unexpected argument: %s", argv[cli->first_arg + 1]);
-		return SIO_EXIT_USAGE;
-	}
-	return -1;
-}
-
 int main(int argc, char **argv)
 {
 	struct args a = { 0 };
+	const struct sio_startup st = {
+		.name = "sio-cat", .prog = SIO_PROG_CAT,
+		.synopsis = synopsis, .summary = summary,
+		.options = options, .on_option = on_option, .arg = &a,
+		.log_level = SIO_LOG_INFO,
+	};
 	struct sio_cli cli;
-	char err[512];
+	const char *bad;
 
 	open_std_fds();
-	sio_log_init("sio-cat", SIO_LOG_INFO, false);
-	int rc = sio_cli_parse(&cli, SIO_PROG_CAT, argc, argv, options, on_option, &a,
-			       err, sizeof err);
-	if (rc)
-		sio_error("%s", err);
-	else if ((rc = prepare(&cli, argc, argv)) < 0)
-		rc = bus_mode(&cli, argc) ? run_bus(&a) : run(&a, argv[cli.first_arg]);
-	sio_config_free(&config);
-	sio_cli_free(&cli);
+	int rc = sio_startup_run(&st, argc, argv, &cli, &config);
+	if (rc == SIO_STARTUP_GO && cli.check_config)
+		rc = SIO_EXIT_OK;
+	if (rc != SIO_STARTUP_GO)
+		goto out;
+	/* No URL but a peer: speak for the service side. */
+	bool bus = config.bus.peers.count && cli.first_arg >= argc;
+	if (cli.first_arg >= argc && !bus) {
+		rc = sio_startup_usage(&st, "expected a URL (ws://host:port/path), or --bus-peer ENDPOINT");
+		goto out;
+	}
+	if (cli.first_arg + 1 < argc) {
+		rc = sio_startup_usage(&st, "unexpected argument: %s", argv[cli.first_arg + 1]);
+		goto out;
+	}
+	if (bus && (bad = check_bus_args(&a))) {
+		rc = sio_startup_usage(&st, "%s", bad);
+		goto out;
+	}
+	rc = bus ? run_bus(&a) : run(&a, argv[cli.first_arg]);
+out:
+	sio_startup_free(&cli, &config);
 	free(a.subscribe);
 	return rc;
 }

@@ -23,6 +23,7 @@
 #include "settle.h"
 #include "signals.h"
 #include "sio.h"
+#include "startup.h"
 #include "command.h"
 
 extern char **environ;
@@ -473,46 +474,37 @@ static int run(const struct args *a, const struct sio_config *cfg)
 	return rc;
 }
 
-static int usage_error(const char *msg)
-{
-	sio_error("%s", msg);
-	return SIO_EXIT_USAGE;
-}
-
 int main(int argc, char **argv)
 {
 	struct args a = { 0 };
+	const struct sio_startup st = {
+		.name = "sio-monitor", .prog = SIO_PROG_MONITOR,
+		.synopsis = synopsis, .summary = summary,
+		.options = options, .on_option = on_option, .arg = &a,
+		.log_level = SIO_LOG_INFO,
+	};
 	struct sio_cli cli;
 	struct sio_config cfg;
-	char err[512];
 	const char *bad;
 
-	sio_log_init("sio-monitor", SIO_LOG_INFO, false);
-	int rc = sio_cli_parse(&cli, SIO_PROG_MONITOR, argc, argv, options, on_option, &a,
-			       err, sizeof err);
-	if (rc) {
-		rc = rc == SIO_EXIT_USAGE ? usage_error(err) : (sio_error("%s", err), rc);
-	} else if (cli.help) {
-		sio_config_usage(stdout, SIO_PROG_MONITOR, synopsis, summary, options);
-	} else if (cli.version) {
-		printf("sio-monitor %s\n", SIO_VERSION);
-	} else if (cli.first_arg < argc) {
-		snprintf(err, sizeof err, "unexpected argument '%s'", argv[cli.first_arg]);
-		rc = usage_error(err);
-	} else if ((bad = check_args(&a))) {
-		rc = usage_error(bad);
-	} else if ((rc = sio_config_build(&cfg, &cli, err, sizeof err))) {
-		sio_error("%s", err);
-		sio_config_free(&cfg);
-	} else {
-		sio_log_set_level((enum sio_log_level)cfg.log.level);
-		sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
-		if (!cli.check_config) {
-			cli_args = &cli;
-			rc = run(&a, &cfg);
-		}
-		sio_config_free(&cfg);
+	int rc = sio_startup_run(&st, argc, argv, &cli, &cfg);
+	if (rc != SIO_STARTUP_GO)
+		goto out;
+	if (cli.first_arg < argc) {
+		rc = sio_startup_usage(&st, "unexpected argument '%s'", argv[cli.first_arg]);
+		goto out;
 	}
-	sio_cli_free(&cli);
+	if ((bad = check_args(&a))) {
+		rc = sio_startup_usage(&st, "%s", bad);
+		goto out;
+	}
+	if (cli.check_config) {
+		rc = SIO_EXIT_OK;
+		goto out;
+	}
+	cli_args = &cli;
+	rc = run(&a, &cfg);
+out:
+	sio_startup_free(&cli, &cfg);
 	return rc;
 }

@@ -14,6 +14,7 @@
 #include "pick.h"
 #include "settle.h"
 #include "sio.h"
+#include "startup.h"
 
 enum { OPT_WEIGHTED = 1, OPT_TWO_CHOICES, OPT_SEED };
 
@@ -171,88 +172,92 @@ static int from_mesh(struct list *l, const struct sio_config *cfg, char *err, si
 	return rc;
 }
 
+/* The candidates: from the mesh, the arguments, or standard input. */
+static int gather(struct list *l, const struct sio_config *cfg, int nargs, char **args,
+		  char *err, size_t errlen)
+{
+	if (cfg->bus.peers.count)
+		return from_mesh(l, cfg, err, errlen);
+	for (int i = 0; i < nargs; i++)
+		if (add(l, args[i], 0, 0))
+			goto oom;
+	if (!nargs && read_lines(l, stdin))
+		goto oom;
+	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+enum outcome { PICKED, NONE_AVAILABLE, WRITE_FAILED };
+
+static enum outcome print_picks(const struct list *l, const struct args *a, int64_t count)
+{
+	struct sio_rng rng;
+	uint64_t seed = a->seed;
+
+	if (!a->seeded && getrandom(&seed, sizeof seed, 0) != sizeof seed)
+		seed = sio_clock_ms();
+	sio_rng_seed(&rng, seed);
+	for (int64_t i = 0; i < count; i++) {
+		long k = sio_pick(l->items, l->count, a->mode, &rng);
+		if (k < 0)
+			return NONE_AVAILABLE;
+		printf("%s\n", l->items[k].url);
+	}
+	return fflush(stdout) || ferror(stdout) ? WRITE_FAILED : PICKED;
+}
+
 int main(int argc, char **argv)
 {
 	struct args a = { .mode = SIO_PICK_UNIFORM };
+	const struct sio_startup start = {
+		.name = "sio-pick", .prog = SIO_PROG_PICK,
+		.synopsis = "sio-pick [OPTION]... [URL]...",
+		.summary = "Pick an endpoint at random from the URLs given, the lines of\n"
+			   "standard input, or the accepting instances of the mesh (--bus-peer).",
+		.options = options, .on_option = on_option, .arg = &a,
+		.log_level = SIO_LOG_WARN,
+	};
 	struct sio_cli cli;
 	struct sio_config cfg;
 	struct list l = { 0 };
 	char err[512];
-	int rc;
 
-	sio_log_init("sio-pick", SIO_LOG_WARN, false);
-	if ((rc = sio_cli_parse(&cli, SIO_PROG_PICK, argc, argv, options, on_option, &a, err,
-				sizeof err))) {
-		fprintf(stderr, "sio-pick: error: %s\nTry 'sio-pick --help'.\n", err);
-		sio_cli_free(&cli);
-		return rc;
-	}
-	if (cli.help || cli.version) {
-		if (cli.help)
-			sio_config_usage(stdout, SIO_PROG_PICK, "sio-pick [OPTION]... [URL]...",
-					 "Pick an endpoint at random from the URLs given, the lines of\n"
-					 "standard input, or the accepting instances of the mesh (--bus-peer).",
-					 options);
-		else
-			printf("sio-pick %s\n", SIO_VERSION);
-		sio_cli_free(&cli);
-		return SIO_EXIT_OK;
-	}
-	if ((rc = sio_config_build(&cfg, &cli, err, sizeof err))) {
-		fprintf(stderr, "sio-pick: error: %s\n", err);
+	int rc = sio_startup_run(&start, argc, argv, &cli, &cfg);
+	if (rc == SIO_STARTUP_GO && cli.check_config)
+		rc = SIO_EXIT_OK;
+	if (rc != SIO_STARTUP_GO)
+		goto out;
+	int nargs = argc - cli.first_arg;
+	if (cfg.bus.peers.count && nargs) {
+		rc = sio_startup_usage(&start, "give URLs or --bus-peer, not both");
 		goto out;
 	}
-	if (cli.check_config)
-		goto out;
-	sio_log_set_level((enum sio_log_level)cfg.log.level);
-	sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
-	if (cfg.bus.peers.count && cli.first_arg < argc) {
-		fprintf(stderr, "sio-pick: error: give URLs or --bus-peer, not both\n");
-		rc = SIO_EXIT_USAGE;
+	if (!cfg.bus.peers.count && !nargs && isatty(STDIN_FILENO)) {
+		rc = sio_startup_usage(&start, "no URL given (arguments, standard input or --bus-peer)");
 		goto out;
 	}
-	if (cfg.bus.peers.count) {
-		if (from_mesh(&l, &cfg, err, sizeof err)) {
-			fprintf(stderr, "sio-pick: error: %s\n", err);
-			rc = SIO_EXIT_FAILURE;
-			goto out;
-		}
-	} else if (cli.first_arg < argc) {
-		for (int i = cli.first_arg; i < argc; i++)
-			if (add(&l, argv[i], 0, 0)) {
-				rc = SIO_EXIT_FAILURE;
-				goto out;
-			}
-	} else if (isatty(STDIN_FILENO)) {
-		fprintf(stderr, "sio-pick: error: no URL given (arguments, standard input or --bus-peer)\n");
-		rc = SIO_EXIT_USAGE;
-		goto out;
-	} else if (read_lines(&l, stdin)) {
+	if (gather(&l, &cfg, nargs, argv + cli.first_arg, err, sizeof err)) {
+		sio_error("%s", err);
 		rc = SIO_EXIT_FAILURE;
 		goto out;
 	}
-
-	struct sio_rng rng;
-	uint64_t seed = a.seed;
-	if (!a.seeded && getrandom(&seed, sizeof seed, 0) != sizeof seed)
-		seed = sio_clock_ms();
-	sio_rng_seed(&rng, seed);
-	for (int64_t i = 0; i < cfg.pick.count; i++) {
-		long k = sio_pick(l.items, l.count, a.mode, &rng);
-		if (k < 0) {
-			fprintf(stderr, "sio-pick: error: no endpoint available\n");
-			rc = SIO_EXIT_UNAVAILABLE;
-			goto out;
-		}
-		printf("%s\n", l.items[k].url);
-	}
-	if (fflush(stdout) || ferror(stdout)) {
-		fprintf(stderr, "sio-pick: error: writing output: %s\n", strerror(errno));
+	switch (print_picks(&l, &a, cfg.pick.count)) {
+	case PICKED:
+		rc = SIO_EXIT_OK;
+		break;
+	case NONE_AVAILABLE:
+		sio_error("no endpoint available");
+		rc = SIO_EXIT_UNAVAILABLE;
+		break;
+	case WRITE_FAILED:
+		sio_error("writing output: %s", strerror(errno));
 		rc = SIO_EXIT_FAILURE;
+		break;
 	}
 out:
 	list_free(&l);
-	sio_config_free(&cfg);
-	sio_cli_free(&cli);
+	sio_startup_free(&cli, &cfg);
 	return rc;
 }

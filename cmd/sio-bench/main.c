@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,9 +13,11 @@
 #include "benchreport.h"
 #include "clock.h"
 #include "config.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "signals.h"
 #include "sio.h"
+#include "startup.h"
 
 #define DEFAULT_URL "ws://127.0.0.1:8080/socketiyo"
 #define MAX_URLS 64
@@ -221,21 +222,6 @@ static int read_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
-/* Raises the soft descriptor limit to the hard one; returns the soft limit. */
-static rlim_t raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 1024;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	return rl.rlim_cur;
-}
-
 /* Whether the command line set bench.key: a file may hold settings of every mode. */
 static bool given(const struct sio_cli *cli, const char *key)
 {
@@ -279,6 +265,16 @@ static int check_args(const struct args *a, const struct sio_cli *cli, const str
 int main(int argc, char **argv)
 {
 	struct args a = { .channel = "bench" };
+	const struct sio_startup st = {
+		.name = "sio-bench", .prog = SIO_PROG_BENCH,
+		.synopsis = "sio-bench [OPTION]... MODE",
+		.summary = "Load a socketiyo service and measure it. MODE is hold (open\n"
+			   "connections and keep them), connect-rate (handshakes per second),\n"
+			   "fanout (one publisher, many subscribers on one channel) or relay\n"
+			   "(the publisher on one instance, the subscribers on another).",
+		.options = options, .on_option = on_option, .arg = &a,
+		.log_level = SIO_LOG_WARN,
+	};
 	struct sio_cli cli;
 	struct sio_config cfg;
 	struct sio_bench_target *targets = NULL, publish;
@@ -289,53 +285,30 @@ int main(int argc, char **argv)
 	int rc;
 	unsigned nchildren = 0;
 
-	sio_log_init("sio-bench", SIO_LOG_WARN, false);
-	memset(&cfg, 0, sizeof cfg);
-	if ((rc = sio_cli_parse(&cli, SIO_PROG_BENCH, argc, argv, options, on_option, &a, err,
-				sizeof err))) {
-		fprintf(stderr, "sio-bench: error: %s\nTry 'sio-bench --help'.\n", err);
-		sio_cli_free(&cli);
-		return rc;
-	}
-	if (cli.help || cli.version) {
-		if (cli.help)
-			sio_config_usage(stdout, SIO_PROG_BENCH, "sio-bench [OPTION]... MODE",
-					 "Load a socketiyo service and measure it. MODE is hold (open\n"
-					 "connections and keep them), connect-rate (handshakes per second),\n"
-					 "fanout (one publisher, many subscribers on one channel) or relay\n"
-					 "(the publisher on one instance, the subscribers on another).",
-					 options);
-		else
-			printf("sio-bench %s\n", SIO_VERSION);
-		sio_cli_free(&cli);
-		return SIO_EXIT_OK;
-	}
-	if ((rc = sio_config_build(&cfg, &cli, err, sizeof err))) {
-		fprintf(stderr, "sio-bench: error: %s\n", err);
+	rc = sio_startup_run(&st, argc, argv, &cli, &cfg);
+	if (rc == SIO_STARTUP_GO && cli.check_config)
+		rc = SIO_EXIT_OK;
+	if (rc != SIO_STARTUP_GO)
 		goto out;
-	}
-	if (cli.check_config)
-		goto out;
-	sio_log_set_level((enum sio_log_level)cfg.log.level);
-	sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
 
 	int mode = cli.first_arg < argc ? sio_bench_mode_parse(argv[cli.first_arg]) : -1;
-	if (cli.first_arg >= argc || mode < 0 || cli.first_arg + 1 < argc) {
-		if (cli.first_arg >= argc)
-			snprintf(err, sizeof err, "no mode given (hold, connect-rate, fanout or relay)");
-		else if (mode < 0)
-			snprintf(err, sizeof err, "%.100s: unknown mode (hold, connect-rate, fanout or relay)",
-				 argv[cli.first_arg]);
-		else
-			snprintf(err, sizeof err, "%.100s: one mode only", argv[cli.first_arg + 1]);
-		fprintf(stderr, "sio-bench: error: %s\nTry 'sio-bench --help'.\n", err);
-		rc = SIO_EXIT_USAGE;
+	if (cli.first_arg >= argc) {
+		rc = sio_startup_usage(&st, "no mode given (hold, connect-rate, fanout or relay)");
+		goto out;
+	}
+	if (mode < 0) {
+		rc = sio_startup_usage(&st, "%.100s: unknown mode (hold, connect-rate, fanout or relay)",
+				       argv[cli.first_arg]);
+		goto out;
+	}
+	if (cli.first_arg + 1 < argc) {
+		rc = sio_startup_usage(&st, "%.100s: one mode only", argv[cli.first_arg + 1]);
 		goto out;
 	}
 	if (!a.nurls)
 		a.urls[a.nurls++] = DEFAULT_URL;
-	if ((rc = check_args(&a, &cli, &cfg, (enum sio_bench_mode)mode, err, sizeof err))) {
-		fprintf(stderr, "sio-bench: error: %s\nTry 'sio-bench --help'.\n", err);
+	if (check_args(&a, &cli, &cfg, (enum sio_bench_mode)mode, err, sizeof err)) {
+		rc = sio_startup_usage(&st, "%s", err);
 		goto out;
 	}
 	rc = SIO_EXIT_USAGE;
@@ -369,7 +342,7 @@ int main(int argc, char **argv)
 	};
 	memcpy(plan.server_pids, a.pids, sizeof a.pids);
 	bool fan = mode == SIO_BENCH_FANOUT || mode == SIO_BENCH_RELAY;
-	rlim_t limit = raise_fd_limit();
+	rlim_t limit = sio_fdlimit_raise();
 	uint64_t cap = limit > FD_RESERVE * 2 ? (uint64_t)limit - FD_RESERVE : FD_RESERVE;
 	plan.workers = cfg.bench.workers ? (unsigned)cfg.bench.workers
 				 : (unsigned)((plan.connections + (fan ? 1 : 0) + cap - 1) / cap);
@@ -507,7 +480,6 @@ out:
 	free(res);
 	free(part);
 	sio_bench_shared_free(sh);
-	sio_config_free(&cfg);
-	sio_cli_free(&cli);
+	sio_startup_free(&cli, &cfg);
 	return rc;
 }

@@ -63,7 +63,7 @@ static void signal_all(struct worker *ws, int n, int sig)
 			kill(ws[i].pid, sig);
 }
 
-int sio_workers_run(int n)
+int sio_workers_run(int n, int *ended)
 {
 	struct worker *ws = calloc((size_t)n, sizeof *ws);
 	int status_out = 0;
@@ -71,12 +71,14 @@ int sio_workers_run(int n)
 
 	if (!ws) {
 		sio_log(SIO_LOG_ERROR, NULL, "out of memory");
-		return -1 - SIO_EXIT_FAILURE;
+		*ended = -1;
+		return -1;
 	}
 	if (sio_signals_init(SIO_SIGNALS_RELOAD | SIO_SIGNALS_CHILD, NULL)) {
 		sio_log(SIO_LOG_ERROR, NULL, "unable to make a pipe: %s", strerror(errno));
 		free(ws);
-		return -1 - SIO_EXIT_FAILURE;
+		*ended = -1;
+		return -1;
 	}
 
 	for (int i = 0; i < n; i++) {
@@ -148,7 +150,8 @@ int sio_workers_run(int n)
 	}
 	free(ws);
 	sio_log(SIO_LOG_INFO, NULL, "all workers ended, status %d", status_out);
-	return -1 - status_out;
+	*ended = status_out;
+	return -1;
 }
 
 int sio_workers_adjust(struct sio_config *cfg, int index)

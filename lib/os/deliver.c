@@ -18,7 +18,7 @@ static json_t *url_array(const struct sio_strlist *urls)
 	return a;
 }
 
-char *sio_announcement(enum sio_format format, const struct sio_strlist *urls, size_t *len)
+char *sio_deliver_text(enum sio_format format, const struct sio_strlist *urls, size_t *len)
 {
 	char *text = NULL;
 

@@ -37,7 +37,7 @@ static const struct sio_strlist EMPTY = { NULL, 0 };
 static char *render(enum sio_format format, const struct sio_strlist *urls)
 {
 	size_t len = 12345;
-	char *text = sio_announcement(format, urls, &len);
+	char *text = sio_deliver_text(format, urls, &len);
 
 	assert_non_null(text);
 	assert_int_equal(len, strlen(text));
@@ -271,8 +271,8 @@ static void test_write_keeps_a_reader_whole(void **state)
 	LIST(a, (char *)U1);
 	LIST(b, (char *)U2, (char *)U3);
 	size_t alen, blen;
-	char *atext = sio_announcement(SIO_FORMAT_JSON, &a, &alen);
-	char *btext = sio_announcement(SIO_FORMAT_JSON, &b, &blen);
+	char *atext = sio_deliver_text(SIO_FORMAT_JSON, &a, &alen);
+	char *btext = sio_deliver_text(SIO_FORMAT_JSON, &b, &blen);
 
 	snprintf(file, sizeof file, "%s/e.json", d->path);
 	assert_int_equal(sio_deliver_file(file, atext, alen, err, sizeof err), 0);
