@@ -298,8 +298,6 @@ int main(int argc, char **argv)
 
 	memset(&a, 0, sizeof a);
 	int rc = sio_startup_run(&st, argc, argv, &a.cli, &a.cfg);
-	if (rc == SIO_STARTUP_GO && a.cli.check_config)
-		rc = SIO_EXIT_OK;
 	if (rc != SIO_STARTUP_GO)
 		goto out;
 	if (a.cli.first_arg < argc) {

@@ -240,8 +240,6 @@ int main(int argc, char **argv)
 
 	open_std_fds();
 	int rc = sio_startup_run(&st, argc, argv, &cli, &config);
-	if (rc == SIO_STARTUP_GO && cli.check_config)
-		rc = SIO_EXIT_OK;
 	if (rc != SIO_STARTUP_GO)
 		goto out;
 	/* No URL but a peer: speak for the service side. */

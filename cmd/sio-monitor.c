@@ -482,6 +482,7 @@ int main(int argc, char **argv)
 		.synopsis = synopsis, .summary = summary,
 		.options = options, .on_option = on_option, .arg = &a,
 		.log_level = SIO_LOG_INFO,
+		.checks_more = true,
 	};
 	struct sio_cli cli;
 	struct sio_config cfg;

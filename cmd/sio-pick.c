@@ -225,8 +225,6 @@ int main(int argc, char **argv)
 	char err[512];
 
 	int rc = sio_startup_run(&start, argc, argv, &cli, &cfg);
-	if (rc == SIO_STARTUP_GO && cli.check_config)
-		rc = SIO_EXIT_OK;
 	if (rc != SIO_STARTUP_GO)
 		goto out;
 	int nargs = argc - cli.first_arg;

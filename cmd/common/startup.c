@@ -49,7 +49,7 @@ int sio_startup_run(const struct sio_startup *s, int argc, char **argv,
 	}
 	sio_log_set_level((enum sio_log_level)cfg->log.level);
 	sio_log_set_json(cfg->log.format == SIO_LOG_JSON);
-	return SIO_STARTUP_GO;
+	return cli->check_config && !s->checks_more ? SIO_EXIT_OK : SIO_STARTUP_GO;
 }
 
 void sio_startup_free(struct sio_cli *cli, struct sio_config *cfg)

@@ -8,6 +8,7 @@
 #define SIO_STARTUP_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 
 #include "config.h"
 #include "log.h"
@@ -21,6 +22,7 @@ struct sio_startup {
 	sio_option_fn on_option;
 	void *arg;
 	enum sio_log_level log_level;       /* until the configuration says */
+	bool checks_more;            /* --check-config is main's: it checks more */
 };
 
 /* What sio_startup_run says main should do. */
@@ -29,9 +31,9 @@ struct sio_startup {
 /*
  * Parses argv into cli and builds cfg from the file and cli, then sets the
  * log as cfg says. Returns SIO_STARTUP_GO, or the exit code main returns:
- * SIO_EXIT_OK after --help or --version, SIO_EXIT_USAGE, SIO_EXIT_CONFIG.
- * --check-config is main's: it may check more first. Either way cli and cfg
- * are main's to free, with sio_startup_free.
+ * SIO_EXIT_OK after --help, --version or --check-config (unless checks_more),
+ * SIO_EXIT_USAGE, SIO_EXIT_CONFIG. Either way cli and cfg are main's to
+ * free, with sio_startup_free.
  */
 int sio_startup_run(const struct sio_startup *start, int argc, char **argv,
 		    struct sio_cli *cli, struct sio_config *cfg);

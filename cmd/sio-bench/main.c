@@ -262,6 +262,241 @@ static int check_args(const struct args *a, const struct sio_cli *cli, const str
 	return 0;
 }
 
+/* Everything a run holds, freed at one place in the parent and in each worker. */
+struct run {
+	struct sio_bench_plan plan;
+	struct sio_bench_target *targets, publish;
+	struct sio_bench_shared *sh;
+	struct child *children;
+	unsigned nchildren;
+	struct sio_bench_result *res, *part;
+};
+
+static void run_free(struct run *r)
+{
+	free(r->targets);
+	free(r->children);
+	free(r->res);
+	free(r->part);
+	sio_bench_shared_free(r->sh);
+}
+
+static int parse_targets(struct run *r, const struct args *a, char *err, size_t errlen)
+{
+	char why[400];
+
+	if (!(r->targets = calloc(a->nurls, sizeof *r->targets))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < a->nurls; i++)
+		if (sio_bench_target_parse(&r->targets[i], a->urls[i], why, sizeof why) < 0) {
+			snprintf(err, errlen, "--url: %s", why);
+			return -1;
+		}
+	if (sio_bench_target_parse(&r->publish, a->publish_url ? a->publish_url : a->urls[0], why,
+				   sizeof why) < 0) {
+		snprintf(err, errlen, "--publish-url: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Worker processes: as many as the limit of open files needs, unless said. */
+static int count_workers(struct sio_bench_plan *plan, int64_t workers, char *err, size_t errlen)
+{
+	bool fan = plan->mode == SIO_BENCH_FANOUT || plan->mode == SIO_BENCH_RELAY;
+	rlim_t limit = sio_fdlimit_raise();
+	uint64_t cap = limit > FD_RESERVE * 2 ? (uint64_t)limit - FD_RESERVE : FD_RESERVE;
+
+	plan->workers = workers ? (unsigned)workers
+				: (unsigned)((plan->connections + (fan ? 1 : 0) + cap - 1) / cap);
+	if (!workers && sio_bench_share(plan, 0) + (fan ? 1 : 0) > cap)
+		plan->workers++;
+	if (plan->workers > MAX_WORKERS || plan->workers > plan->connections) {
+		snprintf(err, errlen, "%u worker processes for %llu connections: too many (the "
+			 "descriptor limit is %llu)", plan->workers,
+			 (unsigned long long)plan->connections, (unsigned long long)limit);
+		return -1;
+	}
+	if (sio_bench_share(plan, 0) + (fan ? 1 : 0) > cap)
+		sio_log(SIO_LOG_WARN, "FD_LIMIT", "workers=%u per_worker=%llu limit=%llu",
+			plan->workers, (unsigned long long)sio_bench_share(plan, 0),
+			(unsigned long long)limit);
+	return 0;
+}
+
+static void make_plan(struct run *r, enum sio_bench_mode mode, const struct args *a,
+		      const struct sio_config *cfg)
+{
+	r->plan = (struct sio_bench_plan){
+		.mode = mode, .targets = r->targets, .ntargets = a->nurls,
+		.publish = &r->publish, .connections = (uint64_t)cfg->bench.connections,
+		.concurrency = (uint32_t)cfg->bench.concurrency, .duration = cfg->bench.duration,
+		.timeout = cfg->bench.timeout, .rate = cfg->bench.rate,
+		/* Unset: a few messages in flight, or with --rate a full ring, so
+		 * that the rate and not the window sets the pace. */
+		.window = cfg->bench.window ? (uint32_t)cfg->bench.window
+					    : cfg->bench.rate > 0 ? SIO_BENCH_RING / 2 : 8,
+		.size = (uint32_t)cfg->bench.size,
+		.channel = a->channel, .nserver_pids = a->npids,
+		.per_source = sio_bench_ports_per_address(),
+	};
+	memcpy(r->plan.server_pids, a->pids, sizeof a->pids);
+}
+
+static int prepare(struct run *r)
+{
+	r->res = malloc(sizeof *r->res);
+	r->part = malloc(sizeof *r->part);
+	r->children = calloc(r->plan.workers, sizeof *r->children);
+	if (!r->res || !r->part || !r->children || !(r->sh = sio_bench_shared_new())) {
+		sio_error("out of memory");
+		return -1;
+	}
+	sio_bench_result_init(r->res, 0);
+	if (sio_signals_init(0, NULL)) {
+		sio_error("pipe: %s", strerror(errno));
+		return -1;
+	}
+	struct sigaction sa = { .sa_handler = on_alarm };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, NULL);
+	fflush(stdout);
+	fflush(stderr);
+	return 0;
+}
+
+/* Worker k's share of the run; its result goes up the pipe, the parent says the rest. */
+static void work(struct run *r, unsigned k, int fd, unsigned deadline)
+{
+	for (unsigned j = 0; j < r->nchildren; j++)
+		close(r->children[j].fd);
+	signal(SIGINT, SIG_IGN);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1)
+		_exit(SIO_EXIT_FAILURE);
+	alarm(deadline + 10);
+	sio_bench_run(&r->plan, k, r->sh, NULL, sio_signals_flag(SIO_SIGNAL_STOP), r->part);
+	int wrc = write_all(fd, r->part, sizeof *r->part);
+	run_free(r);
+	_exit(wrc ? SIO_EXIT_FAILURE : SIO_EXIT_OK);
+}
+
+/* Forks workers 1 and up; false when one could not start (the run stops). */
+static bool start_workers(struct run *r, unsigned deadline)
+{
+	for (unsigned k = 1; k < r->plan.workers; k++) {
+		int fds[2];
+		if (pipe2(fds, O_CLOEXEC) < 0) {
+			sio_error("pipe: %s", strerror(errno));
+			atomic_store(&r->sh->phase, SIO_BENCH_STOP);
+			return false;
+		}
+		pid_t pid = fork();
+		if (pid < 0) {
+			sio_error("fork: %s", strerror(errno));
+			close(fds[0]);
+			close(fds[1]);
+			atomic_store(&r->sh->phase, SIO_BENCH_STOP);
+			return false;
+		}
+		if (pid == 0) {
+			close(fds[0]);
+			work(r, k, fds[1], deadline);
+		}
+		close(fds[1]);
+		r->children[r->nchildren++] = (struct child){ pid, fds[0] };
+	}
+	return true;
+}
+
+/* Worker 0 is the parent: it coordinates, and shows the progress. */
+static void run_here(struct run *r, bool quiet, unsigned deadline)
+{
+	struct progress pr = { &r->plan, r->children, r->nchildren,
+			       !quiet && isatty(STDERR_FILENO), false, "" };
+	struct sio_bench_hooks hooks = { tick, &pr };
+
+	alarm(deadline);
+	sio_bench_run(&r->plan, 0, r->sh, &hooks, sio_signals_flag(SIO_SIGNAL_STOP), r->res);
+	alarm(0);
+	if (pr.shown)
+		fprintf(stderr, "\r\033[K");
+	if (pr.why[0] && !r->res->error) {
+		r->res->error = 1;
+		snprintf(r->res->why, sizeof r->res->why, "%s", pr.why);
+	}
+	if (sio_signals_pending(SIO_SIGNAL_STOP) && !r->res->why[0])
+		snprintf(r->res->why, sizeof r->res->why, "interrupted");
+}
+
+static void collect(struct run *r)
+{
+	struct sio_bench_result *res = r->res;
+
+	for (unsigned i = 0; i < r->nchildren; i++) {
+		if (read_all(r->children[i].fd, r->part, sizeof *r->part) == 0 &&
+		    r->part->magic == SIO_BENCH_RESULT_MAGIC) {
+			sio_bench_result_merge(res, r->part);
+		} else if (!res->error) {
+			res->error = 1;
+			snprintf(res->why, sizeof res->why, "worker %u sent no result", i + 1);
+		}
+		close(r->children[i].fd);
+		if (r->children[i].pid > 0)
+			waitpid(r->children[i].pid, NULL, 0);
+	}
+	if (r->nchildren + 1 < r->plan.workers) {
+		res->error = 1;
+		if (!res->why[0])
+			snprintf(res->why, sizeof res->why, "could not start every worker");
+	}
+}
+
+/* The summary on stdout; -1 when it could not be written. */
+static int report(const struct run *r, bool ok, bool json)
+{
+	const struct sio_bench_result *res = r->res;
+	json_t *summary = sio_bench_summary(&r->plan, res,
+					    ok ? NULL : res->why[0] ? res->why : "failed");
+
+	if (!summary) {
+		sio_error("out of memory");
+		return -1;
+	}
+	if (json) {
+		json_dumpf(summary, stdout, JSON_COMPACT | JSON_REAL_PRECISION(12));
+		putchar('\n');
+	} else {
+		sio_bench_table(stdout, summary);
+	}
+	json_decref(summary);
+	if (fflush(stdout) || ferror(stdout)) {
+		sio_error("writing output: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The mode, the one argument; -1 with err filled when it is missing, unknown
+ * or not alone. */
+static int parse_mode(const struct sio_cli *cli, int argc, char **argv, char *err, size_t errlen)
+{
+	int mode = cli->first_arg < argc ? sio_bench_mode_parse(argv[cli->first_arg]) : -1;
+
+	if (cli->first_arg >= argc)
+		snprintf(err, errlen, "no mode given (hold, connect-rate, fanout or relay)");
+	else if (mode < 0)
+		snprintf(err, errlen, "%.100s: unknown mode (hold, connect-rate, fanout or relay)",
+			 argv[cli->first_arg]);
+	else if (cli->first_arg + 1 < argc)
+		snprintf(err, errlen, "%.100s: one mode only", argv[cli->first_arg + 1]);
+	else
+		return mode;
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	struct args a = { .channel = "bench" };
@@ -277,209 +512,49 @@ int main(int argc, char **argv)
 	};
 	struct sio_cli cli;
 	struct sio_config cfg;
-	struct sio_bench_target *targets = NULL, publish;
-	struct sio_bench_shared *sh = NULL;
-	struct child *children = NULL;
-	struct sio_bench_result *res = NULL, *part = NULL;
+	struct run r = { 0 };
 	char err[512];
-	int rc;
-	unsigned nchildren = 0;
+	int mode;
 
-	rc = sio_startup_run(&st, argc, argv, &cli, &cfg);
-	if (rc == SIO_STARTUP_GO && cli.check_config)
-		rc = SIO_EXIT_OK;
+	int rc = sio_startup_run(&st, argc, argv, &cli, &cfg);
 	if (rc != SIO_STARTUP_GO)
 		goto out;
-
-	int mode = cli.first_arg < argc ? sio_bench_mode_parse(argv[cli.first_arg]) : -1;
-	if (cli.first_arg >= argc) {
-		rc = sio_startup_usage(&st, "no mode given (hold, connect-rate, fanout or relay)");
-		goto out;
-	}
-	if (mode < 0) {
-		rc = sio_startup_usage(&st, "%.100s: unknown mode (hold, connect-rate, fanout or relay)",
-				       argv[cli.first_arg]);
-		goto out;
-	}
-	if (cli.first_arg + 1 < argc) {
-		rc = sio_startup_usage(&st, "%.100s: one mode only", argv[cli.first_arg + 1]);
+	if ((mode = parse_mode(&cli, argc, argv, err, sizeof err)) < 0 ||
+	    check_args(&a, &cli, &cfg, (enum sio_bench_mode)mode, err, sizeof err)) {
+		rc = sio_startup_usage(&st, "%s", err);
 		goto out;
 	}
 	if (!a.nurls)
 		a.urls[a.nurls++] = DEFAULT_URL;
-	if (check_args(&a, &cli, &cfg, (enum sio_bench_mode)mode, err, sizeof err)) {
-		rc = sio_startup_usage(&st, "%s", err);
+	if (parse_targets(&r, &a, err, sizeof err)) {
+		sio_error("%s", err);
+		rc = SIO_EXIT_USAGE;
 		goto out;
 	}
-	rc = SIO_EXIT_USAGE;
-	if (!(targets = calloc(a.nurls, sizeof *targets))) {
-		rc = SIO_EXIT_FAILURE;
+	make_plan(&r, (enum sio_bench_mode)mode, &a, &cfg);
+	if (count_workers(&r.plan, cfg.bench.workers, err, sizeof err)) {
+		sio_error("%s", err);
+		rc = SIO_EXIT_USAGE;
 		goto out;
 	}
-	for (size_t i = 0; i < a.nurls; i++)
-		if (sio_bench_target_parse(&targets[i], a.urls[i], err, sizeof err) < 0) {
-			fprintf(stderr, "sio-bench: error: --url: %s\n", err);
-			goto out;
-		}
-	if (sio_bench_target_parse(&publish, a.publish_url ? a.publish_url : a.urls[0], err,
-				   sizeof err) < 0) {
-		fprintf(stderr, "sio-bench: error: --publish-url: %s\n", err);
-		goto out;
-	}
-
-	struct sio_bench_plan plan = {
-		.mode = (enum sio_bench_mode)mode, .targets = targets, .ntargets = a.nurls,
-		.publish = &publish, .connections = (uint64_t)cfg.bench.connections,
-		.concurrency = (uint32_t)cfg.bench.concurrency, .duration = cfg.bench.duration,
-		.timeout = cfg.bench.timeout, .rate = cfg.bench.rate,
-		/* Unset: a few messages in flight, or with --rate a full ring, so
-		 * that the rate and not the window sets the pace. */
-		.window = cfg.bench.window ? (uint32_t)cfg.bench.window
-					   : cfg.bench.rate > 0 ? SIO_BENCH_RING / 2 : 8,
-		.size = (uint32_t)cfg.bench.size,
-		.channel = a.channel, .nserver_pids = a.npids,
-		.per_source = sio_bench_ports_per_address(),
-	};
-	memcpy(plan.server_pids, a.pids, sizeof a.pids);
-	bool fan = mode == SIO_BENCH_FANOUT || mode == SIO_BENCH_RELAY;
-	rlim_t limit = sio_fdlimit_raise();
-	uint64_t cap = limit > FD_RESERVE * 2 ? (uint64_t)limit - FD_RESERVE : FD_RESERVE;
-	plan.workers = cfg.bench.workers ? (unsigned)cfg.bench.workers
-				 : (unsigned)((plan.connections + (fan ? 1 : 0) + cap - 1) / cap);
-	if (!cfg.bench.workers && sio_bench_share(&plan, 0) + (fan ? 1 : 0) > cap)
-		plan.workers++;
-	if (plan.workers > MAX_WORKERS || plan.workers > plan.connections) {
-		fprintf(stderr, "sio-bench: error: %u worker processes for %llu connections: "
-			"too many (the descriptor limit is %llu)\n", plan.workers,
-			(unsigned long long)plan.connections, (unsigned long long)limit);
-		goto out;
-	}
-	if (sio_bench_share(&plan, 0) + (fan ? 1 : 0) > cap)
-		sio_log(SIO_LOG_WARN, "FD_LIMIT", "workers=%u per_worker=%llu limit=%llu", plan.workers,
-			(unsigned long long)sio_bench_share(&plan, 0), (unsigned long long)limit);
-
 	rc = SIO_EXIT_FAILURE;
-	res = malloc(sizeof *res);
-	part = malloc(sizeof *part);
-	children = calloc(plan.workers, sizeof *children);
-	if (!res || !part || !children || !(sh = sio_bench_shared_new())) {
-		fprintf(stderr, "sio-bench: error: out of memory\n");
+	if (prepare(&r))
 		goto out;
-	}
-	sio_bench_result_init(res, 0);
-	if (sio_signals_init(0, NULL)) {
-		fprintf(stderr, "sio-bench: error: pipe: %s\n", strerror(errno));
-		goto out;
-	}
-	struct sigaction sa = { .sa_handler = on_alarm };
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, NULL);
 	/* Every phase has its own limit; this one is for whatever they missed:
 	 * the phases' limits, and a second per 1,000 connections to open. */
 	unsigned deadline = (unsigned)(cfg.bench.duration + 4 * cfg.bench.timeout + 30 +
 				       (double)cfg.bench.connections / 1000);
-	fflush(stdout);
-	fflush(stderr);
-
-	for (unsigned k = 1; k < plan.workers; k++) {
-		int fds[2];
-		if (pipe2(fds, O_CLOEXEC) < 0) {
-			fprintf(stderr, "sio-bench: error: pipe: %s\n", strerror(errno));
-			atomic_store(&sh->phase, SIO_BENCH_STOP);
-			goto reap;
-		}
-		pid_t pid = fork();
-		if (pid < 0) {
-			fprintf(stderr, "sio-bench: error: fork: %s\n", strerror(errno));
-			close(fds[0]);
-			close(fds[1]);
-			atomic_store(&sh->phase, SIO_BENCH_STOP);
-			goto reap;
-		}
-		if (pid == 0) {
-			/* A worker: its result goes up the pipe, the parent says the rest. */
-			close(fds[0]);
-			for (unsigned j = 0; j < nchildren; j++)
-				close(children[j].fd);
-			signal(SIGINT, SIG_IGN);
-			prctl(PR_SET_PDEATHSIG, SIGTERM);
-			if (getppid() == 1)
-				_exit(SIO_EXIT_FAILURE);
-			alarm(deadline + 10);
-			sio_bench_run(&plan, k, sh, NULL, sio_signals_flag(SIO_SIGNAL_STOP), part);
-			int wrc = write_all(fds[1], part, sizeof *part);
-			free(targets);
-			free(children);
-			free(res);
-			free(part);
-			sio_bench_shared_free(sh);
-			sio_config_free(&cfg);
-			sio_cli_free(&cli);
-			_exit(wrc ? SIO_EXIT_FAILURE : SIO_EXIT_OK);
-		}
-		close(fds[1]);
-		children[nchildren++] = (struct child){ pid, fds[0] };
-	}
-	alarm(deadline);
-
-	struct progress pr = { &plan, children, nchildren,
-			       !a.quiet && isatty(STDERR_FILENO), false, "" };
-	struct sio_bench_hooks hooks = { tick, &pr };
-	sio_bench_run(&plan, 0, sh, &hooks, sio_signals_flag(SIO_SIGNAL_STOP), res);
-	alarm(0);
-	if (pr.shown)
-		fprintf(stderr, "\r\033[K");
-	if (pr.why[0] && !res->error) {
-		res->error = 1;
-		snprintf(res->why, sizeof res->why, "%s", pr.why);
-	}
-	if (sio_signals_pending(SIO_SIGNAL_STOP) && !res->why[0])
-		snprintf(res->why, sizeof res->why, "interrupted");
-reap:
-	for (unsigned i = 0; i < nchildren; i++) {
-		if (read_all(children[i].fd, part, sizeof *part) == 0 &&
-		    part->magic == SIO_BENCH_RESULT_MAGIC) {
-			sio_bench_result_merge(res, part);
-		} else if (!res->error) {
-			res->error = 1;
-			snprintf(res->why, sizeof res->why, "worker %u sent no result", i + 1);
-		}
-		close(children[i].fd);
-		if (children[i].pid > 0)
-			waitpid(children[i].pid, NULL, 0);
-	}
-	if (nchildren + 1 < plan.workers) {
-		res->error = 1;
-		if (!res->why[0])
-			snprintf(res->why, sizeof res->why, "could not start every worker");
-	}
-
-	bool ok = !res->error && !res->interrupted;
-	json_t *summary = sio_bench_summary(&plan, res, ok ? NULL : res->why[0] ? res->why : "failed");
-	if (!summary) {
-		fprintf(stderr, "sio-bench: error: out of memory\n");
+	if (start_workers(&r, deadline))
+		run_here(&r, a.quiet, deadline);
+	collect(&r);
+	bool ok = !r.res->error && !r.res->interrupted;
+	if (report(&r, ok, a.json))
 		goto out;
-	}
-	if (a.json) {
-		json_dumpf(summary, stdout, JSON_COMPACT | JSON_REAL_PRECISION(12));
-		putchar('\n');
-	} else {
-		sio_bench_table(stdout, summary);
-	}
-	json_decref(summary);
-	if (fflush(stdout) || ferror(stdout)) {
-		fprintf(stderr, "sio-bench: error: writing output: %s\n", strerror(errno));
-		goto out;
-	}
 	if (!ok)
-		fprintf(stderr, "sio-bench: error: %s\n", res->why[0] ? res->why : "the run failed");
+		sio_error("%s", r.res->why[0] ? r.res->why : "the run failed");
 	rc = ok ? SIO_EXIT_OK : SIO_EXIT_FAILURE;
 out:
-	free(targets);
-	free(children);
-	free(res);
-	free(part);
-	sio_bench_shared_free(sh);
+	run_free(&r);
 	sio_startup_free(&cli, &cfg);
 	return rc;
 }

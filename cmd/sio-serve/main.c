@@ -157,6 +157,7 @@ int main(int argc, char **argv)
 		.summary = "Serve socketiyo WebSocket clients as one instance of a sio mesh.",
 		.options = options, .on_option = on_option,
 		.log_level = SIO_LOG_INFO,
+		.checks_more = true,
 	};
 	struct sio_cli cli;
 	struct sio_config cfg;
