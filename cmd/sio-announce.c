@@ -1,12 +1,9 @@
 /* sio-announce: tells the front-end which URL(s) new clients get. */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "announce.h"
 #include "bus.h"

@@ -1,7 +1,6 @@
 /* sio-serve: one socketiyo-compatible WebSocket server instance. */
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
