@@ -247,7 +247,7 @@ static void draw(struct monitor *m, uint64_t now_ms)
 {
 	const struct sio_registry *reg = sio_bus_registry(m->bus);
 	char clock[16];
-	time_t t = time(NULL);
+	time_t t = (time_t)(sio_clock_wall_ms() / 1000);
 	struct tm tm;
 
 	if (m->out_errno)
