@@ -1,21 +1,21 @@
 /* sio-announce: tells the front-end which URL(s) new clients get. */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "announce.h"
 #include "bus.h"
+#include "clock.h"
 #include "config.h"
 #include "deliver.h"
 #include "httpd.h"
 #include "log.h"
-#include "rate.h"
+#include "settle.h"
+#include "signals.h"
 #include "sio.h"
+#include "startup.h"
 #include "command.h"
 
 extern char **environ;
@@ -27,23 +27,6 @@ static const struct sio_option options[] = {
 	{ NULL, 0, 0, 0, NULL, NULL },
 };
 
-static volatile sig_atomic_t got_term, got_hup;
-static int wake_pipe[2] = { -1, -1 };
-
-static void on_signal(int sig)
-{
-	int saved = errno;
-
-	if (sig == SIGHUP)
-		got_hup = 1;
-	else if (sig != SIGCHLD)
-		got_term = 1;
-	if (write(wake_pipe[1], "x", 1) < 0) {
-		/* The pipe is full: the loop is awake already. */
-	}
-	errno = saved;
-}
-
 struct announcer {
 	struct sio_config cfg;
 	struct sio_cli cli;
@@ -51,10 +34,11 @@ struct announcer {
 	struct sio_bus *bus;
 	struct sio_httpd *httpd;
 	struct sio_announcer decide;
+	struct sio_command_set *commands;   /* the spawn command and the hooks */
 	pid_t spawn_pid;
 	bool settled;
 	bool redeliver;     /* reloaded: deliver the next decision even if unchanged */
-	uint64_t started_ms, last_join_ms;
+	struct sio_settle settle;
 };
 
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
@@ -70,10 +54,10 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 }
 
 /* Runs cmd through /bin/sh without waiting for it: hooks never block us. */
-static pid_t run(const char *cmd, char **env)
+static pid_t run(struct announcer *a, const char *cmd, char **env, const char *tag)
 {
 	char err[512];
-	pid_t pid = sio_spawn_sh(cmd, env, err, sizeof err);
+	pid_t pid = sio_command_run(a->commands, cmd, env, tag, err, sizeof err);
 
 	if (pid < 0)
 		sio_log(SIO_LOG_ERROR, NULL, "%s", err);
@@ -116,8 +100,8 @@ static void deliver(struct announcer *a)
 		fflush(stdout);
 	}
 	if (*a->cfg.announce.write) {
-		char *text = sio_announcement((enum sio_format)a->cfg.announce.format, urls, &len);
-		if (!text || sio_write_atomic(a->cfg.announce.write, text, len, err, sizeof err))
+		char *text = sio_deliver_text((enum sio_format)a->cfg.announce.format, urls, &len);
+		if (!text || sio_deliver_file(a->cfg.announce.write, text, len, err, sizeof err))
 			sio_log(SIO_LOG_ERROR, NULL, "%s", text ? err : "out of memory");
 		free(text);
 	}
@@ -132,7 +116,7 @@ static void deliver(struct announcer *a)
 			const char *extra[] = { url, all, strategy, NULL };
 			char **env = env_with(extra);
 			if (env)
-				run(a->cfg.announce.exec, env);
+				run(a, a->cfg.announce.exec, env, "exec");
 			free(env);
 		}
 		free(url);
@@ -149,60 +133,51 @@ static const char *quoted_cmd(char *buf, size_t size, const char *cmd)
 	return sio_log_quote(buf, size, cmd, strlen(cmd));
 }
 
-static void reap(struct announcer *a)
+static void ended(void *arg, const char *tag, pid_t pid, int wstatus)
 {
+	struct announcer *a = arg;
+	bool ok = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
 	char q[1024];
-	int status;
-	pid_t pid;
 
-	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-		if (pid == a->spawn_pid) {
-			a->spawn_pid = 0;
-			if (!ok) {
-				sio_log(SIO_LOG_WARN, "SPAWN_FAILED", "status=%d cmd=%s",
-					WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
-					quoted_cmd(q, sizeof q, a->cfg.announce.spawn));
-				sio_announcer_spawn_failed(&a->decide, sio_now_ms());
-			}
-		} else if (!ok) {
-			sio_log(SIO_LOG_WARN, "HOOK_FAILED", "status=%d",
-				WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	(void)tag;
+	if (pid == a->spawn_pid) {
+		a->spawn_pid = 0;
+		if (!ok) {
+			sio_log(SIO_LOG_WARN, "SPAWN_FAILED", "status=%d cmd=%s",
+				sio_command_code(wstatus),
+				quoted_cmd(q, sizeof q, a->cfg.announce.spawn));
+			sio_announcer_spawn_failed(&a->decide, sio_clock_ms());
 		}
+	} else if (!ok) {
+		sio_log(SIO_LOG_WARN, "HOOK_FAILED", "status=%d", sio_command_code(wstatus));
 	}
 }
 
 static void on_event(void *arg, enum sio_event event, const struct sio_peer *peer,
 		     const char *why)
 {
-	struct announcer *a = arg;
-
-	if (event == SIO_EV_JOIN)
-		a->last_join_ms = sio_now_ms();
+	(void)arg;
 	sio_log(SIO_LOG_DEBUG, sio_event_name(event), "id=%s url=%s clients=%llu%s%s", peer->status.id,
 		peer->status.url, (unsigned long long)peer->status.clients, why ? " why=" : "",
 		why ? why : "");
 }
 
 /* The first decision waits for the mesh view to settle, so that a start
- * next to a healthy mesh never spawns. */
+ * next to a healthy mesh never spawns; an empty mesh is settled too. */
 static bool settled(struct announcer *a, uint64_t now)
 {
-	uint64_t beat = (uint64_t)a->cfg.bus.heartbeat_ms;
-
 	if (!a->settled)
-		a->settled = a->last_join_ms ? now - a->last_join_ms >= 2 * beat + 100 ||
-						       sio_registry_complete(sio_bus_registry(a->bus))
-					     : now - a->started_ms >= (uint64_t)a->cfg.bus.dead_after_ms;
+		a->settled = sio_settle_check(&a->settle, sio_bus_registry(a->bus), now) !=
+			     SIO_SETTLE_WAIT;
 	return a->settled;
 }
 
 static void step(struct announcer *a)
 {
-	uint64_t now = sio_now_ms();
+	uint64_t now = sio_clock_ms();
 	char q[1024];
 
-	reap(a);
+	sio_command_reap(a->commands, ended, a);
 	if (!settled(a, now))
 		return;
 	unsigned flags = sio_announcer_update(&a->decide, sio_bus_registry(a->bus), now);
@@ -214,7 +189,7 @@ static void step(struct announcer *a)
 		sio_log(SIO_LOG_INFO, "SPAWN", "cmd=%s attempt=%llu",
 			quoted_cmd(q, sizeof q, a->cfg.announce.spawn),
 			(unsigned long long)a->decide.spawns);
-		a->spawn_pid = run(a->cfg.announce.spawn, NULL);
+		a->spawn_pid = run(a, a->cfg.announce.spawn, NULL, "spawn");
 		if (a->spawn_pid < 0) {
 			a->spawn_pid = 0;
 			sio_announcer_spawn_failed(&a->decide, now);
@@ -261,25 +236,9 @@ static void reload(struct announcer *a)
 	a->redeliver = true;
 }
 
-static void setup_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-}
-
 static int start(struct announcer *a, char *err, size_t errlen)
 {
-	if (pipe2(wake_pipe, O_NONBLOCK | O_CLOEXEC)) {
+	if (sio_signals_init(SIO_SIGNALS_RELOAD | SIO_SIGNALS_CHILD | SIO_SIGNALS_RESTART, NULL)) {
 		snprintf(err, errlen, "unable to make a pipe: %s", strerror(errno));
 		return -1;
 	}
@@ -294,83 +253,71 @@ static int start(struct announcer *a, char *err, size_t errlen)
 	if (*a->cfg.announce.http && !(a->httpd = sio_httpd_new(a->cfg.announce.http, a->cfg.announce.http_root,
 							     err, errlen)))
 		return -1;
+	if (!(a->commands = sio_command_set_new(0))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	sio_announcer_init(&a->decide, (enum sio_strategy)a->cfg.announce.strategy,
 			   *a->cfg.announce.spawn, (uint64_t)a->cfg.announce.spawn_timeout * 1000);
-	a->started_ms = sio_now_ms();
+	sio_settle_init(&a->settle, (uint64_t)a->cfg.bus.heartbeat_ms,
+			(uint64_t)a->cfg.bus.dead_after_ms, sio_clock_ms());
+	return 0;
+}
+
+/* Until SIGTERM; -1 when waiting fails. */
+static int loop(struct announcer *a)
+{
+	while (!sio_signals_pending(SIO_SIGNAL_STOP)) {
+		int woke = sio_bus_poll(a->bus, 100, sio_signals_fd());
+		if (woke < 0) {
+			sio_error("unable to wait for the bus: %s", strerror(errno));
+			return -1;
+		}
+		if (woke)
+			sio_signals_drain();
+		if (sio_signals_take(SIO_SIGNAL_RELOAD))
+			reload(a);
+		step(a);
+	}
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	struct announcer a;
+	const struct sio_startup st = {
+		.name = "sio-announce", .prog = SIO_PROG_ANNOUNCE,
+		.synopsis = "sio-announce --bus-peer ENDPOINT [OPTION]...",
+		.summary = "Tell the front-end which URL(s) new clients get, from the live mesh.",
+		.options = options, .on_option = on_option, .arg = &a,
+		.log_level = SIO_LOG_INFO,
+	};
 	char err[512];
-	int rc;
 
 	memset(&a, 0, sizeof a);
-	sio_log_init("sio-announce", SIO_LOG_INFO, false);
-	if ((rc = sio_cli_parse(&a.cli, SIO_PROG_ANNOUNCE, argc, argv, options, on_option, &a,
-				err, sizeof err))) {
-		fprintf(stderr, "sio-announce: error: %s\nTry 'sio-announce --help'.\n", err);
-		sio_cli_free(&a.cli);
-		return rc == SIO_CLI_FAILED ? SIO_EXIT_FAILURE : SIO_EXIT_USAGE;
-	}
-	if (a.cli.help || a.cli.version) {
-		if (a.cli.help)
-			sio_config_usage(stdout, SIO_PROG_ANNOUNCE, "sio-announce --bus-peer ENDPOINT [OPTION]...",
-					 "Tell the front-end which URL(s) new clients get, from the live mesh.",
-					 options);
-		else
-			printf("sio-announce %s\n", SIO_VERSION);
-		sio_cli_free(&a.cli);
-		return SIO_EXIT_OK;
-	}
-	if ((rc = sio_config_build(&a.cfg, &a.cli, err, sizeof err) ? SIO_EXIT_CONFIG : 0)) {
-		fprintf(stderr, "sio-announce: error: %s\n", err);
+	int rc = sio_startup_run(&st, argc, argv, &a.cli, &a.cfg);
+	if (rc != SIO_STARTUP_GO)
+		goto out;
+	if (a.cli.first_arg < argc) {
+		rc = sio_startup_usage(&st, "unexpected argument '%s'", argv[a.cli.first_arg]);
 		goto out;
 	}
-	if (a.cli.check_config)
-		goto out;
-	if (a.cli.first_arg < argc || !a.cfg.bus.peers.count) {
-		fprintf(stderr, "sio-announce: error: %s\nTry 'sio-announce --help'.\n",
-			a.cli.first_arg < argc ? "unexpected argument" : "no --bus-peer given");
-		rc = SIO_EXIT_USAGE;
+	if (!a.cfg.bus.peers.count) {
+		rc = sio_startup_usage(&st, "no --bus-peer given");
 		goto out;
 	}
-	sio_log_set_level((enum sio_log_level)a.cfg.log.level);
-	sio_log_set_json(a.cfg.log.format == SIO_LOG_JSON);
-	setup_signals();
 	if (start(&a, err, sizeof err)) {
-		sio_log(SIO_LOG_ERROR, NULL, "%s", err);
+		sio_error("%s", err);
 		rc = SIO_EXIT_FAILURE;
 		goto out;
 	}
-	while (!got_term) {
-		int woke = sio_bus_poll(a.bus, 100, wake_pipe[0]);
-		if (woke < 0) {
-			sio_log(SIO_LOG_ERROR, NULL, "poll failed: %s", strerror(errno));
-			rc = SIO_EXIT_FAILURE;
-			break;
-		}
-		if (woke) {
-			char buf[64];
-			while (read(wake_pipe[0], buf, sizeof buf) > 0)
-				;
-		}
-		if (got_hup) {
-			got_hup = 0;
-			reload(&a);
-		}
-		step(&a);
-	}
+	rc = loop(&a) ? SIO_EXIT_FAILURE : SIO_EXIT_OK;
 out:
 	sio_httpd_destroy(&a.httpd);
 	sio_bus_destroy(&a.bus);
+	sio_command_set_destroy(&a.commands);
 	sio_announcer_free(&a.decide);
-	sio_config_free(&a.cfg);
-	sio_cli_free(&a.cli);
-	if (wake_pipe[0] >= 0) {
-		close(wake_pipe[0]);
-		close(wake_pipe[1]);
-	}
+	sio_startup_free(&a.cli, &a.cfg);
+	sio_signals_reset();
 	return rc;
 }

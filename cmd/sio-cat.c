@@ -4,8 +4,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,14 +12,14 @@
 #include "config.h"
 #include "log.h"
 #include "service.h"
+#include "signals.h"
 #include "sio.h"
+#include "startup.h"
 #include "wsclient.h"
 
 enum {
 	OPT_SUBSCRIBE = 1,
 	OPT_PUBLISH,
-	OPT_COUNT,
-	OPT_TIMEOUT,
 	OPT_RAW,
 	OPT_BINARY,
 	OPT_NO_READY,
@@ -31,8 +29,6 @@ static const struct sio_option options[] = {
 	{ "subscribe", 0, 1, OPT_SUBSCRIBE, "CHANNEL", "subscribe to CHANNEL (repeatable)" },
 	{ "publish", 0, 1, OPT_PUBLISH, "CHANNEL",
 	  "send each input line as a message on CHANNEL" },
-	{ "count", 0, 1, OPT_COUNT, "N", "exit after printing N frames" },
-	{ "timeout", 0, 1, OPT_TIMEOUT, "SECONDS", "fail when not done within SECONDS" },
 	{ "raw", 0, 0, OPT_RAW, NULL, "send each input line as a frame, unchanged" },
 	{ "binary", 0, 0, OPT_BINARY, NULL, "send frames with the binary opcode" },
 	{ "no-ready", 0, 0, OPT_NO_READY, NULL, "do not send CLIENT_READY after opening" },
@@ -51,52 +47,29 @@ struct args {
 	const char **subscribe;
 	size_t nsubscribe;
 	const char *publish;
-	unsigned long long count;
-	double timeout;
 	bool raw, binary, no_ready;
 };
 
-static volatile sig_atomic_t stop_requested;
 static struct sio_wsclient *client;
 static int out_errno;
 static struct sio_config config;
-static int wake_pipe[2] = { -1, -1 };
 
-static void on_signal(int sig)
+/* The client polls its own descriptors: a signal must cancel that poll. */
+static void wake_client(void)
 {
-	int saved = errno;
-
-	(void)sig;
-	stop_requested = 1;
 	sio_wsclient_wake(client);
-	if (wake_pipe[1] >= 0 && write(wake_pipe[1], "x", 1) < 0) {
-		/* Full: the loop is awake already. */
-	}
-	errno = saved;
-}
-
-static int parse_count(const char *value, unsigned long long *out)
-{
-	char *end;
-
-	if (*value < '0' || *value > '9')
-		return -1;
-	errno = 0;
-	*out = strtoull(value, &end, 10);
-	return *end || errno || *out == 0 ? -1 : 0;
 }
 
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
 {
 	struct args *a = arg;
-	char *end;
 
 	switch (id) {
 	case OPT_SUBSCRIBE: {
 		const char **n = realloc(a->subscribe, sizeof *n * (a->nsubscribe + 1));
 		if (!n) {
 			snprintf(err, errlen, "out of memory");
-			return SIO_CLI_FAILED;
+			return SIO_EXIT_FAILURE;
 		}
 		a->subscribe = n;
 		a->subscribe[a->nsubscribe++] = value;
@@ -105,19 +78,6 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 	case OPT_PUBLISH:
 		a->publish = value;
 		return 0;
-	case OPT_COUNT:
-		if (parse_count(value, &a->count) == 0)
-			return 0;
-		snprintf(err, errlen, "--count: expected a positive integer");
-		return SIO_CLI_USAGE;
-	case OPT_TIMEOUT:
-		errno = 0;
-		a->timeout = strtod(value, &end);
-		if (end != value && !*end && !errno && isfinite(a->timeout) &&
-		    a->timeout > 0 && a->timeout <= 1e9)
-			return 0;
-		snprintf(err, errlen, "--timeout: expected a positive number of seconds");
-		return SIO_CLI_USAGE;
 	case OPT_RAW:
 		a->raw = true;
 		return 0;
@@ -152,20 +112,6 @@ static void open_std_fds(void)
 			exit(SIO_EXIT_FAILURE);
 }
 
-static void on_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	/* A reader that went away shows up as a write error, not a silent death. */
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-}
-
 static int exit_code(enum sio_wsclient_end end, const char *url, const char *why)
 {
 	switch (end) {
@@ -198,10 +144,10 @@ static int run(const struct args *a, const char *url)
 		.raw = a->raw,
 		.binary = a->binary,
 		.no_ready = a->no_ready,
-		.count = a->count,
-		.timeout = a->timeout,
+		.count = (unsigned long long)config.cat.count,
+		.timeout = config.cat.timeout,
 		.in_fd = 0,
-		.stop = &stop_requested,
+		.stop = sio_signals_flag(SIO_SIGNAL_STOP),
 		.on_frame = print_frame,
 	};
 
@@ -211,7 +157,11 @@ static int run(const struct args *a, const char *url)
 		sio_error("%s", err);
 		return rc;
 	}
-	on_signals();
+	if (sio_signals_init(0, wake_client)) {
+		sio_error("unable to make a pipe: %s", strerror(errno));
+		sio_wsclient_destroy(&client);
+		return SIO_EXIT_FAILURE;
+	}
 	enum sio_wsclient_end end = sio_wsclient_run(client);
 	int rc = exit_code(end, url, sio_wsclient_why(client));
 	struct sio_wsclient *c = client;
@@ -220,58 +170,37 @@ static int run(const struct args *a, const char *url)
 	return rc;
 }
 
-static int configure(const struct sio_cli *cli)
+/* With the bus, what a URL alone can do is a usage error. */
+static const char *check_bus_args(const struct args *a)
 {
-	char err[512];
-
-	/* A failed build may hold values already: main frees it either way. */
-	int rc = sio_config_build(&config, cli, err, sizeof err) ? SIO_EXIT_CONFIG : 0;
-	if (rc) {
-		sio_error("%s", err);
-	} else {
-		sio_log_set_level((enum sio_log_level)config.log.level);
-		sio_log_set_json(config.log.format == SIO_LOG_JSON);
-	}
-	return rc;
-}
-
-static bool bus_mode(const struct sio_cli *cli, int argc)
-{
-	return config.bus.peers.count && cli->first_arg >= argc;
+	if (a->raw || a->binary || a->no_ready)
+		return "--raw, --binary and --no-ready need a URL: the bus carries messages";
+	if (!a->publish && !a->nsubscribe)
+		return "with --bus-peer, give --publish CHANNEL or --subscribe CHANNEL";
+	return NULL;
 }
 
 static int run_bus(const struct args *a)
 {
 	char why[512] = "";
 
-	if (a->raw || a->binary || a->no_ready) {
-		sio_error("--raw, --binary and --no-ready need a URL: the bus carries messages");
-		return SIO_EXIT_USAGE;
-	}
-	if (!a->publish && !a->nsubscribe) {
-		sio_error("with --bus-peer, give --publish CHANNEL or --subscribe CHANNEL");
-		return SIO_EXIT_USAGE;
-	}
-	if (pipe2(wake_pipe, O_NONBLOCK | O_CLOEXEC)) {
+	if (sio_signals_init(0, NULL)) {
 		sio_error("unable to make a pipe: %s", strerror(errno));
 		return SIO_EXIT_FAILURE;
 	}
-	on_signals();
 	struct sio_service_opts o = {
 		.cfg = &config,
 		.subscribe = a->subscribe,
 		.nsubscribe = a->nsubscribe,
 		.publish = a->publish,
 		.in_fd = 0,
-		.count = a->count,
-		.timeout = a->timeout,
-		.stop = &stop_requested,
-		.wake_fd = wake_pipe[0],
+		.count = (unsigned long long)config.cat.count,
+		.timeout = config.cat.timeout,
+		.stop = sio_signals_flag(SIO_SIGNAL_STOP),
+		.wake_fd = sio_signals_fd(),
 		.on_message = print_frame,
 	};
 	enum sio_service_end end = sio_service_run(&o, why, sizeof why);
-	close(wake_pipe[0]);
-	close(wake_pipe[1]);
 	switch (end) {
 	case SIO_SERVICE_DONE:
 		return SIO_EXIT_OK;
@@ -285,48 +214,39 @@ static int run_bus(const struct args *a)
 	}
 }
 
-/* Everything but running: returns an exit code, or -1 to go on and run. */
-static int prepare(const struct sio_cli *cli, int argc, char **argv)
-{
-	if (cli->help) {
-		sio_config_usage(stdout, SIO_PROG_CAT, synopsis, summary, options);
-		return SIO_EXIT_OK;
-	}
-	if (cli->version) {
-		printf("sio-cat %s\n", SIO_VERSION);
-		return SIO_EXIT_OK;
-	}
-	int rc = configure(cli);
-	if (rc || cli->check_config)
-		return rc;
-	if (cli->first_arg >= argc && !bus_mode(cli, argc)) {
-		sio_error("expected a URL (ws://host:port/path), or --bus-peer ENDPOINT");
-		return SIO_EXIT_USAGE;
-	}
-	if (cli->first_arg + 1 < argc) {
-		sio_error("unexpected argument: %s", argv[cli->first_arg + 1]);
-		return SIO_EXIT_USAGE;
-	}
-	return -1;
-}
-
 int main(int argc, char **argv)
 {
 	struct args a = { 0 };
+	const struct sio_startup st = {
+		.name = "sio-cat", .prog = SIO_PROG_CAT,
+		.synopsis = synopsis, .summary = summary,
+		.options = options, .on_option = on_option, .arg = &a,
+		.log_level = SIO_LOG_INFO,
+	};
 	struct sio_cli cli;
-	char err[512];
+	const char *bad;
 
 	open_std_fds();
-	sio_log_init("sio-cat", SIO_LOG_INFO, false);
-	int rc = sio_cli_parse(&cli, SIO_PROG_CAT, argc, argv, options, on_option, &a,
-			       err, sizeof err);
-	if (rc) {
-		sio_error("%s", err);
-		rc = rc == SIO_CLI_FAILED ? SIO_EXIT_FAILURE : SIO_EXIT_USAGE;
-	} else if ((rc = prepare(&cli, argc, argv)) < 0)
-		rc = bus_mode(&cli, argc) ? run_bus(&a) : run(&a, argv[cli.first_arg]);
-	sio_config_free(&config);
-	sio_cli_free(&cli);
+	int rc = sio_startup_run(&st, argc, argv, &cli, &config);
+	if (rc != SIO_STARTUP_GO)
+		goto out;
+	/* No URL but a peer: speak for the service side. */
+	bool bus = config.bus.peers.count && cli.first_arg >= argc;
+	if (cli.first_arg >= argc && !bus) {
+		rc = sio_startup_usage(&st, "expected a URL (ws://host:port/path), or --bus-peer ENDPOINT");
+		goto out;
+	}
+	if (cli.first_arg + 1 < argc) {
+		rc = sio_startup_usage(&st, "unexpected argument: %s", argv[cli.first_arg + 1]);
+		goto out;
+	}
+	if (bus && (bad = check_bus_args(&a))) {
+		rc = sio_startup_usage(&st, "%s", bad);
+		goto out;
+	}
+	rc = bus ? run_bus(&a) : run(&a, argv[cli.first_arg]);
+out:
+	sio_startup_free(&cli, &config);
 	free(a.subscribe);
 	return rc;
 }

@@ -5,22 +5,23 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bus.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "monitor.h"
 #include "rate.h"
+#include "settle.h"
+#include "signals.h"
 #include "sio.h"
+#include "startup.h"
 #include "command.h"
 
 extern char **environ;
@@ -29,16 +30,9 @@ extern char **environ;
 #define TICK_MS 50
 #define REFRESH_MS 1000
 #define DEFAULT_TIMEOUT_S 5.0
-#define DEFAULT_MAX_HOOKS 32
 #define RECENT_EVENTS 8
 /* A seed that never answers is most often a typo: say so, once. */
 #define SILENCE_WARN_MS 5000
-/*
- * A peer sends the whole list of endpoints it knows every 8 heartbeats (more
- * in a large mesh, where many peers share the job): a view that learned
- * nothing for longer has heard one such list from the peers it knows.
- */
-#define SETTLE_HEARTBEATS 10
 
 enum {
 	OPT_ONCE = 1,
@@ -47,8 +41,6 @@ enum {
 	OPT_EXEC,
 	OPT_WAIT_FOR,
 	OPT_ID,
-	OPT_TIMEOUT,
-	OPT_MAX_HOOKS,
 };
 
 static const struct sio_option options[] = {
@@ -58,8 +50,6 @@ static const struct sio_option options[] = {
 	{ "exec", 0, 1, OPT_EXEC, "CMD", "run sh -c CMD on every event, SIO_* set" },
 	{ "wait-for", 0, 1, OPT_WAIT_FOR, "EVENT", "exit 0 on EVENT, 1 when --timeout is up" },
 	{ "id", 0, 1, OPT_ID, "ID", "only instance ID: events, hooks, table" },
-	{ "timeout", 0, 1, OPT_TIMEOUT, "SECONDS", "stop after SECONDS [--once: 5]" },
-	{ "max-hooks", 0, 1, OPT_MAX_HOOKS, "N", "hooks at once, more are skipped [32]" },
 	{ NULL, 0, 0, 0, NULL, NULL },
 };
 
@@ -76,28 +66,20 @@ struct args {
 	const char *exec;
 	const char *wait_for;
 	const char *id;
-	double timeout;          /* s; 0 when none */
-	long max_hooks;
-};
-
-struct hook {
-	pid_t pid;
-	enum sio_event event;
-	char id[SIO_ID_MAX];
 };
 
 struct monitor {
 	const struct args *a;
 	enum mode mode;
 	struct sio_bus *bus;
-	struct hook *hooks;
-	size_t running;
+	struct sio_command_set *hooks;
+	size_t max_hooks;
 	uint64_t skipped;
 	struct sio_rate skip_log;
 	bool matched;
 	int out_errno;           /* stdout failed: stop */
-	size_t known;            /* peers and endpoints, to see the view grow */
-	uint64_t changed_ms;
+	double timeout;          /* s; 0 when none */
+	struct sio_settle settle; /* --once */
 	uint64_t heartbeat_ms, dead_after_ms;
 	char recent[RECENT_EVENTS][SIO_ENDPOINT_MAX + SIO_ID_MAX + 96];
 	size_t nrecent;
@@ -107,60 +89,12 @@ struct monitor {
 struct monitor;
 static void reload(struct monitor *m);
 
-static volatile sig_atomic_t stop_requested, child_exited, reload_requested;
 static const struct sio_cli *cli_args;   /* kept for SIGHUP */
-static int wake_fd[2] = { -1, -1 };
-
-static void on_signal(int sig)
-{
-	int saved = errno;
-
-	if (sig == SIGCHLD)
-		child_exited = 1;
-	else if (sig == SIGHUP)
-		reload_requested = 1;
-	else
-		stop_requested = 1;
-	/* Non-blocking: a full pipe already holds a wake-up. */
-	(void)!write(wake_fd[1], "", 1);
-	errno = saved;
-}
-
-static int setup_signals(void)
-{
-	struct sigaction sa;
-
-	if (pipe2(wake_fd, O_CLOEXEC | O_NONBLOCK))
-		return -1;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = SA_RESTART;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_flags = SA_RESTART | SA_NOCLDSTOP;
-	sigaction(SIGCHLD, &sa, NULL);
-	/* A reader that went away shows up as a write error, not a silent death. */
-	sa.sa_handler = SIG_IGN;
-	sa.sa_flags = 0;
-	sigaction(SIGPIPE, &sa, NULL);
-	return 0;
-}
-
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
 {
 	struct args *a = arg;
 	enum sio_event ev;
-	char *end;
 
 	switch (id) {
 	case OPT_ONCE:
@@ -186,21 +120,6 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 	case OPT_ID:
 		a->id = value;
 		return 0;
-	case OPT_TIMEOUT:
-		errno = 0;
-		a->timeout = strtod(value, &end);
-		if (end != value && !*end && !errno && isfinite(a->timeout) &&
-		    a->timeout > 0 && a->timeout <= 1e9)
-			return 0;
-		snprintf(err, errlen, "--timeout: expected a positive number of seconds");
-		return SIO_CLI_USAGE;
-	case OPT_MAX_HOOKS:
-		errno = 0;
-		a->max_hooks = strtol(value, &end, 10);
-		if (end != value && !*end && !errno && a->max_hooks >= 1 && a->max_hooks <= 4096)
-			return 0;
-		snprintf(err, errlen, "--max-hooks: expected an integer from 1 to 4096");
-		return SIO_CLI_USAGE;
 	}
 	return 0;
 }
@@ -217,73 +136,45 @@ static const char *check_args(const struct args *a)
 	return NULL;
 }
 
-static void hook_failed(enum sio_event event, const char *id, const char *status)
+static void hook_ended(void *arg, const char *tag, pid_t pid, int wstatus)
 {
-	sio_log(SIO_LOG_WARN, NULL, "hook failed: event=%s id=%s status=%s", sio_event_name(event),
-		id, status);
-}
+	char status[48];
 
-static void reap_hooks(struct monitor *m)
-{
-	pid_t pid;
-	int st;
-
-	child_exited = 0;
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		for (size_t i = 0; i < m->running; i++) {
-			struct hook *h = &m->hooks[i];
-			if (h->pid != pid)
-				continue;
-			char status[48];
-			if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
-				snprintf(status, sizeof status, "exit:%d", WEXITSTATUS(st));
-			else if (WIFSIGNALED(st))
-				snprintf(status, sizeof status, "signal:%s",
-					 sigabbrev_np(WTERMSIG(st)) ? sigabbrev_np(WTERMSIG(st)) : "?");
-			else
-				*status = '\0';
-			if (*status)
-				hook_failed(h->event, h->id, status);
-			m->hooks[i] = m->hooks[--m->running];
-			break;
-		}
-	}
+	(void)arg;
+	(void)pid;
+	if (*sio_command_status(wstatus, status, sizeof status))
+		sio_log(SIO_LOG_WARN, NULL, "hook failed: %s status=%s", tag, status);
 }
 
 static void run_hook(struct monitor *m, const struct sio_monitor_event *ev)
 {
 	const struct sio_status *st = ev->status;
 
-	if (m->running >= (size_t)m->a->max_hooks) {
+	char tag[SIO_ID_MAX + 64], why[512];
+
+	if (sio_command_running(m->hooks) >= m->max_hooks) {
 		uint32_t suppressed = 0;
 		m->skipped++;
 		/* A mesh that starts all at once would otherwise flood the log. */
-		if (sio_rate_hit(&m->skip_log, sio_now_ms(), 5, 1000, &suppressed))
+		if (sio_rate_hit(&m->skip_log, sio_clock_ms(), 5, 1000, &suppressed))
 			sio_log(SIO_LOG_WARN, "HOOK_SKIPPED", "event=%s id=%s running=%zu skipped=%llu",
-				sio_event_name(ev->event), st->id, m->running, (unsigned long long)m->skipped);
+				sio_event_name(ev->event), st->id, sio_command_running(m->hooks),
+				(unsigned long long)m->skipped);
 		if (suppressed)
 			sio_log(SIO_LOG_WARN, "LOG_SUPPRESSED", "lines=%u what=hook_skipped",
 				suppressed);
 		return;
 	}
+	snprintf(tag, sizeof tag, "event=%s id=%s", sio_event_name(ev->event), st->id);
 	char **env = sio_monitor_hook_env(ev, environ);
 	if (!env) {
-		hook_failed(ev->event, st->id, "spawn:out-of-memory");
+		sio_log(SIO_LOG_WARN, NULL, "hook failed: %s status=spawn:out-of-memory", tag);
 		return;
 	}
-	char why[512];
-	pid_t pid = sio_spawn_sh(m->a->exec, env, why, sizeof why);
+	pid_t pid = sio_command_run(m->hooks, m->a->exec, env, tag, why, sizeof why);
 	free(env);
-	if (pid < 0) {
-		char status[600];
-		snprintf(status, sizeof status, "\"spawn: %s\"", why);
-		hook_failed(ev->event, st->id, status);
-		return;
-	}
-	struct hook *h = &m->hooks[m->running++];
-	h->pid = pid;
-	h->event = ev->event;
-	snprintf(h->id, sizeof h->id, "%s", st->id);
+	if (pid < 0)
+		sio_log(SIO_LOG_WARN, NULL, "hook failed: %s status=\"spawn: %s\"", tag, why);
 }
 
 static void print_event(struct monitor *m, const struct sio_monitor_event *ev)
@@ -319,7 +210,7 @@ static void on_event(void *arg, enum sio_event event, const struct sio_peer *pee
 {
 	struct monitor *m = arg;
 	struct sio_monitor_event ev = {
-		.event = event, .status = &peer->status, .why = why, .time_ms = wall_ms(),
+		.event = event, .status = &peer->status, .why = why, .time_ms = sio_clock_wall_ms(),
 	};
 
 	if (m->a->id && strcmp(peer->status.id, m->a->id))
@@ -360,7 +251,7 @@ static void draw(struct monitor *m, uint64_t now_ms)
 {
 	const struct sio_registry *reg = sio_bus_registry(m->bus);
 	char clock[16];
-	time_t t = time(NULL);
+	time_t t = (time_t)(sio_clock_wall_ms() / 1000);
 	struct tm tm;
 
 	if (m->out_errno)
@@ -381,39 +272,11 @@ static void draw(struct monitor *m, uint64_t now_ms)
 		m->out_errno = errno ? errno : EIO;
 }
 
-/* --once: the view is settled when it stopped growing for a while. */
-static bool settled(struct monitor *m, uint64_t now_ms, uint64_t settle_ms)
-{
-	const struct sio_registry *reg = sio_bus_registry(m->bus);
-	size_t known = HASH_COUNT(reg->peers) + HASH_COUNT(reg->endpoints);
-
-	if (known != m->known) {
-		m->known = known;
-		m->changed_ms = now_ms;
-	}
-	/* Every instance the mesh claims is heard: no need to wait further. */
-	if (sio_registry_complete(reg))
-		return now_ms - m->changed_ms >= settle_ms / 5;
-	/* Some are missing: on a loaded machine they may just be late; a
-	 * claim that counts a dead one is corrected within dead_after. */
-	uint64_t patience = settle_ms > m->dead_after_ms + m->heartbeat_ms
-				    ? settle_ms : m->dead_after_ms + m->heartbeat_ms;
-	return HASH_COUNT(reg->peers) && now_ms - m->changed_ms >= patience;
-}
-
 static bool heard(struct monitor *m)
 {
 	const struct sio_registry *reg = sio_bus_registry(m->bus);
 
 	return m->a->id ? sio_registry_find(reg, m->a->id) != NULL : reg->peers != NULL;
-}
-
-static void drain_wake(void)
-{
-	char buf[64];
-
-	while (read(wake_fd[0], buf, sizeof buf) > 0)
-		;
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
@@ -439,7 +302,7 @@ static int finish(struct monitor *m, bool timed_out, double timeout)
 				  m->a->id ? " of " : "", m->a->id ? m->a->id : "");
 		return SIO_EXIT_FAILURE;
 	case MODE_ONCE:
-		if (stop_requested) {
+		if (sio_signals_pending(SIO_SIGNAL_STOP)) {
 			sio_error("stopped before the view of the mesh settled");
 			return SIO_EXIT_FAILURE;
 		}
@@ -448,7 +311,7 @@ static int finish(struct monitor *m, bool timed_out, double timeout)
 				  m->a->id ? " " : "", m->a->id ? m->a->id : "", timeout, m->seed);
 			return SIO_EXIT_UNAVAILABLE;
 		}
-		if (print_view(m, sio_now_ms()) || fflush(stdout)) {
+		if (print_view(m, sio_clock_ms()) || fflush(stdout)) {
 			if (errno != EPIPE)
 				sio_error("unable to write to standard output: %s", strerror(errno));
 			return SIO_EXIT_FAILURE;
@@ -461,12 +324,12 @@ static int finish(struct monitor *m, bool timed_out, double timeout)
 	return SIO_EXIT_OK;
 }
 
-static int loop(struct monitor *m, uint64_t settle_ms)
+static int loop(struct monitor *m)
 {
 	int fds[8];
 	size_t nfds = sio_bus_fds(m->bus, fds, 8);
 	struct pollfd pfd[8 + 1];
-	double timeout = m->a->timeout;
+	double timeout = m->timeout;
 	bool timed_out = false;
 
 	if (!timeout && m->mode == MODE_ONCE)
@@ -476,32 +339,31 @@ static int loop(struct monitor *m, uint64_t settle_ms)
 		fcntl(fds[i], F_SETFD, FD_CLOEXEC);
 		pfd[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
 	}
-	pfd[nfds] = (struct pollfd){ .fd = wake_fd[0], .events = POLLIN };
+	pfd[nfds] = (struct pollfd){ .fd = sio_signals_fd(), .events = POLLIN };
 
-	uint64_t now = sio_now_ms();
+	uint64_t now = sio_clock_ms();
 	uint64_t deadline = timeout ? now + (uint64_t)(timeout * 1000.0 + 0.5) : UINT64_MAX;
 	uint64_t next_draw = now, start = now;
 	bool warned = false;
-	m->changed_ms = now;
+	sio_settle_init(&m->settle, m->heartbeat_ms, m->dead_after_ms, now);
 	for (;;) {
 		/* The descriptors are edge-triggered: look at the sockets on
 		 * every turn, not only when poll says so. */
 		bool more = sio_bus_process(m->bus);
-		now = sio_now_ms();
+		now = sio_clock_ms();
 		sio_bus_tick(m->bus, now);
-		if (child_exited)
-			reap_hooks(m);
-		if (reload_requested) {
-			reload_requested = 0;
+		if (sio_signals_take(SIO_SIGNAL_CHILD))
+			sio_command_reap(m->hooks, hook_ended, m);
+		if (sio_signals_take(SIO_SIGNAL_RELOAD))
 			reload(m);
-		}
-		if (stop_requested || m->matched || m->out_errno)
+		if (sio_signals_pending(SIO_SIGNAL_STOP) || m->matched || m->out_errno)
 			break;
 		if (now >= deadline) {
 			timed_out = true;
 			break;
 		}
-		if (m->mode == MODE_ONCE && settled(m, now, settle_ms))
+		if (m->mode == MODE_ONCE &&
+		    sio_settle_check(&m->settle, sio_bus_registry(m->bus), now) == SIO_SETTLE_DONE)
 			break;
 		if (!warned && m->mode != MODE_ONCE && now - start >= SILENCE_WARN_MS &&
 		    !sio_bus_registry(m->bus)->peers) {
@@ -522,13 +384,13 @@ static int loop(struct monitor *m, uint64_t settle_ms)
 			return SIO_EXIT_FAILURE;
 		}
 		if (pfd[nfds].revents & POLLIN)
-			drain_wake();
+			sio_signals_drain();
 	}
-	if (child_exited)
-		reap_hooks(m);
+	if (sio_signals_take(SIO_SIGNAL_CHILD))
+		sio_command_reap(m->hooks, hook_ended, m);
 	if (m->skipped)
-		sio_log(SIO_LOG_WARN, "HOOKS_SKIPPED", "skipped=%llu max_hooks=%ld",
-			(unsigned long long)m->skipped, m->a->max_hooks);
+		sio_log(SIO_LOG_WARN, "HOOKS_SKIPPED", "skipped=%llu max_hooks=%zu",
+			(unsigned long long)m->skipped, m->max_hooks);
 	return finish(m, timed_out, timeout);
 }
 
@@ -556,7 +418,8 @@ static int run(const struct args *a, const struct sio_config *cfg)
 	char err[512], fallback[SIO_ENDPOINT_MAX];
 	char *one[1];
 	struct sio_strlist seeds = cfg->bus.peers;
-	struct monitor m = { .a = a };
+	struct monitor m = { .a = a, .timeout = cfg->monitor.timeout,
+			     .max_hooks = (size_t)cfg->monitor.max_hooks };
 
 	/* No peer given: the instance this same configuration starts, so that
 	 * "sio-monitor" beside a default "sio-serve" needs no option at all. */
@@ -577,13 +440,13 @@ static int run(const struct args *a, const struct sio_config *cfg)
 		m.mode = MODE_EVENTS;
 	else
 		m.mode = MODE_TABLE;
-	if (a->exec && !(m.hooks = calloc((size_t)a->max_hooks, sizeof *m.hooks))) {
+	if (a->exec && !(m.hooks = sio_command_set_new(m.max_hooks))) {
 		sio_error("out of memory");
 		return SIO_EXIT_FAILURE;
 	}
-	if (setup_signals()) {
+	if (sio_signals_init(SIO_SIGNALS_RELOAD | SIO_SIGNALS_CHILD | SIO_SIGNALS_RESTART, NULL)) {
 		sio_error("unable to create a pipe: %s", strerror(errno));
-		free(m.hooks);
+		sio_command_set_destroy(&m.hooks);
 		return SIO_EXIT_FAILURE;
 	}
 	struct sio_bus_options opt = {
@@ -605,55 +468,46 @@ static int run(const struct args *a, const struct sio_config *cfg)
 			m.seed, (long long)cfg->bus.dead_after_ms);
 		m.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms;
 		m.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms;
-		rc = loop(&m, SETTLE_HEARTBEATS * (uint64_t)cfg->bus.heartbeat_ms);
+		rc = loop(&m);
 	}
 	sio_bus_destroy(&m.bus);
-	free(m.hooks);
-	close(wake_fd[0]);
-	close(wake_fd[1]);
+	sio_command_set_destroy(&m.hooks);
+	sio_signals_reset();
 	return rc;
-}
-
-static int usage_error(const char *msg)
-{
-	sio_error("%s", msg);
-	return SIO_EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
 {
-	struct args a = { .max_hooks = DEFAULT_MAX_HOOKS };
+	struct args a = { 0 };
+	const struct sio_startup st = {
+		.name = "sio-monitor", .prog = SIO_PROG_MONITOR,
+		.synopsis = synopsis, .summary = summary,
+		.options = options, .on_option = on_option, .arg = &a,
+		.log_level = SIO_LOG_INFO,
+		.checks_more = true,
+	};
 	struct sio_cli cli;
 	struct sio_config cfg;
-	char err[512];
 	const char *bad;
 
-	sio_log_init("sio-monitor", SIO_LOG_INFO, false);
-	int rc = sio_cli_parse(&cli, SIO_PROG_MONITOR, argc, argv, options, on_option, &a,
-			       err, sizeof err);
-	if (rc) {
-		rc = rc == SIO_CLI_USAGE ? usage_error(err) : (sio_error("%s", err), SIO_EXIT_FAILURE);
-	} else if (cli.help) {
-		sio_config_usage(stdout, SIO_PROG_MONITOR, synopsis, summary, options);
-	} else if (cli.version) {
-		printf("sio-monitor %s\n", SIO_VERSION);
-	} else if (cli.first_arg < argc) {
-		snprintf(err, sizeof err, "unexpected argument '%s'", argv[cli.first_arg]);
-		rc = usage_error(err);
-	} else if ((bad = check_args(&a))) {
-		rc = usage_error(bad);
-	} else if ((rc = sio_config_build(&cfg, &cli, err, sizeof err) ? SIO_EXIT_CONFIG : 0)) {
-		sio_error("%s", err);
-		sio_config_free(&cfg);
-	} else {
-		sio_log_set_level((enum sio_log_level)cfg.log.level);
-		sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
-		if (!cli.check_config) {
-			cli_args = &cli;
-			rc = run(&a, &cfg);
-		}
-		sio_config_free(&cfg);
+	int rc = sio_startup_run(&st, argc, argv, &cli, &cfg);
+	if (rc != SIO_STARTUP_GO)
+		goto out;
+	if (cli.first_arg < argc) {
+		rc = sio_startup_usage(&st, "unexpected argument '%s'", argv[cli.first_arg]);
+		goto out;
 	}
-	sio_cli_free(&cli);
+	if ((bad = check_args(&a))) {
+		rc = sio_startup_usage(&st, "%s", bad);
+		goto out;
+	}
+	if (cli.check_config) {
+		rc = SIO_EXIT_OK;
+		goto out;
+	}
+	cli_args = &cli;
+	rc = run(&a, &cfg);
+out:
+	sio_startup_free(&cli, &cfg);
 	return rc;
 }

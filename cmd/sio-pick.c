@@ -7,77 +7,56 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "clock.h"
 #include "config.h"
+#include "lines.h"
 #include "log.h"
 #include "pick.h"
-#include "rate.h"
+#include "settle.h"
 #include "sio.h"
+#include "startup.h"
 
-enum { OPT_WEIGHTED = 1, OPT_TWO_CHOICES, OPT_COUNT, OPT_SEED, OPT_TIMEOUT };
+enum { OPT_WEIGHTED = 1, OPT_TWO_CHOICES, OPT_SEED };
 
 static const struct sio_option options[] = {
 	{ "weighted", 'w', 0, OPT_WEIGHTED, NULL, "weigh each endpoint by its free capacity" },
 	{ "two-choices", '2', 0, OPT_TWO_CHOICES, NULL,
 	  "draw two endpoints, take the one with more room" },
-	{ "count", 'n', 1, OPT_COUNT, "N", "print N independent picks [1]" },
 	{ "seed", 's', 1, OPT_SEED, "S", "seed the generator: repeatable picks" },
-	{ "timeout", 't', 1, OPT_TIMEOUT, "SECONDS",
-	  "with --bus-peer, how long to listen to the mesh [3]" },
 	{ NULL, 0, 0, 0, NULL, NULL },
 };
 
 struct args {
 	enum sio_pick_mode mode;
-	unsigned long count;
 	bool seeded;
 	uint64_t seed;
-	double timeout;
 };
-
-static int parse_number(const char *v, double min, double max, double *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtod(v, &end);
-	return errno || end == v || *end || *out < min || *out > max ? -1 : 0;
-}
 
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
 {
 	struct args *a = arg;
-	double d;
 
 	switch (id) {
 	case OPT_WEIGHTED: a->mode = SIO_PICK_WEIGHTED; break;
 	case OPT_TWO_CHOICES: a->mode = SIO_PICK_TWO_CHOICES; break;
-	case OPT_COUNT:
-		if (parse_number(value, 1, 1e9, &d) || d != (unsigned long)d) {
-			snprintf(err, errlen, "--count: expected an integer from 1 to 1000000000");
-			return SIO_CLI_USAGE;
-		}
-		a->count = (unsigned long)d;
-		break;
 	case OPT_SEED: {
+		/* Any 64 bits, in any base C reads: no range for the schema to check. */
 		char *end;
 		errno = 0;
 		a->seed = strtoull(value, &end, 0);
 		if (errno || end == value || *end) {
 			snprintf(err, errlen, "--seed: expected an unsigned integer");
-			return SIO_CLI_USAGE;
+			return SIO_EXIT_USAGE;
 		}
 		a->seeded = true;
 		break;
 	}
-	case OPT_TIMEOUT:
-		if (parse_number(value, 0, 86400, &a->timeout)) {
-			snprintf(err, errlen, "--timeout: expected seconds from 0 to 86400");
-			return SIO_CLI_USAGE;
-		}
-		break;
 	}
 	return 0;
 }
+
+/* Longer input lines are no URL. */
+#define URL_MAX 8192
 
 struct list {
 	struct sio_candidate *items;
@@ -110,41 +89,53 @@ static void list_free(struct list *l)
 	free(l->items);
 }
 
-static int read_lines(struct list *l, FILE *in)
+/* A URL, blanks around it aside; blank lines and # comments are none. */
+static int add_line(struct list *l, const char *line, size_t len)
 {
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+	const char *e = line + len;
+	char url[URL_MAX + 1];
 
-	while ((n = getline(&line, &cap, in)) >= 0) {
-		char *s = line, *e = line + n;
-		while (s < e && (*s == ' ' || *s == '\t'))
-			s++;
-		while (e > s && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
-			e--;
-		*e = '\0';
-		if (*s && *s != '#' && add(l, s, 0, 0)) {
-			free(line);
-			return -1;
-		}
-	}
-	free(line);
-	return 0;
+	while (line < e && (*line == ' ' || *line == '\t'))
+		line++;
+	while (e > line && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	if (line == e || *line == '#')
+		return 0;
+	snprintf(url, sizeof url, "%.*s", (int)(e - line), line);
+	return add(l, url, 0, 0);
 }
 
-/*
- * An instance sends the whole list of endpoints it knows only every 8
- * heartbeats (more in a large mesh), and an observer is not told of the
- * endpoints it missed: a view that learned nothing for 10 heartbeats has heard
- * such a list from the instances it knows. Sooner when every instance the
- * mesh claims has been heard. The rule of sio-monitor --once.
- */
-#define SETTLE_HEARTBEATS 10
+static int read_lines(struct list *l, FILE *in)
+{
+	struct sio_lines lines;
+	const char *line;
+	size_t len, n;
+	enum sio_line r;
+	int rc = 0;
 
-/* The mesh's accepting instances: NORMAL ones, or HIGH ones when no instance
- * is NORMAL; never dead, draining or over-loaded. */
-static int from_mesh(struct list *l, const struct sio_config *cfg, double timeout,
-		     char *err, size_t errlen)
+	sio_lines_init(&lines, URL_MAX);
+	do {
+		char *room = sio_lines_space(&lines, 4096);
+		if (!room) {
+			rc = -1;
+			break;
+		}
+		n = fread(room, 1, 4096, in);
+		sio_lines_added(&lines, n);
+		while (!rc && (r = sio_lines_next(&lines, n == 0, &line, &len)) != SIO_LINE_NONE) {
+			if (r == SIO_LINE_TOO_LONG)
+				sio_log(SIO_LOG_WARN, NULL, "line %llu: longer than %d bytes, skipped",
+					(unsigned long long)lines.lineno, URL_MAX);
+			else
+				rc = add_line(l, line, len);
+		}
+	} while (!rc && n);
+	sio_lines_free(&lines);
+	return rc;
+}
+
+/* The mesh's instances that accept clients (sio_registry_accepting). */
+static int from_mesh(struct list *l, const struct sio_config *cfg, char *err, size_t errlen)
 {
 	struct sio_bus_options opt = {
 		.id = "sio-pick", .seeds = &cfg->bus.peers, .cert = cfg->bus.cert,
@@ -156,118 +147,115 @@ static int from_mesh(struct list *l, const struct sio_config *cfg, double timeou
 
 	if (!bus)
 		return -1;
-	/* Done once the view is settled: heard from someone, and neither a new
-	 * instance nor a new endpoint for SETTLE_HEARTBEATS heartbeats, or for
-	 * two once every instance the mesh claims is heard. */
+	/* Done once the view is settled, or at the deadline: an empty mesh
+	 * may yet answer. */
 	const struct sio_registry *reg = sio_bus_registry(bus);
-	uint64_t start = sio_now_ms(), deadline = start + (uint64_t)(timeout * 1000);
-	uint64_t settle = SETTLE_HEARTBEATS * (uint64_t)cfg->bus.heartbeat_ms, changed = start;
-	size_t known = 0;
-	for (uint64_t now = start; now < deadline; now = sio_now_ms()) {
-		size_t k = HASH_COUNT(reg->peers) + HASH_COUNT(reg->endpoints);
-		if (k != known) {
-			known = k;
-			changed = now;
-		}
-		if (reg->peers && now - changed >= settle)
-			break;
-		if (sio_registry_complete(reg) && now - changed >= settle / 5)
+	uint64_t start = sio_clock_ms(), deadline = start + (uint64_t)(cfg->pick.timeout * 1000);
+	struct sio_settle settle;
+	sio_settle_init(&settle, (uint64_t)cfg->bus.heartbeat_ms, (uint64_t)cfg->bus.dead_after_ms,
+			start);
+	for (uint64_t now = start; now < deadline; now = sio_clock_ms()) {
+		if (sio_settle_check(&settle, reg, now) == SIO_SETTLE_DONE)
 			break;
 		if (sio_bus_poll(bus, (int)(deadline - now), -1) < 0)
 			break;
 	}
-	struct sio_peer *p, *tmp;
-	for (int pass = SIO_LOAD_NORMAL; pass <= SIO_LOAD_HIGH && !l->count; pass++)
-		sio_registry_foreach(reg, p, tmp)
-			if (p->alive && !p->status.draining && p->status.state == (enum sio_load_state)pass &&
-			    *p->status.url)
-				add(l, p->status.url, p->status.clients, p->status.max);
+	struct sio_peer **peers;
+	long n = sio_registry_accepting(reg, &peers);
+	int rc = n < 0 ? -1 : 0;
+	for (long i = 0; i < n && !rc; i++)
+		rc = add(l, peers[i]->status.url, peers[i]->status.clients, peers[i]->status.max);
+	free(peers);
 	sio_bus_destroy(&bus);
+	if (rc)
+		snprintf(err, errlen, "out of memory");
+	return rc;
+}
+
+/* The candidates: from the mesh, the arguments, or standard input. */
+static int gather(struct list *l, const struct sio_config *cfg, int nargs, char **args,
+		  char *err, size_t errlen)
+{
+	if (cfg->bus.peers.count)
+		return from_mesh(l, cfg, err, errlen);
+	for (int i = 0; i < nargs; i++)
+		if (add(l, args[i], 0, 0))
+			goto oom;
+	if (!nargs && read_lines(l, stdin))
+		goto oom;
 	return 0;
+oom:
+	snprintf(err, errlen, "out of memory");
+	return -1;
+}
+
+enum outcome { PICKED, NONE_AVAILABLE, WRITE_FAILED };
+
+static enum outcome print_picks(const struct list *l, const struct args *a, int64_t count)
+{
+	struct sio_rng rng;
+	uint64_t seed = a->seed;
+
+	if (!a->seeded && getrandom(&seed, sizeof seed, 0) != sizeof seed)
+		seed = sio_clock_ms();
+	sio_rng_seed(&rng, seed);
+	for (int64_t i = 0; i < count; i++) {
+		long k = sio_pick(l->items, l->count, a->mode, &rng);
+		if (k < 0)
+			return NONE_AVAILABLE;
+		printf("%s\n", l->items[k].url);
+	}
+	return fflush(stdout) || ferror(stdout) ? WRITE_FAILED : PICKED;
 }
 
 int main(int argc, char **argv)
 {
-	struct args a = { .mode = SIO_PICK_UNIFORM, .count = 1, .timeout = 3 };
+	struct args a = { .mode = SIO_PICK_UNIFORM };
+	const struct sio_startup start = {
+		.name = "sio-pick", .prog = SIO_PROG_PICK,
+		.synopsis = "sio-pick [OPTION]... [URL]...",
+		.summary = "Pick an endpoint at random from the URLs given, the lines of\n"
+			   "standard input, or the accepting instances of the mesh (--bus-peer).",
+		.options = options, .on_option = on_option, .arg = &a,
+		.log_level = SIO_LOG_WARN,
+	};
 	struct sio_cli cli;
 	struct sio_config cfg;
 	struct list l = { 0 };
 	char err[512];
-	int rc;
 
-	sio_log_init("sio-pick", SIO_LOG_WARN, false);
-	if ((rc = sio_cli_parse(&cli, SIO_PROG_PICK, argc, argv, options, on_option, &a, err,
-				sizeof err))) {
-		fprintf(stderr, "sio-pick: error: %s\nTry 'sio-pick --help'.\n", err);
-		sio_cli_free(&cli);
-		return rc == SIO_CLI_FAILED ? SIO_EXIT_FAILURE : SIO_EXIT_USAGE;
-	}
-	if (cli.help || cli.version) {
-		if (cli.help)
-			sio_config_usage(stdout, SIO_PROG_PICK, "sio-pick [OPTION]... [URL]...",
-					 "Pick an endpoint at random from the URLs given, the lines of\n"
-					 "standard input, or the accepting instances of the mesh (--bus-peer).",
-					 options);
-		else
-			printf("sio-pick %s\n", SIO_VERSION);
-		sio_cli_free(&cli);
-		return SIO_EXIT_OK;
-	}
-	if ((rc = sio_config_build(&cfg, &cli, err, sizeof err) ? SIO_EXIT_CONFIG : 0)) {
-		fprintf(stderr, "sio-pick: error: %s\n", err);
+	int rc = sio_startup_run(&start, argc, argv, &cli, &cfg);
+	if (rc != SIO_STARTUP_GO)
+		goto out;
+	int nargs = argc - cli.first_arg;
+	if (cfg.bus.peers.count && nargs) {
+		rc = sio_startup_usage(&start, "give URLs or --bus-peer, not both");
 		goto out;
 	}
-	if (cli.check_config)
-		goto out;
-	sio_log_set_level((enum sio_log_level)cfg.log.level);
-	sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
-	if (cfg.bus.peers.count && cli.first_arg < argc) {
-		fprintf(stderr, "sio-pick: error: give URLs or --bus-peer, not both\n");
-		rc = SIO_EXIT_USAGE;
+	if (!cfg.bus.peers.count && !nargs && isatty(STDIN_FILENO)) {
+		rc = sio_startup_usage(&start, "no URL given (arguments, standard input or --bus-peer)");
 		goto out;
 	}
-	if (cfg.bus.peers.count) {
-		if (from_mesh(&l, &cfg, a.timeout, err, sizeof err)) {
-			fprintf(stderr, "sio-pick: error: %s\n", err);
-			rc = SIO_EXIT_FAILURE;
-			goto out;
-		}
-	} else if (cli.first_arg < argc) {
-		for (int i = cli.first_arg; i < argc; i++)
-			if (add(&l, argv[i], 0, 0)) {
-				rc = SIO_EXIT_FAILURE;
-				goto out;
-			}
-	} else if (isatty(STDIN_FILENO)) {
-		fprintf(stderr, "sio-pick: error: no URL given (arguments, standard input or --bus-peer)\n");
-		rc = SIO_EXIT_USAGE;
-		goto out;
-	} else if (read_lines(&l, stdin)) {
+	if (gather(&l, &cfg, nargs, argv + cli.first_arg, err, sizeof err)) {
+		sio_error("%s", err);
 		rc = SIO_EXIT_FAILURE;
 		goto out;
 	}
-
-	struct sio_rng rng;
-	uint64_t seed = a.seed;
-	if (!a.seeded && getrandom(&seed, sizeof seed, 0) != sizeof seed)
-		seed = sio_now_ms();
-	sio_rng_seed(&rng, seed);
-	for (unsigned long i = 0; i < a.count; i++) {
-		long k = sio_pick(l.items, l.count, a.mode, &rng);
-		if (k < 0) {
-			fprintf(stderr, "sio-pick: error: no endpoint available\n");
-			rc = SIO_EXIT_UNAVAILABLE;
-			goto out;
-		}
-		printf("%s\n", l.items[k].url);
-	}
-	if (fflush(stdout) || ferror(stdout)) {
-		fprintf(stderr, "sio-pick: error: writing output: %s\n", strerror(errno));
+	switch (print_picks(&l, &a, cfg.pick.count)) {
+	case PICKED:
+		rc = SIO_EXIT_OK;
+		break;
+	case NONE_AVAILABLE:
+		sio_error("no endpoint available");
+		rc = SIO_EXIT_UNAVAILABLE;
+		break;
+	case WRITE_FAILED:
+		sio_error("writing output: %s", strerror(errno));
 		rc = SIO_EXIT_FAILURE;
+		break;
 	}
 out:
 	list_free(&l);
-	sio_config_free(&cfg);
-	sio_cli_free(&cli);
+	sio_startup_free(&cli, &cfg);
 	return rc;
 }

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "wsframe.h"
 #include "wsurl.h"
 
@@ -57,14 +58,6 @@ const char *sio_bench_phase_name(enum sio_bench_phase phase)
 		[SIO_BENCH_DRAIN] = "drain", [SIO_BENCH_STOP] = "stop",
 	};
 	return names[phase];
-}
-
-uint64_t sio_bench_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* The data of a message: {"channel":C,"data":{"t":NS,"seq":K,"pad":"xx.."}}.
@@ -134,7 +127,7 @@ struct sio_bench_shared *sio_bench_shared_new(void)
 					   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED)
 		return NULL;
-	sh->epoch_ns = sio_bench_now_ns();
+	sh->epoch_ns = sio_clock_ns();
 	return sh;
 }
 
@@ -397,7 +390,7 @@ static const uint8_t *rnd_mask(struct worker *w)
 	return w->mask;
 }
 
-static uint64_t now_rel(const struct worker *w) { return sio_bench_now_ns() - w->sh->epoch_ns; }
+static uint64_t now_rel(const struct worker *w) { return sio_clock_ns() - w->sh->epoch_ns; }
 
 static void watch(struct worker *w, struct conn *c, bool out)
 {
@@ -1203,7 +1196,7 @@ static int worker_init(struct worker *w)
 	w->ep = w->tfd = -1;
 	if (getrandom(nonce, sizeof nonce, 0) != sizeof nonce)
 		for (size_t i = 0; i < sizeof nonce; i++)
-			nonce[i] = (uint8_t)(sio_bench_now_ns() >> (i % 8));
+			nonce[i] = (uint8_t)(sio_clock_ns() >> (i % 8));
 	memcpy(&w->rng, nonce, sizeof w->rng);
 	w->rng |= 1;
 	sio_wsframe_key(nonce, key);

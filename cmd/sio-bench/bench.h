@@ -170,9 +170,6 @@ int sio_bench_run(const struct sio_bench_plan *plan, unsigned k, struct sio_benc
 		  const struct sio_bench_hooks *hooks, volatile sig_atomic_t *stop,
 		  struct sio_bench_result *out);
 
-/* Nanoseconds of CLOCK_MONOTONIC. */
-uint64_t sio_bench_now_ns(void);
-
 /* Connections worker k of plan opens (the publisher aside). */
 uint64_t sio_bench_share(const struct sio_bench_plan *plan, unsigned k);
 

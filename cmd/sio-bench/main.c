@@ -6,47 +6,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "benchreport.h"
+#include "clock.h"
 #include "config.h"
+#include "fdlimit.h"
 #include "log.h"
+#include "signals.h"
 #include "sio.h"
+#include "startup.h"
 
 #define DEFAULT_URL "ws://127.0.0.1:8080/socketiyo"
 #define MAX_URLS 64
 #define MAX_WORKERS 1024
 #define FD_RESERVE 64     /* descriptors a worker keeps for itself */
 
-enum {
-	OPT_URL = 1, OPT_PUBLISH_URL, OPT_CONNECTIONS, OPT_DURATION, OPT_RATE, OPT_SIZE,
-	OPT_WINDOW, OPT_CHANNEL, OPT_CONCURRENCY, OPT_TIMEOUT, OPT_WORKERS, OPT_SERVER_PID,
-	OPT_JSON, OPT_QUIET,
-};
+enum { OPT_URL = 1, OPT_PUBLISH_URL, OPT_CHANNEL, OPT_SERVER_PID, OPT_JSON, OPT_QUIET };
 
 static const struct sio_option options[] = {
 	{ "url", 'u', 1, OPT_URL, "URL",
 	  "server, repeatable: connections go round them (default: " DEFAULT_URL ")" },
 	{ "publish-url", 'P', 1, OPT_PUBLISH_URL, "URL",
 	  "where the publisher connects (relay: required) [the first --url]" },
-	{ "connections", 'n', 1, OPT_CONNECTIONS, "N",
-	  "connections to open; subscribers in fanout and relay [1000]" },
-	{ "duration", 'd', 1, OPT_DURATION, "SECONDS",
-	  "how long to hold the connections, or to publish [10]" },
-	{ "rate", 'r', 1, OPT_RATE, "N",
-	  "messages per second; 0: as fast as the window allows [0]" },
-	{ "size", 's', 1, OPT_SIZE, "BYTES", "bytes of each message as delivered [128]" },
-	{ "window", 'w', 1, OPT_WINDOW, "N",
-	  "messages not yet delivered to every subscriber [8; 32768 with --rate]" },
 	{ "channel", 0, 1, OPT_CHANNEL, "NAME", "channel to publish on [bench]" },
-	{ "concurrency", 'C', 1, OPT_CONCURRENCY, "N", "handshakes under way at once [100]" },
-	{ "timeout", 't', 1, OPT_TIMEOUT, "SECONDS",
-	  "limit for a handshake, for subscribing, for the last deliveries [10]" },
-	{ "workers", 'j', 1, OPT_WORKERS, "N",
-	  "worker processes [as many as the descriptor limit needs]" },
 	{ "server-pid", 0, 1, OPT_SERVER_PID, "PID",
 	  "a server process to measure (memory, CPU time), repeatable" },
 	{ "json", 0, 0, OPT_JSON, NULL, "print one JSON line instead of the table" },
@@ -58,7 +43,6 @@ struct args {
 	const char *urls[MAX_URLS];
 	size_t nurls;
 	const char *publish_url;
-	double connections, duration, rate, size, window, concurrency, timeout, workers;
 	const char *channel;
 	pid_t pids[SIO_BENCH_MAX_PIDS];
 	size_t npids;
@@ -66,14 +50,21 @@ struct args {
 	unsigned given;   /* 1 << OPT_x for every option given */
 };
 
-static int parse_number(const char *v, double min, double max, bool integer, double *out)
+/* The schema's bounds of bench.window and bench.workers (lib/core/config.c). */
+_Static_assert(SIO_BENCH_RING / 2 == 32768, "bench.window's maximum is half the ring");
+_Static_assert(MAX_WORKERS == 1024, "bench.workers's maximum");
+
+/* A repeatable option, so no setting: Linux pids are 1 to 2^22. */
+static int parse_pid(const char *v, pid_t *pid)
 {
 	char *end;
 
 	errno = 0;
-	*out = strtod(v, &end);
-	return errno || end == v || *end || *out < min || *out > max ||
-			       (integer && *out != (double)(long long)*out) ? -1 : 0;
+	long n = strtol(v, &end, 10);
+	if (errno || end == v || *end || n < 1 || n > 4194304)
+		return -1;
+	*pid = (pid_t)n;
+	return 0;
 }
 
 static int bad(char *err, size_t errlen, const char *fmt, const char *what)
@@ -85,7 +76,6 @@ static int bad(char *err, size_t errlen, const char *fmt, const char *what)
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
 {
 	struct args *a = arg;
-	double d;
 
 	a->given |= 1u << id;
 	switch (id) {
@@ -95,26 +85,6 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 		a->urls[a->nurls++] = value;
 		break;
 	case OPT_PUBLISH_URL: a->publish_url = value; break;
-	case OPT_CONNECTIONS:
-		if (parse_number(value, 1, 10000000, true, &a->connections))
-			return bad(err, errlen, "%s: expected an integer from 1 to 10000000", "--connections");
-		break;
-	case OPT_DURATION:
-		if (parse_number(value, 0.001, 86400, false, &a->duration))
-			return bad(err, errlen, "%s: expected seconds from 0.001 to 86400", "--duration");
-		break;
-	case OPT_RATE:
-		if (parse_number(value, 0, 10000000, false, &a->rate))
-			return bad(err, errlen, "%s: expected messages per second from 0 to 10000000", "--rate");
-		break;
-	case OPT_SIZE:
-		if (parse_number(value, 1, 16 << 20, true, &a->size))
-			return bad(err, errlen, "%s: expected bytes from 1 to 16777216", "--size");
-		break;
-	case OPT_WINDOW:
-		if (parse_number(value, 1, SIO_BENCH_RING / 2, true, &a->window))
-			return bad(err, errlen, "%s: expected an integer from 1 to 32768", "--window");
-		break;
 	case OPT_CHANNEL:
 		if (!*value || strlen(value) > 99 || strpbrk(value, "\"\\"))
 			return bad(err, errlen, "%s: expected 1 to 99 characters, no \" or \\", "--channel");
@@ -123,24 +93,12 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 				return bad(err, errlen, "%s: no control characters", "--channel");
 		a->channel = value;
 		break;
-	case OPT_CONCURRENCY:
-		if (parse_number(value, 1, 1000000, true, &a->concurrency))
-			return bad(err, errlen, "%s: expected an integer from 1 to 1000000", "--concurrency");
-		break;
-	case OPT_TIMEOUT:
-		if (parse_number(value, 0.001, 3600, false, &a->timeout))
-			return bad(err, errlen, "%s: expected seconds from 0.001 to 3600", "--timeout");
-		break;
-	case OPT_WORKERS:
-		if (parse_number(value, 1, MAX_WORKERS, true, &a->workers))
-			return bad(err, errlen, "%s: expected an integer from 1 to 1024", "--workers");
-		break;
 	case OPT_SERVER_PID:
 		if (a->npids == SIO_BENCH_MAX_PIDS)
 			return bad(err, errlen, "--server-pid: at most %s processes", "8");
-		if (parse_number(value, 1, 4194304, true, &d))
+		if (parse_pid(value, &a->pids[a->npids]))
 			return bad(err, errlen, "%s: expected a process id", "--server-pid");
-		a->pids[a->npids++] = (pid_t)d;
+		a->npids++;
 		break;
 	case OPT_JSON: a->json = true; break;
 	case OPT_QUIET: a->quiet = true; break;
@@ -148,21 +106,19 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 	return 0;
 }
 
-static volatile sig_atomic_t stop;
-
-static void on_stop(int sig)
-{
-	(void)sig;
-	stop = 1;
-}
-
-/* The hard deadline: stop now, and if that does not end the run in 5 s, go. */
+/*
+ * The hard deadline: stop now, and if that does not end the run in 5 s, go.
+ * A watchdog, so unlike the other handlers it acts itself: a run stuck past
+ * its deadline has no loop left to look at a flag.
+ */
 static void on_alarm(int sig)
 {
+	volatile sig_atomic_t *stop = sio_signals_flag(SIO_SIGNAL_STOP);
+
 	(void)sig;
-	if (stop)
+	if (*stop)
 		_exit(SIO_EXIT_FAILURE);
-	stop = 1;
+	*stop = 1;
 	alarm(5);
 }
 
@@ -199,7 +155,7 @@ static int tick(void *arg, const struct sio_bench_shared *sh)
 	if (!pr->show)
 		return 0;
 	int phase = atomic_load(&sh->phase);
-	double t = (double)(sio_bench_now_ns() - sh->epoch_ns - atomic_load(&sh->phase_ns)) / 1e9;
+	double t = (double)(sio_clock_ns() - sh->epoch_ns - atomic_load(&sh->phase_ns)) / 1e9;
 	unsigned long long est = atomic_load(&sh->established), failed = atomic_load(&sh->failed),
 			   dropped = atomic_load(&sh->dropped);
 	char line[200];
@@ -266,41 +222,39 @@ static int read_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
-/* Raises the soft descriptor limit to the hard one; returns the soft limit. */
-static rlim_t raise_fd_limit(void)
+/* Whether the command line set bench.key: a file may hold settings of every mode. */
+static bool given(const struct sio_cli *cli, const char *key)
 {
-	struct rlimit rl;
+	const struct sio_setting *s = sio_setting_find("bench", key);
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 1024;
-	if (rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-			getrlimit(RLIMIT_NOFILE, &rl);
-	}
-	return rl.rlim_cur;
+	for (size_t i = 0; i < cli->noverrides; i++)
+		if (&sio_settings[cli->overrides[i].setting] == s)
+			return true;
+	return false;
 }
 
-static int check_args(struct args *a, enum sio_bench_mode mode, char *err, size_t errlen)
+static int check_args(const struct args *a, const struct sio_cli *cli, const struct sio_config *cfg,
+		      enum sio_bench_mode mode, char *err, size_t errlen)
 {
 	bool fan = mode == SIO_BENCH_FANOUT || mode == SIO_BENCH_RELAY;
-	static const struct { int id; const char *name; } fan_only[] = {
-		{ OPT_PUBLISH_URL, "--publish-url" }, { OPT_RATE, "--rate" },
-		{ OPT_SIZE, "--size" }, { OPT_WINDOW, "--window" }, { OPT_CHANNEL, "--channel" },
-	};
+	static const char *const fan_only[] = { "rate", "size", "window" };
 
-	if (!fan)
-		for (size_t i = 0; i < sizeof fan_only / sizeof fan_only[0]; i++)
-			if (a->given & (1u << fan_only[i].id))
-				return bad(err, errlen, "%s applies to fanout and relay only",
-					   fan_only[i].name);
-	if (mode == SIO_BENCH_CONNECT_RATE && (a->given & (1u << OPT_DURATION)))
+	if (!fan && (a->given & (1u << OPT_PUBLISH_URL)))
+		return bad(err, errlen, "%s applies to fanout and relay only", "--publish-url");
+	if (!fan && (a->given & (1u << OPT_CHANNEL)))
+		return bad(err, errlen, "%s applies to fanout and relay only", "--channel");
+	for (size_t i = 0; !fan && i < sizeof fan_only / sizeof fan_only[0]; i++)
+		if (given(cli, fan_only[i])) {
+			snprintf(err, errlen, "--%s applies to fanout and relay only", fan_only[i]);
+			return SIO_EXIT_USAGE;
+		}
+	if (mode == SIO_BENCH_CONNECT_RATE && given(cli, "duration"))
 		return bad(err, errlen, "%s does not apply to connect-rate", "--duration");
 	if (mode == SIO_BENCH_RELAY && !a->publish_url)
 		return bad(err, errlen, "%s: relay needs --publish-url", "relay");
 	if (fan) {
 		uint32_t min = sio_bench_min_size(a->channel);
-		if (a->size < min) {
+		if (cfg->bench.size < min) {
 			snprintf(err, errlen, "--size: at least %u bytes with channel %s", min, a->channel);
 			return SIO_EXIT_USAGE;
 		}
@@ -308,215 +262,210 @@ static int check_args(struct args *a, enum sio_bench_mode mode, char *err, size_
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* Everything a run holds, freed at one place in the parent and in each worker. */
+struct run {
+	struct sio_bench_plan plan;
+	struct sio_bench_target *targets, publish;
+	struct sio_bench_shared *sh;
+	struct child *children;
+	unsigned nchildren;
+	struct sio_bench_result *res, *part;
+};
+
+static void run_free(struct run *r)
 {
-	struct args a = { .connections = 1000, .duration = 10, .size = 128, .channel = "bench",
-			  .concurrency = 100, .timeout = 10 };
-	struct sio_cli cli;
-	struct sio_config cfg;
-	struct sio_bench_target *targets = NULL, publish;
-	struct sio_bench_shared *sh = NULL;
-	struct child *children = NULL;
-	struct sio_bench_result *res = NULL, *part = NULL;
-	char err[512];
-	int rc;
-	unsigned nchildren = 0;
+	free(r->targets);
+	free(r->children);
+	free(r->res);
+	free(r->part);
+	sio_bench_shared_free(r->sh);
+}
 
-	sio_log_init("sio-bench", SIO_LOG_WARN, false);
-	memset(&cfg, 0, sizeof cfg);
-	if ((rc = sio_cli_parse(&cli, SIO_PROG_BENCH, argc, argv, options, on_option, &a, err,
-				sizeof err))) {
-		fprintf(stderr, "sio-bench: error: %s\nTry 'sio-bench --help'.\n", err);
-		sio_cli_free(&cli);
-		return rc == SIO_CLI_FAILED ? SIO_EXIT_FAILURE : SIO_EXIT_USAGE;
-	}
-	if (cli.help || cli.version) {
-		if (cli.help)
-			sio_config_usage(stdout, SIO_PROG_BENCH, "sio-bench [OPTION]... MODE",
-					 "Load a socketiyo service and measure it. MODE is hold (open\n"
-					 "connections and keep them), connect-rate (handshakes per second),\n"
-					 "fanout (one publisher, many subscribers on one channel) or relay\n"
-					 "(the publisher on one instance, the subscribers on another).",
-					 options);
-		else
-			printf("sio-bench %s\n", SIO_VERSION);
-		sio_cli_free(&cli);
-		return SIO_EXIT_OK;
-	}
-	if ((rc = sio_config_build(&cfg, &cli, err, sizeof err) ? SIO_EXIT_CONFIG : 0)) {
-		fprintf(stderr, "sio-bench: error: %s\n", err);
-		goto out;
-	}
-	if (cli.check_config)
-		goto out;
-	sio_log_set_level((enum sio_log_level)cfg.log.level);
-	sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
+static int parse_targets(struct run *r, const struct args *a, char *err, size_t errlen)
+{
+	char why[400];
 
-	int mode = cli.first_arg < argc ? sio_bench_mode_parse(argv[cli.first_arg]) : -1;
-	if (cli.first_arg >= argc || mode < 0 || cli.first_arg + 1 < argc) {
-		if (cli.first_arg >= argc)
-			snprintf(err, sizeof err, "no mode given (hold, connect-rate, fanout or relay)");
-		else if (mode < 0)
-			snprintf(err, sizeof err, "%.100s: unknown mode (hold, connect-rate, fanout or relay)",
-				 argv[cli.first_arg]);
-		else
-			snprintf(err, sizeof err, "%.100s: one mode only", argv[cli.first_arg + 1]);
-		fprintf(stderr, "sio-bench: error: %s\nTry 'sio-bench --help'.\n", err);
-		rc = SIO_EXIT_USAGE;
-		goto out;
+	if (!(r->targets = calloc(a->nurls, sizeof *r->targets))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
 	}
-	if (!a.nurls)
-		a.urls[a.nurls++] = DEFAULT_URL;
-	if (!(a.given & (1u << OPT_WINDOW)))
-		a.window = a.rate > 0 ? SIO_BENCH_RING / 2 : 8;
-	if ((rc = check_args(&a, (enum sio_bench_mode)mode, err, sizeof err))) {
-		fprintf(stderr, "sio-bench: error: %s\nTry 'sio-bench --help'.\n", err);
-		goto out;
-	}
-	rc = SIO_EXIT_USAGE;
-	if (!(targets = calloc(a.nurls, sizeof *targets))) {
-		rc = SIO_EXIT_FAILURE;
-		goto out;
-	}
-	for (size_t i = 0; i < a.nurls; i++)
-		if (sio_bench_target_parse(&targets[i], a.urls[i], err, sizeof err) < 0) {
-			fprintf(stderr, "sio-bench: error: --url: %s\n", err);
-			goto out;
+	for (size_t i = 0; i < a->nurls; i++)
+		if (sio_bench_target_parse(&r->targets[i], a->urls[i], why, sizeof why) < 0) {
+			snprintf(err, errlen, "--url: %s", why);
+			return -1;
 		}
-	if (sio_bench_target_parse(&publish, a.publish_url ? a.publish_url : a.urls[0], err,
-				   sizeof err) < 0) {
-		fprintf(stderr, "sio-bench: error: --publish-url: %s\n", err);
-		goto out;
+	if (sio_bench_target_parse(&r->publish, a->publish_url ? a->publish_url : a->urls[0], why,
+				   sizeof why) < 0) {
+		snprintf(err, errlen, "--publish-url: %s", why);
+		return -1;
 	}
+	return 0;
+}
 
-	struct sio_bench_plan plan = {
-		.mode = (enum sio_bench_mode)mode, .targets = targets, .ntargets = a.nurls,
-		.publish = &publish, .connections = (uint64_t)a.connections,
-		.concurrency = (uint32_t)a.concurrency, .duration = a.duration, .timeout = a.timeout,
-		.rate = a.rate, .window = (uint32_t)a.window, .size = (uint32_t)a.size,
-		.channel = a.channel, .nserver_pids = a.npids,
+/* Worker processes: as many as the limit of open files needs, unless said. */
+static int count_workers(struct sio_bench_plan *plan, int64_t workers, char *err, size_t errlen)
+{
+	bool fan = plan->mode == SIO_BENCH_FANOUT || plan->mode == SIO_BENCH_RELAY;
+	rlim_t limit = sio_fdlimit_raise();
+	uint64_t cap = limit > FD_RESERVE * 2 ? (uint64_t)limit - FD_RESERVE : FD_RESERVE;
+
+	plan->workers = workers ? (unsigned)workers
+				: (unsigned)((plan->connections + (fan ? 1 : 0) + cap - 1) / cap);
+	if (!workers && sio_bench_share(plan, 0) + (fan ? 1 : 0) > cap)
+		plan->workers++;
+	if (plan->workers > MAX_WORKERS || plan->workers > plan->connections) {
+		snprintf(err, errlen, "%u worker processes for %llu connections: too many (the "
+			 "descriptor limit is %llu)", plan->workers,
+			 (unsigned long long)plan->connections, (unsigned long long)limit);
+		return -1;
+	}
+	if (sio_bench_share(plan, 0) + (fan ? 1 : 0) > cap)
+		sio_log(SIO_LOG_WARN, "FD_LIMIT", "workers=%u per_worker=%llu limit=%llu",
+			plan->workers, (unsigned long long)sio_bench_share(plan, 0),
+			(unsigned long long)limit);
+	return 0;
+}
+
+static void make_plan(struct run *r, enum sio_bench_mode mode, const struct args *a,
+		      const struct sio_config *cfg)
+{
+	r->plan = (struct sio_bench_plan){
+		.mode = mode, .targets = r->targets, .ntargets = a->nurls,
+		.publish = &r->publish, .connections = (uint64_t)cfg->bench.connections,
+		.concurrency = (uint32_t)cfg->bench.concurrency, .duration = cfg->bench.duration,
+		.timeout = cfg->bench.timeout, .rate = cfg->bench.rate,
+		/* Unset: a few messages in flight, or with --rate a full ring, so
+		 * that the rate and not the window sets the pace. */
+		.window = cfg->bench.window ? (uint32_t)cfg->bench.window
+					    : cfg->bench.rate > 0 ? SIO_BENCH_RING / 2 : 8,
+		.size = (uint32_t)cfg->bench.size,
+		.channel = a->channel, .nserver_pids = a->npids,
 		.per_source = sio_bench_ports_per_address(),
 	};
-	memcpy(plan.server_pids, a.pids, sizeof a.pids);
-	bool fan = mode == SIO_BENCH_FANOUT || mode == SIO_BENCH_RELAY;
-	rlim_t limit = raise_fd_limit();
-	uint64_t cap = limit > FD_RESERVE * 2 ? (uint64_t)limit - FD_RESERVE : FD_RESERVE;
-	plan.workers = a.workers ? (unsigned)a.workers
-				 : (unsigned)((plan.connections + (fan ? 1 : 0) + cap - 1) / cap);
-	if (!a.workers && sio_bench_share(&plan, 0) + (fan ? 1 : 0) > cap)
-		plan.workers++;
-	if (plan.workers > MAX_WORKERS || plan.workers > plan.connections) {
-		fprintf(stderr, "sio-bench: error: %u worker processes for %llu connections: "
-			"too many (the descriptor limit is %llu)\n", plan.workers,
-			(unsigned long long)plan.connections, (unsigned long long)limit);
-		goto out;
-	}
-	if (sio_bench_share(&plan, 0) + (fan ? 1 : 0) > cap)
-		sio_log(SIO_LOG_WARN, "FD_LIMIT", "workers=%u per_worker=%llu limit=%llu", plan.workers,
-			(unsigned long long)sio_bench_share(&plan, 0), (unsigned long long)limit);
+	memcpy(r->plan.server_pids, a->pids, sizeof a->pids);
+}
 
-	rc = SIO_EXIT_FAILURE;
-	res = malloc(sizeof *res);
-	part = malloc(sizeof *part);
-	children = calloc(plan.workers, sizeof *children);
-	if (!res || !part || !children || !(sh = sio_bench_shared_new())) {
-		fprintf(stderr, "sio-bench: error: out of memory\n");
-		goto out;
+static int prepare(struct run *r)
+{
+	r->res = malloc(sizeof *r->res);
+	r->part = malloc(sizeof *r->part);
+	r->children = calloc(r->plan.workers, sizeof *r->children);
+	if (!r->res || !r->part || !r->children || !(r->sh = sio_bench_shared_new())) {
+		sio_error("out of memory");
+		return -1;
 	}
-	sio_bench_result_init(res, 0);
-	struct sigaction sa = { .sa_handler = on_stop };
+	sio_bench_result_init(r->res, 0);
+	if (sio_signals_init(0, NULL)) {
+		sio_error("pipe: %s", strerror(errno));
+		return -1;
+	}
+	struct sigaction sa = { .sa_handler = on_alarm };
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sa.sa_handler = on_alarm;
 	sigaction(SIGALRM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	/* Every phase has its own limit; this one is for whatever they missed:
-	 * the phases' limits, and a second per 1,000 connections to open. */
-	unsigned deadline = (unsigned)(a.duration + 4 * a.timeout + 30 + a.connections / 1000);
 	fflush(stdout);
 	fflush(stderr);
+	return 0;
+}
 
-	for (unsigned k = 1; k < plan.workers; k++) {
+/* Worker k's share of the run; its result goes up the pipe, the parent says the rest. */
+static void work(struct run *r, unsigned k, int fd, unsigned deadline)
+{
+	for (unsigned j = 0; j < r->nchildren; j++)
+		close(r->children[j].fd);
+	signal(SIGINT, SIG_IGN);
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	if (getppid() == 1)
+		_exit(SIO_EXIT_FAILURE);
+	alarm(deadline + 10);
+	sio_bench_run(&r->plan, k, r->sh, NULL, sio_signals_flag(SIO_SIGNAL_STOP), r->part);
+	int wrc = write_all(fd, r->part, sizeof *r->part);
+	run_free(r);
+	_exit(wrc ? SIO_EXIT_FAILURE : SIO_EXIT_OK);
+}
+
+/* Forks workers 1 and up; false when one could not start (the run stops). */
+static bool start_workers(struct run *r, unsigned deadline)
+{
+	for (unsigned k = 1; k < r->plan.workers; k++) {
 		int fds[2];
 		if (pipe2(fds, O_CLOEXEC) < 0) {
-			fprintf(stderr, "sio-bench: error: pipe: %s\n", strerror(errno));
-			atomic_store(&sh->phase, SIO_BENCH_STOP);
-			goto reap;
+			sio_error("pipe: %s", strerror(errno));
+			atomic_store(&r->sh->phase, SIO_BENCH_STOP);
+			return false;
 		}
 		pid_t pid = fork();
 		if (pid < 0) {
-			fprintf(stderr, "sio-bench: error: fork: %s\n", strerror(errno));
+			sio_error("fork: %s", strerror(errno));
 			close(fds[0]);
 			close(fds[1]);
-			atomic_store(&sh->phase, SIO_BENCH_STOP);
-			goto reap;
+			atomic_store(&r->sh->phase, SIO_BENCH_STOP);
+			return false;
 		}
 		if (pid == 0) {
-			/* A worker: its result goes up the pipe, the parent says the rest. */
 			close(fds[0]);
-			for (unsigned j = 0; j < nchildren; j++)
-				close(children[j].fd);
-			signal(SIGINT, SIG_IGN);
-			prctl(PR_SET_PDEATHSIG, SIGTERM);
-			if (getppid() == 1)
-				_exit(SIO_EXIT_FAILURE);
-			alarm(deadline + 10);
-			sio_bench_run(&plan, k, sh, NULL, &stop, part);
-			int wrc = write_all(fds[1], part, sizeof *part);
-			free(targets);
-			free(children);
-			free(res);
-			free(part);
-			sio_bench_shared_free(sh);
-			sio_config_free(&cfg);
-			sio_cli_free(&cli);
-			_exit(wrc ? SIO_EXIT_FAILURE : SIO_EXIT_OK);
+			work(r, k, fds[1], deadline);
 		}
 		close(fds[1]);
-		children[nchildren++] = (struct child){ pid, fds[0] };
+		r->children[r->nchildren++] = (struct child){ pid, fds[0] };
 	}
-	alarm(deadline);
+	return true;
+}
 
-	struct progress pr = { &plan, children, nchildren,
-			       !a.quiet && isatty(STDERR_FILENO), false, "" };
+/* Worker 0 is the parent: it coordinates, and shows the progress. */
+static void run_here(struct run *r, bool quiet, unsigned deadline)
+{
+	struct progress pr = { &r->plan, r->children, r->nchildren,
+			       !quiet && isatty(STDERR_FILENO), false, "" };
 	struct sio_bench_hooks hooks = { tick, &pr };
-	sio_bench_run(&plan, 0, sh, &hooks, &stop, res);
+
+	alarm(deadline);
+	sio_bench_run(&r->plan, 0, r->sh, &hooks, sio_signals_flag(SIO_SIGNAL_STOP), r->res);
 	alarm(0);
 	if (pr.shown)
 		fprintf(stderr, "\r\033[K");
-	if (pr.why[0] && !res->error) {
-		res->error = 1;
-		snprintf(res->why, sizeof res->why, "%s", pr.why);
+	if (pr.why[0] && !r->res->error) {
+		r->res->error = 1;
+		snprintf(r->res->why, sizeof r->res->why, "%s", pr.why);
 	}
-	if (stop && !res->why[0])
-		snprintf(res->why, sizeof res->why, "interrupted");
-reap:
-	for (unsigned i = 0; i < nchildren; i++) {
-		if (read_all(children[i].fd, part, sizeof *part) == 0 &&
-		    part->magic == SIO_BENCH_RESULT_MAGIC) {
-			sio_bench_result_merge(res, part);
+	if (sio_signals_pending(SIO_SIGNAL_STOP) && !r->res->why[0])
+		snprintf(r->res->why, sizeof r->res->why, "interrupted");
+}
+
+static void collect(struct run *r)
+{
+	struct sio_bench_result *res = r->res;
+
+	for (unsigned i = 0; i < r->nchildren; i++) {
+		if (read_all(r->children[i].fd, r->part, sizeof *r->part) == 0 &&
+		    r->part->magic == SIO_BENCH_RESULT_MAGIC) {
+			sio_bench_result_merge(res, r->part);
 		} else if (!res->error) {
 			res->error = 1;
 			snprintf(res->why, sizeof res->why, "worker %u sent no result", i + 1);
 		}
-		close(children[i].fd);
-		if (children[i].pid > 0)
-			waitpid(children[i].pid, NULL, 0);
+		close(r->children[i].fd);
+		if (r->children[i].pid > 0)
+			waitpid(r->children[i].pid, NULL, 0);
 	}
-	if (nchildren + 1 < plan.workers) {
+	if (r->nchildren + 1 < r->plan.workers) {
 		res->error = 1;
 		if (!res->why[0])
 			snprintf(res->why, sizeof res->why, "could not start every worker");
 	}
+}
 
-	bool ok = !res->error && !res->interrupted;
-	json_t *summary = sio_bench_summary(&plan, res, ok ? NULL : res->why[0] ? res->why : "failed");
+/* The summary on stdout; -1 when it could not be written. */
+static int report(const struct run *r, bool ok, bool json)
+{
+	const struct sio_bench_result *res = r->res;
+	json_t *summary = sio_bench_summary(&r->plan, res,
+					    ok ? NULL : res->why[0] ? res->why : "failed");
+
 	if (!summary) {
-		fprintf(stderr, "sio-bench: error: out of memory\n");
-		goto out;
+		sio_error("out of memory");
+		return -1;
 	}
-	if (a.json) {
+	if (json) {
 		json_dumpf(summary, stdout, JSON_COMPACT | JSON_REAL_PRECISION(12));
 		putchar('\n');
 	} else {
@@ -524,19 +473,88 @@ reap:
 	}
 	json_decref(summary);
 	if (fflush(stdout) || ferror(stdout)) {
-		fprintf(stderr, "sio-bench: error: writing output: %s\n", strerror(errno));
+		sio_error("writing output: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* The mode, the one argument; -1 with err filled when it is missing, unknown
+ * or not alone. */
+static int parse_mode(const struct sio_cli *cli, int argc, char **argv, char *err, size_t errlen)
+{
+	int mode = cli->first_arg < argc ? sio_bench_mode_parse(argv[cli->first_arg]) : -1;
+
+	if (cli->first_arg >= argc)
+		snprintf(err, errlen, "no mode given (hold, connect-rate, fanout or relay)");
+	else if (mode < 0)
+		snprintf(err, errlen, "%.100s: unknown mode (hold, connect-rate, fanout or relay)",
+			 argv[cli->first_arg]);
+	else if (cli->first_arg + 1 < argc)
+		snprintf(err, errlen, "%.100s: one mode only", argv[cli->first_arg + 1]);
+	else
+		return mode;
+	return -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = { .channel = "bench" };
+	const struct sio_startup st = {
+		.name = "sio-bench", .prog = SIO_PROG_BENCH,
+		.synopsis = "sio-bench [OPTION]... MODE",
+		.summary = "Load a socketiyo service and measure it. MODE is hold (open\n"
+			   "connections and keep them), connect-rate (handshakes per second),\n"
+			   "fanout (one publisher, many subscribers on one channel) or relay\n"
+			   "(the publisher on one instance, the subscribers on another).",
+		.options = options, .on_option = on_option, .arg = &a,
+		.log_level = SIO_LOG_WARN,
+	};
+	struct sio_cli cli;
+	struct sio_config cfg;
+	struct run r = { 0 };
+	char err[512];
+	int mode;
+
+	int rc = sio_startup_run(&st, argc, argv, &cli, &cfg);
+	if (rc != SIO_STARTUP_GO)
+		goto out;
+	if ((mode = parse_mode(&cli, argc, argv, err, sizeof err)) < 0 ||
+	    check_args(&a, &cli, &cfg, (enum sio_bench_mode)mode, err, sizeof err)) {
+		rc = sio_startup_usage(&st, "%s", err);
 		goto out;
 	}
+	if (!a.nurls)
+		a.urls[a.nurls++] = DEFAULT_URL;
+	if (parse_targets(&r, &a, err, sizeof err)) {
+		sio_error("%s", err);
+		rc = SIO_EXIT_USAGE;
+		goto out;
+	}
+	make_plan(&r, (enum sio_bench_mode)mode, &a, &cfg);
+	if (count_workers(&r.plan, cfg.bench.workers, err, sizeof err)) {
+		sio_error("%s", err);
+		rc = SIO_EXIT_USAGE;
+		goto out;
+	}
+	rc = SIO_EXIT_FAILURE;
+	if (prepare(&r))
+		goto out;
+	/* Every phase has its own limit; this one is for whatever they missed:
+	 * the phases' limits, and a second per 1,000 connections to open. */
+	unsigned deadline = (unsigned)(cfg.bench.duration + 4 * cfg.bench.timeout + 30 +
+				       (double)cfg.bench.connections / 1000);
+	if (start_workers(&r, deadline))
+		run_here(&r, a.quiet, deadline);
+	collect(&r);
+	bool ok = !r.res->error && !r.res->interrupted;
+	if (report(&r, ok, a.json))
+		goto out;
 	if (!ok)
-		fprintf(stderr, "sio-bench: error: %s\n", res->why[0] ? res->why : "the run failed");
+		sio_error("%s", r.res->why[0] ? r.res->why : "the run failed");
 	rc = ok ? SIO_EXIT_OK : SIO_EXIT_FAILURE;
 out:
-	free(targets);
-	free(children);
-	free(res);
-	free(part);
-	sio_bench_shared_free(sh);
-	sio_config_free(&cfg);
-	sio_cli_free(&cli);
+	run_free(&r);
+	sio_startup_free(&cli, &cfg);
 	return rc;
 }

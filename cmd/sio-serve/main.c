@@ -1,20 +1,21 @@
 /* sio-serve: one socketiyo-compatible WebSocket server instance. */
-#include <signal.h>
+#include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
 
+#include "clock.h"
 #include "config.h"
+#include "fdlimit.h"
 #include "log.h"
 #include "privileges.h"
-#include "rate.h"
 #include "bus.h"
 #include "instance.h"
+#include "signals.h"
 #include "sio.h"
+#include "startup.h"
 #include "tls.h"
 #include "workers.h"
 
@@ -38,42 +39,13 @@ static int on_option(void *arg, int id, const char *value, char *err, size_t err
 	return 0;
 }
 
-static volatile sig_atomic_t got_term, got_hup;
 static struct sio_instance *server;
 static int worker_index;
 
-static void on_signal(int sig)
+/* lws polls its own descriptors: a signal must cancel that poll. */
+static void wake_server(void)
 {
-	if (sig == SIGHUP)
-		got_hup = 1;
-	else
-		got_term = 1;
 	sio_instance_wake(server);
-}
-
-static void setup_signals(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-}
-
-/* Each connection is a descriptor: take every one the hard limit allows. */
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
 }
 
 static void reload(const struct sio_cli *cli)
@@ -91,144 +63,155 @@ static void reload(const struct sio_cli *cli)
 	sio_config_free(&cfg);
 }
 
-int main(int argc, char **argv)
+/* What the schema cannot check: files to read, users to become. */
+static int check_config(const struct sio_config *cfg, char *err, size_t errlen)
 {
-	struct sio_cli cli;
-	struct sio_config cfg;
-	char err[512];
-	int rc, status;
+	return sio_tls_check_config(cfg, err, errlen) || sio_bus_check_config(cfg, err, errlen) ||
+	       sio_privileges_check(cfg, err, errlen) ? -1 : 0;
+}
 
-	sio_log_init("sio-serve", SIO_LOG_INFO, false);
-	if ((rc = sio_cli_parse(&cli, SIO_PROG_SERVE, argc, argv, options, on_option, NULL, err,
-				sizeof err))) {
-		fprintf(stderr, "sio-serve: error: %s\nTry 'sio-serve --help'.\n", err);
-		sio_cli_free(&cli);
-		return rc == SIO_CLI_FAILED ? SIO_EXIT_FAILURE : SIO_EXIT_USAGE;
-	}
-	if (cli.help) {
-		sio_config_usage(stdout, SIO_PROG_SERVE, "sio-serve [OPTION]...",
-				 "Serve socketiyo WebSocket clients as one instance of a sio mesh.", options);
-		sio_cli_free(&cli);
-		return SIO_EXIT_OK;
-	}
-	if (cli.version) {
-		printf("sio-serve %s\n", SIO_VERSION);
-		sio_cli_free(&cli);
-		return SIO_EXIT_OK;
-	}
-	if (gen_keys_path) {
-		char pub[41];
-		rc = sio_bus_gen_keys(gen_keys_path, pub, err, sizeof err);
-		if (rc)
-			fprintf(stderr, "sio-serve: error: %s\n", err);
-		else
-			printf("%s\n", pub);
-		sio_cli_free(&cli);
-		return rc ? SIO_EXIT_FAILURE : SIO_EXIT_OK;
-	}
-	if (cli.first_arg < argc) {
-		fprintf(stderr, "sio-serve: error: unexpected argument '%s'\n", argv[cli.first_arg]);
-		sio_cli_free(&cli);
-		return SIO_EXIT_USAGE;
-	}
-	if (sio_config_build(&cfg, &cli, err, sizeof err) ||
-	    sio_tls_check_config(&cfg, err, sizeof err) ||
-	    sio_bus_check_config(&cfg, err, sizeof err) ||
-	    sio_privileges_check(&cfg, err, sizeof err)) {
-		fprintf(stderr, "sio-serve: error: %s\n", err);
-		sio_config_free(&cfg);
-		sio_cli_free(&cli);
-		return SIO_EXIT_CONFIG;
-	}
-	if (cli.check_config) {
-		printf("%s: configuration OK\n", cli.config_file ? cli.config_file : "(defaults)");
-		sio_config_free(&cfg);
-		sio_cli_free(&cli);
-		return SIO_EXIT_OK;
-	}
-	sio_log_set_level((enum sio_log_level)cfg.log.level);
-	sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
-	if (cfg.serve.workers > 1) {
-		rc = sio_workers_run((int)cfg.serve.workers, &status);
-		if (rc < 0) {
-			/* The supervisor, once every worker has ended. */
-			sio_config_free(&cfg);
-			sio_cli_free(&cli);
-			return status;
-		}
-		worker_index = rc;
-		if (sio_workers_adjust(&cfg, worker_index)) {
-			sio_log(SIO_LOG_ERROR, NULL, "out of memory");
-			return SIO_EXIT_FAILURE;
-		}
-	}
-	raise_fd_limit();
-	setup_signals();
+static int gen_keys(const char *path)
+{
+	char pub[41], err[512];
 
-	server = sio_instance_new(&cfg, err, sizeof err);
-	if (!server) {
-		sio_log(SIO_LOG_ERROR, NULL, "%s", err);
-		sio_config_free(&cfg);
-		sio_cli_free(&cli);
-		return SIO_EXIT_FAILURE;
+	if (sio_bus_gen_keys(path, pub, err, sizeof err)) {
+		sio_error("%s", err);
+		return -1;
 	}
+	printf("%s\n", pub);
+	return 0;
+}
+
+/* The instance, once bound: root is left behind before the first client. */
+static int start(const struct sio_config *cfg, char *err, size_t errlen)
+{
 	bool was_root = geteuid() == 0;
-	if (sio_privileges_drop(cfg.serve.user, err, sizeof err)) {
-		sio_log(SIO_LOG_ERROR, NULL, "%s", err);
-		sio_instance_destroy(&server);
-		sio_config_free(&cfg);
-		sio_cli_free(&cli);
-		return SIO_EXIT_FAILURE;
-	}
-	if (*cfg.serve.user)
+
+	if (!(server = sio_instance_new(cfg, err, errlen)) ||
+	    sio_privileges_drop(cfg->serve.user, err, errlen))
+		return -1;
+	if (*cfg->serve.user)
 		sio_log(was_root ? SIO_LOG_INFO : SIO_LOG_WARN, NULL, "%s %s (uid %u)",
 			was_root ? "running as" : "not started as root, serve.user ignored: running as",
-			cfg.serve.user, (unsigned)getuid());
+			cfg->serve.user, (unsigned)getuid());
 	sio_log(SIO_LOG_INFO, "LISTENING", "id=%s url=%s max=%lld high=%lld low=%lld",
-		sio_instance_id(server), sio_instance_url(server), (long long)cfg.serve.max_clients,
-		(long long)cfg.serve.high_clients, (long long)cfg.serve.low_enough);
-	sio_config_free(&cfg);
+		sio_instance_id(server), sio_instance_url(server), (long long)cfg->serve.max_clients,
+		(long long)cfg->serve.high_clients, (long long)cfg->serve.low_enough);
+	return 0;
+}
 
+/* Until drained after SIGTERM; -1 when the event loop fails. */
+static int loop(const struct sio_cli *cli)
+{
 	/* The watchdog is fed from the loop itself: a stuck loop is a dead
 	 * instance, whatever its threads still do. */
 	uint64_t watchdog_us = 0, next_watchdog_ms = 0;
 	bool ready = false;
+
 	if (sd_watchdog_enabled(0, &watchdog_us) <= 0)
 		watchdog_us = 0;
-	rc = SIO_EXIT_OK;
-	for (;;) {
+	while (!sio_instance_drained(server)) {
 		if (sio_instance_service(server) < 0) {
-			sio_log(SIO_LOG_ERROR, NULL, "event loop failed");
-			rc = SIO_EXIT_FAILURE;
-			break;
+			sio_error("event loop failed");
+			return -1;
 		}
 		if (!ready && sio_instance_ready(server)) {
 			ready = true;
 			sd_notifyf(0, "READY=1\nSTATUS=serving %s", sio_instance_url(server));
 		}
-		if (watchdog_us && sio_now_ms() >= next_watchdog_ms) {
+		if (watchdog_us && sio_clock_ms() >= next_watchdog_ms) {
 			sd_notify(0, "WATCHDOG=1");
-			next_watchdog_ms = sio_now_ms() + watchdog_us / 2000;
+			next_watchdog_ms = sio_clock_ms() + watchdog_us / 2000;
 		}
-		if (got_hup) {
-			got_hup = 0;
+		if (sio_signals_take(SIO_SIGNAL_RELOAD)) {
 			sd_notify(0, "RELOADING=1");
-			reload(&cli);
+			reload(cli);
 			sd_notify(0, "READY=1");
 		}
-		if (got_term) {
-			got_term = 0;
+		if (sio_signals_take(SIO_SIGNAL_STOP)) {
 			sd_notify(0, "STOPPING=1");
 			sio_instance_drain(server);
 		}
-		if (sio_instance_drained(server))
-			break;
 	}
-	/* EXIT is the last line: the LEAVE of the teardown comes before it. */
+	return 0;
+}
+
+/* EXIT is the last line: the LEAVE of the teardown comes before it. */
+static void stop(int rc)
+{
 	char id[128];
+
+	if (!server)
+		return;
 	snprintf(id, sizeof id, "%s", sio_instance_id(server));
 	sio_instance_destroy(&server);
 	sio_log(SIO_LOG_INFO, "EXIT", "id=%s status=%d", id, rc);
-	sio_cli_free(&cli);
+}
+
+int main(int argc, char **argv)
+{
+	const struct sio_startup st = {
+		.name = "sio-serve", .prog = SIO_PROG_SERVE,
+		.synopsis = "sio-serve [OPTION]...",
+		.summary = "Serve socketiyo WebSocket clients as one instance of a sio mesh.",
+		.options = options, .on_option = on_option,
+		.log_level = SIO_LOG_INFO,
+		.checks_more = true,
+	};
+	struct sio_cli cli;
+	struct sio_config cfg;
+	char err[512];
+	int ended;
+
+	int rc = sio_startup_run(&st, argc, argv, &cli, &cfg);
+	if (rc != SIO_STARTUP_GO)
+		goto out;
+	if (gen_keys_path) {
+		rc = gen_keys(gen_keys_path) ? SIO_EXIT_FAILURE : SIO_EXIT_OK;
+		goto out;
+	}
+	if (cli.first_arg < argc) {
+		rc = sio_startup_usage(&st, "unexpected argument '%s'", argv[cli.first_arg]);
+		goto out;
+	}
+	if (check_config(&cfg, err, sizeof err)) {
+		sio_error("%s", err);
+		rc = SIO_EXIT_CONFIG;
+		goto out;
+	}
+	if (cli.check_config) {
+		printf("%s: configuration OK\n", cli.config_file ? cli.config_file : "(defaults)");
+		rc = SIO_EXIT_OK;
+		goto out;
+	}
+	if (cfg.serve.workers > 1) {
+		/* The supervisor returns once every worker has ended. */
+		if ((worker_index = sio_workers_run((int)cfg.serve.workers, &ended)) < 0) {
+			rc = ended < 0 ? SIO_EXIT_FAILURE : ended;
+			goto out;
+		}
+		if (sio_workers_adjust(&cfg, worker_index)) {
+			sio_error("out of memory");
+			rc = SIO_EXIT_FAILURE;
+			goto out;
+		}
+	}
+	sio_fdlimit_raise();
+	if (sio_signals_init(SIO_SIGNALS_RELOAD, wake_server)) {
+		sio_error("unable to make a pipe: %s", strerror(errno));
+		rc = SIO_EXIT_FAILURE;
+		goto out;
+	}
+	if (start(&cfg, err, sizeof err)) {
+		sio_error("%s", err);
+		rc = SIO_EXIT_FAILURE;
+		goto out;
+	}
+	/* The instance keeps what it needs: a reload builds afresh. */
+	sio_config_free(&cfg);
+	rc = loop(&cli) ? SIO_EXIT_FAILURE : SIO_EXIT_OK;
+out:
+	stop(rc);
+	sio_startup_free(&cli, &cfg);
 	return rc;
 }

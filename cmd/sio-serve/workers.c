@@ -1,18 +1,20 @@
 #include "workers.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bus.h"
+#include "clock.h"
+#include "command.h"
 #include "log.h"
-#include "rate.h"
+#include "signals.h"
 #include "sio.h"
 
 #define RESTART_MIN_MS 1000
@@ -27,31 +29,15 @@ struct worker {
 	uint64_t backoff_ms;
 };
 
-static volatile sig_atomic_t pending_term, pending_hup, pending_chld;
-
-static void on_signal(int sig)
-{
-	if (sig == SIGHUP)
-		pending_hup = 1;
-	else if (sig == SIGCHLD)
-		pending_chld = 1;
-	else
-		pending_term = 1;
-}
-
-static pid_t spawn(struct worker *w, int index, const sigset_t *old_mask)
+static pid_t spawn(struct worker *w, int index)
 {
 	pid_t pid = fork();
 
 	if (pid == 0) {
 		/* The worker is an instance like any other: default signals, and
 		 * a drain of its own should the supervisor vanish. */
-		struct sigaction dfl;
-		memset(&dfl, 0, sizeof dfl);
-		dfl.sa_handler = SIG_DFL;
-		sigaction(SIGCHLD, &dfl, NULL);
+		sio_signals_reset();
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		sigprocmask(SIG_SETMASK, old_mask, NULL);
 		/* Only the supervisor talks to systemd. */
 		unsetenv("NOTIFY_SOCKET");
 		unsetenv("WATCHDOG_USEC");
@@ -61,11 +47,11 @@ static pid_t spawn(struct worker *w, int index, const sigset_t *old_mask)
 		sio_log(SIO_LOG_ERROR, "WORKER_FAILED", "worker=%d why=\"fork: %s\"", index,
 			strerror(errno));
 		w->pid = 0;
-		w->restart_at_ms = sio_now_ms() + w->backoff_ms;
+		w->restart_at_ms = sio_clock_ms() + w->backoff_ms;
 		return -1;
 	}
 	w->pid = pid;
-	w->started_ms = sio_now_ms();
+	w->started_ms = sio_clock_ms();
 	sio_log(SIO_LOG_INFO, "WORKER_STARTED", "worker=%d pid=%ld", index, (long)pid);
 	return pid;
 }
@@ -77,53 +63,40 @@ static void signal_all(struct worker *ws, int n, int sig)
 			kill(ws[i].pid, sig);
 }
 
-int sio_workers_run(int n, int *status_out)
+int sio_workers_run(int n, int *ended)
 {
 	struct worker *ws = calloc((size_t)n, sizeof *ws);
-	struct sigaction sa;
-	sigset_t block, old_mask;
+	int status_out = 0;
 	bool stopping = false;
 
-	*status_out = 0;
 	if (!ws) {
 		sio_log(SIO_LOG_ERROR, NULL, "out of memory");
-		*status_out = SIO_EXIT_FAILURE;
+		*ended = -1;
 		return -1;
 	}
-	/* Signals wait blocked between looks, so none slips past sigsuspend. */
-	sigemptyset(&block);
-	sigaddset(&block, SIGTERM);
-	sigaddset(&block, SIGINT);
-	sigaddset(&block, SIGHUP);
-	sigaddset(&block, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &block, &old_mask);
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGCHLD, &sa, NULL);
+	if (sio_signals_init(SIO_SIGNALS_RELOAD | SIO_SIGNALS_CHILD, NULL)) {
+		sio_log(SIO_LOG_ERROR, NULL, "unable to make a pipe: %s", strerror(errno));
+		free(ws);
+		*ended = -1;
+		return -1;
+	}
 
 	for (int i = 0; i < n; i++) {
 		ws[i].backoff_ms = RESTART_MIN_MS;
-		if (spawn(&ws[i], i, &old_mask) == 0) {
+		if (spawn(&ws[i], i) == 0) {
 			free(ws);
 			return i;
 		}
 	}
 	for (;;) {
-		if (pending_term && !stopping) {
+		if (sio_signals_take(SIO_SIGNAL_STOP) && !stopping) {
 			stopping = true;
 			sio_log(SIO_LOG_INFO, NULL, "stopping %d workers", n);
 			signal_all(ws, n, SIGTERM);
 		}
-		pending_term = 0;
-		if (pending_hup) {
-			pending_hup = 0;
+		if (sio_signals_take(SIO_SIGNAL_RELOAD))
 			signal_all(ws, n, SIGHUP);
-		}
-		pending_chld = 0;
+		sio_signals_take(SIO_SIGNAL_CHILD);
 		int status;
 		pid_t pid;
 		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -131,18 +104,18 @@ int sio_workers_run(int n, int *status_out)
 				if (ws[i].pid != pid)
 					continue;
 				ws[i].pid = 0;
-				int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+				int code = sio_command_code(status);
 				/* What a worker said when asked to stop is the answer;
 				 * deaths before that were dealt with by restarts. */
 				if (stopping) {
-					if (code && !*status_out)
-						*status_out = code;
+					if (code && !status_out)
+						status_out = code;
 					break;
 				}
-				uint64_t lived = sio_now_ms() - ws[i].started_ms;
+				uint64_t lived = sio_clock_ms() - ws[i].started_ms;
 				if (lived >= HEALTHY_AFTER_MS)
 					ws[i].backoff_ms = RESTART_MIN_MS;
-				ws[i].restart_at_ms = sio_now_ms() + ws[i].backoff_ms;
+				ws[i].restart_at_ms = sio_clock_ms() + ws[i].backoff_ms;
 				sio_log(SIO_LOG_WARN, "WORKER_EXIT",
 					"worker=%d pid=%ld status=%d restart_in_ms=%llu", i, (long)pid,
 					code, (unsigned long long)ws[i].backoff_ms);
@@ -152,12 +125,12 @@ int sio_workers_run(int n, int *status_out)
 			}
 		}
 		int alive = 0;
-		uint64_t next_ms = 0, now = sio_now_ms();
+		uint64_t next_ms = 0, now = sio_clock_ms();
 		for (int i = 0; i < n; i++) {
 			if (ws[i].pid > 0) {
 				alive++;
 			} else if (!stopping && now >= ws[i].restart_at_ms) {
-				if (spawn(&ws[i], i, &old_mask) == 0) {
+				if (spawn(&ws[i], i) == 0) {
 					free(ws);
 					return i;
 				}
@@ -168,24 +141,16 @@ int sio_workers_run(int n, int *status_out)
 		}
 		if (stopping && !alive)
 			break;
-		if (pending_term || pending_hup || pending_chld)
-			continue;
-		if (next_ms) {
-			/* A restart is due: wake for it even if no signal comes. */
-			struct timespec ts = { 0, 0 };
-			uint64_t wait_ms = next_ms > now ? next_ms - now : 0;
-			ts.tv_sec = (time_t)(wait_ms / 1000);
-			ts.tv_nsec = (long)(wait_ms % 1000) * 1000000L;
-			siginfo_t info;
-			int sig = sigtimedwait(&block, &info, &ts);
-			if (sig > 0)
-				on_signal(sig);
-		} else {
-			sigsuspend(&old_mask);
-		}
+		/* A restart due wakes us even if no signal comes. */
+		int wait_ms = !next_ms ? -1 : next_ms > now + INT32_MAX ? INT32_MAX
+				    : next_ms > now ? (int)(next_ms - now) : 0;
+		struct pollfd pfd = { .fd = sio_signals_fd(), .events = POLLIN };
+		if (poll(&pfd, 1, wait_ms) > 0)
+			sio_signals_drain();
 	}
 	free(ws);
-	sio_log(SIO_LOG_INFO, NULL, "all workers ended, status %d", *status_out);
+	sio_log(SIO_LOG_INFO, NULL, "all workers ended, status %d", status_out);
+	*ended = status_out;
 	return -1;
 }
 

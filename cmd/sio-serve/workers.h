@@ -12,12 +12,12 @@
 
 /* Forks the workers. Returns in each worker with its index (0 to n-1); in
  * the supervisor it returns -1 only once every worker has ended after
- * SIGTERM or SIGINT, with *status the exit status to give: the first
- * failing worker's, 0 when all went well, 1 when none could be started.
+ * SIGTERM or SIGINT, with *ended the first non-zero exit status a worker
+ * gave then (0 when all went well), or -1 when it could not start.
  * SIGTERM, SIGINT and SIGHUP are passed on to every worker; a worker that
  * dies otherwise is started again, after a pause that doubles while it keeps
  * dying young. */
-int sio_workers_run(int n, int *status);
+int sio_workers_run(int n, int *ended);
 
 /* What worker index changes in the settings: the port, and the way in. */
 int sio_workers_adjust(struct sio_config *cfg, int index);

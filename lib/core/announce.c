@@ -31,37 +31,14 @@ const char *sio_strategy_name(enum sio_strategy strategy)
 	return strategy == SIO_STRATEGY_LIST ? "list" : "current";
 }
 
-static bool accepting(const struct sio_peer *p, enum sio_load_state state)
+/* The instances accepting clients, in order of id. */
+static void collect(const struct sio_registry *reg, struct sio_strlist *ids,
+		    struct sio_strlist *urls)
 {
-	return p->alive && !p->status.draining && p->status.state == state && *p->status.url;
-}
+	struct sio_peer **found;
+	long n = sio_registry_accepting(reg, &found);
 
-static int by_id(const void *x, const void *y)
-{
-	const struct sio_peer *const *a = x, *const *b = y;
-
-	return strcmp((*a)->status.id, (*b)->status.id);
-}
-
-/* Accepting instances in state, sorted by id so the list is stable. */
-static void collect(const struct sio_registry *reg, enum sio_load_state state,
-		    struct sio_strlist *ids, struct sio_strlist *urls)
-{
-	struct sio_peer *p, *tmp, **found = NULL;
-	size_t n = 0;
-
-	sio_registry_foreach(reg, p, tmp) {
-		if (!accepting(p, state))
-			continue;
-		struct sio_peer **m = realloc(found, sizeof *m * (n + 1));
-		if (!m)
-			break;
-		found = m;
-		found[n++] = p;
-	}
-	if (n)
-		qsort(found, n, sizeof *found, by_id);
-	for (size_t i = 0; i < n; i++) {
+	for (long i = 0; i < n; i++) {
 		sio_strlist_push(ids, found[i]->status.id);
 		sio_strlist_push(urls, found[i]->status.url);
 	}
@@ -80,7 +57,7 @@ static struct sio_peer *least_loaded_high(const struct sio_registry *reg)
 	struct sio_peer *p, *tmp, *best = NULL;
 
 	sio_registry_foreach(reg, p, tmp)
-		if (accepting(p, SIO_LOAD_HIGH) && (!best || room(p) > room(best)))
+		if (sio_registry_takes(p, SIO_LOAD_HIGH) && (!best || room(p) > room(best)))
 			best = p;
 	return best;
 }
@@ -92,7 +69,7 @@ static unsigned decide_current(struct sio_announcer *a, const struct sio_registr
 	struct sio_peer *cur = a->ids.count ? sio_registry_find(reg, a->ids.items[0]) : NULL;
 	struct sio_peer *next = NULL;
 
-	if (cur && accepting(cur, SIO_LOAD_NORMAL)) {
+	if (cur && sio_registry_takes(cur, SIO_LOAD_NORMAL)) {
 		next = cur;
 		a->spawning = false;
 	} else if ((next = sio_registry_least_loaded(reg))) {
@@ -111,7 +88,7 @@ static unsigned decide_current(struct sio_announcer *a, const struct sio_registr
 		}
 		/* Until a NORMAL one exists, keep a live current one, or the
 		 * roomiest one that still takes clients. */
-		next = cur && accepting(cur, SIO_LOAD_HIGH) ? cur : least_loaded_high(reg);
+		next = cur && sio_registry_takes(cur, SIO_LOAD_HIGH) ? cur : least_loaded_high(reg);
 	}
 	if (next) {
 		sio_strlist_push(ids, next->status.id);
@@ -129,9 +106,7 @@ unsigned sio_announcer_update(struct sio_announcer *a, const struct sio_registry
 	if (a->strategy == SIO_STRATEGY_CURRENT) {
 		flags = decide_current(a, reg, now_ms, &ids, &urls);
 	} else {
-		collect(reg, SIO_LOAD_NORMAL, &ids, &urls);
-		if (!urls.count)
-			collect(reg, SIO_LOAD_HIGH, &ids, &urls);
+		collect(reg, &ids, &urls);
 	}
 	if (!sio_strlist_equal(&urls, &a->urls)) {
 		flags |= SIO_ANNOUNCE_CHANGED;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +11,17 @@
 
 #include <libconfig.h>
 
+#include "hostport.h"
 #include "load.h"
 
 #define OFF(member) offsetof(struct sio_config, member)
 #define ALL SIO_PROG_ALL
 #define SERVE SIO_PROG_SERVE
 #define ANNOUNCE SIO_PROG_ANNOUNCE
+#define MONITOR SIO_PROG_MONITOR
+#define PICK SIO_PROG_PICK
+#define CAT SIO_PROG_CAT
+#define BENCH SIO_PROG_BENCH
 #define BUS_USERS (SIO_PROG_SERVE | SIO_PROG_CAT | SIO_PROG_MONITOR | \
 		   SIO_PROG_ANNOUNCE | SIO_PROG_PICK)
 
@@ -157,6 +163,45 @@ const struct sio_setting sio_settings[] = {
 	  "", NULL, ANNOUNCE, 0, "DIR",
 	  "with --http, also serve the files of DIR (a page and its scripts)" },
 
+	/* Settings with no default (NULL) are left at 0, which the program
+	 * reads as "none" or "its own choice"; the option then refuses 0. */
+	{ "monitor", "timeout", "timeout", 0, SIO_SET_REAL, OFF(monitor.timeout),
+	  1, 1000000000000LL, NULL, NULL, MONITOR, 0, "SECONDS",
+	  "stop after SECONDS [--once: 5]" },
+	{ "monitor", "max_hooks", "max-hooks", 0, SIO_SET_INT, OFF(monitor.max_hooks),
+	  1, 4096, "32", NULL, MONITOR, 0, "N", "hooks at once, more are skipped" },
+
+	{ "pick", "count", "count", 'n', SIO_SET_INT, OFF(pick.count), 1, 1000000000,
+	  "1", NULL, PICK, 0, "N", "print N independent picks" },
+	{ "pick", "timeout", "timeout", 't', SIO_SET_REAL, OFF(pick.timeout), 0, 86400000,
+	  "3", NULL, PICK, 0, "SECONDS", "with --bus-peer, how long to listen to the mesh" },
+
+	{ "cat", "count", "count", 0, SIO_SET_INT, OFF(cat.count), 1, INT64_MAX,
+	  NULL, NULL, CAT, 0, "N", "exit after printing N frames" },
+	{ "cat", "timeout", "timeout", 0, SIO_SET_REAL, OFF(cat.timeout), 1, 1000000000000LL,
+	  NULL, NULL, CAT, 0, "SECONDS", "fail when not done within SECONDS" },
+
+	{ "bench", "connections", "connections", 'n', SIO_SET_INT, OFF(bench.connections),
+	  1, 10000000, "1000", NULL, BENCH, 0, "N",
+	  "connections to open; subscribers in fanout and relay" },
+	{ "bench", "duration", "duration", 'd', SIO_SET_REAL, OFF(bench.duration), 1, 86400000,
+	  "10", NULL, BENCH, 0, "SECONDS", "how long to hold the connections, or to publish" },
+	{ "bench", "rate", "rate", 'r', SIO_SET_REAL, OFF(bench.rate), 0, 10000000000LL,
+	  "0", NULL, BENCH, 0, "N", "messages per second; 0: as fast as the window allows" },
+	{ "bench", "size", "size", 's', SIO_SET_INT, OFF(bench.size), 1, 16 << 20,
+	  "128", NULL, BENCH, 0, "BYTES", "bytes of each message as delivered" },
+	{ "bench", "window", "window", 'w', SIO_SET_INT, OFF(bench.window), 1, 32768,
+	  NULL, NULL, BENCH, 0, "N",
+	  "messages not yet delivered to every subscriber [8; 32768 with --rate]" },
+	{ "bench", "concurrency", "concurrency", 'C', SIO_SET_INT, OFF(bench.concurrency),
+	  1, 1000000, "100", NULL, BENCH, 0, "N", "handshakes under way at once" },
+	{ "bench", "timeout", "timeout", 't', SIO_SET_REAL, OFF(bench.timeout), 1, 3600000,
+	  "10", NULL, BENCH, 0, "SECONDS",
+	  "limit for a handshake, for subscribing, for the last deliveries" },
+	{ "bench", "workers", "workers", 'j', SIO_SET_INT, OFF(bench.workers), 1, 1024,
+	  NULL, NULL, BENCH, 0, "N",
+	  "worker processes [as many as the descriptor limit needs]" },
+
 	{ "log", "level", "log-level", 0, SIO_SET_ENUM, OFF(log.level), 0, 0,
 	  "info", log_levels, ALL, SIO_SET_RELOADABLE, "LEVEL",
 	  "error, warning, info or debug" },
@@ -230,6 +275,13 @@ static const char *range_reason(const struct sio_setting *s, char *buf, size_t l
 {
 	snprintf(buf, len, "expected an integer from %lld to %lld",
 		 (long long)s->min, (long long)s->max);
+	return buf;
+}
+
+static const char *real_reason(const struct sio_setting *s, char *buf, size_t len)
+{
+	snprintf(buf, len, "expected a number from %g to %g", (double)s->min / 1000,
+		 (double)s->max / 1000);
 	return buf;
 }
 
@@ -310,6 +362,17 @@ static const char *set_from_text(struct sio_config *cfg, const struct sio_settin
 		if (!*text)
 			return "expected a non-empty string";
 		return sio_strlist_push(dst, text) < 0 ? "out of memory" : NULL;
+	case SIO_SET_REAL: {
+		char *end;
+		errno = 0;
+		double v = strtod(text, &end);
+		/* In thousandths, as the bounds are: 0.0001 is below a minimum of 0.001. */
+		if (end == text || *end || errno || !isfinite(v) || v * 1000 < (double)s->min ||
+		    v * 1000 > (double)s->max)
+			return real_reason(s, buf, len);
+		*(double *)dst = v;
+		return NULL;
+	}
 	}
 	return "unknown setting type";
 }
@@ -342,6 +405,14 @@ static const char *set_from_file(struct sio_config *cfg, const struct sio_settin
 		if (type != CONFIG_TYPE_STRING)
 			return "expected a string";
 		return set_from_text(cfg, s, config_setting_get_string(v), buf, len);
+	case SIO_SET_REAL:
+		if (type == CONFIG_TYPE_FLOAT || type == CONFIG_TYPE_INT || type == CONFIG_TYPE_INT64) {
+			char num[64];
+			snprintf(num, sizeof num, "%.17g", type == CONFIG_TYPE_FLOAT
+				 ? config_setting_get_float(v) : (double)config_setting_get_int64(v));
+			return set_from_text(cfg, s, num, buf, len);
+		}
+		return real_reason(s, buf, len);
 	case SIO_SET_LIST:
 		sio_strlist_clear(field(cfg, s));
 		if (type == CONFIG_TYPE_STRING)
@@ -481,12 +552,11 @@ static int check(struct sio_config *cfg, char *err, size_t errlen)
 		return fail(err, errlen, cfg, sio_setting_find("serve", "idle_timeout"),
 			    "must be longer than ping_interval");
 	if (*cfg->announce.http) {
-		/* HOST:PORT, [V6]:PORT: the port at least is checked before start. */
-		const char *colon = strrchr(cfg->announce.http, ':');
-		char *end;
-		long port = colon ? strtol(colon + 1, &end, 10) : 0;
-		if (!colon || colon == cfg->announce.http || !colon[1] || *end || port < 1 ||
-		    port > 65535)
+		/* Checked before start, resolved only then. */
+		char host[SIO_HOST_MAX];
+		int port;
+		if (sio_hostport_split(cfg->announce.http, strlen(cfg->announce.http), host, &port) ||
+		    !port)
 			return fail(err, errlen, cfg, sio_setting_find("announce", "http"),
 				    "expected HOST:PORT, e.g. 127.0.0.1:8090 or [::1]:8090");
 	}

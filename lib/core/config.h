@@ -86,6 +86,25 @@ struct sio_config {
 		char *http_root;
 	} announce;
 
+	/* The programs' own numbers, validated as the settings are. */
+	struct {
+		double timeout;     /* s; 0: none (--once: 5) */
+		int64_t max_hooks;
+	} monitor;
+	struct {
+		int64_t count;
+		double timeout;     /* s */
+	} pick;
+	struct {
+		int64_t count;      /* 0: none */
+		double timeout;     /* s; 0: none */
+	} cat;
+	struct {
+		int64_t connections, size, concurrency;
+		int64_t window, workers;   /* 0: chosen by the run */
+		double duration, rate, timeout;
+	} bench;
+
 	/* File names the origins point to, owned (the file and its @includes). */
 	char **sources;
 	size_t nsources;
@@ -104,6 +123,7 @@ enum sio_setting_type {
 	SIO_SET_STRING,
 	SIO_SET_ENUM,
 	SIO_SET_LIST,   /* of strings; a repeatable option */
+	SIO_SET_REAL,   /* a decimal number (a double); min and max in thousandths */
 };
 
 enum {

@@ -2,7 +2,8 @@
 
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
+
+#include "clock.h"
 
 static const char *log_prog = "sio";
 static enum sio_log_level log_level = SIO_LOG_INFO;
@@ -154,10 +155,9 @@ void sio_vlog(enum sio_log_level level, const char *event, const char *fmt, va_l
 	if (!out)
 		return;
 	if (log_json) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		fprintf(out, "{\"ts\":%lld.%03ld,\"prog\":\"%s\",\"level\":\"%s\"",
-			(long long)ts.tv_sec, ts.tv_nsec / 1000000, log_prog,
+		uint64_t ms = sio_clock_wall_ms();
+		fprintf(out, "{\"ts\":%llu.%03u,\"prog\":\"%s\",\"level\":\"%s\"",
+			(unsigned long long)(ms / 1000), (unsigned)(ms % 1000), log_prog,
 			level_names[level]);
 		if (event) {
 			fprintf(out, ",\"event\":\"%s\"", event);

@@ -1,7 +1,5 @@
 #include "rate.h"
 
-#include <time.h>
-
 bool sio_rate_hit(struct sio_rate *rate, uint64_t now_ms, uint32_t limit,
 		  uint32_t interval_ms, uint32_t *previously_suppressed)
 {
@@ -44,12 +42,4 @@ bool sio_bucket_take(struct sio_bucket *b, uint64_t now_ms, uint32_t rate, uint3
 	sio_bucket_ready(b, now_ms, rate, burst);
 	b->milli = b->milli >= 1000 ? b->milli - 1000 : 0;
 	return b->milli >= 1000;
-}
-
-uint64_t sio_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }

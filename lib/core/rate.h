@@ -35,6 +35,4 @@ bool sio_bucket_take(struct sio_bucket *bucket, uint64_t now_ms, uint32_t rate,
 bool sio_bucket_ready(struct sio_bucket *bucket, uint64_t now_ms, uint32_t rate,
 		      uint32_t burst);
 
-uint64_t sio_now_ms(void);
-
 #endif

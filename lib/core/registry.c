@@ -186,13 +186,54 @@ bool sio_registry_complete(const struct sio_registry *reg)
 	return reg->alive > 0 && reg->alive >= claimed;
 }
 
+bool sio_registry_takes(const struct sio_peer *p, enum sio_load_state state)
+{
+	return p->alive && !p->status.draining && p->status.state == state && *p->status.url;
+}
+
+static int by_id(const void *x, const void *y)
+{
+	const struct sio_peer *const *a = x, *const *b = y;
+
+	return strcmp((*a)->status.id, (*b)->status.id);
+}
+
+static long collect(const struct sio_registry *reg, enum sio_load_state state,
+		    struct sio_peer ***out)
+{
+	struct sio_peer *p, *tmp, **found;
+	size_t n = 0;
+
+	*out = NULL;
+	HASH_ITER(hh, reg->peers, p, tmp)
+		n += sio_registry_takes(p, state);
+	if (!n)
+		return 0;
+	if (!(found = malloc(n * sizeof *found)))
+		return -1;
+	n = 0;
+	HASH_ITER(hh, reg->peers, p, tmp)
+		if (sio_registry_takes(p, state))
+			found[n++] = p;
+	qsort(found, n, sizeof *found, by_id);
+	*out = found;
+	return (long)n;
+}
+
+long sio_registry_accepting(const struct sio_registry *reg, struct sio_peer ***peers)
+{
+	long n = collect(reg, SIO_LOAD_NORMAL, peers);
+
+	return n ? n : collect(reg, SIO_LOAD_HIGH, peers);
+}
+
 struct sio_peer *sio_registry_least_loaded(const struct sio_registry *reg)
 {
 	struct sio_peer *p, *tmp, *best = NULL;
 	uint64_t best_room = 0;
 
 	HASH_ITER(hh, reg->peers, p, tmp) {
-		if (!p->alive || p->status.draining || p->status.state != SIO_LOAD_NORMAL)
+		if (!sio_registry_takes(p, SIO_LOAD_NORMAL))
 			continue;
 		uint64_t room = p->status.max > p->status.clients ? p->status.max - p->status.clients : 0;
 		if (!best || room > best_room) {

@@ -99,7 +99,20 @@ struct sio_peer *sio_registry_find(const struct sio_registry *reg, const char *i
  */
 bool sio_registry_complete(const struct sio_registry *reg);
 
-/* The alive, non-draining NORMAL peer with most free room, or NULL. */
+/* Whether p takes new clients while in state: alive, not draining, with a
+ * URL to give them. */
+bool sio_registry_takes(const struct sio_peer *p, enum sio_load_state state);
+
+/*
+ * The instances that accept new clients: the NORMAL ones, or the HIGH ones
+ * when none is NORMAL (they still have room, and nothing better exists);
+ * never an over-loaded, draining or dead one. Sorted by id, so that a list
+ * made of them only changes when they do. Returns how many, with *peers
+ * malloc'd (NULL when none), or -1 when out of memory.
+ */
+long sio_registry_accepting(const struct sio_registry *reg, struct sio_peer ***peers);
+
+/* The NORMAL peer that takes clients with most free room, or NULL. */
 struct sio_peer *sio_registry_least_loaded(const struct sio_registry *reg);
 
 #define sio_registry_foreach(reg, p, tmp) HASH_ITER(hh, (reg)->peers, p, tmp)

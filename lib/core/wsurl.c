@@ -7,56 +7,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hostport.h"
+
 static int url_fail(char *err, size_t errlen, const char *url, const char *why)
 {
 	snprintf(err, errlen, "%s: %s (expected ws://host:port/path)", url, why);
 	errno = EINVAL;
 	return -1;
-}
-
-/*
- * Splits the authority, host[:port] with host possibly a bracketed IPv6
- * literal, into the host without brackets and the port. Returns NULL, or why
- * it is no authority.
- */
-static const char *split_authority(const char *auth, size_t len, const char **host,
-				   size_t *host_len, int *port)
-{
-	const char *p = auth, *end = auth + len;
-
-	if (memchr(auth, '@', len))
-		return "user information is not supported";
-	if (p < end && *p == '[') {
-		while (p < end && *p != ']')
-			p++;
-		if (p == end)
-			return "unterminated IPv6 address";
-		*host = auth + 1;
-		*host_len = (size_t)(p - auth) - 1;
-		p++;
-	} else {
-		while (p < end && *p != ':')
-			p++;
-		*host = auth;
-		*host_len = (size_t)(p - auth);
-	}
-	if (*host_len == 0)
-		return "no host";
-	*port = 80;
-	if (p == end)
-		return NULL;
-	if (*p++ != ':' || p == end || end - p > 5)
-		return "bad port";
-	long n = 0;
-	for (; p < end; p++) {
-		if (*p < '0' || *p > '9')
-			return "bad port";
-		n = n * 10 + (*p - '0');
-	}
-	if (n < 1 || n > 65535)
-		return "port out of range";
-	*port = (int)n;
-	return NULL;
 }
 
 int sio_wsurl_parse(const char *url, struct sio_wsurl *out, char *err, size_t errlen)
@@ -75,17 +32,19 @@ int sio_wsurl_parse(const char *url, struct sio_wsurl *out, char *err, size_t er
 		return url_fail(err, errlen, url, "a fragment (#) is not allowed");
 	const char *auth = url + 5;
 	size_t auth_len = strcspn(auth, "/?");
-	const char *host, *rest = auth + auth_len;
-	size_t host_len;
+	const char *rest = auth + auth_len;
+	char host[SIO_HOST_MAX];
 	int port;
-	const char *why = split_authority(auth, auth_len, &host, &host_len, &port);
+	if (memchr(auth, '@', auth_len))
+		return url_fail(err, errlen, url, "user information is not supported");
+	const char *why = sio_hostport_split(auth, auth_len, host, &port);
 	if (why)
 		return url_fail(err, errlen, url, why);
 
 	bool slash = *rest == '/';
 	size_t rest_len = strlen(rest);
-	out->host = strndup(host, host_len);
-	out->port = port;
+	out->host = strdup(host);
+	out->port = port ? port : 80;
 	out->authority = strndup(auth, auth_len);
 	out->path = malloc(rest_len + 2);
 	if (out->path)

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "log.h"
 #include "rate.h"
 
@@ -108,14 +109,6 @@ struct sio_bus {
 	unsigned fresh_left;
 };
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 void sio_bus_default_bind(char *buf, size_t size, int port)
 {
 	/* Beside the WebSocket port, so that a second instance started with
@@ -128,7 +121,7 @@ static void dropped(struct sio_bus *b, const char *what, const char *why)
 	uint32_t suppressed = 0;
 
 	b->counters.dropped++;
-	if (sio_rate_hit(&b->drop_log, sio_now_ms(), DROP_LOG_PER_SEC, 1000, &suppressed))
+	if (sio_rate_hit(&b->drop_log, sio_clock_ms(), DROP_LOG_PER_SEC, 1000, &suppressed))
 		sio_log(SIO_LOG_WARN, "BUS_DROPPED", "id=%s what=%s why=\"%s\" dropped=%llu",
 			b->id, what, why, (unsigned long long)b->counters.dropped);
 	if (suppressed) {
@@ -345,7 +338,7 @@ static void say_hello(struct sio_bus *b, const char *inbox)
 	m.type = SIO_CONTROL_HELLO;
 	snprintf(m.status.id, sizeof m.status.id, "%s", b->id);
 	snprintf(m.status.bus, sizeof m.status.bus, "%s", b->advertised);
-	m.time_ms = wall_ms();
+	m.time_ms = sio_clock_wall_ms();
 	char *json = sio_busmsg_control_encode(&m, &len);
 	struct pusher *p = pusher_for(b, inbox);
 	if (json && p)
@@ -404,7 +397,7 @@ void sio_bus_event(struct sio_bus *b, enum sio_event event, const char *why)
 	fill_status(b, &m.status);
 	m.event = event;
 	snprintf(m.why, sizeof m.why, "%s", why ? why : "");
-	m.time_ms = wall_ms();
+	m.time_ms = sio_clock_wall_ms();
 	publish_control(b, &m, false);
 }
 
@@ -426,7 +419,7 @@ static void heartbeat(struct sio_bus *b)
 	memset(&m, 0, sizeof m);
 	m.type = SIO_CONTROL_HEARTBEAT;
 	fill_status(b, &m.status);
-	m.time_ms = wall_ms();
+	m.time_ms = sio_clock_wall_ms();
 	if (every < GOSSIP_FULL_MIN)
 		every = GOSSIP_FULL_MIN;
 	/* The whole list now and then, and at once for a newcomer, which
@@ -537,12 +530,12 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 	}
 	const struct sio_peer *known = sio_registry_find(&b->reg, m.status.id);
 	if ((!known || !known->alive) && strcmp(m.status.id, b->reg.self) &&
-	    !sio_rate_hit(&b->joins, sio_now_ms(), MAX_JOINS_PER_SEC, 1000, NULL)) {
+	    !sio_rate_hit(&b->joins, sio_clock_ms(), MAX_JOINS_PER_SEC, 1000, NULL)) {
 		dropped(b, "control", "too many instances joining at once");
 		sio_busmsg_control_free(&m);
 		return;
 	}
-	enum sio_peer_change change = sio_registry_heard(&b->reg, &m.status, sio_now_ms(), &peer);
+	enum sio_peer_change change = sio_registry_heard(&b->reg, &m.status, sio_clock_ms(), &peer);
 	if (change == SIO_PEER_CONFLICT || change == SIO_PEER_REFUSED) {
 		dropped(b, "control", change == SIO_PEER_CONFLICT
 					      ? "an earlier start of a live instance's id"
@@ -828,7 +821,7 @@ int sio_bus_poll(struct sio_bus *b, int timeout_ms, int wake_fd)
 		return -1;
 	while (sio_bus_process(b))
 		;
-	sio_bus_tick(b, sio_now_ms());
+	sio_bus_tick(b, sio_clock_ms());
 	/* A closed pipe says POLLHUP alone: that too is for the reader to see. */
 	return wake_fd >= 0 && rc > 0 &&
 	       (pfd[n - 1].revents & (POLLIN | POLLHUP | POLLERR)) ? 1 : 0;
@@ -984,7 +977,7 @@ static void drain_auth_watch(struct sio_bus *b)
 			const char *why = event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ? "key not trusted"
 					: event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL ? "not speaking CURVE"
 					: "handshake failed";
-			if (sio_rate_hit(&b->auth_log, sio_now_ms(), DROP_LOG_PER_SEC, 1000, NULL))
+			if (sio_rate_hit(&b->auth_log, sio_clock_ms(), DROP_LOG_PER_SEC, 1000, NULL))
 				sio_log(SIO_LOG_WARN, "BUS_AUTH_FAILED",
 					"id=%s endpoint=%.*s why=\"%s\" refused=%llu", b->id,
 					(int)zmq_msg_size(&parts[1]), (char *)zmq_msg_data(&parts[1]),
@@ -1124,7 +1117,7 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 		/* Grows with time, so a restart says a later boot than the run
 		 * before it; the pid tells apart two started in one millisecond.
 		 * Below 2^53: exact in JSON. */
-		b->boot = (wall_ms() << 10) | ((uint64_t)getpid() & 0x3ff);
+		b->boot = (sio_clock_wall_ms() << 10) | ((uint64_t)getpid() & 0x3ff);
 	/* JSON readers keep 53 bits of an integer exactly. */
 	b->boot &= (1ULL << 53) - 1;
 	sio_registry_init(&b->reg, b->id);
@@ -1172,7 +1165,7 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 		}
 		b->fds[b->nfds++] = fd;
 	}
-	b->next_heartbeat_ms = sio_now_ms();
+	b->next_heartbeat_ms = sio_clock_ms();
 	return b;
 fail:
 	sio_bus_destroy(&b);

@@ -1,4 +1,5 @@
 #include "httpd.h"
+#include "hostport.h"
 #include "registry.h"
 
 #include <fcntl.h>
@@ -123,21 +124,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 
 static int resolve(const char *addr, struct sockaddr_storage *sa, char *err, size_t errlen)
 {
-	char host[256];
-	const char *colon = strrchr(addr, ':');
+	char host[SIO_HOST_MAX], service[8];
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV }, *res;
+	int port;
 
-	if (!colon || colon == addr || !colon[1]) {
+	if (sio_hostport_split(addr, strlen(addr), host, &port) || !port) {
 		snprintf(err, errlen, "%s: expected HOST:PORT", addr);
 		return -1;
 	}
-	snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
-	/* [::1]:8000 */
-	if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-		memmove(host, host + 1, strlen(host));
-		host[strlen(host) - 1] = '\0';
-	}
-	int rc = getaddrinfo(host, colon + 1, &hints, &res);
+	snprintf(service, sizeof service, "%d", port);
+	int rc = getaddrinfo(host, service, &hints, &res);
 	if (rc) {
 		snprintf(err, errlen, "%s: %s", addr, gai_strerror(rc));
 		return -1;

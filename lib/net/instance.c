@@ -4,8 +4,8 @@
 #include <string.h>
 
 #include "bus.h"
+#include "clock.h"
 #include "log.h"
-#include "rate.h"
 #include "server.h"
 
 struct sio_instance {
@@ -138,7 +138,7 @@ static void bus_tick(void *arg)
 	struct sio_instance *in = arg;
 
 	bus_ready(in);
-	sio_bus_tick(in->bus, sio_now_ms());
+	sio_bus_tick(in->bus, sio_clock_ms());
 	bus_ready(in);
 	sio_server_tick(in->server);
 }
@@ -153,7 +153,7 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 		return NULL;
 	}
 	in->seeded = cfg->bus.peers.count > 0;
-	in->started_ms = sio_now_ms();
+	in->started_ms = sio_clock_ms();
 	in->dead_after_ms = (uint64_t)cfg->bus.dead_after_ms;
 	in->server = sio_server_new(cfg, err, errlen);
 	if (!in->server)
@@ -240,7 +240,7 @@ void sio_instance_reload(struct sio_instance *in, const struct sio_config *cfg)
 bool sio_instance_ready(const struct sio_instance *in)
 {
 	return !in->seeded || sio_bus_registry(in->bus)->alive > 0 ||
-	       sio_now_ms() - in->started_ms >= in->dead_after_ms;
+	       sio_clock_ms() - in->started_ms >= in->dead_after_ms;
 }
 
 void sio_instance_drain(struct sio_instance *in) { sio_server_drain(in->server); }

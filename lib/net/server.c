@@ -17,6 +17,7 @@
 
 #include "addrs.h"
 #include "channels.h"
+#include "clock.h"
 #include "frame.h"
 #include "load.h"
 #include "log.h"
@@ -239,7 +240,7 @@ static void report_suppressed(struct sio_server *s, uint32_t suppressed)
 void sio_server_tick(struct sio_server *s)
 {
 	/* A flood that stopped still owes its summary line. */
-	if (s->reject_log.suppressed && sio_now_ms() - s->reject_log.window_start_ms >= 1000) {
+	if (s->reject_log.suppressed && sio_clock_ms() - s->reject_log.window_start_ms >= 1000) {
 		report_suppressed(s, s->reject_log.suppressed);
 		s->reject_log.suppressed = 0;
 	}
@@ -251,11 +252,11 @@ static void reject(struct sio_server *s, struct conn *c, enum sio_proto_error er
 	uint32_t suppressed = 0;
 
 	s->stats.rejected[error]++;
-	if (sio_rate_hit(&s->reject_log, sio_now_ms(), REJECT_LOG_PER_SEC, 1000, &suppressed))
+	if (sio_rate_hit(&s->reject_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, &suppressed))
 		sio_log(SIO_LOG_WARN, sio_proto_error_name(error),
 			"id=%s conn=%llu reason=\"%s\"", s->id, c->serial, why);
 	report_suppressed(s, suppressed);
-	if (!sio_rate_hit(&c->rejects, sio_now_ms(), (uint32_t)s->cfg.serve.max_rejects,
+	if (!sio_rate_hit(&c->rejects, sio_clock_ms(), (uint32_t)s->cfg.serve.max_rejects,
 			  (uint32_t)s->cfg.serve.reject_interval * 1000u, NULL)) {
 		sio_log(SIO_LOG_WARN, "POLICY_CLOSE", "id=%s conn=%llu rejects_over=%lld/%llds",
 			s->id, c->serial, (long long)s->cfg.serve.max_rejects,
@@ -366,7 +367,7 @@ static int gather(struct sio_server *s, struct conn *c, const unsigned char *in,
 		/* Each piece is bounded by max_length; all of them together by the
 		 * budget, or enough slow senders would take all the memory. */
 		if (s->rx_reserved - c->rx_cap + cap > (size_t)s->cfg.serve.max_reassembly) {
-			if (sio_rate_hit(&s->refuse_log, sio_now_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
+			if (sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
 				sio_log(SIO_LOG_WARN, "REASSEMBLY_BUDGET",
 					"id=%s conn=%llu held=%zu budget=%lld", s->id, c->serial,
 					s->rx_reserved, (long long)s->cfg.serve.max_reassembly);
@@ -416,7 +417,7 @@ discarded:
 static void resume_tick(lws_sorted_usec_list_t *sul)
 {
 	struct sio_server *s = lws_container_of(sul, struct sio_server, paused_sul);
-	uint64_t now = sio_now_ms();
+	uint64_t now = sio_clock_ms();
 	struct conn *c, *tmp;
 
 	LL_FOREACH_SAFE2(s->paused, c, tmp, paused_next) {
@@ -438,13 +439,13 @@ static void resume_tick(lws_sorted_usec_list_t *sul)
 static void limit_rate(struct sio_server *s, struct conn *c)
 {
 	if (!s->cfg.serve.rate_limit || c->paused || c->close_code ||
-	    sio_bucket_take(&c->messages, sio_now_ms(), (uint32_t)s->cfg.serve.rate_limit,
+	    sio_bucket_take(&c->messages, sio_clock_ms(), (uint32_t)s->cfg.serve.rate_limit,
 			    (uint32_t)s->cfg.serve.rate_burst))
 		return;
 	s->stats.rate_limited++;
 	/* Once per connection: the counter tells how often after that. */
 	if (!c->rate_logged &&
-	    sio_rate_hit(&s->refuse_log, sio_now_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
+	    sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
 		sio_log(SIO_LOG_INFO, "RATE_LIMITED", "id=%s conn=%llu rate=%lld burst=%lld",
 			s->id, c->serial, (long long)s->cfg.serve.rate_limit,
 			(long long)s->cfg.serve.rate_burst);
@@ -669,7 +670,7 @@ static int refuse(struct sio_server *s, struct lws *wsi, enum sio_refusal why,
 		  unsigned int status, const char *detail)
 {
 	s->stats.handshakes_refused[why]++;
-	if (sio_rate_hit(&s->refuse_log, sio_now_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
+	if (sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
 		sio_log(SIO_LOG_WARN, "HANDSHAKE_REFUSED", "id=%s why=%s status=%u %s", s->id,
 			sio_refusal_name(why), status, detail);
 	if (status == 426 /* upgrade required */)
@@ -829,7 +830,7 @@ static void lws_log_emit(int level, const char *line)
 	 * a flood of log lines. */
 	static struct sio_rate lws_lines;
 	uint32_t suppressed = 0;
-	bool pass = sio_rate_hit(&lws_lines, sio_now_ms(), REJECT_LOG_PER_SEC, 1000, &suppressed);
+	bool pass = sio_rate_hit(&lws_lines, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, &suppressed);
 
 	if (suppressed)
 		sio_log(SIO_LOG_WARN, "LOG_SUPPRESSED", "lines=%u what=libwebsockets", suppressed);
@@ -1222,7 +1223,7 @@ static size_t count_conns(const struct sio_server *s)
 static void drain_tick(lws_sorted_usec_list_t *sul)
 {
 	struct sio_server *s = lws_container_of(sul, struct sio_server, drain_sul);
-	uint64_t now = sio_now_ms();
+	uint64_t now = sio_clock_ms();
 	size_t target = s->drain_total;
 	struct conn *c;
 
@@ -1250,7 +1251,7 @@ void sio_server_drain(struct sio_server *s)
 	if (s->draining)
 		return;
 	s->draining = true;
-	s->drain_start_ms = sio_now_ms();
+	s->drain_start_ms = sio_clock_ms();
 	s->drain_deadline_ms = s->drain_start_ms + (uint64_t)s->cfg.serve.drain_ms;
 	s->drain_total = count_conns(s);
 	emit(s, SIO_EV_DRAIN);

@@ -8,9 +8,10 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "clock.h"
+#include "lines.h"
 #include "log.h"
 #include "protocol.h"
-#include "rate.h"
 
 #define LINE_MAX_BYTES (64u << 20)
 
@@ -19,8 +20,7 @@ struct service {
 	struct sio_bus *bus;
 	unsigned long long consumed;
 	bool failed;
-	char *line;           /* a partial input line */
-	size_t len, cap;
+	struct sio_lines in;  /* input not yet published */
 	unsigned long long sent, skipped;
 };
 
@@ -62,48 +62,40 @@ static void publish_line(struct service *s, const char *line, size_t len)
 	free(quoted);
 }
 
+/* Publishes every whole line (at eof, the last one too). */
+static void publish_lines(struct service *s, bool eof)
+{
+	const char *line;
+	size_t len;
+	enum sio_line r;
+
+	while ((r = sio_lines_next(&s->in, eof, &line, &len)) != SIO_LINE_NONE) {
+		if (r == SIO_LINE_TOO_LONG) {
+			sio_log(SIO_LOG_WARN, NULL, "skipping a line longer than %u bytes",
+				LINE_MAX_BYTES);
+			continue;
+		}
+		if (len && line[len - 1] == '\r')
+			len--;
+		publish_line(s, line, len);
+	}
+}
+
 /* Reads what input there is; returns false at end of input. */
 static bool read_input(struct service *s)
 {
-	char buf[65536];
-	ssize_t n = read(s->o->in_fd, buf, sizeof buf);
+	char *room = sio_lines_space(&s->in, 65536);
+	ssize_t n;
 
-	if (n < 0)
-		return errno == EINTR || errno == EAGAIN;
-	if (n == 0) {
-		if (s->len)
-			publish_line(s, s->line, s->len);
-		s->len = 0;
+	if (!room) {
+		s->failed = true;
 		return false;
 	}
-	for (ssize_t i = 0; i < n; i++) {
-		if (buf[i] == '\n') {
-			size_t l = s->len;
-			if (l && s->line[l - 1] == '\r')
-				l--;
-			if (s->len <= LINE_MAX_BYTES)
-				publish_line(s, s->line ? s->line : "", l);
-			else
-				sio_log(SIO_LOG_WARN, NULL, "skipping a line longer than %u bytes",
-					LINE_MAX_BYTES);
-			s->len = 0;
-			continue;
-		}
-		if (s->len > LINE_MAX_BYTES)
-			continue;   /* too long: counted out at its end */
-		if (s->len == s->cap) {
-			size_t cap = s->cap ? s->cap * 2 : 4096;
-			char *p = realloc(s->line, cap);
-			if (!p) {
-				s->failed = true;
-				return false;
-			}
-			s->line = p;
-			s->cap = cap;
-		}
-		s->line[s->len++] = buf[i];
-	}
-	return true;
+	if ((n = read(s->o->in_fd, room, 65536)) < 0)
+		return errno == EINTR || errno == EAGAIN;
+	sio_lines_added(&s->in, (size_t)n);
+	publish_lines(s, n == 0);
+	return n > 0;
 }
 
 /* An instance that can take our messages, and every subscription in place:
@@ -116,6 +108,8 @@ static bool ready(const struct service *s)
 enum sio_service_end sio_service_run(const struct sio_service_opts *o, char *why, size_t whylen)
 {
 	struct service s = { .o = o };
+
+	sio_lines_init(&s.in, LINE_MAX_BYTES);
 	const struct sio_config *cfg = o->cfg;
 	struct sio_bus_options opt = {
 		.id = "sio-cat", .seeds = &cfg->bus.peers, .cert = cfg->bus.cert,
@@ -131,13 +125,13 @@ enum sio_service_end sio_service_run(const struct sio_service_opts *o, char *why
 	for (size_t i = 0; i < o->nsubscribe; i++)
 		sio_bus_interest(s.bus, o->subscribe[i], strlen(o->subscribe[i]), true);
 
-	uint64_t start = sio_now_ms();
+	uint64_t start = sio_clock_ms();
 	uint64_t deadline = o->timeout > 0 ? start + (uint64_t)(o->timeout * 1000) : UINT64_MAX;
 	/* Without a timeout, the mesh still has to answer within a while. */
 	uint64_t mesh_deadline = start + 10 * (uint64_t)cfg->bus.dead_after_ms;
 	bool reading = o->publish != NULL, announced = false;
 	for (;;) {
-		uint64_t now = sio_now_ms();
+		uint64_t now = sio_clock_ms();
 		if (*o->stop || s.failed)
 			break;
 		if (o->count && s.consumed >= o->count)
@@ -180,6 +174,6 @@ enum sio_service_end sio_service_run(const struct sio_service_opts *o, char *why
 		sio_log(SIO_LOG_INFO, "PUBLISHED", "messages=%llu skipped=%llu", s.sent, s.skipped);
 	/* Destroying the bus waits, within linger, for queued messages to go. */
 	sio_bus_destroy(&s.bus);
-	free(s.line);
+	sio_lines_free(&s.in);
 	return end;
 }

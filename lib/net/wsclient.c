@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "frame.h"
+#include "lines.h"
 #include "log.h"
 #include "protocol.h"
 #include "sendq.h"
@@ -41,14 +42,6 @@ _Static_assert(SIO_FRAME_HEADROOM >= SIO_WSFRAME_MAX_HEADER,
 
 static const char ready_frame[] = "{\"action\":\"CLIENT_READY\",\"channel\":\"\"}";
 
-/* Input bytes not yet cut into lines. */
-struct linebuf {
-	char *buf;
-	size_t len, cap;
-	size_t scanned;    /* bytes of buf already searched for a newline */
-	bool skipping;     /* dropping the rest of an overlong line */
-	uint64_t lineno;
-};
 
 struct sio_wsclient {
 	struct sio_wsclient_opts opts;
@@ -60,7 +53,7 @@ struct sio_wsclient {
 	char accept[SIO_WSFRAME_ACCEPT_LEN];
 	char *req;             /* the handshake request */
 	size_t req_len, req_off;
-	struct linebuf in;
+	struct sio_lines in;   /* input not yet sent */
 	bool in_eof, in_paused;
 	/* Out: the messages queued, the head one framed in place once its
 	 * sending begins; control frames go between two messages. */
@@ -338,7 +331,6 @@ static int send_line(struct sio_wsclient *c, const char *line, size_t len)
 {
 	const char *ch = c->opts.publish;
 
-	c->in.lineno++;
 	if (c->opts.raw)
 		return queue_frame(c, frame_copy(line, len));
 	if (sio_proto_is_json(line, len))
@@ -747,14 +739,30 @@ static bool queue_low(const struct sio_wsclient *c)
 	return c->q.count <= QUEUE_LOW_FRAMES && c->q.bytes <= QUEUE_LOW_BYTES;
 }
 
+/* Sends every whole line (at eof, the last one too); an overlong one is
+ * dropped and said. */
+static int input_lines(struct sio_wsclient *c, bool eof)
+{
+	const char *line;
+	size_t len;
+	enum sio_line r;
+
+	while ((r = sio_lines_next(&c->in, eof, &line, &len)) != SIO_LINE_NONE) {
+		if (r == SIO_LINE_TOO_LONG)
+			sio_log(SIO_LOG_WARN, "INPUT_SKIPPED", "line=%llu reason=\"longer than %zu bytes\"",
+				(unsigned long long)c->in.lineno, SIO_WSCLIENT_MAX_FRAME);
+		else if (send_line(c, line, len) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static void input_eof(struct sio_wsclient *c)
 {
 	if (c->in_eof)
 		return;
-	if (!c->in.skipping && c->in.len)
-		send_line(c, c->in.buf, c->in.len);
-	free(c->in.buf);
-	memset(&c->in, 0, sizeof c->in);
+	input_lines(c, true);
+	sio_lines_free(&c->in);
 	c->in_eof = true;
 	check_done(c);
 }
@@ -771,67 +779,16 @@ static void input_maybe_resume(struct sio_wsclient *c)
 		c->in_paused = false;
 }
 
-static int linebuf_reserve(struct linebuf *b, size_t more)
-{
-	if (b->len + more <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : RX_CHUNK;
-	while (cap < b->len + more)
-		cap *= 2;
-	char *n = realloc(b->buf, cap);
-	if (!n)
-		return -1;
-	b->buf = n;
-	b->cap = cap;
-	return 0;
-}
-
-/* Sends every complete line; keeps the partial one, or drops an overlong one. */
-static int input_lines(struct sio_wsclient *c)
-{
-	struct linebuf *b = &c->in;
-	size_t start = 0;
-	char *nl;
-
-	while ((nl = memchr(b->buf + b->scanned, '\n', b->len - b->scanned))) {
-		size_t end = (size_t)(nl - b->buf);
-		if (b->skipping) {
-			b->skipping = false;
-			b->lineno++;
-		} else if (send_line(c, b->buf + start, end - start) < 0) {
-			return -1;
-		}
-		start = b->scanned = end + 1;
-	}
-	if (start)
-		memmove(b->buf, b->buf + start, b->len - start);
-	b->len -= start;
-	b->scanned = b->len;
-	if (!b->skipping && b->len > SIO_WSCLIENT_MAX_FRAME) {
-		sio_log(SIO_LOG_WARN, "INPUT_SKIPPED", "line=%llu reason=\"longer than %zu bytes\"",
-			(unsigned long long)b->lineno + 1, SIO_WSCLIENT_MAX_FRAME);
-		b->skipping = true;
-	}
-	if (b->skipping)
-		b->len = b->scanned = 0;
-	/* One huge line should not pin its buffer for the rest of the run. */
-	if (!b->len && b->cap > 4 * RX_CHUNK) {
-		free(b->buf);
-		b->buf = NULL;
-		b->cap = 0;
-	}
-	return 0;
-}
-
 /* poll said the input is readable (or at its end): one read, never more,
  * so that a blocking descriptor never blocks. */
 static void input_read(struct sio_wsclient *c)
 {
-	if (linebuf_reserve(&c->in, RX_CHUNK) < 0) {
+	char *room = sio_lines_space(&c->in, RX_CHUNK);
+	if (!room) {
 		fail(c, SIO_WSFRAME_CLOSE_NORMAL, "out of memory");
 		return;
 	}
-	ssize_t n = read(c->opts.in_fd, c->in.buf + c->in.len, RX_CHUNK);
+	ssize_t n = read(c->opts.in_fd, room, RX_CHUNK);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 			return;
@@ -842,8 +799,8 @@ static void input_read(struct sio_wsclient *c)
 		input_eof(c);
 		return;
 	}
-	c->in.len += (size_t)n;
-	if (input_lines(c) == 0 && queue_high(c))
+	sio_lines_added(&c->in, (size_t)n);
+	if (input_lines(c, false) == 0 && queue_high(c))
 		c->in_paused = true;
 }
 
@@ -1059,6 +1016,7 @@ struct sio_wsclient *sio_wsclient_new(const struct sio_wsclient_opts *opts,
 	}
 	c->opts = *opts;
 	c->fd = -1;
+	sio_lines_init(&c->in, SIO_WSCLIENT_MAX_FRAME);
 	c->wake[0] = c->wake[1] = -1;
 	if (sio_wsurl_parse(opts->url, &c->url, err, errlen) < 0) {
 		int saved = errno;
@@ -1137,7 +1095,7 @@ void sio_wsclient_destroy(struct sio_wsclient **cp)
 		freeaddrinfo(c->addrs);
 	sio_sendq_clear(&c->q);
 	free(c->req);
-	free(c->in.buf);
+	sio_lines_free(&c->in);
 	free(c->rx);
 	free(c->rbuf);
 	sio_wsurl_free(&c->url);

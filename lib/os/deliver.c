@@ -18,7 +18,7 @@ static json_t *url_array(const struct sio_strlist *urls)
 	return a;
 }
 
-char *sio_announcement(enum sio_format format, const struct sio_strlist *urls, size_t *len)
+char *sio_deliver_text(enum sio_format format, const struct sio_strlist *urls, size_t *len)
 {
 	char *text = NULL;
 
@@ -66,7 +66,7 @@ char *sio_announcement(enum sio_format format, const struct sio_strlist *urls, s
 	return text;
 }
 
-int sio_write_atomic(const char *path, const char *data, size_t len, char *err, size_t errlen)
+int sio_deliver_file(const char *path, const char *data, size_t len, char *err, size_t errlen)
 {
 	char *tmp = NULL;
 

@@ -708,6 +708,64 @@ static void test_cli_flags_and_positionals(void **state)
 	sio_cli_free(&cli);
 }
 
+/* A program's numbers are settings: decimals where seconds may be fractions. */
+static void test_program_numbers(void **state)
+{
+	struct sio_config cfg;
+	struct sio_cli cli;
+	char err[256] = "";
+
+	(void)state;
+	char *pick[] = { "sio-pick", "-t", "0.5", "-n", "7", NULL };
+	assert_int_equal(sio_cli_parse(&cli, SIO_PROG_PICK, ARGC(pick), pick, NULL, NULL, NULL,
+				       err, sizeof err), 0);
+	assert_int_equal(sio_config_build_string(&cfg, "t.conf", "pick: { timeout = 9; };\n", &cli,
+						 err, sizeof err), 0);
+	assert_true(cfg.pick.timeout == 0.5);
+	assert_int_equal(cfg.pick.count, 7);
+	/* Another program's defaults, untouched by sio-pick's options. */
+	assert_int_equal(cfg.monitor.max_hooks, 32);
+	assert_true(cfg.monitor.timeout == 0);
+	assert_int_equal(cfg.cat.count, 0);
+	assert_int_equal(cfg.bench.connections, 1000);
+	assert_true(cfg.bench.duration == 10);
+	sio_config_free(&cfg);
+	sio_cli_free(&cli);
+
+	/* From the file: a float, or an integer where a decimal is wanted. */
+	assert_int_equal(sio_config_build_string(&cfg, "t.conf",
+						 "pick: { timeout = 2.25; };\n"
+						 "bench: { rate = 100; duration = 0.5; };\n",
+						 NULL, err, sizeof err), 0);
+	assert_true(cfg.pick.timeout == 2.25);
+	assert_true(cfg.bench.rate == 100);
+	assert_true(cfg.bench.duration == 0.5);
+	sio_config_free(&cfg);
+	assert_int_not_equal(build_text("bench: { duration = 0.0001; };\n", NULL, err,
+					sizeof err), 0);
+	assert_prefix(err, "test.conf:1: bench.duration: expected a number from 0.001 to 86400");
+	assert_int_not_equal(build_text("pick: { timeout = \"3\"; };\n", NULL, err, sizeof err), 0);
+
+	/* Bad values on the command line are usage errors, as before. */
+	const char *bad[][3] = {
+		{ "--timeout", "-1" }, { "--timeout", "soon" }, { "--timeout", "inf" },
+		{ "--timeout", "nan" }, { "--timeout", "1e99" }, { "--count", "0" },
+		{ "--count", "2.5" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char *argv[] = { "sio-pick", (char *)bad[i][0], (char *)bad[i][1], NULL };
+		assert_int_not_equal(sio_cli_parse(&cli, SIO_PROG_PICK, ARGC(argv), argv, NULL,
+						   NULL, NULL, err, sizeof err), 0);
+		assert_prefix(err, bad[i][0]);
+		sio_cli_free(&cli);
+	}
+	/* sio-cat has no default count, and 0 is no count. */
+	char *cat[] = { "sio-cat", "--count", "0", NULL };
+	assert_int_not_equal(sio_cli_parse(&cli, SIO_PROG_CAT, ARGC(cat), cat, NULL, NULL, NULL,
+					   err, sizeof err), 0);
+	sio_cli_free(&cli);
+}
+
 struct extra_seen {
 	int calls;
 	int ids[4];
@@ -740,11 +798,12 @@ static void test_extra_options(void **state)
 	struct sio_cli cli;
 	struct extra_seen seen = { 0 };
 	char err[256] = "";
-	char *argv[] = { "sio-cat", "--count", "3", "--follow", "--count=5", "--log-level",
+	char *argv[] = { "sio-announce", "--count", "3", "--follow", "--count=5", "--log-level",
 			 "debug", NULL };
 
 	(void)state;
-	int rc = sio_cli_parse(&cli, SIO_PROG_CAT, ARGC(argv), argv, extra_options, on_extra,
+	/* A program whose settings have no --count of their own. */
+	int rc = sio_cli_parse(&cli, SIO_PROG_ANNOUNCE, ARGC(argv), argv, extra_options, on_extra,
 			       &seen, err, sizeof err);
 	if (rc)
 		print_error("%s\n", err);
@@ -761,15 +820,15 @@ static void test_extra_options(void **state)
 	sio_cli_free(&cli);
 
 	/* The handler's refusal is the parser's answer. */
-	char *bad[] = { "sio-cat", "--count", "refuse", NULL };
-	assert_int_equal(sio_cli_parse(&cli, SIO_PROG_CAT, ARGC(bad), bad, extra_options,
+	char *bad[] = { "sio-announce", "--count", "refuse", NULL };
+	assert_int_equal(sio_cli_parse(&cli, SIO_PROG_ANNOUNCE, ARGC(bad), bad, extra_options,
 				       on_extra, &seen, err, sizeof err), SIO_CLI_USAGE);
 	assert_string_equal(err, "--count: refused");
 	sio_cli_free(&cli);
 
 	/* A program option that needs a value and has none. */
-	char *missing[] = { "sio-cat", "--count", NULL };
-	assert_int_equal(sio_cli_parse(&cli, SIO_PROG_CAT, ARGC(missing), missing, extra_options,
+	char *missing[] = { "sio-announce", "--count", NULL };
+	assert_int_equal(sio_cli_parse(&cli, SIO_PROG_ANNOUNCE, ARGC(missing), missing, extra_options,
 				       on_extra, &seen, err, sizeof err), SIO_CLI_USAGE);
 	sio_cli_free(&cli);
 }
@@ -787,10 +846,10 @@ static void bug_extra_short_options(void **state)
 	struct sio_cli cli;
 	struct extra_seen seen = { 0 };
 	char err[256] = "";
-	char *argv[] = { "sio-cat", "-n", "3", "-f", NULL };
+	char *argv[] = { "sio-announce", "-n", "3", "-f", NULL };
 
 	(void)state;
-	int rc = sio_cli_parse(&cli, SIO_PROG_CAT, ARGC(argv), argv, extra_options, on_extra,
+	int rc = sio_cli_parse(&cli, SIO_PROG_ANNOUNCE, ARGC(argv), argv, extra_options, on_extra,
 			       &seen, err, sizeof err);
 	sio_cli_free(&cli);
 	if (rc)
@@ -871,10 +930,16 @@ static void test_setting_find(void **state)
 	assert_null(sio_setting_find("nosuch", "port"));
 	assert_null(sio_setting_find("serve", ""));
 
-	/* One long option per setting: two would fight over the command line. */
+	/* One long option per setting of a program: two would fight over its
+	 * command line. Programs apart may share one (--timeout, --count). */
 	for (size_t i = 0; i < sio_settings_count; i++)
-		for (size_t j = i + 1; j < sio_settings_count; j++)
-			assert_true(strcmp(sio_settings[i].option, sio_settings[j].option) != 0);
+		for (size_t j = i + 1; j < sio_settings_count; j++) {
+			const struct sio_setting *a = &sio_settings[i], *b = &sio_settings[j];
+			if (!(a->programs & b->programs))
+				continue;
+			assert_true(strcmp(a->option, b->option) != 0);
+			assert_true(!a->short_opt || a->short_opt != b->short_opt);
+		}
 }
 
 static void test_usage_lists_options(void **state)
@@ -1024,6 +1089,7 @@ int main(void)
 		cmocka_unit_test_setup(test_bad_option_values, reset_getopt),
 		cmocka_unit_test_setup(test_unknown_options, reset_getopt),
 		cmocka_unit_test_setup(test_cli_flags_and_positionals, reset_getopt),
+		cmocka_unit_test_setup(test_program_numbers, reset_getopt),
 		cmocka_unit_test_setup(test_extra_options, reset_getopt),
 		cmocka_unit_test_setup(test_cli_threshold_conflict, reset_getopt),
 		cmocka_unit_test_setup(test_setting_find, reset_getopt),

@@ -37,7 +37,7 @@ static const struct sio_strlist EMPTY = { NULL, 0 };
 static char *render(enum sio_format format, const struct sio_strlist *urls)
 {
 	size_t len = 12345;
-	char *text = sio_announcement(format, urls, &len);
+	char *text = sio_deliver_text(format, urls, &len);
 
 	assert_non_null(text);
 	assert_int_equal(len, strlen(text));
@@ -154,7 +154,7 @@ static void test_js_cannot_be_broken_out_of(void **state)
 	free(text);
 }
 
-/* ----- sio_write_atomic ----------------------------------------------------- */
+/* ----- sio_deliver_file ----------------------------------------------------- */
 
 struct dir {
 	char path[256];
@@ -233,7 +233,7 @@ static void test_write_creates_and_replaces(void **state)
 
 	snprintf(file, sizeof file, "%s/endpoint.json", d->path);
 	const char *first = "{\"url\":\"ws://a/\",\"urls\":[\"ws://a/\"]}\n";
-	assert_int_equal(sio_write_atomic(file, first, strlen(first), err, sizeof err), 0);
+	assert_int_equal(sio_deliver_file(file, first, strlen(first), err, sizeof err), 0);
 	char *got = slurp(file);
 	assert_non_null(got);
 	assert_string_equal(got, first);
@@ -246,7 +246,7 @@ static void test_write_creates_and_replaces(void **state)
 
 	/* Replaced, by a shorter text: nothing of the old one is left. */
 	const char *second = "{\"url\":null,\"urls\":[]}\n";
-	assert_int_equal(sio_write_atomic(file, second, strlen(second), err, sizeof err), 0);
+	assert_int_equal(sio_deliver_file(file, second, strlen(second), err, sizeof err), 0);
 	got = slurp(file);
 	assert_string_equal(got, second);
 	free(got);
@@ -258,7 +258,7 @@ static void test_write_creates_and_replaces(void **state)
 	assert_true(after.st_ino != before.st_ino);
 
 	/* Empty data: an empty file. */
-	assert_int_equal(sio_write_atomic(file, "", 0, err, sizeof err), 0);
+	assert_int_equal(sio_deliver_file(file, "", 0, err, sizeof err), 0);
 	assert_int_equal(stat(file, &after), 0);
 	assert_int_equal(after.st_size, 0);
 	assert_string_equal(err, "");
@@ -271,18 +271,18 @@ static void test_write_keeps_a_reader_whole(void **state)
 	LIST(a, (char *)U1);
 	LIST(b, (char *)U2, (char *)U3);
 	size_t alen, blen;
-	char *atext = sio_announcement(SIO_FORMAT_JSON, &a, &alen);
-	char *btext = sio_announcement(SIO_FORMAT_JSON, &b, &blen);
+	char *atext = sio_deliver_text(SIO_FORMAT_JSON, &a, &alen);
+	char *btext = sio_deliver_text(SIO_FORMAT_JSON, &b, &blen);
 
 	snprintf(file, sizeof file, "%s/e.json", d->path);
-	assert_int_equal(sio_write_atomic(file, atext, alen, err, sizeof err), 0);
+	assert_int_equal(sio_deliver_file(file, atext, alen, err, sizeof err), 0);
 	FILE *reader = fopen(file, "r");
 	assert_non_null(reader);
 	/* Replaced many times while the reader holds it open. */
 	for (int i = 0; i < 50; i++) {
 		const char *t = i % 2 ? atext : btext;
 		size_t n = i % 2 ? alen : blen;
-		assert_int_equal(sio_write_atomic(file, t, n, err, sizeof err), 0);
+		assert_int_equal(sio_deliver_file(file, t, n, err, sizeof err), 0);
 		char *now = slurp(file);
 		assert_string_equal(now, t);
 		free(now);
@@ -303,17 +303,17 @@ static void test_write_error_on_unwritable_directory(void **state)
 	char file[512], err[512] = "", names[1024];
 
 	snprintf(file, sizeof file, "%s/no/such/dir/endpoint.txt", d->path);
-	assert_int_equal(sio_write_atomic(file, "x\n", 2, err, sizeof err), -1);
+	assert_int_equal(sio_deliver_file(file, "x\n", 2, err, sizeof err), -1);
 	/* The message names the file it could not make, and why. */
 	assert_non_null(strstr(err, "/no/such/dir/endpoint.txt"));
 	assert_non_null(strstr(err, strerror(ENOENT)));
 
 	/* A "directory" that is a file. */
 	snprintf(file, sizeof file, "%s/plain", d->path);
-	assert_int_equal(sio_write_atomic(file, "x\n", 2, err, sizeof err), 0);
+	assert_int_equal(sio_deliver_file(file, "x\n", 2, err, sizeof err), 0);
 	snprintf(file, sizeof file, "%s/plain/endpoint.txt", d->path);
 	err[0] = '\0';
-	assert_int_equal(sio_write_atomic(file, "x\n", 2, err, sizeof err), -1);
+	assert_int_equal(sio_deliver_file(file, "x\n", 2, err, sizeof err), -1);
 	assert_non_null(strstr(err, "/plain/endpoint.txt"));
 	assert_non_null(strstr(err, strerror(ENOTDIR)));
 	listing(d->path, names, sizeof names);
@@ -327,10 +327,10 @@ static void test_write_error_on_unwritable_directory(void **state)
 		return;
 	}
 	snprintf(file, sizeof file, "%s/endpoint.txt", d->path);
-	assert_int_equal(sio_write_atomic(file, "old\n", 4, err, sizeof err), 0);
+	assert_int_equal(sio_deliver_file(file, "old\n", 4, err, sizeof err), 0);
 	assert_int_equal(chmod(d->path, 0500), 0);
 	err[0] = '\0';
-	assert_int_equal(sio_write_atomic(file, "new\n", 4, err, sizeof err), -1);
+	assert_int_equal(sio_deliver_file(file, "new\n", 4, err, sizeof err), -1);
 	assert_int_equal(chmod(d->path, 0700), 0);
 	assert_non_null(strstr(err, d->path));
 	assert_non_null(strstr(err, strerror(EACCES)));
@@ -351,7 +351,7 @@ static void test_write_onto_a_directory_fails_cleanly(void **state)
 	 * wrote must go. */
 	snprintf(file, sizeof file, "%s/target", d->path);
 	assert_int_equal(mkdir(file, 0700), 0);
-	assert_int_equal(sio_write_atomic(file, "x\n", 2, err, sizeof err), -1);
+	assert_int_equal(sio_deliver_file(file, "x\n", 2, err, sizeof err), -1);
 	assert_non_null(strstr(err, "target"));
 	listing(d->path, names, sizeof names);
 	assert_string_equal(names, "target");

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "registry.h"
@@ -574,6 +575,51 @@ static void test_least_loaded(void **state)
 	sio_registry_clear(&reg);
 }
 
+/* The ids sio_registry_accepting gives, space-separated, into buf. */
+static const char *accepting_ids(const struct sio_registry *reg, char *buf, size_t size)
+{
+	struct sio_peer **peers;
+	long n = sio_registry_accepting(reg, &peers);
+	size_t o = 0;
+
+	assert_true(n >= 0);
+	buf[0] = '\0';
+	for (long i = 0; i < n; i++)
+		o += (size_t)snprintf(buf + o, size - o, "%s%s", i ? " " : "", peers[i]->status.id);
+	free(peers);
+	return buf;
+}
+
+/* The "accepts clients" rule of sio-pick and sio-announce --strategy list. */
+static void test_accepting(void **state)
+{
+	struct sio_registry reg;
+	char ids[256];
+
+	(void)state;
+	sio_registry_init(&reg, "self");
+	assert_string_equal(accepting_ids(&reg, ids, sizeof ids), "");
+	loaded(&reg, "over", 0, 100, SIO_LOAD_OVER, false, T0);
+	loaded(&reg, "draining", 0, 100, SIO_LOAD_NORMAL, true, T0);
+	assert_string_equal(accepting_ids(&reg, ids, sizeof ids), "");
+	/* HIGH ones still have room: offered while nothing better exists. */
+	loaded(&reg, "h2", 85, 100, SIO_LOAD_HIGH, false, T0);
+	loaded(&reg, "h1", 90, 100, SIO_LOAD_HIGH, false, T0);
+	assert_string_equal(accepting_ids(&reg, ids, sizeof ids), "h1 h2");
+	/* One NORMAL one, and the HIGH ones are no longer offered. */
+	loaded(&reg, "n2", 10, 100, SIO_LOAD_NORMAL, false, T0);
+	loaded(&reg, "n1", 50, 100, SIO_LOAD_NORMAL, false, T0);
+	assert_string_equal(accepting_ids(&reg, ids, sizeof ids), "n1 n2");
+	assert_non_null(sio_registry_left(&reg, "n1"));
+	assert_string_equal(accepting_ids(&reg, ids, sizeof ids), "n2");
+	/* No URL: nothing to give a client. */
+	struct sio_status s = status_of("n2", 1);
+	s.url[0] = '\0';
+	hear(&reg, &s, T0 + 100, NULL);
+	assert_string_equal(accepting_ids(&reg, ids, sizeof ids), "h1 h2");
+	sio_registry_clear(&reg);
+}
+
 static void test_least_loaded_room_is_max_minus_clients(void **state)
 {
 	struct sio_registry reg;
@@ -826,6 +872,7 @@ int main(void)
 		cmocka_unit_test(test_peer_cap),
 		cmocka_unit_test(test_learn),
 		cmocka_unit_test(test_least_loaded),
+		cmocka_unit_test(test_accepting),
 		cmocka_unit_test(test_least_loaded_room_is_max_minus_clients),
 		cmocka_unit_test(test_least_loaded_many),
 		cmocka_unit_test(test_rates_over_one_second_windows),

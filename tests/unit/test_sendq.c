@@ -568,15 +568,6 @@ static void test_rate_clock_backwards(void **state)
 	assert_false(sio_rate_hit(&r, 200, 1, 1000, &prev));
 }
 
-static void test_now_ms_monotonic(void **state)
-{
-	(void)state;
-	uint64_t a = sio_now_ms();
-	uint64_t b = sio_now_ms();
-	assert_true(b >= a);
-	assert_true(a > 0);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -600,7 +591,6 @@ int main(void)
 		cmocka_unit_test(test_rate_suppressed_counts),
 		cmocka_unit_test(test_rate_limit_zero),
 		cmocka_unit_test(test_rate_clock_backwards),
-		cmocka_unit_test(test_now_ms_monotonic),
 	};
 
 	return cmocka_run_group_tests(tests, no_live_frames, NULL);
