@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "announce.h"
+#include "announcer.h"
 #include "bus.h"
 #include "clock.h"
 #include "config.h"
@@ -94,7 +94,7 @@ static void deliver(struct announcer *a)
 	if (j)
 		fclose(j);
 	sio_log(SIO_LOG_INFO, "ANNOUNCE", "strategy=%s urls=\"%s\"",
-		sio_strategy_name(a->decide.strategy), joined ? joined : "");
+		sio_announcer_strategy_name(a->decide.strategy), joined ? joined : "");
 	if (!a->quiet) {
 		printf("%s\n", joined ? joined : "");
 		fflush(stdout);
@@ -112,7 +112,7 @@ static void deliver(struct announcer *a)
 		char *url = NULL, *all = NULL, *strategy = NULL;
 		if (asprintf(&url, "SIO_URL=%s", urls->count ? urls->items[0] : "") >= 0 &&
 		    asprintf(&all, "SIO_URLS=%s", joined ? joined : "") >= 0 &&
-		    asprintf(&strategy, "SIO_STRATEGY=%s", sio_strategy_name(a->decide.strategy)) >= 0) {
+		    asprintf(&strategy, "SIO_STRATEGY=%s", sio_announcer_strategy_name(a->decide.strategy)) >= 0) {
 			const char *extra[] = { url, all, strategy, NULL };
 			char **env = env_with(extra);
 			if (env)
@@ -215,7 +215,7 @@ static void reload(struct announcer *a)
 	sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
 	bool strategy_changed = cfg.announce.strategy != a->cfg.announce.strategy;
 	/* The HTTP address and the bus stay as they started. */
-	sio_config_swap(&cfg, &a->cfg, sio_setting_find("announce", "http"));
+	sio_config_swap(&cfg, &a->cfg, sio_settings_find("announce", "http"));
 	sio_config_free(&a->cfg);
 	a->cfg = cfg;
 	a->decide.can_spawn = *cfg.announce.spawn != '\0';
@@ -231,7 +231,7 @@ static void reload(struct announcer *a)
 	}
 	for (size_t i = 0; i < cfg.bus.peers.count; i++)
 		sio_bus_add_seed(a->bus, cfg.bus.peers.items[i]);
-	sio_log(SIO_LOG_INFO, "RELOAD", "strategy=%s", sio_strategy_name(a->decide.strategy));
+	sio_log(SIO_LOG_INFO, "RELOAD", "strategy=%s", sio_announcer_strategy_name(a->decide.strategy));
 	/* Delivered again (new --write, --format or --exec) once decided anew. */
 	a->redeliver = true;
 }

@@ -36,7 +36,7 @@ int sio_startup_run(const struct sio_startup *s, int argc, char **argv,
 			  sizeof err))
 		return sio_startup_usage(s, "%s", err);
 	if (cli->help) {
-		sio_config_usage(stdout, s->prog, s->synopsis, s->summary, s->options);
+		sio_cli_usage(stdout, s->prog, s->synopsis, s->summary, s->options);
 		return SIO_EXIT_OK;
 	}
 	if (cli->version) {

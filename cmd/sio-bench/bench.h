@@ -25,7 +25,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include "benchhist.h"
+#include "hist.h"
 
 enum sio_bench_mode {
 	SIO_BENCH_HOLD,

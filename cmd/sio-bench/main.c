@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "benchreport.h"
+#include "report.h"
 #include "clock.h"
 #include "config.h"
 #include "fdlimit.h"
@@ -225,7 +225,7 @@ static int read_all(int fd, void *buf, size_t len)
 /* Whether the command line set bench.key: a file may hold settings of every mode. */
 static bool given(const struct sio_cli *cli, const char *key)
 {
-	const struct sio_setting *s = sio_setting_find("bench", key);
+	const struct sio_setting *s = sio_settings_find("bench", key);
 
 	for (size_t i = 0; i < cli->noverrides; i++)
 		if (&sio_settings[cli->overrides[i].setting] == s)
@@ -458,7 +458,7 @@ static void collect(struct run *r)
 static int report(const struct run *r, bool ok, bool json)
 {
 	const struct sio_bench_result *res = r->res;
-	json_t *summary = sio_bench_summary(&r->plan, res,
+	json_t *summary = sio_report_summary(&r->plan, res,
 					    ok ? NULL : res->why[0] ? res->why : "failed");
 
 	if (!summary) {
@@ -469,7 +469,7 @@ static int report(const struct run *r, bool ok, bool json)
 		json_dumpf(summary, stdout, JSON_COMPACT | JSON_REAL_PRECISION(12));
 		putchar('\n');
 	} else {
-		sio_bench_table(stdout, summary);
+		sio_report_table(stdout, summary);
 	}
 	json_decref(summary);
 	if (fflush(stdout) || ferror(stdout)) {

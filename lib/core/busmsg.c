@@ -5,7 +5,7 @@
 
 #include <jansson.h>
 
-#include "protocol.h"
+#include "proto.h"
 
 static const char *const type_names[] = {
 	[SIO_CONTROL_HEARTBEAT] = "hb",

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol.h"
+#include "proto.h"
 
 struct sio_channels {
 	struct sio_channel *by_name;

@@ -13,21 +13,14 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cli.h"
+#include "settings.h"
 #include "sio.h"
+#include "strlist.h"
 
 enum sio_log_format { SIO_LOG_TEXT, SIO_LOG_JSON };
 
-/* Settings in the schema, at most: config.c checks it at compile time. */
-#define SIO_SETTINGS_MAX 64
 
-struct sio_strlist {
-	char **items;
-	size_t count;
-};
-
-int sio_strlist_push(struct sio_strlist *list, const char *item);
-void sio_strlist_clear(struct sio_strlist *list);
-bool sio_strlist_equal(const struct sio_strlist *a, const struct sio_strlist *b);
 
 struct sio_config {
 	struct {
@@ -116,79 +109,7 @@ struct sio_config {
 	} origin[SIO_SETTINGS_MAX];
 };
 
-enum sio_setting_type {
-	SIO_SET_INT,
-	SIO_SET_SIZE,   /* bytes; K, M, G suffixes (powers of 1024) accepted */
-	SIO_SET_BOOL,
-	SIO_SET_STRING,
-	SIO_SET_ENUM,
-	SIO_SET_LIST,   /* of strings; a repeatable option */
-	SIO_SET_REAL,   /* a decimal number (a double); min and max in thousandths */
-};
 
-enum {
-	SIO_SET_RELOADABLE = 1u << 0,  /* SIGHUP applies it to a running process */
-};
-
-struct sio_setting {
-	const char *group;
-	const char *key;
-	const char *option;        /* long option name */
-	int short_opt;             /* 0 when none */
-	enum sio_setting_type type;
-	size_t offset;             /* in struct sio_config */
-	int64_t min, max;          /* INT and SIZE */
-	const char *def;           /* default, as a command-line value would say it */
-	const char *const *choices;/* ENUM, NULL-terminated; the value is the index */
-	unsigned programs;         /* enum sio_prog bits: who takes it as an option */
-	unsigned flags;
-	const char *metavar;
-	const char *help;
-};
-
-extern const struct sio_setting sio_settings[];
-extern const size_t sio_settings_count;
-
-/* Options a program has beyond the settings (actions, positional helpers). */
-struct sio_option {
-	const char *name;
-	int short_opt;
-	int has_arg;         /* 0 none, 1 required */
-	int id;              /* passed to the handler */
-	const char *metavar;
-	const char *help;
-};
-
-/* What the command line comes to; the programs make it an exit status. */
-enum sio_cli_result {
-	SIO_CLI_OK = 0,        /* go on (cli->help, ->version, ->check_config say how) */
-	SIO_CLI_USAGE = -1,    /* a bad option or value: err says which */
-	SIO_CLI_FAILED = -2,   /* out of memory: err says so */
-};
-
-/* A program's option: 0, or with err filled SIO_CLI_FAILED (out of memory) or
- * any other value (a bad value: SIO_CLI_USAGE). */
-typedef int (*sio_option_fn)(void *arg, int id, const char *value,
-			     char *err, size_t errlen);
-
-/* What the command line said, kept so that a reload can apply it again. */
-struct sio_cli {
-	unsigned prog;
-	const char *config_file;
-	bool help, version, check_config;
-	struct { size_t setting; char *value; } *overrides;
-	size_t noverrides;
-	int first_arg;       /* index of the first positional argument in argv */
-};
-
-/*
- * Parses the command line. Returns SIO_CLI_OK, or another result with err
- * filled ("--port: expected an integer"). Program options go to fn.
- */
-enum sio_cli_result sio_cli_parse(struct sio_cli *cli, unsigned prog, int argc, char **argv,
-		  const struct sio_option *extra, sio_option_fn fn, void *arg,
-		  char *err, size_t errlen);
-void sio_cli_free(struct sio_cli *cli);
 
 /* Formats reason as an error of setting group.key, naming where its value
  * came from (file:line, option or default); returns -1. For checks only a
@@ -216,10 +137,10 @@ bool sio_config_same(const struct sio_config *a, const struct sio_config *b,
 /* Exchanges the values of setting s between a and b. */
 void sio_config_swap(struct sio_config *a, struct sio_config *b, const struct sio_setting *s);
 
-/* Usage text from the schema, for --help. */
-void sio_config_usage(FILE *out, unsigned prog, const char *synopsis,
-		      const char *summary, const struct sio_option *extra);
+/* Whether value is one setting s takes: NULL, or why not (in buf). */
+const char *sio_config_check_value(const struct sio_setting *s, const char *value, char *buf,
+				   size_t len);
 
-const struct sio_setting *sio_setting_find(const char *group, const char *key);
+
 
 #endif

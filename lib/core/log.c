@@ -140,7 +140,7 @@ static void kv_to_json(FILE *out, const char *kv)
 	}
 }
 
-void sio_vlog(enum sio_log_level level, const char *event, const char *fmt, va_list ap)
+void sio_log_v(enum sio_log_level level, const char *event, const char *fmt, va_list ap)
 {
 	char text[2048];
 
@@ -190,6 +190,6 @@ void sio_log(enum sio_log_level level, const char *event, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	sio_vlog(level, event, fmt, ap);
+	sio_log_v(level, event, fmt, ap);
 	va_end(ap);
 }

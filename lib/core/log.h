@@ -27,7 +27,7 @@ const char *sio_log_prog(void);
  */
 void sio_log(enum sio_log_level level, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-void sio_vlog(enum sio_log_level level, const char *event, const char *fmt,
+void sio_log_v(enum sio_log_level level, const char *event, const char *fmt,
 	      va_list ap);
 
 /* Writes value into buf quoted for a key=value line when it needs it. */

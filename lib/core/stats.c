@@ -17,12 +17,12 @@ static const char *const refusal_names[SIO_REFUSAL_COUNT] = {
 	[SIO_REFUSED_HANDSHAKE] = "handshake",
 };
 
-const char *sio_refusal_name(enum sio_refusal refusal)
+const char *sio_stats_refusal_name(enum sio_refusal refusal)
 {
 	return refusal < SIO_REFUSAL_COUNT ? refusal_names[refusal] : "unknown";
 }
 
-const char *sio_close_reason_name(enum sio_close_reason reason)
+const char *sio_stats_close_reason_name(enum sio_close_reason reason)
 {
 	return reason < SIO_CLOSE_REASON_COUNT ? close_names[reason] : "unknown";
 }

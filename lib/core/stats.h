@@ -10,7 +10,7 @@
 
 #include "event.h"
 #include "load.h"
-#include "protocol.h"
+#include "proto.h"
 
 enum sio_close_reason {
 	SIO_CLOSE_CLIENT,       /* the client closed or vanished */
@@ -63,8 +63,8 @@ struct sio_stats {
 	uint64_t bus_log_suppressed; /* the same, of the bus */
 };
 
-const char *sio_close_reason_name(enum sio_close_reason reason);
-const char *sio_refusal_name(enum sio_refusal refusal);
+const char *sio_stats_close_reason_name(enum sio_close_reason reason);
+const char *sio_stats_refusal_name(enum sio_refusal refusal);
 
 void sio_stats_write_prometheus(FILE *out, const struct sio_stats *stats);
 

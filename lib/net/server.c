@@ -21,7 +21,8 @@
 #include "frame.h"
 #include "load.h"
 #include "log.h"
-#include "protocol.h"
+#include "proto.h"
+#include "bucket.h"
 #include "rate.h"
 #include "sendq.h"
 #include "tls.h"
@@ -315,7 +316,7 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 					 msg.data_len);
 		break;
 	}
-	sio_msg_release(&msg);
+	sio_proto_msg_release(&msg);
 }
 
 static void rx_release(struct sio_server *s, struct conn *c)
@@ -672,7 +673,7 @@ static int refuse(struct sio_server *s, struct lws *wsi, enum sio_refusal why,
 	s->stats.handshakes_refused[why]++;
 	if (sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
 		sio_log(SIO_LOG_WARN, "HANDSHAKE_REFUSED", "id=%s why=%s status=%u %s", s->id,
-			sio_refusal_name(why), status, detail);
+			sio_stats_refusal_name(why), status, detail);
 	if (status == 426 /* upgrade required */)
 		upgrade_required(wsi);
 	else

@@ -11,7 +11,7 @@
 #include "clock.h"
 #include "lines.h"
 #include "log.h"
-#include "protocol.h"
+#include "proto.h"
 
 #define LINE_MAX_BYTES (64u << 20)
 

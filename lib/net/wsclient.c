@@ -18,7 +18,7 @@
 #include "frame.h"
 #include "lines.h"
 #include "log.h"
-#include "protocol.h"
+#include "proto.h"
 #include "sendq.h"
 #include "wsframe.h"
 

@@ -29,7 +29,7 @@
 #include "busmsg.h"
 #include "frame.h"
 #include "load.h"
-#include "protocol.h"
+#include "proto.h"
 #include "registry.h"
 
 #define MSG_SEP 0x1d

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the configuration (lib/config.c), from a file and from
+ * libFuzzer target: the configuration (lib/core/config.c), from a file and from
  * a command line.
  *
  * The input is the text of a configuration file, then optionally a NUL and
@@ -109,7 +109,13 @@ static void check_config(const struct sio_config *cfg)
 		switch (s->type) {
 		case SIO_SET_INT:
 		case SIO_SET_SIZE:
-			CHECK(*(int64_t *)v >= s->min && *(int64_t *)v <= s->max);
+			/* 0 is "not set" for the settings without a default. */
+			CHECK(((!s->def || !*s->def) && *(int64_t *)v == 0) ||
+			      (*(int64_t *)v >= s->min && *(int64_t *)v <= s->max));
+			break;
+		case SIO_SET_REAL:
+			CHECK(((!s->def || !*s->def) && *(double *)v == 0) || (*(double *)v * 1000 >= (double)s->min &&
+						     *(double *)v * 1000 <= (double)s->max));
 			break;
 		case SIO_SET_BOOL:
 			break;
@@ -131,7 +137,7 @@ static void check_config(const struct sio_config *cfg)
 			break;
 		}
 		}
-		CHECK(sio_setting_find(s->group, s->key) == s);
+		CHECK(sio_settings_find(s->group, s->key) == s);
 	}
 	CHECK(cfg->serve.high_clients <= cfg->serve.max_clients);
 	CHECK(cfg->serve.low_enough < cfg->serve.high_clients);

@@ -1,6 +1,6 @@
 /*
- * libFuzzer target: the client frame handler (lib/protocol.c) and the
- * channel index it drives (lib/channels.c), as lib/server.c uses them.
+ * libFuzzer target: the client frame handler (lib/core/proto.c) and the
+ * channel index it drives (lib/core/channels.c), as lib/net/server.c uses them.
  *
  * The input is, first, one client frame: sio_proto_parse with small limits,
  * then, when valid, sio_proto_frame on the result and checks that
@@ -27,7 +27,7 @@
 
 #include "channels.h"
 #include "frame.h"
-#include "protocol.h"
+#include "proto.h"
 
 #define NMEMBERS 4
 #define MAX_CHANNELS 3          /* per member: SIO_TOO_MANY is reachable */
@@ -100,7 +100,7 @@ static void check_frame(const char *channel, size_t channel_len, const char *dat
 		CHECK(back.channel_len == channel_len &&
 		      !memcmp(back.channel, channel, channel_len));
 		CHECK(back.data_len == data_len && !memcmp(back.data, data, data_len));
-		sio_msg_release(&back);
+		sio_proto_msg_release(&back);
 	}
 	struct sio_frame *ref = sio_frame_ref(f);
 	CHECK(ref == f && f->refs == 2);
@@ -323,7 +323,7 @@ static void session_step(struct session *ss, int m, const char *buf, size_t len)
 		break;
 	}
 	}
-	sio_msg_release(&msg);
+	sio_proto_msg_release(&msg);
 	CHECK(msg.doc == NULL);
 	check_index(ss);
 }
@@ -385,7 +385,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sio_msg msg;
 
 	if (parse_one(buf, size, &msg) == SIO_PROTO_OK)
-		sio_msg_release(&msg);
+		sio_proto_msg_release(&msg);
 	CHECK(sio_frame_live_bytes() == 0);
 	if (memchr(buf, SEPARATOR, size))
 		run_session(buf, size);

@@ -1,5 +1,5 @@
 /*
- * Unit tests of lib/channels.c: the channel index.
+ * Unit tests of lib/core/channels.c: the channel index.
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,8 +1,8 @@
 /*
- * Unit tests of lib/config.c: defaults, the libconfig file, the command line
+ * Unit tests of lib/core/config.c: defaults, the libconfig file, the command line
  * and the order in which they win (DESIGN §6).
  *
- * Tests whose name starts with "bug_" show a defect of lib/config.c and fail
+ * Tests whose name starts with "bug_" show a defect of lib/core/config.c and fail
  * until it is fixed: see the comment above each one.
  */
 #include <stdarg.h>
@@ -41,7 +41,7 @@ static int reset_getopt(void **state)
 
 static size_t index_of(const char *group, const char *key)
 {
-	const struct sio_setting *s = sio_setting_find(group, key);
+	const struct sio_setting *s = sio_settings_find(group, key);
 
 	assert_non_null(s);
 	return (size_t)(s - sio_settings);
@@ -692,7 +692,7 @@ static void test_cli_flags_and_positionals(void **state)
 	assert_int_equal(cli.prog, SIO_PROG_SERVE);
 	assert_int_equal(cli.noverrides, 1);
 	assert_string_equal(cli.overrides[0].value, "9000");
-	assert_ptr_equal(&sio_settings[cli.overrides[0].setting], sio_setting_find("serve", "port"));
+	assert_ptr_equal(&sio_settings[cli.overrides[0].setting], sio_settings_find("serve", "port"));
 	/* Positionals come after the options, whatever order they were given in. */
 	assert_int_equal(ARGC(argv) - cli.first_arg, 3);
 	assert_string_equal(argv[cli.first_arg], "first");
@@ -834,7 +834,7 @@ static void test_extra_options(void **state)
 }
 
 /*
- * BUG (lib/config.c, sio_cli_parse): the short form of a program option
+ * BUG (lib/core/config.c, sio_cli_parse): the short form of a program option
  * (struct sio_option.short_opt, shown by sio_config_usage as "-n, --count")
  * goes into getopt's short-option string, but getopt then returns the letter
  * itself, which the loop only looks up among the settings: "-n 3" fails with
@@ -918,17 +918,17 @@ static void test_many_included_files(void **state)
 static void test_setting_find(void **state)
 {
 	(void)state;
-	const struct sio_setting *s = sio_setting_find("serve", "port");
+	const struct sio_setting *s = sio_settings_find("serve", "port");
 	assert_non_null(s);
 	assert_string_equal(s->option, "port");
 	assert_int_equal(s->short_opt, 'p');
-	s = sio_setting_find("bus", "peers");
+	s = sio_settings_find("bus", "peers");
 	assert_non_null(s);
 	assert_string_equal(s->option, "bus-peer");
 	assert_int_equal(s->type, SIO_SET_LIST);
-	assert_null(sio_setting_find("serve", "peers"));
-	assert_null(sio_setting_find("nosuch", "port"));
-	assert_null(sio_setting_find("serve", ""));
+	assert_null(sio_settings_find("serve", "peers"));
+	assert_null(sio_settings_find("nosuch", "port"));
+	assert_null(sio_settings_find("serve", ""));
 
 	/* One long option per setting of a program: two would fight over its
 	 * command line. Programs apart may share one (--timeout, --count). */
@@ -950,7 +950,7 @@ static void test_usage_lists_options(void **state)
 
 	(void)state;
 	assert_non_null(out);
-	sio_config_usage(out, SIO_PROG_SERVE, "sio-serve [OPTION]...", "One instance.", NULL);
+	sio_cli_usage(out, SIO_PROG_SERVE, "sio-serve [OPTION]...", "One instance.", NULL);
 	fclose(out);
 	assert_non_null(strstr(text, "--port"));
 	assert_non_null(strstr(text, "--no-relay"));
@@ -984,7 +984,7 @@ static void test_free_after_failure(void **state)
 }
 
 /*
- * BUG (lib/config.c, check): when a file sets one threshold and the other
+ * BUG (lib/core/config.c, check): when a file sets one threshold and the other
  * keeps its default, the error blames the default and names no file or line
  * (DESIGN §6: bad values name the file, line and key). With the file
  * "serve = {\n  high_clients = 500000;\n};" the error is
@@ -1000,7 +1000,7 @@ static void bug_threshold_error_names_the_file(void **state)
 }
 
 /*
- * BUG (lib/config.c, build/apply_file): with a real file, cfg->origin[].file
+ * BUG (lib/core/config.c, build/apply_file): with a real file, cfg->origin[].file
  * points at libconfig's copy of the file name (config_setting_source_file),
  * which config_destroy() frees before check() formats the threshold error.
  * Expected "PATH:4: serve.low_enough: must be below high_clients"; got a
@@ -1038,7 +1038,7 @@ static void bug_file_name_outlives_libconfig(void **state)
 }
 
 /*
- * BUG (lib/config.c, sio_cli_parse): it resets getopt with optind = 1, which
+ * BUG (lib/core/config.c, sio_cli_parse): it resets getopt with optind = 1, which
  * does not clear glibc's position inside a cluster of short options. After a
  * parse that stopped at "-Zh" (unknown -Z), the next parse of
  * {"sio-serve", "--port", "9000"} resumes in the old argv and reads its "h":

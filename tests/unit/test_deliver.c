@@ -1,5 +1,5 @@
 /*
- * Unit tests of lib/deliver.c: the exact text of each announcement format,
+ * Unit tests of lib/os/deliver.c: the exact text of each announcement format,
  * and the file replaced atomically for the front-end asset server
  * (DESIGN §5). Files go to a fresh directory under $TMPDIR.
  */

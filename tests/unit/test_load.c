@@ -1,5 +1,5 @@
 /*
- * Unit tests of lib/load.c: the threshold state machine (DESIGN §3).
+ * Unit tests of lib/core/load.c: the threshold state machine (DESIGN §3).
  */
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests of lib/pick.c: the seedable generator and the three ways of
+ * Unit tests of lib/core/pick.c: the seedable generator and the three ways of
  * picking an endpoint (DESIGN §5, random distribution). Every random test
  * runs on a fixed seed, so it is deterministic: the bounds are statistical
  * (well beyond the spread the seed could show) but the outcome never varies.
@@ -141,12 +141,12 @@ static void test_rng_below_uniform(void **state)
 static void test_candidate_room(void **state)
 {
 	(void)state;
-	assert_int_equal(sio_candidate_room(&(struct sio_candidate){ "a", 3, 10 }), 7);
-	assert_int_equal(sio_candidate_room(&(struct sio_candidate){ "a", 10, 10 }), 0);
-	assert_int_equal(sio_candidate_room(&(struct sio_candidate){ "a", 12, 10 }), 0);
+	assert_int_equal(sio_pick_room(&(struct sio_candidate){ "a", 3, 10 }), 7);
+	assert_int_equal(sio_pick_room(&(struct sio_candidate){ "a", 10, 10 }), 0);
+	assert_int_equal(sio_pick_room(&(struct sio_candidate){ "a", 12, 10 }), 0);
 	/* Unknown capacity: room for one, however many clients. */
-	assert_int_equal(sio_candidate_room(&(struct sio_candidate){ "a", 0, 0 }), 1);
-	assert_int_equal(sio_candidate_room(&(struct sio_candidate){ "a", 500, 0 }), 1);
+	assert_int_equal(sio_pick_room(&(struct sio_candidate){ "a", 0, 0 }), 1);
+	assert_int_equal(sio_pick_room(&(struct sio_candidate){ "a", 500, 0 }), 1);
 }
 
 static void test_none_available(void **state)

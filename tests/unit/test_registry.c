@@ -1,5 +1,5 @@
 /*
- * Unit tests of lib/registry.c: the soft state of the mesh's peers
+ * Unit tests of lib/core/registry.c: the soft state of the mesh's peers
  * (DESIGN §4). The registry takes its clock from the caller, so every time
  * here is a plain number: no sleeps, no wall clock.
  */

@@ -1,5 +1,5 @@
 /*
- * Unit tests of lib/sendq.c, lib/frame.c and lib/rate.c: the per-connection
+ * Unit tests of lib/core/sendq.c, lib/core/frame.c and lib/core/rate.c: the per-connection
  * queue of shared frames, and the fixed-window counter.
  */
 #include <stdarg.h>
@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "frame.h"
+#include "bucket.h"
 #include "rate.h"
 #include "sendq.h"
 

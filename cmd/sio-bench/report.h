@@ -14,8 +14,8 @@
 
 /* A new JSON object (NULL when out of memory); completed is false when the
  * run failed or was interrupted, with error saying why. */
-json_t *sio_bench_summary(const struct sio_bench_plan *plan, const struct sio_bench_result *r,
+json_t *sio_report_summary(const struct sio_bench_plan *plan, const struct sio_bench_result *r,
 			  const char *error);
-void sio_bench_table(FILE *out, const json_t *summary);
+void sio_report_table(FILE *out, const json_t *summary);
 
 #endif

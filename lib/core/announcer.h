@@ -56,6 +56,6 @@ void sio_announcer_spawn_failed(struct sio_announcer *a, uint64_t now_ms);
 /* The first announced URL, or NULL. */
 const char *sio_announcer_url(const struct sio_announcer *a);
 
-const char *sio_strategy_name(enum sio_strategy strategy);
+const char *sio_announcer_strategy_name(enum sio_strategy strategy);
 
 #endif

@@ -48,7 +48,7 @@ struct sio_msg {
 enum sio_proto_error sio_proto_parse(const char *buf, size_t len,
 				     const struct sio_proto_limits *limits,
 				     struct sio_msg *msg, const char **why);
-void sio_msg_release(struct sio_msg *msg);
+void sio_proto_msg_release(struct sio_msg *msg);
 
 /* {"channel":C,"data":D}, D copied verbatim; NULL when out of memory. */
 struct sio_frame *sio_proto_frame(const char *channel, size_t channel_len,

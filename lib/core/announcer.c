@@ -1,4 +1,4 @@
-#include "announce.h"
+#include "announcer.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +26,7 @@ const char *sio_announcer_url(const struct sio_announcer *a)
 	return a->urls.count ? a->urls.items[0] : NULL;
 }
 
-const char *sio_strategy_name(enum sio_strategy strategy)
+const char *sio_announcer_strategy_name(enum sio_strategy strategy)
 {
 	return strategy == SIO_STRATEGY_LIST ? "list" : "current";
 }

@@ -1,4 +1,4 @@
-#include "benchreport.h"
+#include "report.h"
 
 #include <string.h>
 
@@ -29,7 +29,7 @@ static json_t *percentiles(const struct sio_hist *h, bool p999)
 	return o;
 }
 
-json_t *sio_bench_summary(const struct sio_bench_plan *p, const struct sio_bench_result *r,
+json_t *sio_report_summary(const struct sio_bench_plan *p, const struct sio_bench_result *r,
 			  const char *error)
 {
 	json_t *o = json_object(), *urls = json_array(), *pids = json_array();
@@ -171,7 +171,7 @@ static void lat(FILE *out, const char *label, const json_t *h, bool p999)
 	fprintf(out, "   max %s\n", us(d, sizeof d, real(h, "max")));
 }
 
-void sio_bench_table(FILE *out, const json_t *o)
+void sio_report_table(FILE *out, const json_t *o)
 {
 	const char *mode = json_string_value(json_object_get(o, "mode"));
 	const json_t *urls = json_object_get(o, "url");

@@ -1,4 +1,4 @@
-#include "protocol.h"
+#include "proto.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -171,35 +171,35 @@ enum sio_proto_error sio_proto_parse(const char *buf, size_t len,
 		else if (strcmp(a, "UNSUBSCRIBE_CHANNEL_ACTION") == 0)
 			msg->kind = SIO_MSG_UNSUBSCRIBE;
 		else {
-			sio_msg_release(msg);
+			sio_proto_msg_release(msg);
 			return reject(why, "unknown action", SIO_PROTO_MESSAGE_FORMAT_ERROR);
 		}
 	} else {
 		msg->kind = SIO_MSG_PUBLISH;
 		if (!find_data(buf, len, &msg->data, &msg->data_len)) {
-			sio_msg_release(msg);
+			sio_proto_msg_release(msg);
 			return reject(why, "data not found", SIO_PROTO_MESSAGE_FORMAT_ERROR);
 		}
 	}
 
 	if (msg->channel_len == 0) {
-		sio_msg_release(msg);
+		sio_proto_msg_release(msg);
 		return reject(why, "the default channel is reserved to the service side",
 			      SIO_PROTO_VALIDATE_CHANNEL_ERROR);
 	}
 	if (msg->channel_len >= limits->max_channel_length) {
-		sio_msg_release(msg);
+		sio_proto_msg_release(msg);
 		return reject(why, "channel name too long", SIO_PROTO_VALIDATE_CHANNEL_ERROR);
 	}
 	/* Channel names become C strings and bus topics ended by a NUL. */
 	if (memchr(msg->channel, '\0', msg->channel_len)) {
-		sio_msg_release(msg);
+		sio_proto_msg_release(msg);
 		return reject(why, "channel name holds a NUL", SIO_PROTO_VALIDATE_CHANNEL_ERROR);
 	}
 	return SIO_PROTO_OK;
 }
 
-void sio_msg_release(struct sio_msg *msg)
+void sio_proto_msg_release(struct sio_msg *msg)
 {
 	json_decref(msg->doc);
 	memset(msg, 0, sizeof *msg);

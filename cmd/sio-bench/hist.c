@@ -1,4 +1,4 @@
-#include "benchhist.h"
+#include "hist.h"
 
 #include <string.h>
 

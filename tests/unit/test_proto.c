@@ -1,5 +1,5 @@
 /*
- * Unit tests of lib/protocol.c: the socketiyo wire format (DESIGN §2).
+ * Unit tests of lib/core/proto.c: the socketiyo wire format (DESIGN §2).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "protocol.h"
+#include "proto.h"
 
 /* The reference limits (DESIGN §2): 1 MiB frames, channels below 100 bytes. */
 static const struct sio_proto_limits reference = { 1u << 20, 100 };
@@ -47,7 +47,7 @@ static void expect_error(const char *text, enum sio_proto_error want)
 		print_error("frame %s: got %s, want %s\n", text,
 			    sio_proto_error_name(got), sio_proto_error_name(want));
 	if (got == SIO_PROTO_OK)
-		sio_msg_release(&msg);
+		sio_proto_msg_release(&msg);
 	assert_int_equal(got, want);
 }
 
@@ -62,7 +62,7 @@ static void expect_ok_kind(const char *text, enum sio_msg_kind kind, const char 
 	assert_int_equal(msg.kind, kind);
 	assert_int_equal(msg.channel_len, strlen(channel));
 	assert_memory_equal(msg.channel, channel, msg.channel_len);
-	sio_msg_release(&msg);
+	sio_proto_msg_release(&msg);
 }
 
 /*
@@ -86,7 +86,7 @@ static void expect_data_in(const char *frame, const char *data)
 			    (int)msg.data_len, msg.data, data);
 	assert_int_equal(msg.data_len, strlen(data));
 	assert_memory_equal(msg.data, data, msg.data_len);
-	sio_msg_release(&msg);
+	sio_proto_msg_release(&msg);
 }
 
 /* {"channel":"c","data":DATA} */
@@ -129,7 +129,7 @@ static void test_length_checked_first(void **state)
 	(void)state;
 	/* One byte below the limit passes... */
 	assert_int_equal(parse_with(frame, len, &limits, &msg), SIO_PROTO_OK);
-	sio_msg_release(&msg);
+	sio_proto_msg_release(&msg);
 	/* ...exactly the limit is already too long ("length >= max_length"). */
 	limits.max_length = len;
 	assert_int_equal(parse_with(frame, len, &limits, &msg),
@@ -164,7 +164,7 @@ static void test_length_counts_bytes(void **state)
 			 SIO_PROTO_VALIDATE_MESSAGE_ERROR);
 	limits.max_length = len + 1;
 	assert_int_equal(parse_with(frame, len, &limits, &msg), SIO_PROTO_OK);
-	sio_msg_release(&msg);
+	sio_proto_msg_release(&msg);
 }
 
 static void test_message_format_errors(void **state)
@@ -274,7 +274,7 @@ static void test_client_ready_channel_exempt(void **state)
 	struct sio_msg msg;
 	assert_int_equal(parse(frame, &msg), SIO_PROTO_OK);
 	assert_int_equal(msg.kind, SIO_MSG_READY);
-	sio_msg_release(&msg);
+	sio_proto_msg_release(&msg);
 }
 
 static void channel_frame(char *buf, size_t size, const char *kind, const char *channel)
@@ -299,7 +299,7 @@ static void test_channel_length_in_bytes(void **state)
 		/* 4 bytes: below the limit of 5. */
 		channel_frame(frame, sizeof frame, kinds[k], "abcd");
 		assert_int_equal(parse_with(frame, strlen(frame), &limits, &msg), SIO_PROTO_OK);
-		sio_msg_release(&msg);
+		sio_proto_msg_release(&msg);
 		/* 5 bytes: "length >= max_channel_length". */
 		channel_frame(frame, sizeof frame, kinds[k], "abcde");
 		assert_int_equal(parse_with(frame, strlen(frame), &limits, &msg),
@@ -308,7 +308,7 @@ static void test_channel_length_in_bytes(void **state)
 		channel_frame(frame, sizeof frame, kinds[k], "\xc3\xa9\xc3\xa9");
 		assert_int_equal(parse_with(frame, strlen(frame), &limits, &msg), SIO_PROTO_OK);
 		assert_int_equal(msg.channel_len, 4);
-		sio_msg_release(&msg);
+		sio_proto_msg_release(&msg);
 		/* "€€" is 2 characters but 6 bytes: bytes are what counts. */
 		channel_frame(frame, sizeof frame, kinds[k], "\xe2\x82\xac\xe2\x82\xac");
 		assert_int_equal(parse_with(frame, strlen(frame), &limits, &msg),
@@ -319,7 +319,7 @@ static void test_channel_length_in_bytes(void **state)
 		assert_int_equal(parse_with(frame, strlen(frame), &limits, &msg), SIO_PROTO_OK);
 		assert_int_equal(msg.channel_len, 4);
 		assert_memory_equal(msg.channel, "\xc3\xa9\xc3\xa9", 4);
-		sio_msg_release(&msg);
+		sio_proto_msg_release(&msg);
 		/* "😀" escaped as a surrogate pair decodes to 4 bytes: 4 + 1 >= 5. */
 		channel_frame(frame, sizeof frame, kinds[k], "\\ud83d\\ude00a");
 		assert_int_equal(parse_with(frame, strlen(frame), &limits, &msg),
@@ -425,7 +425,7 @@ static void test_data_span_points_into_input(void **state)
 	assert_int_equal(parse_with(buf, len, &reference, &msg), SIO_PROTO_OK);
 	assert_ptr_equal(msg.data, buf + strlen("{\"channel\":\"c\",\"data\":"));
 	assert_int_equal(msg.data_len, 3);
-	sio_msg_release(&msg);
+	sio_proto_msg_release(&msg);
 }
 
 static void test_actions_have_no_data(void **state)
@@ -437,7 +437,7 @@ static void test_actions_have_no_data(void **state)
 	assert_int_equal(parse(f, &msg), SIO_PROTO_OK);
 	assert_null(msg.data);
 	assert_int_equal(msg.data_len, 0);
-	sio_msg_release(&msg);
+	sio_proto_msg_release(&msg);
 	assert_null(msg.doc);
 }
 
@@ -476,7 +476,7 @@ static void test_huge_real(void **state)
 			const char *sent = strstr(frames[i], "\"data\":") + 7;
 			assert_int_equal(msg.data_len, strlen(sent) - 1);
 			assert_memory_equal(msg.data, sent, msg.data_len);
-			sio_msg_release(&msg);
+			sio_proto_msg_release(&msg);
 		} else {
 			assert_int_equal(e, SIO_PROTO_MESSAGE_FORMAT_ERROR);
 		}
@@ -632,7 +632,7 @@ static void test_frame_round_trip(void **state)
 			assert_memory_equal(msg.channel, channels[c], msg.channel_len);
 			assert_int_equal(msg.data_len, strlen(datas[d]));
 			assert_memory_equal(msg.data, datas[d], msg.data_len);
-			sio_msg_release(&msg);
+			sio_proto_msg_release(&msg);
 			sio_frame_unref(&f);
 		}
 }
@@ -648,7 +648,7 @@ static void test_parse_then_frame(void **state)
 	assert_int_equal(parse(in, &msg), SIO_PROTO_OK);
 	struct sio_frame *f = sio_proto_frame(msg.channel, msg.channel_len, msg.data,
 					      msg.data_len);
-	sio_msg_release(&msg);
+	sio_proto_msg_release(&msg);
 	assert_non_null(f);
 	assert_int_equal(f->len, strlen(out));
 	assert_memory_equal(sio_frame_payload(f), out, f->len);

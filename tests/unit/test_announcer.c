@@ -1,5 +1,5 @@
 /*
- * Unit tests of lib/announce.c: which URL(s) new clients get (DESIGN §5).
+ * Unit tests of lib/core/announcer.c: which URL(s) new clients get (DESIGN §5).
  * The registry is built by hand from heartbeats, and the announcer takes its
  * clock from the caller, so every time here is a plain number: no sleeps,
  * no wall clock, no bus.
@@ -14,13 +14,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "announce.h"
+#include "announcer.h"
 #include "registry.h"
 
 #define T0 100000u           /* a monotonic clock well past zero */
 #define DEAD_AFTER 1000u
 #define TIMEOUT 30000u       /* --spawn-timeout 30, in ms */
-#define BACKOFF_FIRST 1000u  /* lib/announce.c */
+#define BACKOFF_FIRST 1000u  /* lib/core/announcer.c */
 #define BACKOFF_MAX 60000u
 
 /* One test's world: a registry, an announcer, and the clock. */
@@ -160,8 +160,8 @@ static void test_names_and_empty(void **state)
 {
 	struct world *w = *state;
 
-	assert_string_equal(sio_strategy_name(SIO_STRATEGY_CURRENT), "current");
-	assert_string_equal(sio_strategy_name(SIO_STRATEGY_LIST), "list");
+	assert_string_equal(sio_announcer_strategy_name(SIO_STRATEGY_CURRENT), "current");
+	assert_string_equal(sio_announcer_strategy_name(SIO_STRATEGY_LIST), "list");
 	assert_null(sio_announcer_url(&w->a));
 	assert_false(w->a.spawning);
 	assert_int_equal(w->a.spawns, 0);
