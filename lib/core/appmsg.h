@@ -224,7 +224,9 @@ int sio_appmsg_command_decode(const struct sio_busframe *frames, size_t n, struc
  * One command line of sio-backend (len bytes, its '\n' or not): 0, or -1
  * with *why set as above, or "line too long" (more than max bytes), "not
  * JSON", "missing data". The data is written again compactly into c->owned:
- * a line's value may span white space a client must not see. c->backend
+ * a line's value may span white space a client must not see (jansson reads
+ * it: an integer past 64 bits is "not JSON", a real is written with up to
+ * 17 significant digits). c->backend
  * is NULL, for the caller to set. sio_appmsg_command_free, also after a
  * failure.
  */

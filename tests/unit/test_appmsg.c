@@ -858,6 +858,7 @@ static void test_command_line_errors(void **state)
 	line_refused("", 100, "not JSON");
 	line_refused("{\"cmd\":", 100, "not JSON");
 	line_refused("{\"cmd\":\"send_all\",\"data\":1} {}", 100, "not JSON");
+	line_refused("{\"cmd\":\"send_all\",\"data\":18446744073709551616}", 100, "not JSON");
 	line_refused("[\"send_all\"]", 100, "not an object");
 	line_refused("\"send_all\"", 100, "not an object");
 	line_refused("{\"v\":2,\"cmd\":\"send_all\",\"data\":1}", 100, "version");
