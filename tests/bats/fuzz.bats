@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # The fuzz targets build and run clean for a moment: the client frame
-# handler, the bus decoders and the configuration (tests/fuzz/). This is
-# only the shortest pass, FUZZ_SECONDS (3) per target to keep make test
-# fast; make fuzz-smoke (10 s) is CI's pass and make fuzz (60 s) the real one.
+# handler, the bus decoders, the application protocol's and the
+# configuration (tests/fuzz/). This is only the shortest pass, FUZZ_SECONDS
+# (3) per target to keep make test fast; make fuzz-smoke (10 s) is CI's pass
+# and make fuzz (60 s) the real one.
 # Skipped where clang cannot link a libFuzzer target.
 
 bats_require_minimum_version 1.5.0
@@ -29,7 +30,7 @@ setup() {
 		FUZZ_SECONDS="${FUZZ_SECONDS:-3}"
 	assert_success
 	# One line per target, each saying it found nothing.
-	for t in fuzz_frame fuzz_bus fuzz_config; do
+	for t in fuzz_frame fuzz_bus fuzz_app fuzz_config; do
 		assert_line --regexp "^$t: [0-9]+ runs in ${FUZZ_SECONDS:-3} s, cov: [0-9]+, corpus [0-9]+: no finding$"
 	done
 }

@@ -1,5 +1,6 @@
 # Fuzzing with libFuzzer (clang): the client frame handler, the bus message
-# decoders, the configuration. Included from the Makefile, or used beside it:
+# decoders, the application protocol's, the configuration. Included from the
+# Makefile, or used beside it:
 #
 #   make -f Makefile -f tests/fuzz/fuzz.mk fuzz
 #
@@ -32,7 +33,7 @@ endif
 FUZZ_SECONDS  ?= 60
 FUZZ_CC       ?= clang
 FUZZ_DIR      := build/fuzz
-FUZZ_TARGETS  ?= fuzz_frame fuzz_bus fuzz_config
+FUZZ_TARGETS  ?= fuzz_frame fuzz_bus fuzz_app fuzz_config
 FUZZ_DEB_PKGS ?= clang libclang-rt-14-dev
 FUZZ_SAN      := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 FUZZ_CFLAGS   ?= -O1 -g -fno-omit-frame-pointer
@@ -43,6 +44,8 @@ FUZZ_fuzz_frame_LIB  := proto frame channels
 FUZZ_fuzz_frame_PKGS := jansson
 FUZZ_fuzz_bus_LIB    := busmsg event registry load proto frame
 FUZZ_fuzz_bus_PKGS   := jansson
+FUZZ_fuzz_app_LIB    := appmsg connid event proto frame
+FUZZ_fuzz_app_PKGS   := jansson
 FUZZ_fuzz_config_LIB := config cli settings strlist hostport load
 FUZZ_fuzz_config_PKGS := libconfig
 

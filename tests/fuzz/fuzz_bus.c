@@ -32,22 +32,13 @@
 #include "proto.h"
 #include "registry.h"
 
+#include "fuzz.h"
+
 #define MSG_SEP 0x1d
 #define PART_SEP 0x1e
 #define MAX_PARTS 8
 #define SELF_ID "self"
 #define DEAD_AFTER_MS 1000
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-				__LINE__, #cond);                              \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 /* A decoded string field: NUL-terminated inside its array. */
 #define CHECK_STR(field) CHECK(memchr((field), '\0', sizeof(field)) != NULL)

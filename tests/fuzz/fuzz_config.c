@@ -29,7 +29,8 @@
 #include "config.h"
 #include "sio.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
+
 const char *__lsan_default_suppressions(void);
 
 /*
@@ -45,15 +46,6 @@ const char *__lsan_default_suppressions(void)
 {
 	return "leak:strbuf_append\nleak:libconfig_yylex\n";
 }
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-				__LINE__, #cond);                              \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 #define MAX_ARGS 64
 

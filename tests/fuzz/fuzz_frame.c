@@ -29,22 +29,13 @@
 #include "frame.h"
 #include "proto.h"
 
+#include "fuzz.h"
+
 #define NMEMBERS 4
 #define MAX_CHANNELS 3          /* per member: SIO_TOO_MANY is reachable */
 #define MAX_CHANNEL_LENGTH 16   /* small: VALIDATE_CHANNEL_ERROR is reachable */
 #define MAX_LENGTH 1024         /* small: VALIDATE_MESSAGE_ERROR is reachable */
 #define SEPARATOR 0x1e
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                            \
-	do {                                                                   \
-		if (!(cond)) {                                                 \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, \
-				__LINE__, #cond);                              \
-			abort();                                               \
-		}                                                              \
-	} while (0)
 
 static const struct sio_proto_limits small = { MAX_LENGTH, MAX_CHANNEL_LENGTH };
 static const struct sio_proto_limits large = { SIZE_MAX, SIZE_MAX };

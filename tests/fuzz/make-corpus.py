@@ -171,6 +171,50 @@ write("fuzz_bus", "session-inbox.bin", GS.join([
     msg(b"hello", HELLO, b""),
 ]))
 
+# ---- fuzz_app: one multipart message, frames split by RS; or a command line --
+
+CONN = "web1#0000018c2f3a4b5d.1f"
+
+
+def hdr(**kw):
+    return json.dumps(dict(v=1, **kw), separators=(",", ":")).encode()
+
+
+def event(name, **kw):
+    return hdr(event=name, conn=CONN, instance="web1", **kw)
+
+
+CONNECT_FIELDS = dict(url="wss://x/ws", address="10.0.0.9", path="/ws?a=1", origin="")
+app = {
+    "connid.txt": CONN,
+    "connid-hash.txt": "a#b#0000000000000001.1",
+    "attach.bin": msg(b"attach", hdr(id="be1", inbox="tcp://127.0.0.1:4000",
+                                     role="worker", boot=1700000000000)),
+    "detach.bin": msg(b"detach", hdr(id="be1")),
+    "ev-connect.bin": msg(b"app", event("CONNECT", **CONNECT_FIELDS)),
+    "ev-message.bin": msg(b"app", event("MESSAGE", channel="news"), b'{"a":[1,"\\n"]}'),
+    "ev-subscribe.bin": msg(b"app", event("SUBSCRIBE", channel="")),
+    "ev-disconnect.bin": msg(b"app", event("DISCONNECT", code=1001, reason="bye",
+                                           why="drain")),
+    "ev-adopt.bin": msg(b"app", event("ADOPT", channels=["a", "b"], **{"from": "be0"},
+                                      **CONNECT_FIELDS)),
+    "ev-gone.bin": msg(b"app", event("GONE", cmd="close")),
+    "cmd-send.bin": msg(b"cmd", hdr(cmd="send", backend="be1", conn=CONN, channel="c"),
+                        b"[1,2]"),
+    "cmd-send-all.bin": msg(b"cmd", hdr(cmd="send_all", backend="be1"), b'"x"'),
+    "cmd-close.bin": msg(b"cmd", hdr(cmd="close", backend="be1", conn=CONN, code=4000,
+                                     reason="r")),
+    "cmd-subscribe.bin": msg(b"cmd", hdr(cmd="subscribe", backend="be1", conn=CONN,
+                                         channel="private-1")),
+    "err-cmd-version.bin": msg(b"cmd", b'{"v":2,"cmd":"send_all","backend":"b"}', b"1"),
+    "line-send.json": '{"cmd":"send","conn":"%s","channel":"C","data":{"a": [1, 2]}}\n' % CONN,
+    "line-close.json": '{"cmd":"close","conn":"%s","code":4000,"reason":"bye"}' % CONN,
+    "line-send-except.json": '{"cmd":"send_except","conn":"%s","data":null}' % CONN,
+    "err-line-code.json": '{"cmd":"close","conn":"%s","code":1001}' % CONN,
+}
+for name, data in app.items():
+    write("fuzz_app", name, data)
+
 # ---- fuzz_config: a file, then NUL and a command line, one argument a line --
 
 with open(os.path.join(HERE, "..", "..", "etc", "sio.conf"), "rb") as f:
