@@ -77,3 +77,19 @@ needed() {
 		refute_line libsio
 	done
 }
+
+@test "a function's prefix names its file: sio_foo_* lives in foo.c" {
+	local o f
+	for o in "$OBJ"/*/*.o "$ROOT"/build/cmd/*/*.o; do
+		f=${o##*/}
+		f=${f%.o}
+		[[ $f == main ]] && continue
+		# Objects of sources that are gone (renamed) are not the tree's.
+		compgen -G "$ROOT/lib/*/$f.c" >/dev/null || compgen -G "$ROOT/cmd/*/$f.c" >/dev/null ||
+			continue
+		nm -g --defined-only "$o" | awk -v f="$f" -v o="${o#"$ROOT"/}" \
+			'$3 !~ "^sio_" f "(_|$)" { print o ": " $3 }'
+	done >"$BATS_TEST_TMPDIR/strays"
+	run cat "$BATS_TEST_TMPDIR/strays"
+	assert_output ''
+}
