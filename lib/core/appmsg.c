@@ -668,7 +668,11 @@ static const char *decode_command_fields(json_t *o, struct sio_appcmd *c)
 		    sio_connid_parse(c->conn, len, &c->connid))
 			return "bad conn id";
 	}
-	if (get_str(o, "channel", false, &c->channel, &c->channel_len))
+	/* A close names no channel: one given is ignored, as it is not sent on. */
+	c->channel = "";
+	c->channel_len = 0;
+	if (c->cmd != SIO_APPCMD_CLOSE &&
+	    get_str(o, "channel", false, &c->channel, &c->channel_len))
 		return "bad channel";
 	c->reason = "";
 	if (c->cmd != SIO_APPCMD_CLOSE)
