@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "frame.h"
 #include "lines.h"
 #include "log.h"
@@ -81,14 +82,6 @@ struct sio_wsclient {
 	char why[512];
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* The end of the connection */
 
 static bool input_mode(const struct sio_wsclient *c)
@@ -143,7 +136,7 @@ static void send_close(struct sio_wsclient *c, const uint8_t *frame, size_t len)
 	/* The control buffer keeps room for one close (see on_control). */
 	queue_control(c, frame, len);
 	c->close_sent = true;
-	c->grace_ms = now_ms() + CLOSE_GRACE_MS;
+	c->grace_ms = sio_clock_ms() + CLOSE_GRACE_MS;
 }
 
 /*
@@ -898,14 +891,14 @@ static void connect_start(struct sio_wsclient *c)
 		return;
 	}
 	c->next_addr = c->addrs;
-	c->handshake_ms = now_ms() + HANDSHAKE_MS;
+	c->handshake_ms = sio_clock_ms() + HANDSHAKE_MS;
 	connect_next(c, 0);
 }
 
 /* The nearest deadline, as a poll timeout; fires those past. */
 static int timers(struct sio_wsclient *c)
 {
-	uint64_t now = now_ms(), next = UINT64_MAX;
+	uint64_t now = sio_clock_ms(), next = UINT64_MAX;
 
 	if (c->deadline_ms && now >= c->deadline_ms)
 		on_timeout(c);
@@ -1044,7 +1037,7 @@ struct sio_wsclient *sio_wsclient_new(const struct sio_wsclient_opts *opts,
 enum sio_wsclient_end sio_wsclient_run(struct sio_wsclient *c)
 {
 	if (c->opts.timeout > 0)
-		c->deadline_ms = now_ms() + (uint64_t)(c->opts.timeout * 1000.0);
+		c->deadline_ms = sio_clock_ms() + (uint64_t)(c->opts.timeout * 1000.0);
 	connect_start(c);
 	while (!c->finished) {
 		if (c->opts.stop && *c->opts.stop)

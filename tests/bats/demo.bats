@@ -44,7 +44,7 @@ joined() { [[ $(grep -c '^JOIN demo-' "$BATS_TEST_TMPDIR/demo.out") -ge 2 ]]; }
 		>"$BATS_TEST_TMPDIR/demo.out" 2>"$BATS_TEST_TMPDIR/demo.err" &
 	local demo=$!
 	track_pid "$demo"
-	wait_for joined || fail "no mesh: $(cat "$BATS_TEST_TMPDIR/demo.err")"
+	SIO_WAIT=30 wait_for joined || fail "no mesh: $(cat "$BATS_TEST_TMPDIR/demo.err")"
 	run cat "$BATS_TEST_TMPDIR/demo.err"
 	assert_output --partial "port $base is in use; trying the ports from $((base + 100))"
 	assert_output --partial "http://127.0.0.1:$((base + 110))/"
@@ -52,7 +52,7 @@ joined() { [[ $(grep -c '^JOIN demo-' "$BATS_TEST_TMPDIR/demo.out") -ge 2 ]]; }
 	grep -q "^JOIN demo-$((base + 101)) " "$BATS_TEST_TMPDIR/demo.out"
 	listening $((base + 110)) || fail "the announcer does not listen on $((base + 110))"
 
-	stop_pid "$demo" 15
+	stop_pid "$demo" 30
 	assert_equal "$WAIT_RC" 0
 	local p
 	for p in $((base + 100)) $((base + 101)) $((base + 110)) $((base + 10100)); do
