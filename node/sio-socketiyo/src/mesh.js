@@ -256,8 +256,8 @@ export function attachMesh(options = {}) {
   facade.close = () => {
     if (closing) return closing;
     facade.off();
+    closed = true;
     closing = backend.close().then((status) => {
-      closed = true;
       sockets.clear();
       byInstance.clear();
       connectionsPool.clear();

@@ -1,4 +1,4 @@
-// The facade against a scripted sio-backend (test/fake-sio-backend): each
+// The facade against a scripted sio-backend (test/fake/sio-backend): each
 // test prints event lines, lets the application react, closes the facade
 // (the fake has read every command by the time it exits) and compares the
 // command lines, byte for byte where the order of keys matters.
@@ -15,7 +15,7 @@ import {
   READY, ADOPT, GONE, JOIN, LEAVE, DRAIN,
 } from 'sio-socketiyo';
 
-const FAKE = fileURLToPath(new URL('./fake-sio-backend', import.meta.url));
+const FAKE = fileURLToPath(new URL('./fake/sio-backend', import.meta.url));
 const A = 'inst-a#00000190a1b2c3d4.1';
 const A2 = 'inst-a#00000190a1b2c3d4.2';
 const B = 'inst-b#00000190a1b2c3d5.1';
@@ -80,6 +80,17 @@ test('one bus peer may be a string; nothing else is added', async (t) => {
   const f = start(t, [], { mesh: { busPeer: 'tcp://127.0.0.1:18080' } });
   await f.mesh.close();
   assert.deepEqual(f.runs(), [['--bus-peer', 'tcp://127.0.0.1:18080']]);
+});
+
+test('by default the program is sio-backend, found on PATH', async (t) => {
+  const f = start(t, [ready], {
+    mesh: { sioBackend: undefined },
+    env: { PATH: `${path.dirname(FAKE)}${path.delimiter}${process.env.PATH}` },
+  });
+  let readyEvent = null;
+  f.mesh.on(READY, (e) => (readyEvent = e));
+  await until(() => readyEvent, 'READY');
+  assert.deepEqual(f.errors, []);
 });
 
 test("socketiyo's exampleServer: a greeting on CONNECT with send and sendAllExceptOne", async (t) => {
