@@ -168,7 +168,7 @@ test('messages: RECEIVE_MESSAGE with {channel, data, socket}, then the channel e
   const f = start(t, [
     connect(A),
     message(A, 'game/input', { x: 1, y: [2, 3] }),
-    message(A, 'chat', 'hi'),
+    message(A, 'chat', 'hé ☃ 🌍'),
     { out: { event: 'SUBSCRIBE', conn: A, instance: 'inst-a', channel: 'news' } },
     { out: { event: 'SUBSCRIBE', conn: A, instance: 'inst-a', channel: 'game/end' } },
     { out: { event: 'UNSUBSCRIBE', conn: A, instance: 'inst-a', channel: 'news' } },
@@ -183,7 +183,7 @@ test('messages: RECEIVE_MESSAGE with {channel, data, socket}, then the channel e
   assert.deepEqual(seen, [
     ['message', { channel: 'game/input', data: { x: 1, y: [2, 3] }, socket }],
     ['game/input', { data: { x: 1, y: [2, 3] }, socket }],
-    ['message', { channel: 'chat', data: 'hi', socket }],
+    ['message', { channel: 'chat', data: 'hé ☃ 🌍', socket }],
     ['subscribe', { channel: 'news', socket }, ['news']],
     ['subscribe', { channel: 'game/end', socket }, ['news', 'game/end']],
     ['unsubscribe', { channel: 'news', socket }, ['game/end']],
@@ -316,6 +316,7 @@ test('socket.close, subscribe, unsubscribe, and a connection id for a socket', a
   f.mesh.subscribe(socket, 'private/1');
   f.mesh.unsubscribe(A, 'private/1');
   f.mesh.send(B, undefined, 'news');
+  f.mesh.send(B, 'ünï ✓', 'news');
   f.mesh.sendAll(undefined);
   assert.throws(() => f.mesh.send({}, 1), TypeError);
   await f.mesh.close();
@@ -325,6 +326,7 @@ test('socket.close, subscribe, unsubscribe, and a connection id for a socket', a
     `{"cmd":"subscribe","conn":"${A}","channel":"private/1"}`,
     `{"cmd":"unsubscribe","conn":"${A}","channel":"private/1"}`,
     `{"cmd":"send","conn":"${B}","channel":"news","data":null}`,
+    `{"cmd":"send","conn":"${B}","channel":"news","data":"ünï ✓"}`,
     '{"cmd":"send_all","channel":"","data":null}',
   ]);
   assert.equal(DEFAULT_CHANNEL, '');
