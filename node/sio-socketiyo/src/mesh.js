@@ -13,6 +13,13 @@ const { DEFAULT_CHANNEL, READY, ADOPT, GONE, JOIN, LEAVE, DRAIN } = names;
 // A connection's instance is everything before the last '#' of its id.
 const instanceOf = (conn) => conn.slice(0, Math.max(conn.lastIndexOf('#'), 0));
 
+// The boot part of a connection id: 16 hex digits, so that two compare as
+// strings; "" when the id has no such part.
+const bootOf = (conn) => {
+  const m = /#([0-9a-f]{16})\.[0-9a-f]+$/.exec(conn);
+  return m ? m[1] : '';
+};
+
 // What a DISCONNECT tells, for connections that end without one.
 const lost = (why) => ({ code: 1006, reason: '', why });
 
@@ -100,8 +107,24 @@ export function attachMesh(options = {}) {
   // undefined has no JSON spelling.
   const json = (data) => (data === undefined ? null : data);
 
+  // An instance that restarted faster than the mesh declares the dead dead
+  // sends no LEAVE, but its new connections name a later boot: those of the
+  // earlier ones are gone.
+  const boots = new Map();         // instance id -> latest boot seen
+  const restarted = (socket) => {
+    const boot = bootOf(socket.id);
+    const known = boots.get(socket.instance);
+    if (known !== undefined && boot <= known) return;
+    boots.set(socket.instance, boot);
+    if (known === undefined) return;
+    for (const old of [...(byInstance.get(socket.instance) ?? [])]) {
+      if (bootOf(old.id) < boot) drop(old, lost('restart'));
+    }
+  };
+
   const add = (e) => {
     const socket = new MeshSocket(command, e);
+    restarted(socket);
     sockets.set(socket.id, socket);
     connectionsPool.add(socket);
     let set = byInstance.get(socket.instance);
@@ -202,6 +225,8 @@ export function attachMesh(options = {}) {
       error(`sio-backend: unexpected line: ${line.slice(0, 200)}`, { text: line });
       return;
     }
+    // From a boot of the instance that is over: nothing can answer it.
+    if (needsConn.has(e.event) && bootOf(e.conn) < (boots.get(e.instance || instanceOf(e.conn)) ?? '')) return;
     handle(e);
   };
 
@@ -260,6 +285,7 @@ export function attachMesh(options = {}) {
     closing = backend.close().then((status) => {
       sockets.clear();
       byInstance.clear();
+      boots.clear();
       connectionsPool.clear();
       return status;
     });

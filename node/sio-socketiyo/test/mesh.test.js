@@ -240,6 +240,26 @@ test('LEAVE of an instance ends all its connections, and only its', async (t) =>
   assert.deepEqual([...f.mesh.connectionsPool].map((s) => s.id), [B]);
 });
 
+test('a connection from a later boot of an instance ends those of its earlier boots', async (t) => {
+  const later = 'inst-a#00000190a1b2c3ff.1';
+  const f = start(t, [
+    connect(A), connect(A2), connect(B), connect(later),
+    message(A2, 'chat', 'from the earlier boot: ignored'), message(later, 'chat', 'last'),
+  ]);
+  let last = null;
+  f.mesh.on('chat', (e) => (last = e));
+  const order = [];
+  f.mesh.on(CONNECT, (s) => order.push(['CONNECT', s.id]));
+  f.mesh.on(DISCONNECT, (s) => order.push(['DISCONNECT', s.id, s.disconnection.why]));
+  await until(() => last, 'the last message');
+  assert.equal(last.socket.id, later);
+  assert.deepEqual([...f.mesh.connectionsPool].map((s) => s.id), [B, later]);
+  assert.deepEqual(order, [
+    ['CONNECT', A], ['CONNECT', A2], ['CONNECT', B],
+    ['DISCONNECT', A, 'restart'], ['DISCONNECT', A2, 'restart'], ['CONNECT', later],
+  ]);
+});
+
 test('ADOPT brings a socket with its channels, and no CONNECT', async (t) => {
   const f = start(t, [
     { out: { ...connect(A).out, event: 'ADOPT', channels: ['news', 'private/Me'], from: 'backend-0' } },
