@@ -107,9 +107,9 @@ export function attachMesh(options = {}) {
   // undefined has no JSON spelling.
   const json = (data) => (data === undefined ? null : data);
 
-  // An instance that restarted faster than the mesh declares the dead dead
-  // sends no LEAVE, but its new connections name a later boot: those of the
-  // earlier ones are gone.
+  // An instance that restarts before the mesh counts it dead sends no
+  // LEAVE, but its new connections name a later boot: the connections of
+  // the earlier boots are gone.
   const boots = new Map();         // instance id -> latest boot seen
   const restarted = (socket) => {
     const boot = bootOf(socket.id);
