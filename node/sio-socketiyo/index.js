@@ -1,0 +1,26 @@
+// sio-socketiyo: socketiyo's server facade on a sio mesh (see README.md).
+export { attachMesh, MeshSocket } from './src/mesh.js';
+export {
+  CONNECT,
+  DISCONNECT,
+  ERROR,
+  RECEIVE_MESSAGE,
+  RECEIVE_SUBSCRIBE,
+  RECEIVE_UNSUBSCRIBE,
+  HIGH_LOAD,
+  OVER_LOAD,
+  AVAILABLE,
+  PONG,
+  MESSAGE_FORMAT_ERROR,
+  VALIDATE_CHANNEL_ERROR,
+  VALIDATE_MESSAGE_ERROR,
+  MAX_CHANNELS_ERROR,
+  DEFAULT_CHANNEL,
+  LAST_CONNECTION_CHECK,
+  READY,
+  ADOPT,
+  GONE,
+  JOIN,
+  LEAVE,
+  DRAIN,
+} from './src/constants.js';
