@@ -415,23 +415,14 @@ static void reload(struct monitor *m)
 
 static int run(const struct args *a, const struct sio_config *cfg)
 {
-	char err[512], fallback[SIO_ENDPOINT_MAX];
-	char *one[1];
-	struct sio_strlist seeds = cfg->bus.peers;
+	char err[512];
+	struct sio_bus_seeds start;
+	const struct sio_strlist *seeds = &start.list;
 	struct monitor m = { .a = a, .timeout = cfg->monitor.timeout,
 			     .max_hooks = (size_t)cfg->monitor.max_hooks };
 
-	/* No peer given: the instance this same configuration starts, so that
-	 * "sio-monitor" beside a default "sio-serve" needs no option at all. */
-	if (!seeds.count) {
-		if (*cfg->bus.bind)
-			snprintf(fallback, sizeof fallback, "%s", cfg->bus.bind);
-		else
-			sio_bus_default_bind(fallback, sizeof fallback, (int)cfg->serve.port);
-		one[0] = fallback;
-		seeds = (struct sio_strlist){ .items = one, .count = 1 };
-	}
-	m.seed = seeds.items[0];
+	sio_bus_seeds(cfg, &start);
+	m.seed = seeds->items[0];
 	if (a->wait_for)
 		m.mode = MODE_WAIT;
 	else if (a->once)
@@ -452,7 +443,7 @@ static int run(const struct args *a, const struct sio_config *cfg)
 	struct sio_bus_options opt = {
 		.instance = false,
 		.id = "sio-monitor",
-		.seeds = &seeds,
+		.seeds = seeds,
 		.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms,
 		.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms,
 		.cert = cfg->bus.cert,
@@ -464,7 +455,7 @@ static int run(const struct args *a, const struct sio_config *cfg)
 		sio_error("%s", err);
 		rc = SIO_EXIT_FAILURE;
 	} else {
-		sio_log(SIO_LOG_DEBUG, "WATCHING", "seeds=%zu seed=%s dead_after_ms=%lld", seeds.count,
+		sio_log(SIO_LOG_DEBUG, "WATCHING", "seeds=%zu seed=%s dead_after_ms=%lld", seeds->count,
 			m.seed, (long long)cfg->bus.dead_after_ms);
 		m.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms;
 		m.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms;
