@@ -149,3 +149,19 @@ nobody() { echo "tcp://127.0.0.1:$(free_port)"; }
 	assert_success
 	run -3 backend --bus-peer "$(nobody)" --exec 'exit 3'
 }
+
+@test "a slow reader: lines queue up to --max-output, the rest are dropped and counted" {
+	# Error lines share the queue of events: 20000 of them, to a reader
+	# that sleeps first, fill a pipe and 4 KiB, and no more.
+	run bash -c "yes x | head -n 20000 | '$SIO_BIN/sio-backend' --bus-peer $(nobody) \
+		--max-output 4K 2>'$BATS_TEST_TMPDIR/err' | { sleep 1; cat; } | wc -l"
+	assert_success
+	got=$output
+	((got > 0 && got < 20000))
+	run grep -o 'EVENTS_DROPPED dropped=[0-9]* total=[0-9]*' "$BATS_TEST_TMPDIR/err"
+	assert_success
+	total=$(tail -n 1 <<<"$output" | sed 's/.*total=//')
+	[ "$((got + total))" -eq 20000 ]
+	# The log says so at most once a second, and once more at the end.
+	[ "${#lines[@]}" -le 4 ]
+}
