@@ -68,7 +68,9 @@ struct app {
 	struct sio_backend *b;
 	struct sio_outbuf out;
 	int out_fd, in_fd;
-	int out_flags;           /* stdout's flags before we made it non-blocking */
+	/* The flags of stdin and stdout before we made them non-blocking: they
+	 * are shared with whoever else holds them (a shell, a terminal). */
+	int in_flags, out_flags;
 	bool out_dead;           /* the reader went away */
 	bool in_eof;
 	struct sio_lines lines;
@@ -81,6 +83,8 @@ struct app {
 	bool child_done;
 	int child_status;
 };
+
+static const struct sio_cli *cli_args;   /* kept for SIGHUP */
 
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
 {
@@ -297,6 +301,12 @@ static int start_child(struct app *app)
 	return 0;
 }
 
+/* SIGHUP: new seeds (sio_startup_reload). */
+static void add_seed(void *arg, const char *endpoint)
+{
+	sio_backend_add_seed(((struct app *)arg)->b, endpoint);
+}
+
 /* ---- the loop ----------------------------------------------------------------- */
 
 static uint64_t min_u64(uint64_t x, uint64_t y) { return x < y ? x : y; }
@@ -343,6 +353,8 @@ static int loop(struct app *app, double timeout)
 				return SIO_EXIT_FAILURE;
 			return sio_command_code(app->child_status);
 		}
+		if (sio_signals_take(SIO_SIGNAL_RELOAD))
+			sio_startup_reload(cli_args, add_seed, app);
 		if (sio_signals_take(SIO_SIGNAL_STOP)) {
 			if (!app->a->exec)
 				return SIO_EXIT_OK;
@@ -398,14 +410,14 @@ static int run(const struct args *a, const struct sio_config *cfg)
 	struct sio_bus_seeds start;
 	const struct sio_strlist *seeds = &start.list;
 	struct app app = { .a = a, .out_fd = STDOUT_FILENO, .in_fd = STDIN_FILENO,
-			   .out_flags = -1, .child = -1 };
+			   .in_flags = -1, .out_flags = -1, .child = -1 };
 	int rc = SIO_EXIT_FAILURE;
 
 	sio_bus_seeds(cfg, &start);
 	app.max_line = (size_t)cfg->serve.max_length + LINE_SLACK;
 	sio_outbuf_init(&app.out, (size_t)cfg->backend.max_output);
 	sio_lines_init(&app.lines, app.max_line);
-	if (sio_signals_init(SIO_SIGNALS_CHILD, NULL)) {
+	if (sio_signals_init(SIO_SIGNALS_CHILD | SIO_SIGNALS_RELOAD, NULL)) {
 		sio_error("unable to create a pipe: %s", strerror(errno));
 		goto out;
 	}
@@ -418,9 +430,9 @@ static int run(const struct args *a, const struct sio_config *cfg)
 		app.out_flags = fcntl(STDOUT_FILENO, F_GETFL);
 		if (app.out_flags >= 0)
 			fcntl(STDOUT_FILENO, F_SETFL, app.out_flags | O_NONBLOCK);
-		int fl = fcntl(STDIN_FILENO, F_GETFL);
-		if (fl >= 0)
-			fcntl(STDIN_FILENO, F_SETFL, fl | O_NONBLOCK);
+		app.in_flags = fcntl(STDIN_FILENO, F_GETFL);
+		if (app.in_flags >= 0)
+			fcntl(STDIN_FILENO, F_SETFL, app.in_flags | O_NONBLOCK);
 	}
 	struct sio_backend_options opt = {
 		.id = cfg->backend.id,
@@ -454,6 +466,8 @@ out:
 	sio_backend_destroy(&app.b);
 	if (app.out_flags >= 0)
 		fcntl(STDOUT_FILENO, F_SETFL, app.out_flags);
+	if (app.in_flags >= 0)
+		fcntl(STDIN_FILENO, F_SETFL, app.in_flags);
 	if (a->exec) {
 		if (app.out_fd >= 0)
 			close(app.out_fd);
@@ -503,6 +517,7 @@ int main(int argc, char **argv)
 		rc = SIO_EXIT_OK;
 		goto out;
 	}
+	cli_args = &cli;
 	rc = run(&a, &cfg);
 out:
 	sio_startup_free(&cli, &cfg);

@@ -86,10 +86,13 @@ struct monitor {
 	const char *seed;        /* for messages */
 };
 
-struct monitor;
-static void reload(struct monitor *m);
-
 static const struct sio_cli *cli_args;   /* kept for SIGHUP */
+
+/* SIGHUP: new seeds (sio_startup_reload). */
+static void add_seed(void *arg, const char *endpoint)
+{
+	sio_bus_add_seed(((struct monitor *)arg)->bus, endpoint);
+}
 
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
 {
@@ -355,7 +358,7 @@ static int loop(struct monitor *m)
 		if (sio_signals_take(SIO_SIGNAL_CHILD))
 			sio_command_reap(m->hooks, hook_ended, m);
 		if (sio_signals_take(SIO_SIGNAL_RELOAD))
-			reload(m);
+			sio_startup_reload(cli_args, add_seed, m);
 		if (sio_signals_pending(SIO_SIGNAL_STOP) || m->matched || m->out_errno)
 			break;
 		if (now >= deadline) {
@@ -392,25 +395,6 @@ static int loop(struct monitor *m)
 		sio_log(SIO_LOG_WARN, "HOOKS_SKIPPED", "skipped=%llu max_hooks=%zu",
 			(unsigned long long)m->skipped, m->max_hooks);
 	return finish(m, timed_out, timeout);
-}
-
-/* SIGHUP: the log settings and new seeds, as sio-serve does; a bad file
- * keeps what runs. */
-static void reload(struct monitor *m)
-{
-	struct sio_config cfg;
-	char err[512];
-
-	if (sio_config_build(&cfg, cli_args, err, sizeof err)) {
-		sio_log(SIO_LOG_ERROR, "RELOAD_FAILED", "why=\"%s\" keeping=current", err);
-	} else {
-		sio_log_set_level((enum sio_log_level)cfg.log.level);
-		sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
-		for (size_t i = 0; i < cfg.bus.peers.count; i++)
-			sio_bus_add_seed(m->bus, cfg.bus.peers.items[i]);
-		sio_log(SIO_LOG_INFO, "RELOAD", "seeds=%zu", cfg.bus.peers.count);
-	}
-	sio_config_free(&cfg);
 }
 
 static int run(const struct args *a, const struct sio_config *cfg)

@@ -626,6 +626,11 @@ void sio_backend_destroy(struct sio_backend **bp)
 	free(b);
 }
 
+void sio_backend_add_seed(struct sio_backend *b, const char *endpoint)
+{
+	sio_bus_add_seed(b->bus, endpoint);
+}
+
 size_t sio_backend_fds(const struct sio_backend *b, int *fds, size_t max)
 {
 	size_t n = b->nfds < max ? b->nfds : max;

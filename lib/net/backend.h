@@ -67,6 +67,9 @@ void sio_backend_destroy(struct sio_backend **b);
 /* A clean stop: "detach" to every live instance, no attach after it. */
 void sio_backend_detach(struct sio_backend *b);
 
+/* A seed given after start (reload): connects to it if it is new. */
+void sio_backend_add_seed(struct sio_backend *b, const char *endpoint);
+
 /* Descriptors to watch for reading; each signals "look at the sockets". */
 size_t sio_backend_fds(const struct sio_backend *b, int *fds, size_t max);
 /* Handles what the sockets hold, up to a budget; true when more is waiting

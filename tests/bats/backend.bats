@@ -121,13 +121,15 @@ nobody() { echo "tcp://127.0.0.1:$(free_port)"; }
 	! out_has '"error"'
 }
 
-@test "--observe attaches as an observer" {
+@test "--observe attaches as an observer; SIGHUP reloads, SIGTERM exits 0" {
 	serve_as A
 	backend_bg --bus-peer "$A_BUS" --observe --log-level debug
 	wait_for out_has READY
 	wait_for grep -q 'role=observer' "$BATS_TEST_TMPDIR/backend.err"
-	exec 8>&-
-	wait_exit "$BACKEND_PID"
+	kill -HUP "$BACKEND_PID"
+	wait_log 'RELOAD seeds=1' "$BATS_TEST_TMPDIR/backend.err"
+	! pid_gone "$BACKEND_PID"
+	stop_pid "$BACKEND_PID"
 	[ "$WAIT_RC" -eq 0 ]
 }
 
