@@ -167,3 +167,16 @@ nobody() { echo "tcp://127.0.0.1:$(free_port)"; }
 	# The log says so at most once a second, and once more at the end.
 	[ "${#lines[@]}" -le 4 ]
 }
+
+@test "--inbox: the endpoint bound, the port read back; one that cannot be bound exits 1" {
+	port=$(free_port)
+	run --separate-stderr backend --inbox "tcp://127.0.0.1:$port" --log-level debug \
+		--bus-peer "$(nobody)" </dev/null
+	assert_success
+	[[ $stderr == *"inbox=tcp://127.0.0.1:$port "* ]]
+	run --separate-stderr backend --log-level debug --bus-peer "$(nobody)" </dev/null
+	assert_success
+	[[ $stderr =~ inbox=tcp://127\.0\.0\.1:[0-9]+\  ]]
+	run -1 --separate-stderr backend --inbox 'bogus://x' --bus-peer "$(nobody)" </dev/null
+	[[ $stderr == *'unable to bind the inbox on bogus://x'* ]]
+}
