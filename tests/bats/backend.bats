@@ -180,3 +180,78 @@ nobody() { echo "tcp://127.0.0.1:$(free_port)"; }
 	run -1 --separate-stderr backend --inbox 'bogus://x' --bus-peer "$(nobody)" </dev/null
 	[[ $stderr == *'unable to bind the inbox on bogus://x'* ]]
 }
+
+# push_events PORT: what an instance would send, into the backend's inbox
+# (tests/helpers/busjunk.py speaks ZMTP by hand): CONNECT, MESSAGE, a message
+# that is not an event, GONE, DISCONNECT, all of connection CONN.
+CONN='a#000000000000002a.1'
+push_events() {
+	python3 - "$BATS_TEST_TMPDIR/events.json" "$CONN" <<'PY'
+import json, sys
+path, conn = sys.argv[1], sys.argv[2]
+def app(event, *data, **fields):
+    header = dict(v=1, event=event, conn=conn, instance="a", **fields)
+    return ["app", json.dumps(header), *data]
+msgs = [
+    app("CONNECT", url="ws://x/s", address="127.0.0.1", path="/s?k=1", origin=""),
+    app("MESSAGE", '{\n"k": [1, 2]\n}', channel="ch"),
+    ["app", "not json"],
+    app("GONE", cmd="send"),
+    app("DISCONNECT", code=1000, reason="", why="client"),
+]
+with open(path, "w") as f:
+    json.dump(msgs, f)
+PY
+	python3 "$SIO_ROOT/tests/helpers/busjunk.py" push "127.0.0.1:$1" \
+		"@$BATS_TEST_TMPDIR/events.json" >/dev/null
+}
+
+@test "events from an instance's PUSH come out as lines, in order; a bad one is dropped" {
+	port=$(free_port)
+	backend_bg --inbox "tcp://127.0.0.1:$port" --bus-peer "$(nobody)" --log-level debug
+	wait_for grep -q BACKEND_START "$BATS_TEST_TMPDIR/backend.err"
+	push_events "$port"
+	wait_for out_has '"event":"DISCONNECT"'
+	run cat "$BATS_TEST_TMPDIR/backend.out"
+	assert_line --index 0 '{"event":"CONNECT","conn":"'$CONN'","instance":"a","url":"ws://x/s","address":"127.0.0.1","path":"/s?k=1","origin":""}'
+	assert_line --index 1 '{"event":"MESSAGE","conn":"'$CONN'","instance":"a","channel":"ch","data":{ "k": [1, 2] }}'
+	assert_line --index 2 '{"event":"GONE","conn":"'$CONN'","instance":"a","cmd":"send"}'
+	assert_line --index 3 '{"event":"DISCONNECT","conn":"'$CONN'","instance":"a","code":1000,"reason":"","why":"client"}'
+	[ "${#lines[@]}" -eq 4 ]
+	grep -q 'BACKEND_DROPPED.*dropped=1' "$BATS_TEST_TMPDIR/backend.err"
+	exec 8>&-
+	wait_exit "$BACKEND_PID"
+	[ "$WAIT_RC" -eq 0 ]
+}
+
+@test "--exec: the greeter of the man page answers each CONNECT with a send" {
+	port=$(free_port)
+	cat >"$BATS_TEST_TMPDIR/greet" <<'SH'
+#!/bin/sh
+while IFS= read -r line; do
+    echo "in: $line" >&2
+    case $line in
+    *'"event":"CONNECT"'*)
+        conn=${line#*\"conn\":\"}
+        conn=${conn%%\"*}
+        printf '{"cmd":"send","conn":"%s","data":"hello"}\n' "$conn" ;;
+    *'"error"'*) exit 0 ;;
+    esac
+done
+SH
+	chmod +x "$BATS_TEST_TMPDIR/greet"
+	"$SIO_BIN/sio-backend" --inbox "tcp://127.0.0.1:$port" --bus-peer "$(nobody)" \
+		--log-level debug --exec "$BATS_TEST_TMPDIR/greet" </dev/null \
+		>"$BATS_TEST_TMPDIR/backend.out" 2>"$BATS_TEST_TMPDIR/backend.err" 3>&- &
+	BACKEND_PID=$!
+	track_pid "$BACKEND_PID"
+	wait_for grep -q BACKEND_START "$BATS_TEST_TMPDIR/backend.err"
+	push_events "$port"
+	wait_exit "$BACKEND_PID"
+	[ "$WAIT_RC" -eq 0 ]
+	run cat "$BATS_TEST_TMPDIR/backend.err"
+	assert_line 'in: {"event":"CONNECT","conn":"'$CONN'","instance":"a","url":"ws://x/s","address":"127.0.0.1","path":"/s?k=1","origin":""}'
+	# No instance a in this mesh: the send is refused here, and said so.
+	assert_line 'in: {"error":"unknown instance","line":1}'
+	[ ! -s "$BATS_TEST_TMPDIR/backend.out" ]
+}
