@@ -69,6 +69,7 @@ LIBS_sio-cat      := libzmq libczmq libconfig jansson libcrypto
 LIBS_sio-monitor  := libzmq libczmq libconfig jansson
 LIBS_sio-announce := libzmq libczmq libconfig jansson libmicrohttpd
 LIBS_sio-pick     := libzmq libczmq libconfig jansson
+LIBS_sio-backend  := libzmq libczmq libconfig jansson
 LIBS_sio-bench    := libconfig jansson libcrypto
 # libev has no pkg-config file on Debian.
 XLIBS_sio-serve   := -lev

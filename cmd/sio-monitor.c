@@ -86,10 +86,13 @@ struct monitor {
 	const char *seed;        /* for messages */
 };
 
-struct monitor;
-static void reload(struct monitor *m);
-
 static const struct sio_cli *cli_args;   /* kept for SIGHUP */
+
+/* SIGHUP: new seeds (sio_startup_reload). */
+static void add_seed(void *arg, const char *endpoint)
+{
+	sio_bus_add_seed(((struct monitor *)arg)->bus, endpoint);
+}
 
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
 {
@@ -355,7 +358,7 @@ static int loop(struct monitor *m)
 		if (sio_signals_take(SIO_SIGNAL_CHILD))
 			sio_command_reap(m->hooks, hook_ended, m);
 		if (sio_signals_take(SIO_SIGNAL_RELOAD))
-			reload(m);
+			sio_startup_reload(cli_args, add_seed, m);
 		if (sio_signals_pending(SIO_SIGNAL_STOP) || m->matched || m->out_errno)
 			break;
 		if (now >= deadline) {
@@ -394,44 +397,16 @@ static int loop(struct monitor *m)
 	return finish(m, timed_out, timeout);
 }
 
-/* SIGHUP: the log settings and new seeds, as sio-serve does; a bad file
- * keeps what runs. */
-static void reload(struct monitor *m)
-{
-	struct sio_config cfg;
-	char err[512];
-
-	if (sio_config_build(&cfg, cli_args, err, sizeof err)) {
-		sio_log(SIO_LOG_ERROR, "RELOAD_FAILED", "why=\"%s\" keeping=current", err);
-	} else {
-		sio_log_set_level((enum sio_log_level)cfg.log.level);
-		sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
-		for (size_t i = 0; i < cfg.bus.peers.count; i++)
-			sio_bus_add_seed(m->bus, cfg.bus.peers.items[i]);
-		sio_log(SIO_LOG_INFO, "RELOAD", "seeds=%zu", cfg.bus.peers.count);
-	}
-	sio_config_free(&cfg);
-}
-
 static int run(const struct args *a, const struct sio_config *cfg)
 {
-	char err[512], fallback[SIO_ENDPOINT_MAX];
-	char *one[1];
-	struct sio_strlist seeds = cfg->bus.peers;
+	char err[512];
+	struct sio_bus_seeds start;
+	const struct sio_strlist *seeds = &start.list;
 	struct monitor m = { .a = a, .timeout = cfg->monitor.timeout,
 			     .max_hooks = (size_t)cfg->monitor.max_hooks };
 
-	/* No peer given: the instance this same configuration starts, so that
-	 * "sio-monitor" beside a default "sio-serve" needs no option at all. */
-	if (!seeds.count) {
-		if (*cfg->bus.bind)
-			snprintf(fallback, sizeof fallback, "%s", cfg->bus.bind);
-		else
-			sio_bus_default_bind(fallback, sizeof fallback, (int)cfg->serve.port);
-		one[0] = fallback;
-		seeds = (struct sio_strlist){ .items = one, .count = 1 };
-	}
-	m.seed = seeds.items[0];
+	sio_bus_seeds(cfg, &start);
+	m.seed = seeds->items[0];
 	if (a->wait_for)
 		m.mode = MODE_WAIT;
 	else if (a->once)
@@ -452,7 +427,7 @@ static int run(const struct args *a, const struct sio_config *cfg)
 	struct sio_bus_options opt = {
 		.instance = false,
 		.id = "sio-monitor",
-		.seeds = &seeds,
+		.seeds = seeds,
 		.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms,
 		.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms,
 		.cert = cfg->bus.cert,
@@ -464,7 +439,7 @@ static int run(const struct args *a, const struct sio_config *cfg)
 		sio_error("%s", err);
 		rc = SIO_EXIT_FAILURE;
 	} else {
-		sio_log(SIO_LOG_DEBUG, "WATCHING", "seeds=%zu seed=%s dead_after_ms=%lld", seeds.count,
+		sio_log(SIO_LOG_DEBUG, "WATCHING", "seeds=%zu seed=%s dead_after_ms=%lld", seeds->count,
 			m.seed, (long long)cfg->bus.dead_after_ms);
 		m.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms;
 		m.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms;

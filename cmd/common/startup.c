@@ -57,3 +57,24 @@ void sio_startup_free(struct sio_cli *cli, struct sio_config *cfg)
 	sio_config_free(cfg);
 	sio_cli_free(cli);
 }
+
+int sio_startup_reload(const struct sio_cli *cli, void (*seed)(void *arg, const char *endpoint),
+		       void *arg)
+{
+	struct sio_config cfg;
+	char err[512];
+	int rc = -1;
+
+	if (sio_config_build(&cfg, cli, err, sizeof err)) {
+		sio_log(SIO_LOG_ERROR, "RELOAD_FAILED", "why=\"%s\" keeping=current", err);
+	} else {
+		sio_log_set_level((enum sio_log_level)cfg.log.level);
+		sio_log_set_json(cfg.log.format == SIO_LOG_JSON);
+		for (size_t i = 0; i < cfg.bus.peers.count; i++)
+			seed(arg, cfg.bus.peers.items[i]);
+		sio_log(SIO_LOG_INFO, "RELOAD", "seeds=%zu", cfg.bus.peers.count);
+		rc = 0;
+	}
+	sio_config_free(&cfg);
+	return rc;
+}

@@ -44,4 +44,13 @@ void sio_startup_free(struct sio_cli *cli, struct sio_config *cfg);
 __attribute__((format(printf, 2, 3)))
 int sio_startup_usage(const struct sio_startup *start, const char *fmt, ...);
 
+/*
+ * SIGHUP in the programs that reload only their log settings and seeds, as
+ * sio-serve does: the configuration read again, the log set as it says,
+ * seed called for each of bus.peers (the bus connects to the new ones).
+ * 0, or -1 logged as RELOAD_FAILED: what runs is kept.
+ */
+int sio_startup_reload(const struct sio_cli *cli, void (*seed)(void *arg, const char *endpoint),
+		       void *arg);
+
 #endif

@@ -89,6 +89,12 @@ struct sio_config {
 		double timeout;     /* s */
 	} pick;
 	struct {
+		char *id;           /* "": host-pid */
+		char *inbox;
+		double timeout;     /* s; 0: none */
+		int64_t max_output; /* bytes */
+	} backend;
+	struct {
 		int64_t count;      /* 0: none */
 		double timeout;     /* s; 0: none */
 	} cat;

@@ -13,8 +13,9 @@
 #define PICK SIO_PROG_PICK
 #define CAT SIO_PROG_CAT
 #define BENCH SIO_PROG_BENCH
+#define BACKEND SIO_PROG_BACKEND
 #define BUS_USERS (SIO_PROG_SERVE | SIO_PROG_CAT | SIO_PROG_MONITOR | \
-		   SIO_PROG_ANNOUNCE | SIO_PROG_PICK)
+		   SIO_PROG_ANNOUNCE | SIO_PROG_PICK | SIO_PROG_BACKEND)
 
 static const char *const log_levels[] = { "error", "warning", "info", "debug", NULL };
 static const char *const log_formats[] = { "text", "json", NULL };
@@ -166,6 +167,19 @@ const struct sio_setting sio_settings[] = {
 	  "1", NULL, PICK, 0, "N", "print N independent picks" },
 	{ "pick", "timeout", "timeout", 't', SIO_SET_REAL, OFF(pick.timeout), 0, 86400000,
 	  "3", NULL, PICK, 0, "SECONDS", "with --bus-peer, how long to listen to the mesh" },
+
+	{ "backend", "id", "id", 0, SIO_SET_STRING, OFF(backend.id), 0, 0,
+	  "", NULL, BACKEND, 0, "ID",
+	  "this backend's id on the mesh (default: host-pid)" },
+	{ "backend", "inbox", "inbox", 0, SIO_SET_STRING, OFF(backend.inbox), 0, 0,
+	  "tcp://127.0.0.1:*", NULL, BACKEND, 0, "ENDPOINT",
+	  "ZeroMQ endpoint where instances send events (* : any free port)" },
+	{ "backend", "timeout", "timeout", 0, SIO_SET_REAL, OFF(backend.timeout),
+	  1, 1000000000000LL, NULL, NULL, BACKEND, 0, "SECONDS",
+	  "exit 69 when no instance is heard within SECONDS [wait for ever]" },
+	{ "backend", "max_output", "max-output", 0, SIO_SET_SIZE, OFF(backend.max_output),
+	  4096, 1LL << 34, "16M", NULL, BACKEND, 0, "BYTES",
+	  "event lines held for a slow reader; past it they are dropped and counted" },
 
 	{ "cat", "count", "count", 0, SIO_SET_INT, OFF(cat.count), 1, INT64_MAX,
 	  NULL, NULL, CAT, 0, "N", "exit after printing N frames" },

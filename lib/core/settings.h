@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 /* Settings in the schema, at most: settings.c checks it at compile time. */
-#define SIO_SETTINGS_MAX 64
+#define SIO_SETTINGS_MAX 96
 
 enum sio_setting_type {
 	SIO_SET_INT,

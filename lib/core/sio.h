@@ -23,6 +23,7 @@ enum sio_prog {
 	SIO_PROG_ANNOUNCE = 1u << 3,
 	SIO_PROG_PICK = 1u << 4,
 	SIO_PROG_BENCH = 1u << 5,
+	SIO_PROG_BACKEND = 1u << 6,
 	SIO_PROG_ALL = 0xffu,
 };
 

@@ -116,6 +116,19 @@ void sio_bus_default_bind(char *buf, size_t size, int port)
 	snprintf(buf, size, "tcp://127.0.0.1:%d", (port + 10000) % 65536);
 }
 
+void sio_bus_seeds(const struct sio_config *cfg, struct sio_bus_seeds *s)
+{
+	s->list = cfg->bus.peers;
+	if (s->list.count)
+		return;
+	if (*cfg->bus.bind)
+		snprintf(s->fallback, sizeof s->fallback, "%s", cfg->bus.bind);
+	else
+		sio_bus_default_bind(s->fallback, sizeof s->fallback, (int)cfg->serve.port);
+	s->one[0] = s->fallback;
+	s->list = (struct sio_strlist){ .items = s->one, .count = 1 };
+}
+
 static void dropped(struct sio_bus *b, const char *what, const char *why)
 {
 	uint32_t suppressed = 0;

@@ -122,4 +122,14 @@ int sio_bus_check_config(const struct sio_config *cfg, char *err, size_t errlen)
 /* The default bus endpoint of an instance on this port. */
 void sio_bus_default_bind(char *buf, size_t size, int port);
 
+/* Where an observer starts: bus.peers, or when none, the bus of the instance
+ * this same configuration starts, so that a program beside a default
+ * sio-serve needs no option at all. list points into s and cfg. */
+struct sio_bus_seeds {
+	struct sio_strlist list;
+	char *one[1];
+	char fallback[SIO_ENDPOINT_MAX];
+};
+void sio_bus_seeds(const struct sio_config *cfg, struct sio_bus_seeds *s);
+
 #endif

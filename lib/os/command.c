@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 extern char **environ;
 
@@ -48,7 +49,9 @@ size_t sio_command_running(const struct sio_command_set *set)
 	return set ? set->running : 0;
 }
 
-static pid_t spawn_sh(const char *cmd, char *const *env, char *err, size_t errlen)
+/* in and out: the child's stdin and stdout, -1 for /dev/null and our stderr. */
+static pid_t spawn_sh(const char *cmd, char *const *env, int in, int out, char *err,
+		      size_t errlen)
 {
 	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
 	posix_spawn_file_actions_t fa;
@@ -57,8 +60,11 @@ static pid_t spawn_sh(const char *cmd, char *const *env, char *err, size_t errle
 	pid_t pid;
 
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, 2, 1);
+	if (in >= 0)
+		posix_spawn_file_actions_adddup2(&fa, in, 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, out >= 0 ? out : 2, 1);
 	posix_spawnattr_init(&at);
 	sigemptyset(&none);
 	sigemptyset(&defaults);
@@ -113,7 +119,7 @@ pid_t sio_command_run(struct sio_command_set *set, const char *cmd, char *const 
 		errno = saved;
 		return -1;
 	}
-	pid_t pid = spawn_sh(cmd, env, err, errlen);
+	pid_t pid = spawn_sh(cmd, env, -1, -1, err, errlen);
 	if (pid < 0) {
 		int saved = errno;
 		free(copy);
@@ -122,6 +128,46 @@ pid_t sio_command_run(struct sio_command_set *set, const char *cmd, char *const 
 	}
 	set->jobs[set->running++] = (struct job){ pid, copy };
 	return pid;
+}
+
+pid_t sio_command_coprocess(struct sio_command_set *set, const char *cmd, char *const *env,
+			    const char *tag, int *to, int *from, char *err, size_t errlen)
+{
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 };
+	char *copy = NULL;
+	pid_t pid = -1;
+
+	/* Close-on-exec everywhere: the dup2 of the spawn gives the child its
+	 * two ends, and no other child ever holds a copy that would keep the
+	 * coprocess from seeing the end of its input. */
+	if (reserve(set) || !(copy = strdup(tag ? tag : "")) || pipe2(in, O_CLOEXEC) ||
+	    pipe2(out, O_CLOEXEC)) {
+		snprintf(err, errlen, "unable to run %s: %s", cmd,
+			 errno == EAGAIN ? "too many running" : strerror(errno));
+		goto fail;
+	}
+	pid = spawn_sh(cmd, env, in[0], out[1], err, errlen);
+	if (pid < 0)
+		goto fail;
+	close(in[0]);
+	close(out[1]);
+	fcntl(in[1], F_SETFL, fcntl(in[1], F_GETFL) | O_NONBLOCK);
+	fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
+	*to = in[1];
+	*from = out[0];
+	set->jobs[set->running++] = (struct job){ pid, copy };
+	return pid;
+fail:;
+	int saved = errno;
+	for (int i = 0; i < 2; i++) {
+		if (in[i] >= 0)
+			close(in[i]);
+		if (out[i] >= 0)
+			close(out[i]);
+	}
+	free(copy);
+	errno = saved;
+	return -1;
 }
 
 void sio_command_reap(struct sio_command_set *set, sio_command_fn fn, void *arg)

@@ -27,6 +27,15 @@ size_t sio_command_running(const struct sio_command_set *set);
 pid_t sio_command_run(struct sio_command_set *set, const char *cmd, char *const *env,
 		      const char *tag, char *err, size_t errlen);
 
+/*
+ * Starts /bin/sh -c cmd as a coprocess: its stdin reads what we write to
+ * *to, its stdout is what we read from *from (both ours, non-blocking and
+ * close-on-exec), its stderr is ours. Reaped as sio_command_run's are.
+ * Returns the pid, or -1 with err filled.
+ */
+pid_t sio_command_coprocess(struct sio_command_set *set, const char *cmd, char *const *env,
+			    const char *tag, int *to, int *from, char *err, size_t errlen);
+
 /* How a command of set ended: its tag and waitpid(2) status. */
 typedef void (*sio_command_fn)(void *arg, const char *tag, pid_t pid, int wstatus);
 /* Reaps every child that ended, calling fn for those of set. */

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <poll.h>
+#include <unistd.h>
 
 #include "command.h"
 
@@ -62,6 +64,37 @@ static void test_run_and_reap_with_tags(void **state)
 	assert_int_equal(sio_command_running(set), 0);
 	sio_command_set_destroy(&set);
 	assert_null(set);
+}
+
+/* A coprocess reads what we write and we read what it writes; closing its
+ * input ends it, and it is reaped like the others. */
+static void test_coprocess(void **state)
+{
+	struct sio_command_set *set = sio_command_set_new(0);
+	struct ended e = { 0 };
+	char err[256], buf[64];
+	int to = -1, from = -1;
+	size_t got = 0;
+
+	(void)state;
+	assert_true(sio_command_coprocess(set, "tr a-z A-Z; exit 5", NULL, "co", &to, &from,
+					  err, sizeof err) > 0);
+	assert_int_equal(write(to, "hello\n", 6), 6);
+	close(to);
+	for (int i = 0; i < 500 && got < 6; i++) {
+		struct pollfd p = { .fd = from, .events = POLLIN };
+		poll(&p, 1, 10);
+		ssize_t n = read(from, buf + got, sizeof buf - got);
+		if (n > 0)
+			got += (size_t)n;
+	}
+	assert_int_equal(got, 6);
+	assert_memory_equal(buf, "HELLO\n", 6);
+	close(from);
+	reap_all(set, &e, 1);
+	assert_string_equal(e.tags[0], "co");
+	assert_int_equal(sio_command_code(e.status[0]), 5);
+	sio_command_set_destroy(&set);
 }
 
 /* A command sees the environment it is given. */
@@ -116,6 +149,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_run_and_reap_with_tags),
+		cmocka_unit_test(test_coprocess),
 		cmocka_unit_test(test_environment),
 		cmocka_unit_test(test_at_most_max),
 		cmocka_unit_test(test_status_words),
