@@ -105,6 +105,12 @@ const struct sio_setting sio_settings[] = {
 	{ "serve", "user", "user", 0, SIO_SET_STRING, OFF(serve.user), 0, 0,
 	  "", NULL, SERVE, 0, "USER[:GROUP]",
 	  "started as root: become USER (and GROUP) once the ports are bound" },
+	{ "serve", "app_queue", "app-queue", 0, SIO_SET_INT, OFF(serve.app_queue),
+	  1, 10000000, "10000", NULL, SERVE, 0, "N",
+	  "messages queued to one application backend; past it events to it are dropped" },
+	{ "serve", "app_hold", "app-hold", 0, SIO_SET_INT, OFF(serve.app_hold),
+	  0, 10000000, "10000", NULL, SERVE, 0, "N",
+	  "events held while no application worker is attached; past it dropped" },
 
 	{ "bus", "bind", "bus-bind", 0, SIO_SET_STRING, OFF(bus.bind), 0, 0,
 	  "", NULL, SERVE, 0, "ENDPOINT",
