@@ -52,6 +52,7 @@ struct sio_apps {
 	const char **names;   /* live workers' ids, for rendezvous */
 	size_t names_cap;
 	struct sio_rate bad_log;
+	struct sio_rate refused_log;
 	uint64_t log_suppressed;
 	uint64_t events[SIO_APPEV_COUNT];
 	uint64_t dropped_full, dropped_no_backend;
@@ -399,8 +400,10 @@ void sio_apps_attach(struct sio_apps *a, const struct sio_appattach *at)
 	b->last_ms = sio_clock_ms();
 	b->sock = sio_bus_push_socket(a->bus, at->inbox, (int)a->opt.queue);
 	if (!b->sock) {
-		sio_log(SIO_LOG_WARN, "APP_REFUSED", "id=%s backend=%s inbox=%s why=\"%s\"",
-			a->instance, b->id, b->inbox, strerror(errno));
+		/* Tried again at its next attach: a line now and then is enough. */
+		if (sio_rate_hit(&a->refused_log, sio_clock_ms(), 1, 10000, NULL))
+			sio_log(SIO_LOG_WARN, "APP_REFUSED", "id=%s backend=%s inbox=%s why=\"%s\"",
+				a->instance, b->id, b->inbox, strerror(errno));
 		free(b);
 		return;
 	}

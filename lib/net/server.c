@@ -349,6 +349,28 @@ static void become_ready(struct sio_server *s, struct conn *c)
 	app_event(s, c, &ev);
 }
 
+/* Whether channel is one of serve.private_channels. */
+static bool is_private(struct sio_server *s, const char *channel, size_t len)
+{
+	const struct sio_strlist *pats = &s->cfg.serve.private_channels;
+	char small[256];
+	bool hit = false;
+
+	if (!pats->count)
+		return false;
+	/* The channel is a span of the client's frame: fnmatch wants a NUL. */
+	char *name = len < sizeof small ? small : malloc(len + 1);
+	if (!name)
+		return true;   /* unsure: the safe answer */
+	memcpy(name, channel, len);
+	name[len] = '\0';
+	for (size_t i = 0; i < pats->count && !hit; i++)
+		hit = !fnmatch(pats->items[i], name, 0);
+	if (name != small)
+		free(name);
+	return hit;
+}
+
 /* Subscribes (on) or unsubscribes c, for the client or for a backend. */
 static void subscribe(struct sio_server *s, struct conn *c, const char *channel, size_t len,
 		      bool on, bool by_client)
@@ -402,7 +424,11 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 			become_ready(s, c);
 		break;
 	case SIO_MSG_SUBSCRIBE:
-		subscribe(s, c, msg.channel, msg.channel_len, true, true);
+		/* Only a backend's subscribe command puts a client there. */
+		if (is_private(s, msg.channel, msg.channel_len))
+			reject(s, c, SIO_PROTO_PRIVATE_CHANNEL_ERROR, "private channel");
+		else
+			subscribe(s, c, msg.channel, msg.channel_len, true, true);
 		break;
 	case SIO_MSG_UNSUBSCRIBE:
 		subscribe(s, c, msg.channel, msg.channel_len, false, true);

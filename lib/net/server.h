@@ -103,7 +103,7 @@ int sio_server_send(struct sio_server *server, uint64_t n, const char *channel,
 		    size_t channel_len, const char *data, size_t data_len);
 /* Closes it with code and reason; its DISCONNECT says why "closed". */
 int sio_server_close(struct sio_server *server, uint64_t n, uint16_t code, const char *reason);
-/* Subscribes it to channel (on) or not. */
+/* Subscribes it to channel (on) or not; private channels included. */
 int sio_server_subscribe(struct sio_server *server, uint64_t n, const char *channel,
 			 size_t channel_len, bool on);
 /* Calls fn for every connection that had CLIENT_READY. */

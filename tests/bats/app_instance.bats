@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # Applications on the mesh, the instance's side (DESIGN §9, sio(7)
 # APPLICATIONS): events of every connection to the backends attached to an
-# instance, commands back, the hold queue while no worker
+# instance, commands back, private channels, the hold queue while no worker
 # is attached, workers that die and the connections another adopts, and
 # send_except across two instances. The backend is tests/helpers/app-harness
 # (built by make test as a test tool): it attaches, prints each event as
@@ -126,7 +126,7 @@ attached() { metric_is 'sio_app_backends{role="worker"}' "$1"; }
 }
 
 @test "commands: send only to a subscriber or on \"\", close with the backend's code, subscribe and unsubscribe on its behalf" {
-	serve
+	serve --private-channel 'vip-*'
 	backend w1
 	wait_for attached 1
 	client c1 "$SERVE_URL" "$READY" 'hold:8'
@@ -170,6 +170,34 @@ attached() { metric_is 'sio_app_backends{role="worker"}' "$1"; }
 	wait_metric 'sio_app_commands_failed_total{reason="bad"}' 3
 	grep -q 'APP_COMMAND_BAD' "$SERVE_LOG"
 	[[ $(http_status /healthz) == 200 ]]
+}
+
+@test "private channels: a client's own subscribe is refused, counted, the connection kept" {
+	serve --private-channel 'vip-*' --private-channel secret
+	backend w1
+	wait_for attached 1
+	run python3 "$WSRAW" "$SERVE_URL" "$READY" "$(sub vip-gold)" "$(sub secret)" "$(sub open)" \
+		'text:{"channel":"open","data":"still here"}' 'recv:1' close
+	assert_output --partial '{"channel":"open","data":"still here"}'
+	metric_is 'sio_rejected_frames_total{error="PRIVATE_CHANNEL_ERROR"}' 2
+	grep -q 'PRIVATE_CHANNEL_ERROR.*reason="private channel"' "$SERVE_LOG"
+	wait_event w1 '"event":"DISCONNECT"'
+	run grep -c '"event":"SUBSCRIBE"' "${HOUT[w1]}"
+	assert_output 1
+}
+
+@test "private channels are reloaded by SIGHUP" {
+	printf 'serve: { private_channels = ["old-*"]; };\n' >"$BATS_TEST_TMPDIR/sio.conf"
+	serve -c "$BATS_TEST_TMPDIR/sio.conf"
+	python3 "$WSRAW" "$SERVE_URL" "$READY" "$(sub old-1)" "$(sub new-1)" close
+	wait_metric 'sio_rejected_frames_total{error="PRIVATE_CHANNEL_ERROR"}' 1
+	printf 'serve: { private_channels = ["new-*"]; };\n' >"$BATS_TEST_TMPDIR/sio.conf"
+	kill -HUP "$SERVE_PID"
+	wait_for grep -q ': RELOAD ' "$SERVE_LOG"
+	python3 "$WSRAW" "$SERVE_URL" "$READY" "$(sub old-1)" "$(sub new-1)" close
+	wait_metric 'sio_rejected_frames_total{error="PRIVATE_CHANNEL_ERROR"}' 2
+	metric_is 'sio_subscriptions' 0
+	[[ $(grep -c 'PRIVATE_CHANNEL_ERROR' "$SERVE_LOG") == 2 ]]
 }
 
 @test "hold queue: events wait for the first worker and come in order; past app_hold dropped and counted" {
