@@ -227,6 +227,27 @@ attached() { metric_is 'sio_app_backends{role="worker"}' "$1"; }
 	metric_is 'sio_app_events_total{event="CONNECT"}' 1
 }
 
+@test "a backend that does not read: its events dropped and counted, the clients not slowed" {
+	serve --app-queue 2
+	backend w1
+	wait_for attached 1
+	say w1 pause
+	local big
+	big=$(head -c 60000 /dev/zero | tr '\0' x)
+	# 200 messages of 60 kB, echoed by the instance to the sender's
+	# subscription: the client gets every one while the backend reads none.
+	run python3 "$WSRAW" "$SERVE_URL" "$READY" "$(sub s)" \
+		"repeat:200:{\"channel\":\"s\",\"data\":\"$big\"}" 'recv:200' close
+	assert_success
+	[[ $(grep -c '"channel":"s"' <<<"$output") == 200 ]]
+	wait_for metric_ge 'sio_app_events_dropped_total{reason="full"}' 1
+	metric_is 'sio_app_events_total{event="MESSAGE"}' 200
+	# Once it reads again, events flow.
+	say w1 resume
+	python3 "$WSRAW" "$SERVE_URL" "$READY" 'text:{"channel":"s","data":"after"}' close
+	wait_event w1 '"data":"after"'
+}
+
 @test "workers: connections spread by rendezvous; a dead worker's connections are adopted with their channels" {
 	serve
 	backend w1

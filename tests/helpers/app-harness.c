@@ -4,8 +4,10 @@
  * instance every --beat-ms, prints each event it receives as sio-backend's
  * JSON line, and sends each command line of its standard input. Besides
  * commands, it reads "detach" (a clean stop: detach, and no more attach),
- * "attach" (attach again), "silent" (stop attaching: die by timeout) and
- * "raw FRAME..." (a message of these frames, as is: for malformed ones).
+ * "attach" (attach again), "silent" (stop attaching: die by timeout),
+ * "pause" and "resume" (stop and start reading its inbox, which holds 10
+ * messages: a slow backend) and "raw FRAME..." (a message of these frames,
+ * as is: for malformed ones).
  *
  * usage: app-harness --instance INBOX [--id ID] [--observer] [--beat-ms MS]
  *
@@ -156,11 +158,13 @@ int main(int argc, char **argv)
 	void *ctx = zmq_ctx_new();
 	void *pull = zmq_socket(ctx, ZMQ_PULL);
 	void *push = zmq_socket(ctx, ZMQ_PUSH);
-	int linger = 0;
+	int linger = 0, rcvhwm = 10, rcvbuf = 4096;
 	char inbox[256];
 	size_t ilen = sizeof inbox;
 
 	zmq_setsockopt(push, ZMQ_LINGER, &linger, sizeof linger);
+	zmq_setsockopt(pull, ZMQ_RCVHWM, &rcvhwm, sizeof rcvhwm);
+	zmq_setsockopt(pull, ZMQ_RCVBUF, &rcvbuf, sizeof rcvbuf);
 	if (zmq_bind(pull, "tcp://127.0.0.1:*") || zmq_getsockopt(pull, ZMQ_LAST_ENDPOINT, inbox, &ilen) ||
 	    zmq_connect(push, instance)) {
 		fprintf(stderr, "app-harness: %s\n", zmq_strerror(errno));
@@ -173,7 +177,7 @@ int main(int argc, char **argv)
 
 	struct sio_lines lines;
 	sio_lines_init(&lines, 2 << 20);
-	bool attaching = true, in_open = true;
+	bool attaching = true, in_open = true, paused = false;
 	uint64_t next_beat = 0;
 	int zfd;
 	size_t zlen = sizeof zfd;
@@ -186,12 +190,14 @@ int main(int argc, char **argv)
 			send_attach(push, &a);
 			next_beat = now + (uint64_t)beat_ms;
 		}
-		print_event(pull);
 		int events = 0;
 		size_t elen = sizeof events;
-		zmq_getsockopt(pull, ZMQ_EVENTS, &events, &elen);
-		if (events & ZMQ_POLLIN)
-			continue;
+		if (!paused) {
+			print_event(pull);
+			zmq_getsockopt(pull, ZMQ_EVENTS, &events, &elen);
+			if (events & ZMQ_POLLIN)
+				continue;
+		}
 		struct pollfd p[2] = { { zfd, POLLIN, 0 }, { 0, POLLIN, 0 } };
 		poll(p, in_open ? 2 : 1, 20);
 		if (!in_open || !(p[1].revents & (POLLIN | POLLHUP)))
@@ -219,6 +225,8 @@ int main(int argc, char **argv)
 				next_beat = 0;
 			} else if (!strcmp(word, "silent")) {
 				attaching = false;
+			} else if (!strcmp(word, "pause") || !strcmp(word, "resume")) {
+				paused = word[0] == 'p';
 			} else if (!strncmp(word, "raw ", 4)) {
 				char *copy = strndup(line + 4, len - 4);
 				send_raw(push, copy);
