@@ -257,6 +257,16 @@ uninstall:
 	  [ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
 	done
 
+# A tiny application backend that drives an instance's side of the backend
+# protocol (tests/bats/app_instance.bats).
+APP_HARNESS := build/tests/app-harness
+TEST_TOOLS  += $(APP_HARNESS)
+
+$(APP_HARNESS): tests/helpers/app-harness.c $(LIB)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) $(CORE_INC) -o $@ $< $(LIB) $(ALL_LIBS)
+
 # Benchmarks and fuzzers keep their rules beside their sources.
 -include bench/bench.mk tests/fuzz/fuzz.mk tests/hosts/hosts.mk
 

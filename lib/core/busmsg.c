@@ -329,10 +329,14 @@ int sio_busmsg_pub_decode(const struct sio_busframe *f, size_t n, struct sio_bus
 	}
 	*what = "relay";
 	m->relay = true;
-	if (n != 3 || sio_busmsg_topic_channel(topic, f[0].len, &m->channel, &m->clen))
+	if ((n != 3 && n != 4) || sio_busmsg_topic_channel(topic, f[0].len, &m->channel, &m->clen))
 		return why_fail(why, "wrong number of frames");
 	if (sio_busmsg_meta_decode(f[1].data, f[1].len, &m->meta, why))
 		return -1;
+	if ((n == 4) != !!(m->meta.flags & SIO_RELAY_EXCEPT))
+		return why_fail(why, "wrong number of frames");
+	m->meta.except = n == 4 ? f[3].data : NULL;
+	m->meta.except_len = n == 4 ? f[3].len : 0;
 	m->data = f[2].data;
 	m->dlen = f[2].len;
 	return 0;

@@ -14,15 +14,18 @@
  *            "relay_out", "gaps", "sent", "mesh"; an event adds "event"
  *            (JOIN, LEAVE, HIGH_LOAD, ...) and "why"; a heartbeat adds, now
  *            and then, "peers" (the bus endpoints it knows).
- *   relay    [ "C" channel NUL ] [ meta ] [ data ]
+ *   relay    [ "C" channel NUL ] [ meta ] [ data ] ( [ except ] )
  *            The NUL ends the channel, so ZeroMQ's prefix filter matches one
  *            channel exactly. meta, binary, 19 bytes + origin:
  *              0  version      1 byte
- *              1  flags        1 byte (SIO_RELAY_NO_CLIENTS)
+ *              1  flags        1 byte (SIO_RELAY_NO_CLIENTS, SIO_RELAY_EXCEPT)
  *              2  boot         8 bytes, big-endian: the origin's start
  *             10  seq          8 bytes, big-endian: per origin and channel
  *             18  origin len   1 byte, then the origin's id (no NUL)
- *            data is the client's JSON value, verbatim.
+ *            data is the client's JSON value, verbatim. With the flag
+ *            SIO_RELAY_EXCEPT a fourth frame follows: the id of the one
+ *            connection (connid.h) that must not get it, an application
+ *            backend's send_except; its instance skips it, others ignore it.
  *
  * On an instance's inbox (PULL), from peers, observers and the service side;
  * the first frame names the message:
@@ -74,13 +77,20 @@ int sio_busmsg_control_decode(const char *buf, size_t len, struct sio_control *m
 			      const char **why);
 void sio_busmsg_control_free(struct sio_control *msg);
 
-enum { SIO_RELAY_NO_CLIENTS = 1u << 0 }; /* for the service side only */
+enum {
+	SIO_RELAY_NO_CLIENTS = 1u << 0, /* for the service side only */
+	SIO_RELAY_EXCEPT = 1u << 1,     /* a fourth frame names a connection to skip */
+};
 
 struct sio_relay_meta {
 	uint8_t flags;
 	uint64_t boot;
 	uint64_t seq;
 	char origin[SIO_ID_MAX];
+	/* SIO_RELAY_EXCEPT: the connection id of the fourth frame, pointing
+	 * into it (not NUL-terminated); NULL otherwise. */
+	const char *except;
+	size_t except_len;
 };
 
 /* Bytes written (at most SIO_RELAY_META_MAX). */

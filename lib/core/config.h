@@ -57,6 +57,9 @@ struct sio_config {
 		char *tls_key;
 		char *user;              /* USER[:GROUP] to become after binding */
 		int64_t workers;         /* instances on consecutive ports */
+		struct sio_strlist private_channels; /* fnmatch patterns */
+		int64_t app_queue;       /* messages queued to one backend */
+		int64_t app_hold;        /* events held while no worker is attached */
 	} serve;
 	struct {
 		char *bind;

@@ -280,6 +280,7 @@ const char *sio_proto_error_name(enum sio_proto_error error)
 	case SIO_PROTO_MESSAGE_FORMAT_ERROR: return "MESSAGE_FORMAT_ERROR";
 	case SIO_PROTO_VALIDATE_CHANNEL_ERROR: return "VALIDATE_CHANNEL_ERROR";
 	case SIO_PROTO_MAX_CHANNELS_ERROR: return "MAX_CHANNELS_ERROR";
+	case SIO_PROTO_PRIVATE_CHANNEL_ERROR: return "PRIVATE_CHANNEL_ERROR";
 	case SIO_PROTO_ERROR_COUNT: break;
 	}
 	return "UNKNOWN";

@@ -24,6 +24,9 @@ enum sio_proto_error {
 	SIO_PROTO_MESSAGE_FORMAT_ERROR,
 	SIO_PROTO_VALIDATE_CHANNEL_ERROR,
 	SIO_PROTO_MAX_CHANNELS_ERROR,   /* decided by the caller, who knows the connection */
+	/* A client's own subscribe to a channel of serve.private_channels: only
+	 * an application backend may put a connection there (DESIGN §9). */
+	SIO_PROTO_PRIVATE_CHANNEL_ERROR,
 	SIO_PROTO_ERROR_COUNT,
 };
 

@@ -9,6 +9,7 @@ static const char *const close_names[SIO_CLOSE_REASON_COUNT] = {
 	[SIO_CLOSE_DRAIN] = "drain",
 	[SIO_CLOSE_BUSY] = "busy",
 	[SIO_CLOSE_IDLE] = "idle",
+	[SIO_CLOSE_CLOSED] = "closed",
 };
 
 static const char *const refusal_names[SIO_REFUSAL_COUNT] = {
@@ -43,6 +44,13 @@ static void label_value(FILE *out, const char *v)
 		else
 			fputc(*v, out);
 	}
+}
+
+/* One sample of a metric with one label. */
+static void labelled(FILE *out, const char *name, const char *label, const char *value,
+		     uint64_t n)
+{
+	fprintf(out, "%s{%s=\"%s\"} %llu\n", name, label, value, (unsigned long long)n);
 }
 
 void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
@@ -130,4 +138,26 @@ void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
 	metric(out, "sio_log_suppressed_total", "counter", "Log lines held back by the rate limit.");
 	fprintf(out, "sio_log_suppressed_total %llu\n",
 		(unsigned long long)(s->log_suppressed + s->bus_log_suppressed));
+
+	metric(out, "sio_app_backends", "gauge", "Application backends attached and alive, by role.");
+	for (int r = SIO_APP_WORKER; r <= SIO_APP_OBSERVER; r++)
+		labelled(out, "sio_app_backends", "role", sio_appmsg_role_name((enum sio_app_role)r),
+			 s->app_backends[r]);
+	metric(out, "sio_app_events_total", "counter", "Application events of this instance, by name.");
+	for (int e = 0; e < SIO_APPEV_COUNT; e++)
+		labelled(out, "sio_app_events_total", "event",
+			 sio_appmsg_event_name((enum sio_app_event)e), s->app_events[e]);
+	metric(out, "sio_app_events_dropped_total", "counter",
+	       "Application event deliveries dropped: a backend's pipe full, or no worker past app_hold.");
+	labelled(out, "sio_app_events_dropped_total", "reason", "full", s->app_dropped_full);
+	labelled(out, "sio_app_events_dropped_total", "reason", "no_backend",
+		 s->app_dropped_no_backend);
+	metric(out, "sio_app_commands_total", "counter", "Backend commands carried out, by name.");
+	for (int c = 0; c < SIO_APPCMD_COUNT; c++)
+		labelled(out, "sio_app_commands_total", "cmd",
+			 sio_appmsg_cmd_name((enum sio_app_cmd)c), s->app_commands[c]);
+	metric(out, "sio_app_commands_failed_total", "counter",
+	       "Backend commands not carried out: the connection gone, or malformed.");
+	labelled(out, "sio_app_commands_failed_total", "reason", "gone", s->app_failed_gone);
+	labelled(out, "sio_app_commands_failed_total", "reason", "bad", s->app_failed_bad);
 }

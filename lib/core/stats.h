@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "appmsg.h"
 #include "event.h"
 #include "load.h"
 #include "proto.h"
@@ -21,6 +22,7 @@ enum sio_close_reason {
 	SIO_CLOSE_DRAIN,        /* 1001 */
 	SIO_CLOSE_BUSY,         /* 1013, over the reassembly budget */
 	SIO_CLOSE_IDLE,         /* 1001, silent past idle_timeout */
+	SIO_CLOSE_CLOSED,       /* an application backend's close command */
 	SIO_CLOSE_REASON_COUNT,
 };
 
@@ -61,6 +63,14 @@ struct sio_stats {
 	uint64_t queued_bytes;       /* shared frame bytes alive */
 	uint64_t log_suppressed;     /* log lines held back by the rate limit */
 	uint64_t bus_log_suppressed; /* the same, of the bus */
+	/* Application backends (DESIGN §9). */
+	uint64_t app_backends[2];    /* by enum sio_app_role, alive */
+	uint64_t app_events[SIO_APPEV_COUNT];
+	uint64_t app_dropped_full;   /* a backend's pipe full */
+	uint64_t app_dropped_no_backend; /* past serve.app_hold with no worker */
+	uint64_t app_commands[SIO_APPCMD_COUNT];
+	uint64_t app_failed_gone;    /* for a connection no longer here */
+	uint64_t app_failed_bad;     /* malformed */
 };
 
 const char *sio_stats_close_reason_name(enum sio_close_reason reason);

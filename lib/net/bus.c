@@ -322,7 +322,7 @@ static void forget_pusher(struct sio_bus *b, const char *endpoint)
 }
 
 /* Sends frames as one message; ZeroMQ never blocks us (a full queue drops). */
-static int send_frames(void *sock, const struct sio_busframe *f, size_t n)
+int sio_bus_send(void *sock, const struct sio_busframe *f, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (zmq_send(sock, f[i].data, f[i].len,
@@ -337,7 +337,7 @@ static int send_inbox(void *sock, enum sio_inbox_kind kind, const char *json, si
 	const char *name = sio_busmsg_inbox_name(kind);
 	struct sio_busframe f[] = { { name, strlen(name) }, { json, len } };
 
-	return send_frames(sock, f, 2);
+	return sio_bus_send(sock, f, 2);
 }
 
 static void say_hello(struct sio_bus *b, const char *inbox)
@@ -385,7 +385,7 @@ static void publish_control(struct sio_bus *b, struct sio_control *m, bool both_
 	if (!json)
 		return;
 	struct sio_busframe f[] = { { SIO_TOPIC_CONTROL, 1 }, { json, len } };
-	send_frames(b->pub, f, 2);
+	sio_bus_send(b->pub, f, 2);
 	if (both_ways) {
 		/* Heartbeats also go to every peer's inbox, over a TCP connection
 		 * of their own: a lossy link that holds one stream back behind
@@ -692,11 +692,37 @@ static void on_sub(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 		b->hooks.relay(b->arg, m.channel, m.clen, m.data, m.dlen, &m.meta);
 }
 
+/* attach, detach and cmd: application backends (appmsg.h). */
+static void on_app(struct sio_bus *b, const struct sio_busframe *f, size_t n)
+{
+	const char *why;
+
+	if (f[0].len == 3 && !memcmp(f[0].data, "cmd", 3)) {
+		struct sio_appcmd c;
+		int rc = sio_appmsg_command_decode(f, n, &c, &why);
+		if (b->hooks.command)
+			b->hooks.command(b->arg, rc ? NULL : &c, rc ? why : NULL);
+		sio_appmsg_command_free(&c);
+		return;
+	}
+	struct sio_appattach a;
+	if (sio_appmsg_attach_decode(f, n, &a, &why)) {
+		dropped(b, "attach", why);
+		return;
+	}
+	if (b->hooks.attach)
+		b->hooks.attach(b->arg, &a);
+}
+
 static void on_inbox(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 {
 	struct sio_busmsg_inbox m;
 	const char *why;
 
+	if (b->opt.instance && sio_appmsg_is_inbox(&f[0])) {
+		on_app(b, f, n);
+		return;
+	}
 	if (sio_busmsg_inbox_decode(f, n, &m, &why)) {
 		dropped(b, "inbox", why);
 		return;
@@ -840,8 +866,10 @@ int sio_bus_poll(struct sio_bus *b, int timeout_ms, int wake_fd)
 	       (pfd[n - 1].revents & (POLLIN | POLLHUP | POLLERR)) ? 1 : 0;
 }
 
-void sio_bus_relay(struct sio_bus *b, const char *channel, size_t clen,
-		   const char *data, size_t dlen, uint8_t flags)
+/* A relay to the instances that want the channel; with except (a
+ * send_except), a fourth frame names the connection to skip. */
+static void relay(struct sio_bus *b, const char *channel, size_t clen, const char *data,
+		  size_t dlen, uint8_t flags, const char *except, size_t elen)
 {
 	struct interest *in = NULL;
 
@@ -859,11 +887,49 @@ void sio_bus_relay(struct sio_bus *b, const char *channel, size_t clen,
 		{ in->topic, clen + 2 },
 		{ sio_busmsg_header_fill(&b->header, flags, in->seq), b->header.len },
 		{ data, dlen },
+		{ except, elen },
 	};
-	if (send_frames(b->pub, f, 3) == 0)
+	if (sio_bus_send(b->pub, f, except ? 4 : 3) == 0)
 		b->counters.relay_out++;
 	drain_xpub(b);
 }
+
+void sio_bus_relay(struct sio_bus *b, const char *channel, size_t clen,
+		   const char *data, size_t dlen, uint8_t flags)
+{
+	relay(b, channel, clen, data, dlen, flags, NULL, 0);
+}
+
+void sio_bus_relay_except(struct sio_bus *b, const char *channel, size_t clen,
+			  const char *data, size_t dlen, const char *except, size_t elen)
+{
+	relay(b, channel, clen, data, dlen, SIO_RELAY_EXCEPT, except, elen);
+}
+
+void *sio_bus_push_socket(struct sio_bus *b, const char *endpoint, int hwm)
+{
+	void *sock = make_socket(b, ZMQ_PUSH);
+	int linger = 0;
+
+	if (!sock)
+		return NULL;
+	zmq_setsockopt(sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+	zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+	if (connect_to(b, sock, endpoint)) {
+		zmq_close(sock);
+		return NULL;
+	}
+	return sock;
+}
+
+void sio_bus_close_socket(void **sock)
+{
+	if (*sock)
+		zmq_close(*sock);
+	*sock = NULL;
+}
+
+uint64_t sio_bus_boot(const struct sio_bus *b) { return b->boot; }
 
 void sio_bus_interest(struct sio_bus *b, const char *channel, size_t clen, bool on)
 {
@@ -896,7 +962,7 @@ int sio_bus_inject(struct sio_bus *b, const char *channel, size_t clen,
 		return -1;
 	struct sio_busframe f[SIO_BUSMSG_PUB_FRAMES];
 	sio_busmsg_pub_frames(channel, clen, data, dlen, f);
-	return send_frames(ps->sock, f, SIO_BUSMSG_PUB_FRAMES);
+	return sio_bus_send(ps->sock, f, SIO_BUSMSG_PUB_FRAMES);
 }
 
 static int derive_inbox(const char *bind, char *buf, size_t size)

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "appmsg.h"
 #include "busmsg.h"
 #include "config.h"
 #include "event.h"
@@ -34,6 +35,10 @@ struct sio_bus_hooks {
 	void (*status)(void *arg, struct sio_status *status);
 	/* The URL an announcer gives new clients now ("" for none). */
 	void (*announced)(void *arg, const char *url);
+	/* An application backend's attach or detach (instances only). */
+	void (*attach)(void *arg, const struct sio_appattach *a);
+	/* A backend's command; c NULL and why set when it was malformed. */
+	void (*command)(void *arg, const struct sio_appcmd *c, const char *why);
 };
 
 /* The strings and the seed list are read by sio_bus_new only: the bus keeps
@@ -92,6 +97,10 @@ void sio_bus_event(struct sio_bus *bus, enum sio_event event, const char *why);
 /* A client message, to the instances that want its channel. */
 void sio_bus_relay(struct sio_bus *bus, const char *channel, size_t clen,
 		   const char *data, size_t dlen, uint8_t flags);
+/* The same, to be delivered to every subscriber but the connection except
+ * (its id, elen bytes): SIO_RELAY_EXCEPT and a fourth frame. */
+void sio_bus_relay_except(struct sio_bus *bus, const char *channel, size_t clen,
+			  const char *data, size_t dlen, const char *except, size_t elen);
 /* Local subscribers for channel came (on) or went (off). */
 void sio_bus_interest(struct sio_bus *bus, const char *channel, size_t clen, bool on);
 /* Service side: hands a message to one live instance, which relays it to the
@@ -105,6 +114,20 @@ void sio_bus_add_seed(struct sio_bus *bus, const char *endpoint);
 /* An announcer's answer, to every live instance's inbox: they name it to
  * the clients they refuse. */
 void sio_bus_announce(struct sio_bus *bus, const char *url);
+
+/*
+ * Sockets of application backends' inboxes, made as the bus makes its own
+ * (CURVE when on: the endpoint then carries the backend's key after '#'):
+ * a PUSH socket connected to endpoint, at most hwm messages queued, nothing
+ * kept at close. NULL on failure.
+ */
+void *sio_bus_push_socket(struct sio_bus *bus, const char *endpoint, int hwm);
+/* frames as one message, never waiting: -1 with errno EAGAIN when the
+ * socket's queue is full. */
+int sio_bus_send(void *sock, const struct sio_busframe *frames, size_t n);
+void sio_bus_close_socket(void **sock);
+/* The boot of this process: the relay meta's, and the ids of connections. */
+uint64_t sio_bus_boot(const struct sio_bus *bus);
 
 const struct sio_registry *sio_bus_registry(const struct sio_bus *bus);
 const struct sio_bus_counters *sio_bus_counters(const struct sio_bus *bus);

@@ -3,7 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apps.h"
 #include "bus.h"
+#include "connid.h"
 #include "clock.h"
 #include "log.h"
 #include "server.h"
@@ -11,6 +13,7 @@
 struct sio_instance {
 	struct sio_server *server;
 	struct sio_bus *bus;
+	struct sio_apps *apps;
 	char announced[SIO_ENDPOINT_MAX]; /* what an announcer gives new clients */
 	bool seeded;
 	uint64_t joins, leaves;      /* peers that came and went */
@@ -74,15 +77,51 @@ static void add_bus_stats(void *arg, struct sio_stats *st)
 	st->peers_alive = sio_bus_registry(in->bus)->alive;
 	st->events[SIO_EV_JOIN] = in->joins;
 	st->events[SIO_EV_LEAVE] = in->leaves;
+	if (in->apps)
+		sio_apps_stats(in->apps, st);
 }
 
 static void on_relay(void *arg, const char *channel, size_t clen, const char *data, size_t dlen,
 		     const struct sio_relay_meta *meta)
 {
 	struct sio_instance *in = arg;
+	struct sio_connid except;
 
-	if (!(meta->flags & SIO_RELAY_NO_CLIENTS))
+	if (meta->flags & SIO_RELAY_NO_CLIENTS)
+		return;
+	/* A backend's send_except: the one connection it names is skipped,
+	 * when it is ours. */
+	if (meta->except && !sio_connid_parse(meta->except, meta->except_len, &except) &&
+	    !strcmp(except.instance, sio_server_id(in->server)) &&
+	    except.boot == sio_bus_boot(in->bus))
+		sio_server_deliver_except(in->server, channel, clen, data, dlen, except.n);
+	else
 		sio_server_deliver(in->server, channel, clen, data, dlen);
+}
+
+static void on_app_event(void *arg, const struct sio_server_conn *conn,
+			 const struct sio_appev *ev)
+{
+	struct sio_instance *in = arg;
+
+	if (in->apps)
+		sio_apps_event(in->apps, conn, ev);
+}
+
+static void on_attach(void *arg, const struct sio_appattach *a)
+{
+	struct sio_instance *in = arg;
+
+	if (in->apps)
+		sio_apps_attach(in->apps, a);
+}
+
+static void on_command(void *arg, const struct sio_appcmd *c, const char *why)
+{
+	struct sio_instance *in = arg;
+
+	if (in->apps)
+		sio_apps_command(in->apps, c, why);
 }
 
 /* The service side speaks through us: our clients first, then the mesh. */
@@ -139,6 +178,8 @@ static void bus_tick(void *arg)
 
 	bus_ready(in);
 	sio_bus_tick(in->bus, sio_clock_ms());
+	if (in->apps)
+		sio_apps_tick(in->apps, sio_clock_ms());
 	bus_ready(in);
 	sio_server_tick(in->server);
 }
@@ -178,13 +219,24 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 	struct sio_bus_hooks bus_hooks = {
 		.relay = on_relay, .inject = on_inject, .event = on_mesh_event,
 		.status = fill_status, .announced = on_announced,
+		.attach = on_attach, .command = on_command,
 	};
 	in->bus = sio_bus_new(&opt, &bus_hooks, in, err, errlen);
 	if (!in->bus)
 		goto fail;
+	struct sio_apps_options app_opt = {
+		.queue = (uint64_t)cfg->serve.app_queue,
+		.hold = (uint64_t)cfg->serve.app_hold,
+		.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms,
+	};
+	in->apps = sio_apps_new(&app_opt, in->server, in->bus);
+	if (!in->apps) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	struct sio_server_hooks server_hooks = {
 		.publish = on_publish, .interest = on_interest, .event = on_server_event,
-		.elsewhere = elsewhere, .stats = add_bus_stats,
+		.elsewhere = elsewhere, .stats = add_bus_stats, .app = on_app_event,
 	};
 	sio_server_set_hooks(in->server, &server_hooks, in);
 	size_t n = sio_bus_fds(in->bus, fds, 4);
@@ -221,6 +273,9 @@ void sio_instance_destroy(struct sio_instance **ip)
 			sio_server_id(in->server),
 			(unsigned long long)sio_server_stats(in->server)->clients);
 	}
+	/* LEAVE tells backends that every connection here is gone: no
+	 * DISCONNECT for each as the server closes them. */
+	sio_apps_destroy(&in->apps);
 	sio_server_destroy(&in->server);
 	sio_bus_destroy(&in->bus);
 	free(in);

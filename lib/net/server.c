@@ -19,6 +19,7 @@
 #include "channels.h"
 #include "clock.h"
 #include "frame.h"
+#include "hash.h"
 #include "load.h"
 #include "log.h"
 #include "proto.h"
@@ -70,6 +71,12 @@ struct conn {
 	bool ping_due;               /* a ping waits for the next writable turn */
 	bool pinged;                 /* a ping went out since it was last heard */
 	bool rate_logged;            /* its first pause was logged */
+	/* For application backends, from CLIENT_READY on: in the server's
+	 * index by serial (the n of its id), and what ADOPT repeats. */
+	uint16_t peer_code;          /* the client's close code; 0: none heard */
+	uint32_t app;                /* the instance's mark (its backend) */
+	char *app_meta;              /* path and query, NUL, Origin, NUL: one allocation */
+	UT_hash_handle hh;
 };
 
 struct sio_server {
@@ -90,6 +97,7 @@ struct sio_server {
 	struct sio_load load;
 	struct sio_channels *channels;
 	struct conn *conns;
+	struct conn *index;          /* ready connections by serial, for commands */
 	struct sio_stats stats;
 	struct sio_rate reject_log;
 	unsigned long long next_serial;
@@ -162,6 +170,7 @@ static void conn_close(struct conn *c, uint16_t code, const char *reason,
 	if (c->close_code)
 		return;
 	c->close_code = code;
+	free(c->close_reason);       /* a client's, heard in its close frame */
 	c->close_reason = strdup(reason);
 	c->close_kind = (uint8_t)kind;
 	sio_sendq_clear(&c->queue);
@@ -196,8 +205,8 @@ static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 	}
 }
 
-void sio_server_deliver(struct sio_server *s, const char *channel, size_t channel_len,
-			const char *data, size_t data_len)
+static void deliver(struct sio_server *s, const char *channel, size_t channel_len,
+		    const char *data, size_t data_len, const struct conn *skip)
 {
 	struct sio_channel *ch = NULL;
 
@@ -220,13 +229,73 @@ void sio_server_deliver(struct sio_server *s, const char *channel, size_t channe
 		struct sio_member *m;
 		uint32_t i;
 		sio_channel_foreach_member(ch, i, m)
-			enqueue(s, m->owner, f);
+			if (m->owner != skip)
+				enqueue(s, m->owner, f);
 	} else {
 		struct conn *c;
 		DL_FOREACH(s->conns, c)
-			enqueue(s, c, f);
+			if (c != skip)
+				enqueue(s, c, f);
 	}
 	sio_frame_unref(&f);
+}
+
+void sio_server_deliver(struct sio_server *s, const char *channel, size_t channel_len,
+			const char *data, size_t data_len)
+{
+	deliver(s, channel, channel_len, data, data_len, NULL);
+}
+
+/* A ready connection by its serial, closing or not; NULL when gone. */
+static struct conn *find_ready(struct sio_server *s, uint64_t n)
+{
+	struct conn *c = NULL;
+	unsigned long long key = n;
+
+	HASH_FIND(hh, s->index, &key, sizeof key, c);
+	return c;
+}
+
+/* The same, for commands: a closing one takes none. */
+static struct conn *find_conn(struct sio_server *s, uint64_t n)
+{
+	struct conn *c = find_ready(s, n);
+
+	return c && !c->close_code ? c : NULL;
+}
+
+void sio_server_deliver_except(struct sio_server *s, const char *channel, size_t channel_len,
+			       const char *data, size_t data_len, uint64_t n)
+{
+	deliver(s, channel, channel_len, data, data_len, n ? find_ready(s, n) : NULL);
+}
+
+static void conn_info(struct conn *c, struct sio_server_conn *out)
+{
+	out->n = c->serial;
+	out->address = c->addr ? c->addr->ip : "unknown";
+	out->path = c->app_meta ? c->app_meta : "";
+	out->origin = c->app_meta ? c->app_meta + strlen(c->app_meta) + 1 : "";
+	out->app = &c->app;
+}
+
+/* Backends hear only of connections that had CLIENT_READY (their CONNECT). */
+static void app_event(struct sio_server *s, struct conn *c, struct sio_appev *ev)
+{
+	struct sio_server_conn info;
+
+	if (!s->hooks.app || !c->ready)
+		return;
+	conn_info(c, &info);
+	s->hooks.app(s->hooks_arg, &info, ev);
+}
+
+static void app_channel_event(struct sio_server *s, struct conn *c, enum sio_app_event event,
+			      const char *channel, size_t channel_len)
+{
+	struct sio_appev ev = { .event = event, .channel = channel, .channel_len = channel_len };
+
+	app_event(s, c, &ev);
 }
 
 static void report_suppressed(struct sio_server *s, uint32_t suppressed)
@@ -267,6 +336,77 @@ static void reject(struct sio_server *s, struct conn *c, enum sio_proto_error er
 	}
 }
 
+static void become_ready(struct sio_server *s, struct conn *c)
+{
+	c->ready = true;
+	s->stats.ready_clients++;
+	HASH_ADD(hh, s->index, serial, sizeof c->serial, c);
+	if (!SIO_HASH_ADDED(c))
+		sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s conn=%llu what=index", s->id,
+			c->serial);
+	sio_log(SIO_LOG_DEBUG, "CONNECT", "id=%s conn=%llu", s->id, c->serial);
+	struct sio_appev ev = { .event = SIO_APPEV_CONNECT };
+	app_event(s, c, &ev);
+}
+
+/* Whether channel is one of serve.private_channels. */
+static bool is_private(struct sio_server *s, const char *channel, size_t len)
+{
+	const struct sio_strlist *pats = &s->cfg.serve.private_channels;
+	char small[256];
+	bool hit = false;
+
+	if (!pats->count)
+		return false;
+	/* The channel is a span of the client's frame: fnmatch wants a NUL. */
+	char *name = len < sizeof small ? small : malloc(len + 1);
+	if (!name)
+		return true;   /* unsure: the safe answer */
+	memcpy(name, channel, len);
+	name[len] = '\0';
+	for (size_t i = 0; i < pats->count && !hit; i++)
+		hit = !fnmatch(pats->items[i], name, 0);
+	if (name != small)
+		free(name);
+	return hit;
+}
+
+/* Subscribes (on) or unsubscribes c, for the client or for a backend. */
+static void subscribe(struct sio_server *s, struct conn *c, const char *channel, size_t len,
+		      bool on, bool by_client)
+{
+	if (!on) {
+		if (sio_channels_leave(s->channels, &c->member, channel, len) == 0) {
+			s->subscriptions--;
+			app_channel_event(s, c, SIO_APPEV_UNSUBSCRIBE, channel, len);
+		}
+		return;
+	}
+	switch (sio_channels_join(s->channels, &c->member, channel, len,
+				  (uint32_t)s->cfg.serve.max_channels)) {
+	case SIO_JOINED:
+		s->subscriptions++;
+		app_channel_event(s, c, SIO_APPEV_SUBSCRIBE, channel, len);
+		break;
+	case SIO_ALREADY_MEMBER:
+		break;
+	case SIO_TOO_MANY:
+		/* A backend's subscribe is no frame of the client's: no reject
+		 * that could cost the client its connection. */
+		if (by_client)
+			reject(s, c, SIO_PROTO_MAX_CHANNELS_ERROR, "too many channels");
+		else if (sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
+			sio_log(SIO_LOG_WARN, "MAX_CHANNELS_ERROR",
+				"id=%s conn=%llu reason=\"too many channels\" by=backend", s->id,
+				c->serial);
+		break;
+	case SIO_JOIN_NOMEM:
+		sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s conn=%llu what=subscribe",
+			s->id, c->serial);
+		break;
+	}
+}
+
 static void handle_message(struct sio_server *s, struct conn *c, const char *buf, size_t len)
 {
 	struct sio_proto_limits limits;
@@ -280,41 +420,32 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 	}
 	switch (msg.kind) {
 	case SIO_MSG_READY:
-		if (!c->ready) {
-			c->ready = true;
-			s->stats.ready_clients++;
-			sio_log(SIO_LOG_DEBUG, "CONNECT", "id=%s conn=%llu", s->id, c->serial);
-		}
+		if (!c->ready)
+			become_ready(s, c);
 		break;
 	case SIO_MSG_SUBSCRIBE:
-		switch (sio_channels_join(s->channels, &c->member, msg.channel, msg.channel_len,
-					  (uint32_t)s->cfg.serve.max_channels)) {
-		case SIO_JOINED:
-			s->subscriptions++;
-			break;
-		case SIO_ALREADY_MEMBER:
-			break;
-		case SIO_TOO_MANY:
-			reject(s, c, SIO_PROTO_MAX_CHANNELS_ERROR, "too many channels");
-			break;
-		case SIO_JOIN_NOMEM:
-			sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s conn=%llu what=subscribe",
-				s->id, c->serial);
-			break;
-		}
+		/* Only a backend's subscribe command puts a client there. */
+		if (is_private(s, msg.channel, msg.channel_len))
+			reject(s, c, SIO_PROTO_PRIVATE_CHANNEL_ERROR, "private channel");
+		else
+			subscribe(s, c, msg.channel, msg.channel_len, true, true);
 		break;
 	case SIO_MSG_UNSUBSCRIBE:
-		if (sio_channels_leave(s->channels, &c->member, msg.channel, msg.channel_len) == 0)
-			s->subscriptions--;
+		subscribe(s, c, msg.channel, msg.channel_len, false, true);
 		break;
-	case SIO_MSG_PUBLISH:
+	case SIO_MSG_PUBLISH: {
 		s->stats.published++;
 		if (sio_server_relays(s))
 			sio_server_deliver(s, msg.channel, msg.channel_len, msg.data, msg.data_len);
 		if (s->hooks.publish)
 			s->hooks.publish(s->hooks_arg, msg.channel, msg.channel_len, msg.data,
 					 msg.data_len);
+		struct sio_appev ev = { .event = SIO_APPEV_MESSAGE, .channel = msg.channel,
+					.channel_len = msg.channel_len, .data = msg.data,
+					.data_len = msg.data_len };
+		app_event(s, c, &ev);
 		break;
+	}
 	}
 	sio_proto_msg_release(&msg);
 }
@@ -544,6 +675,48 @@ static const char *reason_elsewhere(struct sio_server *s, const char *plain, con
 	return s->close_reason;
 }
 
+/* The request's path and query and its Origin, for the CONNECT event: read
+ * now, while lws still holds the headers, into one allocation. */
+static char *capture_meta(struct lws *wsi)
+{
+	char uri[1024], args[2048], origin[512];
+	int ulen = lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI);
+	int olen = lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN);
+	int alen = 0;
+
+	/* lws keeps each name=value of the query apart (and lws_hdr_copy
+	 * would join them with ','): '&' again between them. */
+	for (int i = 0;; i++) {
+		int room = (int)sizeof args - alen - (i > 0);
+		if (room <= 1)
+			break;
+		int n = lws_hdr_copy_fragment(wsi, args + alen + (i > 0), room,
+					      WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (n < 0)
+			break;
+		if (i > 0)
+			args[alen++] = '&';
+		alen += n;
+	}
+	ulen = ulen < 0 ? 0 : ulen;
+	olen = olen < 0 ? 0 : olen;
+	char *meta = malloc((size_t)ulen + 1 + (size_t)alen + 1 + (size_t)olen + 1);
+	if (!meta)
+		return NULL;
+	char *p = meta;
+	memcpy(p, uri, (size_t)ulen);
+	p += ulen;
+	if (alen) {
+		*p++ = '?';
+		memcpy(p, args, (size_t)alen);
+		p += alen;
+	}
+	*p++ = '\0';
+	memcpy(p, origin, (size_t)olen);
+	p[olen] = '\0';
+	return meta;
+}
+
 static void established(struct sio_server *s, struct conn *c, struct lws *wsi)
 {
 	bool accepted;
@@ -558,6 +731,7 @@ static void established(struct sio_server *s, struct conn *c, struct lws *wsi)
 	char ip[64];
 	const char *peer = lws_get_peer_simple(wsi, ip, sizeof ip);
 	c->addr = sio_addrs_acquire(&s->addrs, peer ? peer : "unknown");
+	c->app_meta = capture_meta(wsi);
 	emit_load(s, sio_load_connect(&s->load, &accepted));
 	if (!accepted) {
 		s->stats.refused++;
@@ -579,8 +753,22 @@ static void closed(struct sio_server *s, struct conn *c)
 		return;
 	/* Counted here, once: lws may call WRITEABLE more than once while a
 	 * close is on its way. */
-	s->stats.closed[c->close_code ? (enum sio_close_reason)c->close_kind
-				       : SIO_CLOSE_CLIENT]++;
+	enum sio_close_reason why = c->close_code ? (enum sio_close_reason)c->close_kind
+						  : SIO_CLOSE_CLIENT;
+	s->stats.closed[why]++;
+	if (c->ready) {
+		/* A client that went without a close frame: 1006, as RFC 6455
+		 * names a close never received. */
+		struct sio_appev ev = {
+			.event = SIO_APPEV_DISCONNECT,
+			.code = c->close_code ? c->close_code : c->peer_code ? c->peer_code : 1006,
+			.reason = c->close_reason ? c->close_reason : "",
+			.why = sio_stats_close_reason_name(why),
+		};
+		app_event(s, c, &ev);
+		if (SIO_HASH_ADDED(c))
+			HASH_DEL(s->index, c);
+	}
 	s->subscriptions -= c->member.count;
 	sio_channels_leave_all(s->channels, &c->member);
 	sio_sendq_clear(&c->queue);
@@ -589,6 +777,7 @@ static void closed(struct sio_server *s, struct conn *c)
 	if (c->paused)
 		LL_DELETE2(s->paused, c, paused_next);
 	free(c->close_reason);
+	free(c->app_meta);
 	if (c->ready)
 		s->stats.ready_clients--;
 	DL_DELETE(s->conns, c);
@@ -789,7 +978,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		/* RFC 6455 5.5.1: a close body is empty or holds a 2-byte code;
 		 * lws 4.1 would answer a 1-byte one with 1005, a code never sent. */
 		struct sio_wsframe_close cl;
-		if (sio_wsframe_close_parse(in, len, &cl) == SIO_WSFRAME_CLOSE_SHORT) {
+		enum sio_wsframe_close_parsed parsed = sio_wsframe_close_parse(in, len, &cl);
+		if (parsed == SIO_WSFRAME_CLOSE_OK && c && c->server && !c->close_code) {
+			/* What the client said, for its DISCONNECT event. */
+			c->peer_code = (uint16_t)cl.code;
+			free(c->close_reason);
+			c->close_reason = strndup(cl.reason ? cl.reason : "", cl.reason_len);
+		}
+		if (parsed == SIO_WSFRAME_CLOSE_SHORT) {
 			static const char why[] = "malformed close frame";
 			uint8_t body[SIO_WSFRAME_MAX_CONTROL];
 			uint8_t frame[LWS_PRE + SIO_WSFRAME_MAX_HEADER + SIO_WSFRAME_MAX_CONTROL];
@@ -1288,3 +1484,96 @@ const struct sio_stats *sio_server_stats(struct sio_server *s)
 
 const char *sio_server_id(const struct sio_server *s) { return s->id; }
 const char *sio_server_url(const struct sio_server *s) { return s->url; }
+
+int sio_server_conn(struct sio_server *s, uint64_t n, struct sio_server_conn *out)
+{
+	struct conn *c = find_ready(s, n);
+
+	if (!c)
+		return -1;
+	conn_info(c, out);
+	return 0;
+}
+
+int sio_server_conn_channels(struct sio_server *s, uint64_t n, const char ***names,
+			     size_t *count)
+{
+	struct conn *c = find_ready(s, n);
+
+	*names = NULL;
+	*count = 0;
+	if (!c)
+		return -1;
+	if (!c->member.count)
+		return 0;
+	*names = malloc(c->member.count * sizeof **names);
+	if (!*names)
+		return 0;
+	for (uint32_t i = 0; i < c->member.count; i++)
+		(*names)[i] = c->member.subs[i]->channel->name;
+	*count = c->member.count;
+	return 0;
+}
+
+int sio_server_send(struct sio_server *s, uint64_t n, const char *channel, size_t channel_len,
+		    const char *data, size_t data_len)
+{
+	struct conn *c = find_conn(s, n);
+	const char *head = SIO_PROTO_DEFAULT_HEAD;
+	size_t head_len = sizeof SIO_PROTO_DEFAULT_HEAD - 1;
+
+	if (!c)
+		return -1;
+	if (channel_len) {
+		/* socketiyo's send: only to a subscriber of the channel. */
+		struct sio_channel *ch = sio_channels_find(s->channels, channel, channel_len);
+		bool member = false;
+		for (uint32_t i = 0; ch && i < c->member.count && !member; i++)
+			member = c->member.subs[i]->channel == ch;
+		if (!member)
+			return 0;
+		head = ch->head;
+		head_len = ch->head_len;
+	}
+	struct sio_frame *f = sio_proto_frame_from_head(head, head_len, data, data_len);
+	if (!f) {
+		sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s what=frame bytes=%zu", s->id, data_len);
+		return 0;
+	}
+	enqueue(s, c, f);
+	sio_frame_unref(&f);
+	return 0;
+}
+
+int sio_server_close(struct sio_server *s, uint64_t n, uint16_t code, const char *reason)
+{
+	struct conn *c = find_conn(s, n);
+
+	if (!c)
+		return -1;
+	conn_close(c, code, reason, SIO_CLOSE_CLOSED);
+	return 0;
+}
+
+int sio_server_subscribe(struct sio_server *s, uint64_t n, const char *channel,
+			 size_t channel_len, bool on)
+{
+	struct conn *c = find_conn(s, n);
+
+	if (!c)
+		return -1;
+	subscribe(s, c, channel, channel_len, on, false);
+	return 0;
+}
+
+void sio_server_foreach_conn(struct sio_server *s,
+			     void (*fn)(void *arg, const struct sio_server_conn *conn), void *arg)
+{
+	struct conn *c, *tmp;
+	struct sio_server_conn info;
+
+	HASH_ITER(hh, s->index, c, tmp) {
+		conn_info(c, &info);
+		fn(arg, &info);
+	}
+}

@@ -11,10 +11,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "appmsg.h"
 #include "config.h"
 #include "stats.h"
 
 struct sio_server;
+
+/* A connection as application backends know it (DESIGN §9), from its
+ * CLIENT_READY on. Its id is the instance's id and boot, and n. */
+struct sio_server_conn {
+	uint64_t n;                /* counts the instance's connections from 1 */
+	const char *address;       /* the client's IP */
+	const char *path;          /* the request's, with its query string */
+	const char *origin;        /* "" when none */
+	uint32_t *app;             /* the instance's mark: its backend, 0 at first */
+};
 
 /* What the instance around the server (the bus) wants to hear of. */
 struct sio_server_hooks {
@@ -29,6 +40,10 @@ struct sio_server_hooks {
 	const char *(*elsewhere)(void *arg);
 	/* Adds what only the instance knows (bus counters) to the stats. */
 	void (*stats)(void *arg, struct sio_stats *stats);
+	/* An event of a connection for application backends: CONNECT,
+	 * MESSAGE, SUBSCRIBE, UNSUBSCRIBE, DISCONNECT, with the fields of
+	 * that event set in ev (but conn and instance). */
+	void (*app)(void *arg, const struct sio_server_conn *conn, const struct sio_appev *ev);
 };
 
 typedef void (*sio_server_fn)(void *arg);
@@ -67,6 +82,33 @@ bool sio_server_drained(const struct sio_server *server);
  * the default channel "" reaches every connection. */
 void sio_server_deliver(struct sio_server *server, const char *channel, size_t channel_len,
 			const char *data, size_t data_len);
+
+/* The same, but for the connection n (its counter): the relay of a
+ * backend's send_except. */
+void sio_server_deliver_except(struct sio_server *server, const char *channel,
+			       size_t channel_len, const char *data, size_t data_len, uint64_t n);
+
+/*
+ * One connection, named by its counter n (those that had CLIENT_READY):
+ * -1 when there is no such connection. The commands below also refuse one
+ * that is closing.
+ */
+int sio_server_conn(struct sio_server *server, uint64_t n, struct sio_server_conn *conn);
+/* Its channels, a malloc'd array of the names (valid until the next change
+ * of its subscriptions), *count of them. */
+int sio_server_conn_channels(struct sio_server *server, uint64_t n, const char ***names,
+			     size_t *count);
+/* data on channel to it, only when subscribed to channel, or channel "". */
+int sio_server_send(struct sio_server *server, uint64_t n, const char *channel,
+		    size_t channel_len, const char *data, size_t data_len);
+/* Closes it with code and reason; its DISCONNECT says why "closed". */
+int sio_server_close(struct sio_server *server, uint64_t n, uint16_t code, const char *reason);
+/* Subscribes it to channel (on) or not; private channels included. */
+int sio_server_subscribe(struct sio_server *server, uint64_t n, const char *channel,
+			 size_t channel_len, bool on);
+/* Calls fn for every connection that had CLIENT_READY. */
+void sio_server_foreach_conn(struct sio_server *server,
+			     void (*fn)(void *arg, const struct sio_server_conn *conn), void *arg);
 
 const struct sio_stats *sio_server_stats(struct sio_server *server);
 const char *sio_server_id(const struct sio_server *server);

@@ -374,7 +374,7 @@ rejected() {
 	log_has ": $1 id=[^ ]+ conn=[0-9]+ reason=\"[^\"]+\""
 	local other
 	for other in VALIDATE_MESSAGE_ERROR MESSAGE_FORMAT_ERROR VALIDATE_CHANNEL_ERROR \
-		MAX_CHANNELS_ERROR; do
+		MAX_CHANNELS_ERROR PRIVATE_CHANNEL_ERROR; do
 		[[ $other == "$1" ]] && continue
 		assert_equal "$other $(metric "sio_rejected_frames_total{error=\"$other\"}")" "$other 0"
 	done

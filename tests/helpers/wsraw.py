@@ -54,7 +54,7 @@ class Client:
             self.sock = ctx.wrap_socket(self.sock, server_hostname=u.hostname)
         self.parts_sent = 0
         key = base64.b64encode(os.urandom(16)).decode()
-        path = u.path or "/"
+        path = (u.path or "/") + (f"?{u.query}" if u.query else "")
         req = (f"GET {path} HTTP/1.1\r\nHost: {u.hostname}:{u.port}\r\n"
                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"

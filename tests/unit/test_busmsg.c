@@ -1240,6 +1240,39 @@ static void test_pub_decode(void **state)
 	assert_string_equal(why, "bad origin in relay header");
 }
 
+/* send_except: the flag and a fourth frame go together, or not at all. */
+static void test_pub_decode_except(void **state)
+{
+	struct sio_busmsg_pub m;
+	const char *what, *why;
+	unsigned char meta[SIO_RELAY_META_MAX], plain[SIO_RELAY_META_MAX];
+	struct sio_relay_meta rm = { .flags = SIO_RELAY_EXCEPT, .boot = 5, .seq = 9 };
+
+	(void)state;
+	snprintf(rm.origin, sizeof rm.origin, "b");
+	size_t mlen = sio_busmsg_meta_encode(&rm, meta);
+	rm.flags = 0;
+	size_t plen = sio_busmsg_meta_encode(&rm, plain);
+
+	struct sio_busframe relay[] = { { "Cnews", 6 }, { meta, mlen }, F("[1]"),
+					F("a#0000000000000005.2a") };
+	assert_int_equal(sio_busmsg_pub_decode(relay, 4, &m, &what, &why), 0);
+	assert_true(m.meta.flags & SIO_RELAY_EXCEPT);
+	assert_int_equal(m.meta.except_len, 21);
+	assert_memory_equal(m.meta.except, "a#0000000000000005.2a", 21);
+	assert_int_equal(m.dlen, 3);
+	/* The flag without the frame. */
+	assert_int_equal(sio_busmsg_pub_decode(relay, 3, &m, &what, &why), -1);
+	assert_string_equal(why, "wrong number of frames");
+	/* The frame without the flag. */
+	relay[1] = (struct sio_busframe){ plain, plen };
+	assert_int_equal(sio_busmsg_pub_decode(relay, 4, &m, &what, &why), -1);
+	assert_string_equal(why, "wrong number of frames");
+	/* And a plain relay names no one. */
+	assert_int_equal(sio_busmsg_pub_decode(relay, 3, &m, &what, &why), 0);
+	assert_null(m.meta.except);
+}
+
 static void test_inbox_decode(void **state)
 {
 	struct sio_busmsg_inbox m;
@@ -1363,6 +1396,7 @@ int main(void)
 		cmocka_unit_test(test_fuzz_relay_topic),
 		cmocka_unit_test(test_relay_header_fill),
 		cmocka_unit_test(test_pub_decode),
+		cmocka_unit_test(test_pub_decode_except),
 		cmocka_unit_test(test_inbox_decode),
 		cmocka_unit_test(test_inbox_round_trips),
 		cmocka_unit_test(test_subscription),

@@ -728,6 +728,8 @@ static void test_error_names(void **state)
 			    "VALIDATE_CHANNEL_ERROR");
 	assert_string_equal(sio_proto_error_name(SIO_PROTO_MAX_CHANNELS_ERROR),
 			    "MAX_CHANNELS_ERROR");
+	assert_string_equal(sio_proto_error_name(SIO_PROTO_PRIVATE_CHANNEL_ERROR),
+			    "PRIVATE_CHANNEL_ERROR");
 	assert_string_equal(sio_proto_error_name(SIO_PROTO_ERROR_COUNT), "UNKNOWN");
 	/* The rejection kinds are ordered as they are checked (DESIGN §2). */
 	assert_true(SIO_PROTO_VALIDATE_MESSAGE_ERROR < SIO_PROTO_MESSAGE_FORMAT_ERROR);
