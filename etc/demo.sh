@@ -7,6 +7,9 @@
 #   announcer   http://127.0.0.1:8090/ serves a demo page and the current URL;
 #               when both instances are busy it spawns a third on the next
 #               free port (8082, then 8083 ...: etc/demo-spawn.sh)
+#   application etc/demo-app.py behind sio-backend: greets every connection,
+#               authenticates (any name, the password "demo") and subscribes
+#               the client to its private channel, private/NAME
 #
 # The ports are checked first: when 8080 or one of its companions is taken,
 # the demo says so and moves the whole set up by 100 (8180 ...), or starts
@@ -19,6 +22,8 @@ set -eu
 cd "$(dirname "$0")/.."
 bin=bin
 limits="--max-clients 5 --high-clients 3 --low-enough 1 --drain-ms 1000"
+# Channels only the application can subscribe a client to.
+private='private/*'
 
 # port_free PORT: nothing listens on TCP PORT of this host.
 port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
@@ -66,12 +71,13 @@ wait_gone() {
 	done
 }
 
-# The announcer first, so that it spawns nothing more; then the instances,
-# which drain; the monitor last, so that it shows their DRAIN and LEAVE.
+# The announcer first, so that it spawns nothing more, and the application;
+# then the instances, which drain; the monitor last, so that it shows their
+# DRAIN and LEAVE.
 stop() {
 	trap - INT TERM EXIT
-	kill -TERM $announcer 2>/dev/null || true
-	wait_gone $announcer
+	kill -TERM $announcer $app 2>/dev/null || true
+	wait_gone $announcer $app
 	spawned=$(cat "$run/spawned" 2>/dev/null || true)
 	kill -TERM $serves $spawned 2>/dev/null || true
 	wait_gone $serves $spawned
@@ -94,22 +100,26 @@ bg() {
 }
 
 quiet="--log-level warning"
-bg demo-$base "$bin/sio-serve" --port "$base" --id "demo-$base" $limits $quiet
+bg demo-$base "$bin/sio-serve" --port "$base" --id "demo-$base" $limits $quiet \
+	--private-channel "$private"
 serves="$serves $!"
 bg demo-$((base + 1)) "$bin/sio-serve" --port $((base + 1)) --id "demo-$((base + 1))" $limits \
-	$quiet --bus-peer "$seed"
+	$quiet --private-channel "$private" --bus-peer "$seed"
 serves="$serves $!"
 bg monitor "$bin/sio-monitor" --events --bus-peer "$seed"
 tools="$tools $!"
 bg announce "$bin/sio-announce" --quiet --bus-peer "$seed" \
 	--http "127.0.0.1:$http" --http-root web \
-	--spawn "exec sh etc/demo-spawn.sh '$run' $((base + 2)) $((base + 9)) '$seed' $limits $quiet"
+	--spawn "exec sh etc/demo-spawn.sh '$run' $((base + 2)) $((base + 9)) '$seed' $limits $quiet --private-channel '$private'"
 announcer=$!
+bg app "$bin/sio-backend" --id demo-app --bus-peer "$seed" --exec "exec python3 etc/demo-app.py"
+app=$!
 
 cat >&2 <<MSG
 
 sio demo: open http://127.0.0.1:$http/ in a browser (a few tabs: the fourth goes
-to another instance). In a terminal, in this order:
+to another instance; sign in with any name and the password "demo" to get a
+private channel). In a terminal, in this order:
   $bin/sio-cat ws://127.0.0.1:$((base + 1))/socketiyo --subscribe demo
   echo '"hello from the service side"' | $bin/sio-cat --bus-peer $seed --publish demo
   curl -s 127.0.0.1:$http/endpoint

@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # make run's demo (etc/demo.sh): it checks its ports before it starts, moves
-# to free ones and says so; its spawn command takes the next free port; a
-# stop ends exactly what it started, by PID, and leaves nothing behind.
+# to free ones and says so; its application greets, signs in and gives a
+# private channel; its spawn command takes the next free port; a stop ends
+# exactly what it started, by PID, and leaves nothing behind.
 
 load helpers
 
@@ -51,6 +52,22 @@ joined() { [[ $(grep -c '^JOIN demo-' "$BATS_TEST_TMPDIR/demo.out") -ge 2 ]]; }
 	grep -q "^JOIN demo-$((base + 100)) " "$BATS_TEST_TMPDIR/demo.out"
 	grep -q "^JOIN demo-$((base + 101)) " "$BATS_TEST_TMPDIR/demo.out"
 	listening $((base + 110)) || fail "the announcer does not listen on $((base + 110))"
+
+	# The application: a greeting, then sign-in and a private channel.
+	local url="ws://127.0.0.1:$((base + 101))/socketiyo" in=$BATS_TEST_TMPDIR/client.in fd
+	mkfifo "$in"
+	"$SIO_BIN/sio-cat" "$url" --raw <"$in" >"$BATS_TEST_TMPDIR/client.out" 2>/dev/null 3>&- &
+	track_pid "$!"
+	exec {fd}>"$in"
+	SIO_WAIT=30 wait_for grep -q '"data":"welcome, ' "$BATS_TEST_TMPDIR/client.out" ||
+		fail "no greeting: $(cat "$BATS_TEST_TMPDIR/demo.err")"
+	printf '%s\n' '{"action":"SUBSCRIBE_CHANNEL_ACTION","channel":"AUTHENTICATE_CONFIRMATION"}' \
+		'{"channel":"AUTHENTICATE","data":{"who":"ann","proof":"demo"}}' >&"$fd"
+	wait_for grep -qF '{"channel":"private/ann","data":"only ann reads this"}' \
+		"$BATS_TEST_TMPDIR/client.out" || fail "$(cat "$BATS_TEST_TMPDIR/client.out")"
+	grep -qF '{"channel":"AUTHENTICATE_CONFIRMATION","data":{"who":"ann","level":"user"}}' \
+		"$BATS_TEST_TMPDIR/client.out"
+	exec {fd}>&-
 
 	stop_pid "$demo" 30
 	assert_equal "$WAIT_RC" 0
