@@ -284,6 +284,14 @@ static void test_unmask_in_pieces(void **state)
 	sio_wsframe_unmask(pieces + 3, 17, rfc_mask, 3);
 	sio_wsframe_unmask(pieces + 20, 17, rfc_mask, 20);
 	assert_memory_equal(whole, pieces, sizeof whole);
+	/* Cut in two at every byte: the second piece starts at any phase. */
+	for (size_t cut = 0; cut <= sizeof whole; cut++) {
+		for (size_t i = 0; i < sizeof whole; i++)
+			pieces[i] = (uint8_t)(i * 7);
+		sio_wsframe_unmask(pieces, cut, rfc_mask, 0);
+		sio_wsframe_unmask(pieces + cut, sizeof whole - cut, rfc_mask, cut);
+		assert_memory_equal(whole, pieces, sizeof whole);
+	}
 	/* Masking twice gives the bytes back. */
 	sio_wsframe_unmask(whole, sizeof whole, rfc_mask, 0);
 	for (size_t i = 0; i < sizeof whole; i++)
