@@ -76,7 +76,6 @@ struct conn {
 	bool owned;
 	bool close_sent;             /* our close frame went out */
 	bool fin_sent;               /* and TCP was half-closed after it */
-	bool pong_due;
 	uint8_t hdr_len;             /* bytes of a header cut by a read */
 	uint8_t hdr[SIO_WSFRAME_MAX_HEADER];
 	uint8_t frame_op;            /* the frame being read */
@@ -85,12 +84,12 @@ struct conn {
 	uint8_t mask_phase;
 	uint8_t msg_op;              /* TEXT or BINARY while a message is open */
 	uint8_t ctl_len;
-	uint8_t pong_len;
+	uint16_t pongs_len;
 	struct sio_utf8 utf8;        /* where the open text message stands */
 	uint32_t pending_len;
 	uint64_t frame_left;         /* payload bytes of the frame still to come */
 	unsigned char *ctl;          /* a control frame's payload cut by a read */
-	unsigned char *pong;         /* the payload of the last ping, owed a pong */
+	unsigned char *pongs;        /* pongs owed, framed, waiting for a writable turn */
 	unsigned char *pending;      /* read, not yet handled: the rate limit paused it */
 	ev_io io;
 };
@@ -538,6 +537,10 @@ static int receive(struct sio_server *s, struct conn *c, const unsigned char *in
  * writes what sio sends.
  */
 
+/* Room for the pongs owed at once: ten pings of a few bytes each, as a
+ * client checking the server might send in one burst. */
+#define PONGS_ROOM 512
+
 /* Bytes read: 0 at the end of the stream or on an error, -1 when there is
  * nothing to read for now. */
 static ssize_t conn_read(struct conn *c, unsigned char *buf, size_t cap, bool *more)
@@ -576,14 +579,20 @@ static void protocol_error(struct sio_server *s, struct conn *c, const char *why
 
 static void ping(struct conn *c, const unsigned char *payload, size_t len)
 {
-	/* The pong waits for a writable turn; a ping that comes before it
-	 * replaces the one before, whose pong RFC 6455 5.5.3 lets go. */
-	if (!c->pong && !(c->pong = malloc(SIO_WSFRAME_MAX_CONTROL)))
+	/* The pongs wait for a writable turn, all of them when they fit; when
+	 * they do not, the older ones go, which RFC 6455 5.5.3 allows: the
+	 * most recent ping is always answered, and a ping flood holds no more
+	 * than the room. */
+	if (!c->pongs && !(c->pongs = malloc(PONGS_ROOM)))
 		return;
-	memcpy(c->pong, payload, len);
-	c->pong_len = (uint8_t)len;
-	c->pong_due = true;
-	lws_callback_on_writable(c->wsi);
+	if (c->pongs_len + SIO_WSFRAME_MAX_HEADER + len > PONGS_ROOM)
+		c->pongs_len = 0;
+	if (!c->pongs_len)
+		lws_callback_on_writable(c->wsi);
+	c->pongs_len = (uint16_t)(c->pongs_len +
+				  sio_wsframe_encode(c->pongs + c->pongs_len,
+						     PONGS_ROOM - c->pongs_len, SIO_WSFRAME_PONG,
+						     payload, len, NULL));
 }
 
 static void peer_close(struct sio_server *s, struct conn *c, const unsigned char *payload,
@@ -888,11 +897,17 @@ static int writeable(struct sio_server *s, struct conn *c)
 {
 	if (c->close_code)
 		return write_closing(c);
-	if (c->pong_due) {
-		c->pong_due = false;
-		memcpy(s->out + LWS_PRE, c->pong, c->pong_len);
-		if (lws_write(c->wsi, s->out + LWS_PRE, c->pong_len, LWS_WRITE_PONG) < 0)
+	if (c->pongs_len) {
+		/* Framed already: passed through as they are. */
+		memcpy(s->out + LWS_PRE, c->pongs, c->pongs_len);
+		int n = lws_write(c->wsi, s->out + LWS_PRE, c->pongs_len, LWS_WRITE_HTTP);
+		if (n < (int)c->pongs_len)
 			return -1;
+		c->pongs_len = 0;
+		if (lws_send_pipe_choked(c->wsi)) {
+			lws_callback_on_writable(c->wsi);
+			return 0;
+		}
 	}
 	if (c->ping_due) {
 		c->ping_due = false;
@@ -1006,7 +1021,7 @@ static void closed(struct sio_server *s, struct conn *c)
 	if (c->owned)
 		ev_io_stop(s->loop, &c->io);
 	free(c->ctl);
-	free(c->pong);
+	free(c->pongs);
 	free(c->pending);
 	free(c->close_reason);
 	if (c->ready)

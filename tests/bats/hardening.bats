@@ -159,19 +159,31 @@ peak() { echo "# $1: peak RSS ${PEAK_KB} kB (${BASE_KB} kB at start)" >&3; }
 	still_serving
 }
 
-@test "matrix: framing: pings in a burst or a byte at a time → a pong for the last one at least" {
+@test "matrix: framing: ten pings in a burst or a byte at a time → ten pongs" {
 	serve_watched
 	local i burst='' payload
 	for i in 0 1 2 3 4 5 6 7 8 9; do
 		payload=$(hexof "ping $i")
 		burst+=$(rawframe 89 "$payload" | sed 's/^rawbytes://')
 	done
-	# RFC 6455 5.5.3: a pong for every ping, or at least the most recent.
+	# RFC 6455 5.5.3: a pong for every ping (at least the most recent, of
+	# more than fit in the room kept for them).
 	run -0 ws "rawbytes:$burst" "pong:$(hexof 'ping 9')" "$(sub c)" "$(pub c '"open"')" recv:1 close
-	assert_line "PONG $(hexof 'ping 9')"
-	assert_line '{"channel":"c","data":"open"}'
+	for i in 0 1 2 3 4 5 6 7 8 9; do
+		assert_line -n "$i" "PONG $(hexof "ping $i")"
+	done
+	assert_line -n 10 '{"channel":"c","data":"open"}'
 	run -0 ws "dribble:$burst" "pong:$(hexof 'ping 9')" close
-	assert_line "PONG $(hexof 'ping 9')"
+	for i in 0 1 2 3 4 5 6 7 8 9; do
+		assert_line -n "$i" "PONG $(hexof "ping $i")"
+	done
+	# A flood of the longest pings: the most recent is answered.
+	burst=''
+	for i in $(seq 100); do
+		burst+=$(rawframe 89 "$(printf '%02x' $((i % 256)))$(printf '61%.0s' $(seq 124))" | sed 's/^rawbytes://')
+	done
+	run -0 ws "rawbytes:$burst" "pong:64$(printf '61%.0s' $(seq 124))" close
+	assert_line "PONG 64$(printf '61%.0s' $(seq 124))"
 	# A ping with no payload, between the fragments of a message.
 	run -0 ws "$(sub c)" "$(rawframe 01 "$(hexof '{"channel":"c",')")" "$(rawframe 89 '')" \
 		"$(rawframe 80 "$(hexof '"data":1}')")" pong: recv:1 close
