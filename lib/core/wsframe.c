@@ -137,6 +137,22 @@ enum sio_wsframe_decoded sio_wsframe_decode(const uint8_t *buf, size_t len,
 	return SIO_WSFRAME_OK;
 }
 
+const char *sio_wsframe_decode_error(enum sio_wsframe_decoded d)
+{
+	switch (d) {
+	case SIO_WSFRAME_BAD_RSV:
+		return "reserved bits set";
+	case SIO_WSFRAME_BAD_OPCODE:
+		return "a reserved opcode";
+	case SIO_WSFRAME_BAD_CONTROL:
+		return "a control frame fragmented or over 125 bytes";
+	case SIO_WSFRAME_BAD_LENGTH:
+		return "a length with its top bit set";
+	default:
+		return "no error";
+	}
+}
+
 /* Close payloads */
 
 /* As RFC 6455 7.4 and its registry have them: 1004-1006 and 1015 are

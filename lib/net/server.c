@@ -672,17 +672,6 @@ static int frame_piece(struct sio_server *s, struct conn *c, const unsigned char
 				 : data_piece(s, c, in, len, end);
 }
 
-static const char *decode_error(enum sio_wsframe_decoded r)
-{
-	switch (r) {
-	case SIO_WSFRAME_BAD_RSV: return "reserved bits set";
-	case SIO_WSFRAME_BAD_OPCODE: return "reserved opcode";
-	case SIO_WSFRAME_BAD_CONTROL: return "control frame fragmented or over 125 bytes";
-	case SIO_WSFRAME_BAD_LENGTH: return "length with its top bit set";
-	default: return "bad frame";
-	}
-}
-
 /* Reads a header from in (its start may be in c->hdr already); returns
  * the bytes of in it took, or -1 when the connection is lost. */
 static long rx_header(struct sio_server *s, struct conn *c, const unsigned char *in, size_t len)
@@ -697,7 +686,7 @@ static long rx_header(struct sio_server *s, struct conn *c, const unsigned char 
 		return (long)take;
 	}
 	if (r != SIO_WSFRAME_OK) {
-		protocol_error(s, c, decode_error(r));
+		protocol_error(s, c, sio_wsframe_decode_error(r));
 		return (long)len;
 	}
 	size_t used = h.header - c->hdr_len;
