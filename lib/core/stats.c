@@ -10,6 +10,8 @@ static const char *const close_names[SIO_CLOSE_REASON_COUNT] = {
 	[SIO_CLOSE_BUSY] = "busy",
 	[SIO_CLOSE_IDLE] = "idle",
 	[SIO_CLOSE_CLOSED] = "closed",
+	[SIO_CLOSE_PROTOCOL] = "protocol",
+	[SIO_CLOSE_INVALID_UTF8] = "invalid_utf8",
 };
 
 static const char *const refusal_names[SIO_REFUSAL_COUNT] = {

@@ -23,6 +23,8 @@ enum sio_close_reason {
 	SIO_CLOSE_BUSY,         /* 1013, over the reassembly budget */
 	SIO_CLOSE_IDLE,         /* 1001, silent past idle_timeout */
 	SIO_CLOSE_CLOSED,       /* an application backend's close command */
+	SIO_CLOSE_PROTOCOL,     /* 1002, a frame RFC 6455 forbids */
+	SIO_CLOSE_INVALID_UTF8, /* 1007, a text message or close reason not UTF-8 */
 	SIO_CLOSE_REASON_COUNT,
 };
 

@@ -38,18 +38,19 @@ size_t sio_wsframe_header(uint8_t *out, bool fin, enum sio_wsframe_opcode opcode
 	return h;
 }
 
-/* XOR with the mask, 8 bytes at a time where it can: a client masks every
- * byte it sends, and the load generator sends a lot of them. */
+/* XOR with the mask, 8 bytes at a time: a client masks every byte it
+ * sends, and a server unmasks every byte it reads, a frame often cut by
+ * reads at any phase of the mask. */
 static void xor_mask(uint8_t *dst, const uint8_t *src, size_t len, const uint8_t m[4],
 		     size_t phase)
 {
 	size_t i = 0;
 
-	if (phase % 4 == 0 && len >= 8) {
+	if (len >= 8) {
 		uint64_t m8;
 		uint8_t mb[8];
-		for (int k = 0; k < 8; k++)
-			mb[k] = m[k % 4];
+		for (size_t k = 0; k < 8; k++)
+			mb[k] = m[(phase + k) % 4];
 		memcpy(&m8, mb, 8);
 		for (; i + 8 <= len; i += 8) {
 			uint64_t v;
@@ -134,6 +135,22 @@ enum sio_wsframe_decoded sio_wsframe_decode(const uint8_t *buf, size_t len,
 	}
 	h->header = at;
 	return SIO_WSFRAME_OK;
+}
+
+const char *sio_wsframe_decode_error(enum sio_wsframe_decoded d)
+{
+	switch (d) {
+	case SIO_WSFRAME_BAD_RSV:
+		return "reserved bits set";
+	case SIO_WSFRAME_BAD_OPCODE:
+		return "a reserved opcode";
+	case SIO_WSFRAME_BAD_CONTROL:
+		return "a control frame fragmented or over 125 bytes";
+	case SIO_WSFRAME_BAD_LENGTH:
+		return "a length with its top bit set";
+	default:
+		return "no error";
+	}
 }
 
 /* Close payloads */

@@ -95,6 +95,9 @@ enum sio_wsframe_decoded {
 enum sio_wsframe_decoded sio_wsframe_decode(const uint8_t *buf, size_t len,
 					    struct sio_wsframe_head *h);
 
+/* What a decode error is, in words for a log line or a close reason. */
+const char *sio_wsframe_decode_error(enum sio_wsframe_decoded d);
+
 /* What a close frame's payload says. */
 struct sio_wsframe_close {
 	unsigned code;         /* SIO_WSFRAME_CLOSE_NO_STATUS when it has none */

@@ -13,6 +13,8 @@
 
 #include <ev.h>
 #include <libwebsockets.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <utlist.h>
 
 #include "addrs.h"
@@ -27,6 +29,7 @@
 #include "rate.h"
 #include "sendq.h"
 #include "tls.h"
+#include "utf8.h"
 #include "wsframe.h"
 
 _Static_assert(SIO_FRAME_HEADROOM >= LWS_PRE, "frames need room for the WebSocket header");
@@ -77,6 +80,27 @@ struct conn {
 	uint32_t app;                /* the instance's mark (its backend) */
 	char *app_meta;              /* path and query, NUL, Origin, NUL: one allocation */
 	UT_hash_handle hh;
+	/* Frames read here rather than by lws (see on_readable): what lws
+	 * 4.1 does not tell or does not do right is decided on the header. */
+	bool owned;
+	bool close_sent;             /* our close frame went out */
+	bool fin_sent;               /* and TCP was half-closed after it */
+	uint8_t hdr_len;             /* bytes of a header cut by a read */
+	uint8_t hdr[SIO_WSFRAME_MAX_HEADER];
+	uint8_t frame_op;            /* the frame being read */
+	bool frame_fin;
+	uint8_t mask[4];
+	uint8_t mask_phase;
+	uint8_t msg_op;              /* TEXT or BINARY while a message is open */
+	uint8_t ctl_len;
+	uint16_t pongs_len;
+	struct sio_utf8 utf8;        /* where the open text message stands */
+	uint32_t pending_len;
+	uint64_t frame_left;         /* payload bytes of the frame still to come */
+	unsigned char *ctl;          /* a control frame's payload cut by a read */
+	unsigned char *pongs;        /* pongs owed, framed, waiting for a writable turn */
+	unsigned char *pending;      /* read, not yet handled: the rate limit paused it */
+	ev_io io;
 };
 
 struct sio_server {
@@ -94,6 +118,8 @@ struct sio_server {
 	uint32_t idle_clock_s;       /* seconds since start, ticked by idle_tick */
 	/* Frames of one connection gathered into a single write. */
 	unsigned char out[LWS_PRE + 65536];
+	/* What one read takes from a client's socket. */
+	unsigned char in[65536];
 	struct sio_load load;
 	struct sio_channels *channels;
 	struct conn *conns;
@@ -175,6 +201,9 @@ static void conn_close(struct conn *c, uint16_t code, const char *reason,
 	c->close_kind = (uint8_t)kind;
 	sio_sendq_clear(&c->queue);
 	lws_callback_on_writable(c->wsi);
+	/* What still comes is read and dropped, the end of the stream with it. */
+	if (c->owned && c->paused)
+		ev_io_start(c->server->loop, &c->io);
 	/* A peer that stopped reading never makes us writable: idle_tick cuts
 	 * it off after the grace. Not an lws timeout: lws keeps those in one
 	 * sorted list, and a drain would insert every connection into it. */
@@ -546,6 +575,8 @@ discarded:
 	return 0;
 }
 
+static void resume_reading(struct sio_server *s, struct conn *c);
+
 static void resume_tick(lws_sorted_usec_list_t *sul)
 {
 	struct sio_server *s = lws_container_of(sul, struct sio_server, paused_sul);
@@ -559,7 +590,10 @@ static void resume_tick(lws_sorted_usec_list_t *sul)
 			continue;
 		LL_DELETE2(s->paused, c, paused_next);
 		c->paused = false;
-		lws_rx_flow_control(c->wsi, 1);
+		if (c->owned)
+			resume_reading(s, c);
+		else
+			lws_rx_flow_control(c->wsi, 1);
 	}
 	if (s->paused)
 		lws_sul_schedule(s->context, 0, &s->paused_sul, resume_tick,
@@ -587,13 +621,38 @@ static void limit_rate(struct sio_server *s, struct conn *c)
 				 RESUME_TICK_MS * LWS_US_PER_MS);
 	c->paused = true;
 	LL_PREPEND2(s->paused, c, paused_next);
-	lws_rx_flow_control(c->wsi, 0);
+	if (c->owned)
+		ev_io_stop(s->loop, &c->io);
+	else
+		lws_rx_flow_control(c->wsi, 0);
 }
 
+/* RFC 6455 8.1: a text message that is not UTF-8 fails the connection at
+ * its first invalid byte, however many fragments it still has to come. */
+static bool text_ok(struct sio_server *s, struct conn *c, const unsigned char *in, size_t len,
+		    bool complete)
+{
+	bool ok = sio_utf8_feed(&c->utf8, in, len) && (!complete || sio_utf8_complete(&c->utf8));
+
+	if (complete)
+		sio_utf8_reset(&c->utf8);
+	if (ok || c->close_code)
+		return ok;
+	if (sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
+		sio_log(SIO_LOG_WARN, "INVALID_UTF8", "id=%s conn=%llu what=text", s->id, c->serial);
+	conn_close(c, 1007 /* invalid frame payload data */, "invalid UTF-8",
+		   SIO_CLOSE_INVALID_UTF8);
+	return false;
+}
+
+/* Frames as lws parsed them: only without libev, where sio cannot read the
+ * socket itself (see on_readable). */
 static int receive(struct sio_server *s, struct conn *c, const unsigned char *in, size_t len)
 {
 	bool complete = lws_is_final_fragment(c->wsi) && !lws_remaining_packet_payload(c->wsi);
 
+	if (!lws_frame_is_binary(c->wsi) && !text_ok(s, c, in, len, complete))
+		return 0;
 	if (gather(s, c, in, len, complete) < 0)
 		return -1;
 	if (complete)
@@ -601,16 +660,379 @@ static int receive(struct sio_server *s, struct conn *c, const unsigned char *in
 	return 0;
 }
 
+/*
+ * Frames read here, not by lws. lws 4.1 parses the frames of a connection
+ * itself and tells its callbacks too little to hold them to RFC 6455: not
+ * whether a frame was masked (it serves an unmasked one), not a ping (it
+ * answers the first of a burst only), not the declared length of a frame
+ * but as a countdown once data came; and some of its own errors close with
+ * no close frame, or wait 5 s for an answer its parser cannot read any more.
+ * So once it has done the handshake, lws stops reading the connection (as
+ * the rate limit makes it) and sio reads it on the same libev loop, with
+ * the one codec of sio. lws stays the HTTP, handshake and TLS layer, and
+ * writes what sio sends.
+ */
+
+/* Room for the pongs owed at once: ten pings of a few bytes each, as a
+ * client checking the server might send in one burst. */
+#define PONGS_ROOM 512
+
+/* Bytes read: 0 at the end of the stream or on an error, -1 when there is
+ * nothing to read for now. */
+static ssize_t conn_read(struct conn *c, unsigned char *buf, size_t cap, bool *more)
+{
+	SSL *ssl = lws_get_ssl(c->wsi);
+
+	if (ssl) {
+		ERR_clear_error();
+		int n = SSL_read(ssl, buf, (int)cap);
+		if (n > 0) {
+			/* Decrypted bytes wait in OpenSSL where epoll cannot see them. */
+			*more = SSL_pending(ssl) > 0 || (size_t)n == cap;
+			return n;
+		}
+		int e = SSL_get_error(ssl, n);
+		return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -1 : 0;
+	}
+	ssize_t n = recv(lws_get_socket_fd(c->wsi), buf, cap, 0);
+	if (n > 0) {
+		*more = (size_t)n == cap;
+		return n;
+	}
+	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) ? -1 : 0;
+}
+
+/* Fails the connection: close code, then TCP (RFC 6455 7.1.7). */
+static void protocol_error(struct sio_server *s, struct conn *c, const char *why)
+{
+	if (c->close_code)
+		return;
+	if (sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
+		sio_log(SIO_LOG_WARN, "PROTOCOL_ERROR", "id=%s conn=%llu why=\"%s\"", s->id,
+			c->serial, why);
+	conn_close(c, SIO_WSFRAME_CLOSE_PROTOCOL, why, SIO_CLOSE_PROTOCOL);
+}
+
+static void ping(struct conn *c, const unsigned char *payload, size_t len)
+{
+	/* The pongs wait for a writable turn, all of them when they fit; when
+	 * they do not, the older ones go, which RFC 6455 5.5.3 allows: the
+	 * most recent ping is always answered, and a ping flood holds no more
+	 * than the room. */
+	if (!c->pongs && !(c->pongs = malloc(PONGS_ROOM)))
+		return;
+	if (c->pongs_len + SIO_WSFRAME_MAX_HEADER + len > PONGS_ROOM)
+		c->pongs_len = 0;
+	if (!c->pongs_len)
+		lws_callback_on_writable(c->wsi);
+	c->pongs_len = (uint16_t)(c->pongs_len +
+				  sio_wsframe_encode(c->pongs + c->pongs_len,
+						     PONGS_ROOM - c->pongs_len, SIO_WSFRAME_PONG,
+						     payload, len, NULL));
+}
+
+static void peer_close(struct sio_server *s, struct conn *c, const unsigned char *payload,
+		       size_t len)
+{
+	struct sio_wsframe_close cl;
+	char reason[SIO_WSFRAME_MAX_REASON + 1];
+
+	switch (sio_wsframe_close_parse(payload, len, &cl)) {
+	case SIO_WSFRAME_CLOSE_SHORT:
+		protocol_error(s, c, "malformed close frame");
+		return;
+	case SIO_WSFRAME_CLOSE_BAD_CODE:
+		protocol_error(s, c, "invalid close code");
+		return;
+	case SIO_WSFRAME_CLOSE_OK:
+		break;
+	}
+	/* Echoing the reason as it came would put invalid UTF-8 on the wire. */
+	if (!sio_utf8_valid(cl.reason, cl.reason_len)) {
+		if (sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
+			sio_log(SIO_LOG_WARN, "INVALID_UTF8", "id=%s conn=%llu what=close_reason",
+				s->id, c->serial);
+		conn_close(c, 1007 /* invalid frame payload data */, "invalid UTF-8 in close reason",
+			   SIO_CLOSE_INVALID_UTF8);
+		return;
+	}
+	memcpy(reason, cl.reason, cl.reason_len);
+	reason[cl.reason_len] = '\0';
+	conn_close(c, (uint16_t)cl.code, reason, SIO_CLOSE_CLIENT);
+}
+
+static int control_piece(struct sio_server *s, struct conn *c, const unsigned char *in,
+			 size_t len, bool end)
+{
+	if (c->frame_op == SIO_WSFRAME_PONG)
+		return 0;   /* what counts is that the client was heard */
+	/* Most control frames come whole in one read, handled where they lie. */
+	if (!end || c->ctl_len) {
+		if (!c->ctl && !(c->ctl = malloc(SIO_WSFRAME_MAX_CONTROL)))
+			return -1;
+		memcpy(c->ctl + c->ctl_len, in, len);
+		c->ctl_len = (uint8_t)(c->ctl_len + len);
+		if (!end)
+			return 0;
+		in = c->ctl;
+		len = c->ctl_len;
+		c->ctl_len = 0;
+	}
+	if (c->frame_op == SIO_WSFRAME_PING)
+		ping(c, in, len);
+	else
+		peer_close(s, c, in, len);
+	return 0;
+}
+
+static int data_piece(struct sio_server *s, struct conn *c, const unsigned char *in, size_t len,
+		      bool end)
+{
+	bool complete = end && c->frame_fin;
+
+	if (c->msg_op == SIO_WSFRAME_TEXT && !text_ok(s, c, in, len, complete))
+		return 0;
+	if (gather(s, c, in, len, complete) < 0)
+		return -1;
+	if (complete) {
+		c->msg_op = 0;
+		limit_rate(s, c);
+	}
+	return 0;
+}
+
+static int frame_piece(struct sio_server *s, struct conn *c, const unsigned char *in, size_t len,
+		       bool end)
+{
+	return c->frame_op & 0x8 ? control_piece(s, c, in, len, end)
+				 : data_piece(s, c, in, len, end);
+}
+
+/* Reads a header from in (its start may be in c->hdr already); returns
+ * the bytes of in it took, or -1 when the connection is lost. */
+static long rx_header(struct sio_server *s, struct conn *c, const unsigned char *in, size_t len)
+{
+	struct sio_wsframe_head h;
+	size_t room = sizeof c->hdr - c->hdr_len, take = len < room ? len : room;
+
+	memcpy(c->hdr + c->hdr_len, in, take);
+	enum sio_wsframe_decoded r = sio_wsframe_decode(c->hdr, c->hdr_len + take, &h);
+	if (r == SIO_WSFRAME_MORE) {
+		c->hdr_len = (uint8_t)(c->hdr_len + take);
+		return (long)take;
+	}
+	if (r != SIO_WSFRAME_OK) {
+		protocol_error(s, c, sio_wsframe_decode_error(r));
+		return (long)len;
+	}
+	size_t used = h.header - c->hdr_len;
+	c->hdr_len = 0;
+	if (!h.masked) {
+		protocol_error(s, c, "frame not masked");
+		return (long)len;
+	}
+	if (!(h.opcode & 0x8)) {
+		if (h.opcode == SIO_WSFRAME_CONT && !c->msg_op) {
+			protocol_error(s, c, "continuation frame without a message");
+			return (long)len;
+		}
+		if (h.opcode != SIO_WSFRAME_CONT && c->msg_op) {
+			protocol_error(s, c, "new message inside a fragmented one");
+			return (long)len;
+		}
+		/* Refused on what the header declares, as ws does, rather than
+		 * once that many bytes came. */
+		uint64_t so_far = c->msg_op ? (c->discarding ? c->discarded : c->rx_len) : 0;
+		uint64_t hard = (uint64_t)s->cfg.serve.hard_max_length;
+		if (h.len > hard || so_far + h.len > hard) {
+			sio_log(SIO_LOG_WARN, "MESSAGE_TOO_BIG", "id=%s conn=%llu bytes_over=%llu",
+				s->id, c->serial, (unsigned long long)hard);
+			conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big",
+				   SIO_CLOSE_TOO_BIG);
+			return (long)len;
+		}
+		if (h.opcode != SIO_WSFRAME_CONT) {
+			c->msg_op = h.opcode;
+			sio_utf8_reset(&c->utf8);
+		}
+	}
+	c->frame_op = h.opcode;
+	c->frame_fin = h.fin;
+	memcpy(c->mask, h.mask, 4);
+	c->mask_phase = 0;
+	c->frame_left = h.len;
+	c->ctl_len = 0;
+	if (!h.len && frame_piece(s, c, in, 0, true) < 0)
+		return -1;
+	return (long)used;
+}
+
+static long rx_payload(struct sio_server *s, struct conn *c, unsigned char *in, size_t len)
+{
+	size_t n = len < c->frame_left ? len : (size_t)c->frame_left;
+
+	sio_wsframe_unmask(in, n, c->mask, c->mask_phase);
+	c->mask_phase = (uint8_t)((c->mask_phase + n) & 3);
+	c->frame_left -= n;
+	return frame_piece(s, c, in, n, !c->frame_left) < 0 ? -1 : (long)n;
+}
+
+/* Handles len bytes read; -1 when the connection is lost. */
+static int rx_bytes(struct sio_server *s, struct conn *c, unsigned char *in, size_t len)
+{
+	while (len) {
+		if (c->close_code)
+			return 0;   /* failed or closing: the rest is read and dropped */
+		if (c->paused) {
+			/* The rate limit stopped the reading between two frames
+			 * of one read: the rest waits for it. */
+			unsigned char *p = malloc(len);
+			if (!p)
+				return -1;
+			memcpy(p, in, len);
+			c->pending = p;
+			c->pending_len = (uint32_t)len;   /* at most one read */
+			return 0;
+		}
+		long used = c->frame_left ? rx_payload(s, c, in, len) : rx_header(s, c, in, len);
+		if (used < 0)
+			return -1;
+		in += used;
+		len -= (size_t)used;
+	}
+	return 0;
+}
+
+/* Closes at once: c is gone on return. Not from inside an lws callback. */
+static void conn_kill(struct conn *c)
+{
+	ev_io_stop(c->server->loop, &c->io);
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_SYNC);
+}
+
+static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, io));
+	struct sio_server *s = c->server;
+	bool more = false;
+
+	(void)revents;
+	/* A few reads, then the others' turn. */
+	for (int turn = 0; turn < 4; turn++) {
+		ssize_t n = conn_read(c, s->in, sizeof s->in, &more);
+		if (n < 0)
+			return;
+		if (n == 0 || rx_bytes(s, c, s->in, (size_t)n) < 0) {
+			conn_kill(c);
+			return;
+		}
+		c->heard_s = s->idle_clock_s;
+		c->pinged = false;
+		if (c->paused || !more)
+			return;
+	}
+	ev_feed_event(loop, w, EV_READ);
+}
+
+static void resume_reading(struct sio_server *s, struct conn *c)
+{
+	unsigned char *p = c->pending;
+	size_t len = c->pending_len;
+
+	c->pending = NULL;
+	c->pending_len = 0;
+	int rc = p ? rx_bytes(s, c, p, len) : 0;
+	free(p);
+	if (rc < 0) {
+		/* Inside an lws timer: lws closes it on its next turn. */
+		ev_io_stop(s->loop, &c->io);
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	if (c->paused)
+		return;
+	ev_io_start(s->loop, &c->io);
+	/* What OpenSSL holds decrypted wakes no epoll. */
+	ev_feed_event(s->loop, &c->io, EV_READ);
+}
+
+/* After our close frame: a FIN, so that the client sees the end at once
+ * (RFC 6455 7.1.1: the server closes TCP first); its answer is read and
+ * dropped until it closes too, or the grace runs out. */
+static void half_close(struct conn *c)
+{
+	SSL *ssl = lws_get_ssl(c->wsi);
+
+	if (ssl) {
+		ERR_clear_error();
+		SSL_shutdown(ssl);
+	}
+	shutdown(lws_get_socket_fd(c->wsi), SHUT_WR);
+	c->fin_sent = true;
+}
+
+static void own_reading(struct sio_server *s, struct conn *c, struct lws *wsi)
+{
+	c->owned = true;
+	lws_rx_flow_control(wsi, 0);
+	ev_io_init(&c->io, on_readable, lws_get_socket_fd(wsi), EV_READ);
+	ev_io_start(s->loop, &c->io);
+}
+
 /* Sends what is queued for one connection in as few system calls as it
  * fits in: under load a subscriber has several frames waiting, and one
  * write for all of them costs what one write for a single frame does. */
-static int writeable(struct sio_server *s, struct conn *c)
+/* A close frame framed here and passed through as is: lws 4.1 keeps its
+ * own close writes to itself, and waits after them for an answer. */
+static int write_close(struct lws *wsi, unsigned code, const char *reason)
 {
-	if (c->close_code) {
+	uint8_t body[SIO_WSFRAME_MAX_CONTROL];
+	uint8_t frame[LWS_PRE + SIO_WSFRAME_MAX_HEADER + SIO_WSFRAME_MAX_CONTROL];
+	size_t n = sio_wsframe_close_build(body, code, reason, reason ? strlen(reason) : 0);
+
+	n = sio_wsframe_encode(frame + LWS_PRE, sizeof frame - LWS_PRE, SIO_WSFRAME_CLOSE, body, n,
+			       NULL);
+	return lws_write(wsi, frame + LWS_PRE, n, LWS_WRITE_HTTP) < (int)n ? -1 : 0;
+}
+
+static int write_closing(struct conn *c)
+{
+	if (!c->owned) {
 		lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
 				 (unsigned char *)c->close_reason,
 				 c->close_reason ? strlen(c->close_reason) : 0);
 		return -1;
+	}
+	if (!c->close_sent) {
+		c->close_sent = true;
+		if (write_close(c->wsi, c->close_code, c->close_reason) < 0)
+			return -1;
+		if (lws_partial_buffered(c->wsi)) {
+			/* The FIN goes once the frame is out. */
+			lws_callback_on_writable(c->wsi);
+			return 0;
+		}
+	}
+	if (!c->fin_sent)
+		half_close(c);
+	return 0;
+}
+
+static int writeable(struct sio_server *s, struct conn *c)
+{
+	if (c->close_code)
+		return write_closing(c);
+	if (c->pongs_len) {
+		/* Framed already: passed through as they are. */
+		memcpy(s->out + LWS_PRE, c->pongs, c->pongs_len);
+		int n = lws_write(c->wsi, s->out + LWS_PRE, c->pongs_len, LWS_WRITE_HTTP);
+		if (n < (int)c->pongs_len)
+			return -1;
+		c->pongs_len = 0;
+		if (lws_send_pipe_choked(c->wsi)) {
+			lws_callback_on_writable(c->wsi);
+			return 0;
+		}
 	}
 	if (c->ping_due) {
 		c->ping_due = false;
@@ -728,6 +1150,8 @@ static void established(struct sio_server *s, struct conn *c, struct lws *wsi)
 	c->heard_s = s->idle_clock_s;
 	c->serial = ++s->next_serial;
 	DL_APPEND(s->conns, c);
+	if (s->loop)
+		own_reading(s, c, wsi);
 	char ip[64];
 	const char *peer = lws_get_peer_simple(wsi, ip, sizeof ip);
 	c->addr = sio_addrs_acquire(&s->addrs, peer ? peer : "unknown");
@@ -776,6 +1200,11 @@ static void closed(struct sio_server *s, struct conn *c)
 	sio_addrs_release(&s->addrs, &c->addr);
 	if (c->paused)
 		LL_DELETE2(s->paused, c, paused_next);
+	if (c->owned)
+		ev_io_stop(s->loop, &c->io);
+	free(c->ctl);
+	free(c->pongs);
+	free(c->pending);
 	free(c->close_reason);
 	free(c->app_meta);
 	if (c->ready)
@@ -975,8 +1404,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		break;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 	{
-		/* RFC 6455 5.5.1: a close body is empty or holds a 2-byte code;
-		 * lws 4.1 would answer a 1-byte one with 1005, a code never sent. */
+		/* Only when lws reads the frames (no libev). RFC 6455 5.5.1: a
+		 * close body is empty or holds a 2-byte code; lws 4.1 would
+		 * answer a 1-byte one with 1005, a code never sent, and echo a
+		 * reason that is not UTF-8. */
 		struct sio_wsframe_close cl;
 		enum sio_wsframe_close_parsed parsed = sio_wsframe_close_parse(in, len, &cl);
 		if (parsed == SIO_WSFRAME_CLOSE_OK && c && c->server && !c->close_code) {
@@ -986,17 +1417,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			c->close_reason = strndup(cl.reason ? cl.reason : "", cl.reason_len);
 		}
 		if (parsed == SIO_WSFRAME_CLOSE_SHORT) {
-			static const char why[] = "malformed close frame";
-			uint8_t body[SIO_WSFRAME_MAX_CONTROL];
-			uint8_t frame[LWS_PRE + SIO_WSFRAME_MAX_HEADER + SIO_WSFRAME_MAX_CONTROL];
-			size_t n = sio_wsframe_close_build(body, SIO_WSFRAME_CLOSE_PROTOCOL, why,
-							   sizeof why - 1);
-			/* Framed here and passed through as is (lws 4.1 keeps its
-			 * close writes to itself). */
-			n = sio_wsframe_encode(frame + LWS_PRE, sizeof frame - LWS_PRE,
-					       SIO_WSFRAME_CLOSE, body, n, NULL);
-			lws_write(wsi, frame + LWS_PRE, n, LWS_WRITE_HTTP);
+			write_close(wsi, SIO_WSFRAME_CLOSE_PROTOCOL, "malformed close frame");
 			return -1;   /* answered: lws is not to echo */
+		}
+		if (cl.reason_len && !sio_utf8_valid(cl.reason, cl.reason_len)) {
+			write_close(wsi, 1007 /* invalid frame payload data */,
+				    "invalid UTF-8 in close reason");
+			return -1;
 		}
 		break;
 	}
@@ -1013,8 +1440,9 @@ static const struct lws_protocols protocols[] = {
 	/* No subprotocol name is required: the socketiyo client asks for none,
 	 * and lws binds such connections to the first protocol. */
 	/* lws gives each connection a receive buffer of this size for its whole
-	 * life: small keeps idle connections cheap; longer messages arrive in
-	 * pieces and are gathered in receive(). */
+	 * life: small keeps idle connections cheap. It reads the handshake
+	 * into it; the frames sio reads itself (on_readable), or without libev
+	 * lws hands them over in pieces of this size, gathered in receive(). */
 	{ "socketiyo", callback, sizeof(struct conn), 512, 0, NULL, 0 },
 	/* Foreign descriptors (the bus) adopted into the same loop. */
 	{ "sio-watch", callback, 0, 0, 0, NULL, 0 },

@@ -577,20 +577,6 @@ static void on_control(struct sio_wsclient *c, const struct sio_wsframe_head *h,
 	}
 }
 
-static const char *decode_error(enum sio_wsframe_decoded d)
-{
-	switch (d) {
-	case SIO_WSFRAME_BAD_RSV:
-		return "reserved bits set";
-	case SIO_WSFRAME_BAD_OPCODE:
-		return "a reserved opcode";
-	case SIO_WSFRAME_BAD_CONTROL:
-		return "a control frame fragmented or over 125 bytes";
-	default:
-		return "a frame length out of range";
-	}
-}
-
 /* A data frame's header: the message goes on, or begins. */
 static void on_data_header(struct sio_wsclient *c, const struct sio_wsframe_head *h)
 {
@@ -662,7 +648,7 @@ static void take_frames(struct sio_wsclient *c)
 		if (d == SIO_WSFRAME_MORE)
 			break;
 		if (d != SIO_WSFRAME_OK) {
-			protocol_error(c, decode_error(d));
+			protocol_error(c, sio_wsframe_decode_error(d));
 			break;
 		}
 		/* RFC 6455 5.1: a client must close on a masked frame. */

@@ -1,8 +1,8 @@
 #!/usr/bin/env bats
 # Validation of client frames (DESIGN.md §2): a rejected frame is dropped,
 # counted and logged, and the connection stays open; only a connection that
-# keeps sending rejected frames (1008) or a frame above the hard cap (1009)
-# is closed.
+# keeps sending rejected frames (1008), a frame above the hard cap (1009) or
+# a text frame that is not UTF-8 (1007) is closed.
 
 load helpers
 
@@ -76,14 +76,28 @@ xs() { printf 'x%.0s' $(seq 1 "$1"); }
 	log_has 'MESSAGE_FORMAT_ERROR .*reason="neither data nor action"'
 }
 
-@test "MESSAGE_FORMAT_ERROR: invalid UTF-8 in a text frame, the connection stays open" {
+@test "MESSAGE_FORMAT_ERROR: invalid UTF-8 in a binary frame, the connection stays open" {
 	start_serve
+	# Binary frames are not text to RFC 6455 (ws does not check them); as
+	# JSON, what is not UTF-8 in them does not parse.
 	assert_rejected MESSAGE_FORMAT_ERROR \
-		"hex:$(hexof '{"channel":"c","data":"')fffe$(hexof '"}')" \
-		"hex:$(hexof '{"channel":"c","data":"')c0af$(hexof '"}')" \
-		"hex:$(hexof '{"channel":"c","data":"')eda080$(hexof '"}')" \
-		"hex:$(hexof '{"channel":"')e282$(hexof '","data":1}')" \
-		"$(rawframe 82 "$(hexof '{"channel":"c","data":"')ff$(hexof '"}')")"
+		"$(rawframe 82 "$(hexof '{"channel":"c","data":"')ff$(hexof '"}')")" \
+		"$(rawframe 82 "$(hexof '{"channel":"c","data":"')eda080$(hexof '"}')")"
+}
+
+@test "invalid UTF-8 in a text frame closes the connection with 1007 (RFC 6455 8.1), not a rejected frame" {
+	start_serve
+	local payload
+	for payload in "$(hexof '{"channel":"c","data":"')fffe$(hexof '"}')" \
+		"$(hexof '{"channel":"c","data":"')c0af$(hexof '"}')" \
+		"$(hexof '{"channel":"c","data":"')eda080$(hexof '"}')" \
+		"$(hexof '{"channel":"')e282$(hexof '","data":1}')"; do
+		run -0 ws "$(sub ok)" "hex:$payload" "$(pub ok '"lost"')" recv:1
+		assert_output 'CLOSE 1007 invalid UTF-8'
+	done
+	wait_metric 'sio_closed_total{reason="invalid_utf8"}' 4
+	assert_equal "$(metric 'sio_rejected_frames_total{error="MESSAGE_FORMAT_ERROR"}')" 0
+	assert_equal "$(metric sio_published_total)" 0
 }
 
 @test "VALIDATE_CHANNEL_ERROR: a channel of max_channel_length bytes or more, or the default channel" {

@@ -30,7 +30,7 @@ setup() {
 	local port bus
 	{ read -r port && read -r bus; } < <(free_port 2)
 	"${VG[@]}" --log-file="$BATS_TEST_TMPDIR/vg.log" "$SIO_BIN/sio-serve" --port "$port" \
-		--bus-bind "tcp://127.0.0.1:$bus" --drain-ms 100 \
+		--bus-bind "tcp://127.0.0.1:$bus" --drain-ms 100 --rate-limit 50 --rate-burst 5 \
 		2>"$BATS_TEST_TMPDIR/serve.log" 3>&- &
 	local pid=$!
 	track_pid "$pid"
@@ -43,6 +43,16 @@ setup() {
 	wait_bg sub 30
 	assert_equal "$(bg_out sub)" $'{"channel":"v","data":[1,2]}\n{"channel":"v","data":"pieces"}'
 	wait_metric 'sio_rejected_frames_total{error="MESSAGE_FORMAT_ERROR"}' 1
+	# The frames sio reads itself: pings a byte at a time, frames that break
+	# RFC 6455, and reading held back by the rate limit in mid-read.
+	run -0 ws "dribble:$(rawframe 89 "$(hexof hi)" | sed 's/^rawbytes://')" "pong:$(hexof hi)" close
+	run -0 ws "hex:$(hexof '{"channel":"v","data":"')c0af" expect-close
+	assert_output 'CLOSE 1007 invalid UTF-8'
+	run -0 ws rawbytes:8100 expect-close
+	assert_output 'CLOSE 1002 frame not masked'
+	run -0 ws "repeat:20:$(pub w 1 | cut -d: -f2-)" close
+	wait_metric sio_published_total 22
+	(($(metric sio_rate_limited_total) >= 1))
 	kill -TERM "$pid"
 	wait_exit "$pid" 60
 	assert_equal "$WAIT_RC" 0

@@ -13,6 +13,9 @@ Steps, run in order:
   part:N            send N bytes ('x') as one more fragment of a text message
                     that is never finished (the first one starts it)
   rawbytes:HEX      write raw bytes to the socket (malformed frames)
+  dribble:HEX       the same, a byte at a time, 2 ms apart
+  pong:HEX          wait for a pong with this payload; print "PONG hex" for
+                    each pong until then
   repeat:K:PAYLOAD  send K text frames
   recv:N            wait for N data frames and print each on a line
   expect-close      wait for the server's close; print "CLOSE code reason"
@@ -20,7 +23,9 @@ Steps, run in order:
   hold:S            keep the connection S seconds, printing frames
   close             send a close frame (1000) and wait for the answer
 Options: --no-pong (never answer pings), --timeout S (per wait, default 10),
---print-pings, --origin ORIGIN (send an Origin header), --source ADDR (connect
+--print-pings, --close-wait S (after the server's close: answer it, or not
+with --no-close-answer, then print "TCP closed" if the server ends the TCP
+connection within S seconds, "TCP open" if not), --origin ORIGIN (send an Origin header), --source ADDR (connect
 from this local address). wss:// URLs are taken without checking the
 certificate unless --cafile FILE names the one to trust. Exit 0, or 2 on a timeout, 3 when the connection failed.
 """
@@ -40,7 +45,7 @@ class Closed(Exception):
 
 class Client:
     def __init__(self, url, timeout, pong=True, print_pings=False, origin=None,
-                 source=None, cafile=None):
+                 source=None, cafile=None, close_answer=True):
         u = urlparse(url)
         tls = u.scheme == "wss"
         self.sock = socket.create_connection((u.hostname, u.port or (443 if tls else 80)),
@@ -74,6 +79,7 @@ class Client:
         self.pong = pong
         self.print_pings = print_pings
         self.closed = None
+        self.close_answer = close_answer
 
     def frame(self, opcode, payload, fin=True):
         head = bytes([(0x80 if fin else 0) | opcode])
@@ -110,8 +116,9 @@ class Client:
         out, self.buf = self.buf[:n], self.buf[n:]
         return out
 
-    def next_message(self, deadline):
-        """Returns (opcode, payload) of the next data message."""
+    def next_message(self, deadline, pongs=False):
+        """Returns (opcode, payload) of the next data message, or of the
+        next pong when pongs is true."""
         parts, first_op = [], None
         while True:
             b0, b1 = self.read_exact(2, deadline)
@@ -129,12 +136,15 @@ class Client:
                     self.send(0xA, payload)
                 continue
             if op == 0xA:
+                if pongs:
+                    return op, payload
                 continue
             if op == 0x8:
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
                 self.closed = (code, payload[2:].decode("utf-8", "replace"))
                 try:
-                    self.send(0x8, payload[:2])
+                    if getattr(self, "close_answer", True):
+                        self.send(0x8, payload[:2])
                 except OSError:
                     pass
                 raise Closed("close")
@@ -145,6 +155,18 @@ class Client:
                 return first_op, b"".join(parts)
 
 
+def wait_eof(c, seconds):
+    """Whether the server ends the connection within seconds."""
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            c.read_exact(len(c.buf) + 1, deadline)
+    except Closed:
+        return True
+    except (TimeoutError, OSError):
+        return False
+
+
 def mask_fast(payload, mask):
     m = int.from_bytes(mask * (len(payload) // 4 + 1), "big") >> (8 * (4 - len(payload) % 4) % 32)
     m = int.from_bytes((mask * (len(payload) // 4 + 1))[:len(payload)], "big")
@@ -153,7 +175,8 @@ def mask_fast(payload, mask):
 
 def main(argv):
     timeout, pong, print_pings = 10.0, True, False
-    origin = source = cafile = None
+    origin = source = cafile = close_wait = None
+    close_answer = True
     args = []
     i = 0
     while i < len(argv):
@@ -162,6 +185,11 @@ def main(argv):
             pong = False
         elif a == "--print-pings":
             print_pings = True
+        elif a == "--no-close-answer":
+            close_answer = False
+        elif a == "--close-wait":
+            i += 1
+            close_wait = float(argv[i])
         elif a == "--timeout":
             i += 1
             timeout = float(argv[i])
@@ -180,7 +208,7 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 64
     try:
-        c = Client(args[0], timeout, pong, print_pings, origin, source, cafile)
+        c = Client(args[0], timeout, pong, print_pings, origin, source, cafile, close_answer)
     except (OSError, ConnectionError) as e:
         print(f"wsraw: connect failed: {e}", file=sys.stderr)
         return 3
@@ -212,6 +240,20 @@ def main(argv):
                 c.parts_sent += 1
             elif kind == "rawbytes":
                 c.sock.sendall(bytes.fromhex(rest))
+            elif kind == "dribble":
+                c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                for b in bytes.fromhex(rest):
+                    c.sock.sendall(bytes([b]))
+                    time.sleep(0.002)
+            elif kind == "pong":
+                want = bytes.fromhex(rest)
+                deadline = time.monotonic() + timeout
+                while True:
+                    op, payload = c.next_message(deadline, pongs=True)
+                    if op == 0xA:
+                        print("PONG " + payload.hex(), flush=True)
+                        if payload == want:
+                            break
             elif kind == "repeat":
                 k, _, payload = rest.partition(":")
                 for _ in range(int(k)):
@@ -245,6 +287,8 @@ def main(argv):
     except Closed:
         if c.closed:
             print(f"CLOSE {c.closed[0]} {c.closed[1]}", flush=True)
+            if close_wait is not None:
+                print("TCP closed" if wait_eof(c, close_wait) else "TCP open", flush=True)
         else:
             print("EOF", flush=True)
         return 0

@@ -284,6 +284,14 @@ static void test_unmask_in_pieces(void **state)
 	sio_wsframe_unmask(pieces + 3, 17, rfc_mask, 3);
 	sio_wsframe_unmask(pieces + 20, 17, rfc_mask, 20);
 	assert_memory_equal(whole, pieces, sizeof whole);
+	/* Cut in two at every byte: the second piece starts at any phase. */
+	for (size_t cut = 0; cut <= sizeof whole; cut++) {
+		for (size_t i = 0; i < sizeof whole; i++)
+			pieces[i] = (uint8_t)(i * 7);
+		sio_wsframe_unmask(pieces, cut, rfc_mask, 0);
+		sio_wsframe_unmask(pieces + cut, sizeof whole - cut, rfc_mask, cut);
+		assert_memory_equal(whole, pieces, sizeof whole);
+	}
 	/* Masking twice gives the bytes back. */
 	sio_wsframe_unmask(whole, sizeof whole, rfc_mask, 0);
 	for (size_t i = 0; i < sizeof whole; i++)
@@ -505,6 +513,22 @@ static void test_response(void **state)
 					      NULL), SIO_WSFRAME_RESP_BAD_ACCEPT);
 }
 
+/* Each error has its own words, for the log and the close reason. */
+static void test_decode_error_words(void **state)
+{
+	enum sio_wsframe_decoded errs[] = { SIO_WSFRAME_BAD_RSV, SIO_WSFRAME_BAD_OPCODE,
+					    SIO_WSFRAME_BAD_CONTROL, SIO_WSFRAME_BAD_LENGTH };
+
+	(void)state;
+	for (size_t i = 0; i < 4; i++) {
+		const char *w = sio_wsframe_decode_error(errs[i]);
+		assert_non_null(w);
+		assert_true(strlen(w) > 0 && strlen(w) <= SIO_WSFRAME_MAX_REASON);
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(w, sio_wsframe_decode_error(errs[j]));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -518,6 +542,7 @@ int main(void)
 		cmocka_unit_test(test_stream_cut_at_every_byte),
 		cmocka_unit_test(test_unmask_in_pieces),
 		cmocka_unit_test(test_bad_headers),
+		cmocka_unit_test(test_decode_error_words),
 		cmocka_unit_test(test_close_payloads),
 		cmocka_unit_test(test_close_answers),
 		cmocka_unit_test(test_key_and_accept),
