@@ -106,8 +106,8 @@ nobody() { echo "tcp://127.0.0.1:$(free_port)"; }
 	wait_for out_has '"event":"JOIN","instance":"A"'
 	run head -n 1 "$BATS_TEST_TMPDIR/backend.out"
 	assert_output '{"event":"READY","id":"b1"}'
-	# The instance heard the attach (it has no use for it yet).
-	wait_log 'what=inbox why="unknown message"' "$SERVE_LOG"
+	# The instance heard the attach.
+	wait_log 'APP_ATTACH id=A backend=b1 role=worker' "$SERVE_LOG"
 	serve_as B --bus-peer "$A_BUS"
 	wait_for out_has '"event":"JOIN","instance":"B"'
 	stop_pid "$B_PID"
