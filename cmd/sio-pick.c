@@ -19,10 +19,10 @@
 enum { OPT_WEIGHTED = 1, OPT_TWO_CHOICES, OPT_SEED };
 
 static const struct sio_option options[] = {
-	{ "weighted", 'w', 0, OPT_WEIGHTED, NULL, "weigh each endpoint by its free capacity" },
+	{ "weighted", 0, 0, OPT_WEIGHTED, NULL, "weigh each endpoint by its free capacity" },
 	{ "two-choices", '2', 0, OPT_TWO_CHOICES, NULL,
 	  "draw two endpoints, take the one with more room" },
-	{ "seed", 's', 1, OPT_SEED, "S", "seed the generator: repeatable picks" },
+	{ "seed", 0, 1, OPT_SEED, "S", "seed the generator: repeatable picks" },
 	{ NULL, 0, 0, 0, NULL, NULL },
 };
 

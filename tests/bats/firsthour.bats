@@ -19,3 +19,35 @@ load helpers
 	assert_output --partial 'low_enough (600000) must be below high_clients (9)'
 	assert_output --partial 'set --high-clients and --low-enough'
 }
+
+# usage_error PROG ARGS...: exit 64, and the last line says where help is.
+usage_error() {
+	local prog=$1
+	shift
+	run --separate-stderr "$SIO_BIN/$prog" "$@" </dev/null
+	[[ $status == 64 ]] || fail "$prog $*: exit $status, not 64 (${stderr})"
+	[[ ${stderr##*$'\n'} == "Try '$prog --help'." ]] ||
+		fail "$prog $*: the last line is not the --help hint: ${stderr}"
+}
+
+@test "every usage error of every program ends with the --help hint" {
+	local p
+	for p in sio-serve sio-cat sio-monitor sio-announce sio-pick sio-bench sio-backend; do
+		usage_error "$p" --no-such-option
+		usage_error "$p" -Z
+		usage_error "$p" --log-level
+	done
+	usage_error sio-serve extra
+	usage_error sio-cat
+	usage_error sio-cat not-a-url
+	usage_error sio-cat ws://127.0.0.1:1/a ws://127.0.0.1:2/b
+	usage_error sio-cat --bus-peer tcp://127.0.0.1:1
+	usage_error sio-monitor extra
+	usage_error sio-announce
+	usage_error sio-pick --seed x
+	usage_error sio-bench nomode
+	usage_error sio-bench relay
+	usage_error sio-bench fanout --url not-a-url
+	usage_error sio-bench hold --window 3
+	usage_error sio-backend extra
+}
