@@ -333,3 +333,23 @@ short_options() {
 		[ -z "$stderr" ] || fail "${src#"$ROOT"/}: $stderr"
 	done
 }
+
+@test "man keeps option names and words whole at line ends" {
+	command -v scdoc >/dev/null || skip "scdoc is not installed"
+	command -v man >/dev/null || skip "man is not installed"
+	local page width
+	make --no-print-directory -s -C "$ROOT" man
+	for page in "$ROOT"/man/*.[157]; do
+		for width in 80 100 120; do
+			run --separate-stderr env MANWIDTH=$width man --warnings -l "$page"
+			assert_success
+			[ -z "$stderr" ] || fail "${page#"$ROOT"/}: $stderr"
+			# A line ending in a letter and a hyphen is a word or a --long-option
+			# broken in two; the hyphen itself is an ASCII one, to copy.
+			run grep -nE '[[:alpha:]]-$' <<<"$output"
+			[ -z "$output" ] || fail "${page#"$ROOT"/} at $width columns: $output"
+			run grep -c $'\u2212' <<<"$(LC_ALL=C.UTF-8 MANWIDTH=$width man -l "$page")"
+			assert_output 0
+		done
+	done
+}
