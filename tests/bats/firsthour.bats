@@ -3,6 +3,7 @@
 # and what to do, with the exit code of its kind.
 
 load helpers
+load mesh
 
 @test "--max-clients alone derives high_clients and low_enough (80 %, 60 %)" {
 	run "$SIO_BIN/sio-serve" --max-clients 10 --check-config
@@ -50,4 +51,29 @@ usage_error() {
 	usage_error sio-bench fanout --url not-a-url
 	usage_error sio-bench hold --window 3
 	usage_error sio-backend extra
+}
+
+@test "a peer's orderly shutdown is logged at info, a death at warning" {
+	instance A --heartbeat-ms 100 --dead-after-ms 500
+	instance B --bus-peer "${IBUS[A]}" --heartbeat-ms 100 --dead-after-ms 500
+	instance C --bus-peer "${IBUS[A]}" --heartbeat-ms 100 --dead-after-ms 500
+	wait_mesh 2 A B C
+	kill -TERM "${IPID[B]}"
+	wait_for grep -q 'LEAVE id=A peer=B .*why=shutdown' "${ILOG[A]}"
+	run grep 'LEAVE id=A peer=B' "${ILOG[A]}"
+	assert_output --regexp '^sio-serve: info: LEAVE id=A peer=B .*why=shutdown$'
+	kill -KILL "${IPID[C]}"
+	wait_for grep -q 'LEAVE id=A peer=C .*why=timeout' "${ILOG[A]}"
+	run grep 'LEAVE id=A peer=C' "${ILOG[A]}"
+	assert_output --regexp '^sio-serve: warning: LEAVE id=A peer=C .*why=timeout$'
+}
+
+@test "draining reads right for one connection" {
+	start_serve --drain-ms 200
+	"$SIO_BIN/sio-cat" "$SERVE_URL" --subscribe news >/dev/null 2>&1 &
+	track_pid $!
+	wait_metric sio_clients 1
+	stop_serve
+	run grep draining "$SERVE_LOG"
+	assert_output --regexp 'draining 1 connection over 200 ms$'
 }
