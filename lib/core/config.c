@@ -313,6 +313,20 @@ static void derive_thresholds(struct sio_config *cfg)
 	cfg->serve.low_enough = low;
 }
 
+/* A transport ZeroMQ knows, then something after "://". */
+static bool zmq_endpoint_ok(const char *e)
+{
+	static const char *const transports[] = { "tcp://", "ipc://", "inproc://", "pgm://",
+						  "epgm://", "tipc://", "vmci://", "ws://",
+						  "wss://", "udp://" };
+	for (size_t i = 0; i < sizeof transports / sizeof transports[0]; i++) {
+		size_t n = strlen(transports[i]);
+		if (!strncmp(e, transports[i], n))
+			return e[n] != '\0';
+	}
+	return false;
+}
+
 /* Constraints between settings, reported at the setting that breaks them. */
 static int check(struct sio_config *cfg, char *err, size_t errlen)
 {
@@ -381,6 +395,21 @@ static int check(struct sio_config *cfg, char *err, size_t errlen)
 		if (cfg->serve.port + cfg->serve.workers - 1 > 65535)
 			return fail(err, errlen, cfg, sio_settings_find("serve", "workers"),
 				    "the last worker's port would be above 65535");
+	}
+	/* ZeroMQ takes "host:port" only as "Invalid argument", at connect time. */
+	static const char *const bus_endpoints[] = { "bind", "inbox", "peers" };
+	for (size_t i = 0; i < sizeof bus_endpoints / sizeof bus_endpoints[0]; i++) {
+		const struct sio_setting *st = sio_settings_find("bus", bus_endpoints[i]);
+		const struct sio_strlist *list = st->type == SIO_SET_LIST ? field(cfg, st) : NULL;
+		size_t n = list ? list->count : 1;
+		for (size_t k = 0; k < n; k++) {
+			const char *e = list ? list->items[k] : *(char **)field(cfg, st);
+			if (*e && !zmq_endpoint_ok(e)) {
+				snprintf(why, sizeof why, "%.120s: expected a ZeroMQ endpoint such as"
+					 " tcp://HOST:PORT (or ipc://PATH)", e);
+				return fail(err, errlen, cfg, st, why);
+			}
+		}
 	}
 	if (*cfg->bus.trust && !*cfg->bus.cert)
 		return fail(err, errlen, cfg, sio_settings_find("bus", "trust"),

@@ -77,3 +77,37 @@ usage_error() {
 	run grep draining "$SERVE_LOG"
 	assert_output --regexp 'draining 1 connection over 200 ms$'
 }
+
+alone_lines_at_least() { (($(grep -c BUS_ALONE "${ILOG[A]}") >= $1)); }
+
+@test "a lone instance given seeds says so every 10 heartbeats, naming the seeds" {
+	local dead
+	dead=$(free_port)
+	instance A --heartbeat-ms 100 --dead-after-ms 500 --bus-peer "tcp://127.0.0.1:$dead"
+	wait_for grep -q 'BUS_ALONE' "${ILOG[A]}"
+	run grep BUS_ALONE "${ILOG[A]}"
+	assert_line --regexp "^sio-serve: warning: BUS_ALONE id=A seeds=tcp://127\\.0\\.0\\.1:$dead why=\"no peer heard for 1000 ms"
+	# Again while it lasts, and no more often than every 10 heartbeats.
+	SIO_WAIT=5 wait_for alone_lines_at_least 2
+	sleep 1
+	(($(grep -c BUS_ALONE "${ILOG[A]}") <= 4)) || fail "$(grep -c BUS_ALONE "${ILOG[A]}") BUS_ALONE lines"
+
+	# Heard by a peer: the warnings stop.
+	instance B --heartbeat-ms 100 --dead-after-ms 500 --bus-peer "${IBUS[A]}"
+	wait_mesh 1 A B
+	local n
+	n=$(grep -c BUS_ALONE "${ILOG[A]}")
+	sleep 1.5
+	assert_equal "$(grep -c BUS_ALONE "${ILOG[A]}")" "$n"
+	refute grep -q BUS_ALONE "${ILOG[B]}"
+}
+
+@test "a bus endpoint without its transport is a configuration error naming the setting" {
+	run --separate-stderr "$SIO_BIN/sio-serve" --bus-peer 127.0.0.1:18080 --check-config
+	assert_failure 78
+	assert_equal "$stderr" "sio-serve: error: --bus-peer: 127.0.0.1:18080: expected a ZeroMQ endpoint such as tcp://HOST:PORT (or ipc://PATH)"
+	run --separate-stderr "$SIO_BIN/sio-cat" --bus-peer localhost:18080 --publish news
+	assert_failure 78
+	assert_output ''
+	assert_equal "$stderr" "sio-cat: error: --bus-peer: localhost:18080: expected a ZeroMQ endpoint such as tcp://HOST:PORT (or ipc://PATH)"
+}

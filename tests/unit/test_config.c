@@ -403,6 +403,21 @@ static void test_thresholds_derived_from_max(void **state)
 	sio_config_free(&cfg);
 }
 
+/* A bus endpoint without its transport: ZeroMQ would only say "Invalid
+ * argument" when connecting. */
+static void test_bus_endpoints_need_a_transport(void **state)
+{
+	char err[512] = "";
+
+	(void)state;
+	expect_file_error("bus = {\n  peers = [ \"tcp://10.0.0.1:1\", \"10.0.0.2:18080\" ];\n};\n",
+			  "test.conf:2: bus.peers: 10.0.0.2:18080: expected a ZeroMQ endpoint");
+	expect_file_error("bus = {\n  bind = \"127.0.0.1:18080\";\n};\n", "test.conf:2: bus.bind: ");
+	expect_file_error("bus = {\n  inbox = \"tcp://\";\n};\n", "test.conf:2: bus.inbox: ");
+	assert_int_equal(build_text("bus = { peers = [ \"tcp://h:1\", \"ipc:///run/sio/a\" ];"
+				    " bind = \"tcp://*:18080\"; };\n", NULL, err, sizeof err), 0);
+}
+
 static void test_other_constraints(void **state)
 {
 	(void)state;
@@ -1134,6 +1149,7 @@ int main(void)
 		cmocka_unit_test_setup(test_out_of_range, reset_getopt),
 		cmocka_unit_test_setup(test_bad_thresholds, reset_getopt),
 		cmocka_unit_test_setup(test_thresholds_derived_from_max, reset_getopt),
+		cmocka_unit_test_setup(test_bus_endpoints_need_a_transport, reset_getopt),
 		cmocka_unit_test_setup(test_other_constraints, reset_getopt),
 		cmocka_unit_test_setup(test_syntax_error, reset_getopt),
 		cmocka_unit_test_setup(test_missing_file, reset_getopt),
