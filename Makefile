@@ -167,10 +167,15 @@ build/tests/%: build/tests/%.o $(LIB)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIB) $(ALL_LIBS) -lcmocka
 
+# man breaks lines after a hyphen and hyphenates words: --log-level would
+# end a line as "--log-", a word as "to-". In text lines every - becomes \-
+# (groff breaks after a hyphen, never after \-, and renders it as -), and
+# .nh comes after .TH, whose an.tmac turns hyphenation back on.
 man: $(MAN_OUT)
-man/%: man/%.scd
+man/%: man/%.scd Makefile
 	$(call say,SCDOC,$@)
-	$(Q)scdoc < $< > $@
+	$(Q)scdoc < $< | perl -pe 'if (/^\.TH /) { $$_ .= ".nh\n" } elsif (!/^[.\x27]/) { s/(?<!\\)-/\\-/g }' > $@.tmp
+	$(Q)mv $@.tmp $@
 
 # One prove run over the C unit tests (TAP from cmocka) and the bats files
 # (TAP when not on a terminal), so CI reads one summary.

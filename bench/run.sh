@@ -195,7 +195,7 @@ run_point() {
 		fanout)
 			[[ $target == sio ]] && start_sio || start_node
 			bench "$target" fanout fanout -u "$SERVER_URL" -n "$FANOUT_N" -d "$FANOUT_S" \
-				-s "$SIZE" -w "$FANOUT_WINDOW" -C 200 --server-pid "$SERVER_PID"
+				-s "$SIZE" --window "$FANOUT_WINDOW" -C 200 --server-pid "$SERVER_PID"
 			;;
 		rate)
 			[[ $target == sio ]] && start_sio || start_node
@@ -211,7 +211,7 @@ run_point() {
 					-s "$SIZE" -r "$RATE" --server-pid "$a_pid" --server-pid "$SERVER_PID"
 			else
 				bench sio relay-fanout relay -u "$SERVER_URL" -P "$a_url" -n "$FANOUT_N" \
-					-d "$FANOUT_S" -s "$SIZE" -w "$FANOUT_WINDOW" -C 200 \
+					-d "$FANOUT_S" -s "$SIZE" --window "$FANOUT_WINDOW" -C 200 \
 					--server-pid "$a_pid" --server-pid "$SERVER_PID"
 			fi
 			;;

@@ -1,8 +1,10 @@
 /* sio-announce: tells the front-end which URL(s) new clients get. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/wait.h>
 
 #include "announcer.h"
@@ -306,6 +308,19 @@ int main(int argc, char **argv)
 		rc = sio_startup_usage(&st, "no --bus-peer given");
 		goto out;
 	}
+	/* A root that is not there would only show as 404s, later. */
+	const char *root = a.cfg.announce.http_root;
+	int dirfd = *root ? open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (*root && dirfd < 0) {
+		char why[300];
+		snprintf(why, sizeof why, "cannot read %s: %s", root, strerror(errno));
+		sio_config_error(&a.cfg, "announce", "http_root", why, err, sizeof err);
+		sio_error("%s", err);
+		rc = SIO_EXIT_CONFIG;
+		goto out;
+	}
+	if (dirfd >= 0)
+		close(dirfd);
 	if (start(&a, err, sizeof err)) {
 		sio_error("%s", err);
 		rc = SIO_EXIT_FAILURE;

@@ -133,7 +133,7 @@ static int exit_code(enum sio_wsclient_end end, const char *url, const char *why
 	return SIO_EXIT_FAILURE;
 }
 
-static int run(const struct args *a, const char *url)
+static int run(const struct sio_startup *st, const struct args *a, const char *url)
 {
 	char err[512];
 	struct sio_wsclient_opts o = {
@@ -153,9 +153,10 @@ static int run(const struct args *a, const char *url)
 
 	client = sio_wsclient_new(&o, err, sizeof err);
 	if (!client) {
-		int rc = errno == EINVAL ? SIO_EXIT_USAGE : SIO_EXIT_FAILURE;
+		if (errno == EINVAL)
+			return sio_startup_usage(st, "%s", err);
 		sio_error("%s", err);
-		return rc;
+		return SIO_EXIT_FAILURE;
 	}
 	if (sio_signals_init(0, wake_client)) {
 		sio_error("unable to make a pipe: %s", strerror(errno));
@@ -244,7 +245,7 @@ int main(int argc, char **argv)
 		rc = sio_startup_usage(&st, "%s", bad);
 		goto out;
 	}
-	rc = bus ? run_bus(&a) : run(&a, argv[cli.first_arg]);
+	rc = bus ? run_bus(&a) : run(&st, &a, argv[cli.first_arg]);
 out:
 	sio_startup_free(&cli, &config);
 	free(a.subscribe);

@@ -19,10 +19,10 @@
 enum { OPT_WEIGHTED = 1, OPT_TWO_CHOICES, OPT_SEED };
 
 static const struct sio_option options[] = {
-	{ "weighted", 'w', 0, OPT_WEIGHTED, NULL, "weigh each endpoint by its free capacity" },
+	{ "weighted", 0, 0, OPT_WEIGHTED, NULL, "weigh each endpoint by its free capacity" },
 	{ "two-choices", '2', 0, OPT_TWO_CHOICES, NULL,
 	  "draw two endpoints, take the one with more room" },
-	{ "seed", 's', 1, OPT_SEED, "S", "seed the generator: repeatable picks" },
+	{ "seed", 0, 1, OPT_SEED, "S", "seed the generator: repeatable picks" },
 	{ NULL, 0, 0, 0, NULL, NULL },
 };
 
@@ -62,6 +62,7 @@ struct list {
 	struct sio_candidate *items;
 	size_t count;
 	char **owned;
+	size_t heard;    /* instances alive on the mesh, accepting or not */
 };
 
 static int add(struct list *l, const char *url, uint64_t clients, uint64_t max)
@@ -161,6 +162,7 @@ static int from_mesh(struct list *l, const struct sio_config *cfg, char *err, si
 			break;
 	}
 	struct sio_peer **peers;
+	l->heard = reg->alive;
 	long n = sio_registry_accepting(reg, &peers);
 	int rc = n < 0 ? -1 : 0;
 	for (long i = 0; i < n && !rc; i++)
@@ -187,6 +189,44 @@ static int gather(struct list *l, const struct sio_config *cfg, int nargs, char 
 oom:
 	snprintf(err, errlen, "out of memory");
 	return -1;
+}
+
+/* items joined with ", ", shortened with "..." past the room of buf. */
+static const char *joined(char *buf, size_t size, char *const *items, size_t n)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && used < size; i++) {
+		int k = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", items[i]);
+		used += k < 0 ? 0 : (size_t)k;
+	}
+	if (used >= size && size > 4)
+		strcpy(buf + size - 4, "...");
+	return buf;
+}
+
+/* What was tried, so that the operator can check it. */
+static void say_none_available(const struct list *l, const struct sio_config *cfg, int nargs,
+			       char **args)
+{
+	char tried[400];
+
+	if (cfg->bus.peers.count) {
+		joined(tried, sizeof tried, cfg->bus.peers.items, cfg->bus.peers.count);
+		if (l->heard)
+			sio_error("no endpoint available: none of the %zu instance%s heard through %s"
+				  " accepts new clients (over-loaded or draining)", l->heard,
+				  l->heard == 1 ? "" : "s", tried);
+		else
+			sio_error("no endpoint available: no instance heard within %g s on the bus"
+				  " through %s (does an instance's bus.bind listen there?)",
+				  cfg->pick.timeout, tried);
+	} else if (nargs)
+		sio_error("no endpoint available among the URLs given: %s",
+			  joined(tried, sizeof tried, args, (size_t)nargs));
+	else
+		sio_error("no endpoint available: standard input held no URL");
 }
 
 enum outcome { PICKED, NONE_AVAILABLE, WRITE_FAILED };
@@ -246,7 +286,7 @@ int main(int argc, char **argv)
 		rc = SIO_EXIT_OK;
 		break;
 	case NONE_AVAILABLE:
-		sio_error("no endpoint available");
+		say_none_available(&l, &cfg, nargs, argv + cli.first_arg);
 		rc = SIO_EXIT_UNAVAILABLE;
 		break;
 	case WRITE_FAILED:

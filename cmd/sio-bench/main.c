@@ -527,14 +527,12 @@ int main(int argc, char **argv)
 	if (!a.nurls)
 		a.urls[a.nurls++] = DEFAULT_URL;
 	if (parse_targets(&r, &a, err, sizeof err)) {
-		sio_error("%s", err);
-		rc = SIO_EXIT_USAGE;
+		rc = sio_startup_usage(&st, "%s", err);
 		goto out;
 	}
 	make_plan(&r, (enum sio_bench_mode)mode, &a, &cfg);
 	if (count_workers(&r.plan, cfg.bench.workers, err, sizeof err)) {
-		sio_error("%s", err);
-		rc = SIO_EXIT_USAGE;
+		rc = sio_startup_usage(&st, "%s", err);
 		goto out;
 	}
 	rc = SIO_EXIT_FAILURE;

@@ -186,7 +186,8 @@ int main(int argc, char **argv)
 	}
 	if (cfg.serve.workers > 1) {
 		/* The supervisor returns once every worker has ended. */
-		if ((worker_index = sio_workers_run((int)cfg.serve.workers, &ended)) < 0) {
+		if ((worker_index = sio_workers_run((int)cfg.serve.workers, (int)cfg.serve.port,
+						   &ended)) < 0) {
 			rc = ended < 0 ? SIO_EXIT_FAILURE : ended;
 			goto out;
 		}
@@ -207,6 +208,7 @@ int main(int argc, char **argv)
 		rc = SIO_EXIT_FAILURE;
 		goto out;
 	}
+	sio_workers_ready();
 	/* The instance keeps what it needs: a reload builds afresh. */
 	sio_config_free(&cfg);
 	rc = loop(&cli) ? SIO_EXIT_FAILURE : SIO_EXIT_OK;

@@ -1,6 +1,7 @@
 #include "workers.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,13 +28,51 @@ struct worker {
 	uint64_t started_ms;
 	uint64_t restart_at_ms;
 	uint64_t backoff_ms;
+	int ready_fd;           /* first start: a byte comes once it listens; else -1 */
 };
 
-static pid_t spawn(struct worker *w, int index)
+/* In a worker at its first start: where to say that it listens. */
+static int ready_write_fd = -1;
+
+void sio_workers_ready(void)
 {
+	if (ready_write_fd < 0)
+		return;
+	(void)!write(ready_write_fd, "", 1);
+	close(ready_write_fd);
+	ready_write_fd = -1;
+}
+
+/* Whether a worker that ended had listened first; its pipe is closed. */
+static bool had_listened(struct worker *w)
+{
+	char c;
+	bool listened = w->ready_fd < 0 || read(w->ready_fd, &c, 1) == 1;
+
+	if (w->ready_fd >= 0)
+		close(w->ready_fd);
+	w->ready_fd = -1;
+	return listened;
+}
+
+static pid_t spawn(struct worker *ws, int n, int index, bool first)
+{
+	struct worker *w = &ws[index];
+	int fds[2] = { -1, -1 };
+
+	/* At the supervisor's start a worker that cannot listen (its port in
+	 * use) is a failure of the whole, not a death to restart forever. */
+	if (first && pipe2(fds, O_CLOEXEC | O_NONBLOCK))
+		fds[0] = fds[1] = -1;
 	pid_t pid = fork();
 
 	if (pid == 0) {
+		for (int i = 0; i < n; i++)
+			if (ws[i].ready_fd >= 0)
+				close(ws[i].ready_fd);
+		if (fds[0] >= 0)
+			close(fds[0]);
+		ready_write_fd = fds[1];
 		/* The worker is an instance like any other: default signals, and
 		 * a drain of its own should the supervisor vanish. */
 		sio_signals_reset();
@@ -43,6 +82,11 @@ static pid_t spawn(struct worker *w, int index)
 		unsetenv("WATCHDOG_USEC");
 		return 0;
 	}
+	if (fds[1] >= 0)
+		close(fds[1]);
+	w->ready_fd = pid > 0 ? fds[0] : -1;
+	if (pid < 0 && fds[0] >= 0)
+		close(fds[0]);
 	if (pid < 0) {
 		sio_log(SIO_LOG_ERROR, "WORKER_FAILED", "worker=%d why=\"fork: %s\"", index,
 			strerror(errno));
@@ -63,7 +107,7 @@ static void signal_all(struct worker *ws, int n, int sig)
 			kill(ws[i].pid, sig);
 }
 
-int sio_workers_run(int n, int *ended)
+int sio_workers_run(int n, int first_port, int *ended)
 {
 	struct worker *ws = calloc((size_t)n, sizeof *ws);
 	int status_out = 0;
@@ -81,9 +125,11 @@ int sio_workers_run(int n, int *ended)
 		return -1;
 	}
 
+	for (int i = 0; i < n; i++)
+		ws[i].ready_fd = -1;
 	for (int i = 0; i < n; i++) {
 		ws[i].backoff_ms = RESTART_MIN_MS;
-		if (spawn(&ws[i], i) == 0) {
+		if (spawn(ws, n, i, true) == 0) {
 			free(ws);
 			return i;
 		}
@@ -107,9 +153,20 @@ int sio_workers_run(int n, int *ended)
 				int code = sio_command_code(status);
 				/* What a worker said when asked to stop is the answer;
 				 * deaths before that were dealt with by restarts. */
+				bool listened = had_listened(&ws[i]);
 				if (stopping) {
 					if (code && !status_out)
 						status_out = code;
+					break;
+				}
+				if (!listened) {
+					sio_log(SIO_LOG_ERROR, "WORKER_FAILED",
+						"worker=%d pid=%ld port=%d status=%d why=\"it ended before"
+						" listening: stopping the other workers\"", i, (long)pid,
+						first_port + i, code);
+					status_out = code ? code : SIO_EXIT_FAILURE;
+					stopping = true;
+					signal_all(ws, n, SIGTERM);
 					break;
 				}
 				uint64_t lived = sio_clock_ms() - ws[i].started_ms;
@@ -130,7 +187,7 @@ int sio_workers_run(int n, int *ended)
 			if (ws[i].pid > 0) {
 				alive++;
 			} else if (!stopping && now >= ws[i].restart_at_ms) {
-				if (spawn(&ws[i], i) == 0) {
+				if (spawn(ws, n, i, false) == 0) {
 					free(ws);
 					return i;
 				}
@@ -148,8 +205,12 @@ int sio_workers_run(int n, int *ended)
 		if (poll(&pfd, 1, wait_ms) > 0)
 			sio_signals_drain();
 	}
+	for (int i = 0; i < n; i++)
+		if (ws[i].ready_fd >= 0)
+			close(ws[i].ready_fd);
 	free(ws);
-	sio_log(SIO_LOG_INFO, NULL, "all workers ended, status %d", status_out);
+	sio_log(status_out ? SIO_LOG_ERROR : SIO_LOG_INFO, NULL, "all workers ended, status %d",
+		status_out);
 	*ended = status_out;
 	return -1;
 }

@@ -16,8 +16,13 @@
  * gave then (0 when all went well), or -1 when it could not start.
  * SIGTERM, SIGINT and SIGHUP are passed on to every worker; a worker that
  * dies otherwise is started again, after a pause that doubles while it keeps
- * dying young. */
-int sio_workers_run(int n, int *ended);
+ * dying young. One that ends at the first start before it said
+ * sio_workers_ready (its port, first_port + index, in use) stops them all:
+ * *ended is then its exit status. */
+int sio_workers_run(int n, int first_port, int *ended);
+
+/* In a worker, once it listens; nothing elsewhere. */
+void sio_workers_ready(void);
 
 /* What worker index changes in the settings: the port, and the way in. */
 int sio_workers_adjust(struct sio_config *cfg, int index);

@@ -1,6 +1,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <getopt.h>
 #include <limits.h>
 #include <math.h>
@@ -288,20 +289,65 @@ static const struct sio_setting *blame(const struct sio_config *cfg, const char 
 	       cfg->origin[setting_index(b)].line != 0 ? b : a;
 }
 
+#define THRESHOLD_HINT "; set --high-clients and --low-enough (high_clients and low_enough" \
+	" in the file), or max_clients alone to derive them"
+
+/* Only max_clients given: the defaults of the other two are for the default
+ * max and would refuse it, so they follow it as the reference has them
+ * (high 80 %, low 60 %). One the operator wrote is kept and checked. */
+static void derive_thresholds(struct sio_config *cfg)
+{
+	const struct sio_origin *o = cfg->origin;
+	int64_t max = cfg->serve.max_clients;
+
+	if (o[setting_index(sio_settings_find("serve", "max_clients"))].line == 0 ||
+	    o[setting_index(sio_settings_find("serve", "high_clients"))].line != 0 ||
+	    o[setting_index(sio_settings_find("serve", "low_enough"))].line != 0)
+		return;
+	int64_t high = max * 8 / 10, low = max * 6 / 10;
+	if (high < 1)
+		high = 1;
+	if (low >= high)
+		low = high - 1;
+	cfg->serve.high_clients = high;
+	cfg->serve.low_enough = low;
+}
+
+/* A transport ZeroMQ knows, then something after "://". */
+static bool zmq_endpoint_ok(const char *e)
+{
+	static const char *const transports[] = { "tcp://", "ipc://", "inproc://", "pgm://",
+						  "epgm://", "tipc://", "vmci://", "ws://",
+						  "wss://", "udp://" };
+	for (size_t i = 0; i < sizeof transports / sizeof transports[0]; i++) {
+		size_t n = strlen(transports[i]);
+		if (!strncmp(e, transports[i], n))
+			return e[n] != '\0';
+	}
+	return false;
+}
+
 /* Constraints between settings, reported at the setting that breaks them. */
 static int check(struct sio_config *cfg, char *err, size_t errlen)
 {
+	char why[256];
+
+	derive_thresholds(cfg);
 	struct sio_load_limits limits = {
 		.max_clients = (uint64_t)cfg->serve.max_clients,
 		.high_clients = (uint64_t)cfg->serve.high_clients,
 		.low_enough = (uint64_t)cfg->serve.low_enough,
 	};
-	if (limits.high_clients > limits.max_clients)
-		return fail(err, errlen, cfg, blame(cfg, "high_clients", "max_clients"),
-			    "high_clients must not exceed max_clients");
-	if (limits.low_enough >= limits.high_clients)
-		return fail(err, errlen, cfg, blame(cfg, "low_enough", "high_clients"),
-			    "low_enough must be below high_clients");
+	if (limits.high_clients > limits.max_clients) {
+		snprintf(why, sizeof why, "high_clients (%" PRIu64 ") must not exceed max_clients"
+			 " (%" PRIu64 ")%s", limits.high_clients, limits.max_clients, THRESHOLD_HINT);
+		return fail(err, errlen, cfg, blame(cfg, "high_clients", "max_clients"), why);
+	}
+	if (limits.low_enough >= limits.high_clients) {
+		snprintf(why, sizeof why, "low_enough (%" PRIu64 ") must be below high_clients"
+			 " (%" PRIu64 ")%s", limits.low_enough, limits.high_clients, THRESHOLD_HINT);
+		return fail(err, errlen, cfg, blame(cfg, "low_enough", "high_clients"), why);
+	}
 	if (cfg->serve.hard_max_length < cfg->serve.max_length)
 		return fail(err, errlen, cfg, sio_settings_find("serve", "hard_max_length"),
 			    "must not be below max_length");
@@ -349,6 +395,21 @@ static int check(struct sio_config *cfg, char *err, size_t errlen)
 		if (cfg->serve.port + cfg->serve.workers - 1 > 65535)
 			return fail(err, errlen, cfg, sio_settings_find("serve", "workers"),
 				    "the last worker's port would be above 65535");
+	}
+	/* ZeroMQ takes "host:port" only as "Invalid argument", at connect time. */
+	static const char *const bus_endpoints[] = { "bind", "inbox", "peers" };
+	for (size_t i = 0; i < sizeof bus_endpoints / sizeof bus_endpoints[0]; i++) {
+		const struct sio_setting *st = sio_settings_find("bus", bus_endpoints[i]);
+		const struct sio_strlist *list = st->type == SIO_SET_LIST ? field(cfg, st) : NULL;
+		size_t n = list ? list->count : 1;
+		for (size_t k = 0; k < n; k++) {
+			const char *e = list ? list->items[k] : *(char **)field(cfg, st);
+			if (*e && !zmq_endpoint_ok(e)) {
+				snprintf(why, sizeof why, "%.120s: expected a ZeroMQ endpoint such as"
+					 " tcp://HOST:PORT (or ipc://PATH)", e);
+				return fail(err, errlen, cfg, st, why);
+			}
+		}
 	}
 	if (*cfg->bus.trust && !*cfg->bus.cert)
 		return fail(err, errlen, cfg, sio_settings_find("bus", "trust"),

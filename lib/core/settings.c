@@ -204,7 +204,7 @@ const struct sio_setting sio_settings[] = {
 	  "0", NULL, BENCH, 0, "N", "messages per second; 0: as fast as the window allows" },
 	{ "bench", "size", "size", 's', SIO_SET_INT, OFF(bench.size), 1, 16 << 20,
 	  "128", NULL, BENCH, 0, "BYTES", "bytes of each message as delivered" },
-	{ "bench", "window", "window", 'w', SIO_SET_INT, OFF(bench.window), 1, 32768,
+	{ "bench", "window", "window", 0, SIO_SET_INT, OFF(bench.window), 1, 32768,
 	  NULL, NULL, BENCH, 0, "N",
 	  "messages not yet delivered to every subscriber [8; 32768 with --rate]" },
 	{ "bench", "concurrency", "concurrency", 'C', SIO_SET_INT, OFF(bench.concurrency),
@@ -212,7 +212,7 @@ const struct sio_setting sio_settings[] = {
 	{ "bench", "timeout", "timeout", 't', SIO_SET_REAL, OFF(bench.timeout), 1, 3600000,
 	  "10", NULL, BENCH, 0, "SECONDS",
 	  "limit for a handshake, for subscribing, for the last deliveries" },
-	{ "bench", "workers", "workers", 'j', SIO_SET_INT, OFF(bench.workers), 1, 1024,
+	{ "bench", "workers", "workers", 'w', SIO_SET_INT, OFF(bench.workers), 1, 1024,
 	  NULL, NULL, BENCH, 0, "N",
 	  "worker processes [as many as the descriptor limit needs]" },
 

@@ -36,6 +36,8 @@
  * in within seconds, a flood of made-up ids gets in only this many at a
  * time, and those die again after dead_after_ms of silence. */
 #define MAX_JOINS_PER_SEC 32
+/* Heartbeats without a peer before an instance with seeds says it is alone. */
+#define ALONE_BEATS 10
 
 struct interest {          /* a channel the mesh asked us for, and its sequence */
 	/* Its relay topic, built once: the hash key is the channel inside it. */
@@ -103,6 +105,7 @@ struct sio_bus {
 	bool left;         /* LEAVE said: no more heartbeats */
 	bool gossip_all;   /* someone new said hello: tell it every endpoint */
 	uint64_t last_tick_ms;
+	uint64_t alone_since_ms;    /* an instance with no peer alive, since; 0: not */
 	uint64_t trust_silence_ms;  /* after a stall of ours, silence proves nothing until */
 	char **fresh;      /* endpoints learned lately, gossiped GOSSIP_REPEAT times */
 	size_t nfresh;
@@ -471,8 +474,42 @@ static void peer_died(void *arg, struct sio_peer *peer)
 		b->hooks.event(b->arg, SIO_EV_LEAVE, peer, "timeout");
 }
 
+/* Seeds given and nobody heard: a wrong or unreachable --bus-peer would
+ * otherwise leave an instance alone without a word. Said every
+ * ALONE_BEATS heartbeats (10 s by default) while it lasts, with the seeds. */
+static void warn_alone(struct sio_bus *b, uint64_t now_ms)
+{
+	char seeds[1024] = "", addr[SIO_ENDPOINT_MAX];
+	size_t used = 0;
+	struct sio_endpoint *e, *tmp;
+
+	if (!b->opt.instance || b->left || b->reg.alive) {
+		b->alone_since_ms = 0;
+		return;
+	}
+	if (!b->alone_since_ms) {
+		b->alone_since_ms = now_ms;
+		return;
+	}
+	if (now_ms - b->alone_since_ms < ALONE_BEATS * b->opt.heartbeat_ms)
+		return;
+	HASH_ITER(hh, b->reg.endpoints, e, tmp) {
+		if (!e->seed || used >= sizeof seeds - 1)
+			continue;
+		split_key(e->endpoint, addr, sizeof addr);
+		int n = snprintf(seeds + used, sizeof seeds - used, "%s%s", used ? "," : "", addr);
+		used = n < 0 ? used : used + (size_t)n;
+	}
+	b->alone_since_ms = now_ms;
+	if (*seeds)
+		sio_log(SIO_LOG_WARN, "BUS_ALONE", "id=%s seeds=%s why=\"no peer heard for %llu ms:"
+			" is a peer's bus.bind listening at a seed?\"", b->id, seeds,
+			(unsigned long long)(ALONE_BEATS * b->opt.heartbeat_ms));
+}
+
 void sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
 {
+	warn_alone(b, now_ms);
 	if (b->opt.instance && !b->left && now_ms >= b->next_heartbeat_ms) {
 		heartbeat(b);
 		/* On the schedule, not "now + interval": a late tick does not

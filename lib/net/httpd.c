@@ -1,9 +1,13 @@
 #include "httpd.h"
 #include "hostport.h"
+#include "log.h"
 #include "registry.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -21,7 +25,23 @@ struct sio_httpd {
 	pthread_mutex_t lock;
 	char *endpoint;      /* text answer, "" when none */
 	char *endpoints;     /* JSON array */
+	atomic_bool started;
 };
+
+/* libmicrohttpd's own lines go to the log, not to stderr bare. Those of the
+ * start only repeat sio's error ("Failed to bind to port 0" for a port in
+ * use): debug; later ones, such as a failed accept, are warnings. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct sio_httpd *h = cls;
+	char msg[256], quoted[300];
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+
+	while (n > 0 && (size_t)n < sizeof msg && msg[n - 1] == '\n')
+		msg[--n] = '\0';
+	sio_log(atomic_load(&h->started) ? SIO_LOG_WARN : SIO_LOG_DEBUG, "HTTP_LIBRARY",
+		"why=%s", sio_log_quote(quoted, sizeof quoted, msg, strlen(msg)));
+}
 
 static enum MHD_Result reply(struct MHD_Connection *conn, unsigned int status,
 			     const char *type, const char *body)
@@ -165,17 +185,33 @@ struct sio_httpd *sio_httpd_new(const char *addr, const char *root, char *err, s
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
 	if (sa.ss_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	/* Bound here, so that a port in use is said as the errno it is. */
+	int fd = socket(sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+	socklen_t salen = sa.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						   : sizeof(struct sockaddr_in);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+	    bind(fd, (struct sockaddr *)&sa, salen) || listen(fd, 64)) {
+		snprintf(err, errlen, "unable to serve HTTP on %s: %s", addr, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		sio_httpd_destroy(&h);
+		return NULL;
+	}
 	h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle, h,
-				     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
+				     MHD_OPTION_LISTEN_SOCKET, fd,
+				     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, h,
 				     MHD_OPTION_CONNECTION_LIMIT, (unsigned int)256,
 				     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
 				     MHD_OPTION_END);
 	if (!h->daemon) {
-		snprintf(err, errlen, "unable to serve HTTP on %s (address in use or not local?)",
-			 addr);
+		/* Not closed here: whether libmicrohttpd closed it is not said, and
+		 * a second close could hit another thread's descriptor (ZeroMQ's).
+		 * The program ends on this error. */
+		snprintf(err, errlen, "unable to serve HTTP on %s", addr);
 		sio_httpd_destroy(&h);
 		return NULL;
 	}
+	atomic_store(&h->started, true);
 	return h;
 }
 

@@ -137,7 +137,9 @@ static void on_mesh_event(void *arg, enum sio_event event, const struct sio_peer
 			  const char *why)
 {
 	struct sio_instance *in = arg;
-	bool bad = event == SIO_EV_LEAVE || event == SIO_EV_OVER_LOAD;
+	/* A peer's orderly exit (a restart, a scale-down) is news, not trouble. */
+	bool bad = event == SIO_EV_OVER_LOAD ||
+		   (event == SIO_EV_LEAVE && (!why || strcmp(why, "shutdown")));
 
 	in->joins += event == SIO_EV_JOIN;
 	in->leaves += event == SIO_EV_LEAVE;

@@ -1880,7 +1880,8 @@ void sio_server_drain(struct sio_server *s)
 	s->drain_deadline_ms = s->drain_start_ms + (uint64_t)s->cfg.serve.drain_ms;
 	s->drain_total = count_conns(s);
 	emit(s, SIO_EV_DRAIN);
-	sio_log(SIO_LOG_INFO, NULL, "draining %zu connections over %lld ms", count_conns(s),
+	size_t n = count_conns(s);
+	sio_log(SIO_LOG_INFO, NULL, "draining %zu connection%s over %lld ms", n, n == 1 ? "" : "s",
 		(long long)s->cfg.serve.drain_ms);
 	drain_tick(&s->drain_sul);
 }

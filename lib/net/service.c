@@ -105,6 +105,19 @@ static bool ready(const struct service *s)
 	return sio_registry_complete(sio_bus_registry(s->bus));
 }
 
+/* The seeds named, so that the operator can check them. */
+static void service_no_mesh(const struct sio_config *cfg, double waited, char *why,
+			    size_t whylen)
+{
+	int n = snprintf(why, whylen, "no instance answered within %.1f s on the bus through ",
+			 waited);
+	for (size_t i = 0; i < cfg->bus.peers.count && n >= 0 && (size_t)n < whylen; i++)
+		n += snprintf(why + n, whylen - (size_t)n, "%s%s", i ? ", " : "",
+			      cfg->bus.peers.items[i]);
+	if (n >= 0 && (size_t)n < whylen)
+		snprintf(why + n, whylen - (size_t)n, " (does an instance's bus.bind listen there?)");
+}
+
 enum sio_service_end sio_service_run(const struct sio_service_opts *o, char *why, size_t whylen)
 {
 	struct service s = { .o = o };
@@ -139,21 +152,22 @@ enum sio_service_end sio_service_run(const struct sio_service_opts *o, char *why
 		/* Input done: finished, unless messages are still expected. */
 		if (o->publish && !reading && !(o->count && o->nsubscribe))
 			break;
+		bool up = ready(&s);
+		/* Nobody heard is the same failure whichever deadline comes first. */
+		if (!up && !announced && (now >= mesh_deadline || now >= deadline)) {
+			service_no_mesh(cfg, (now - start) / 1000.0, why, whylen);
+			end = SIO_SERVICE_NO_MESH;
+			break;
+		}
 		if (now >= deadline) {
 			snprintf(why, whylen, "timed out after %g s", o->timeout);
 			end = SIO_SERVICE_TIMEOUT;
 			break;
 		}
-		bool up = ready(&s);
 		if (up && !announced) {
 			announced = true;
 			sio_log(SIO_LOG_INFO, "READY", "instances=%zu subscriptions=%zu",
 				sio_bus_registry(s.bus)->alive, o->nsubscribe);
-		}
-		if (!up && !announced && now >= mesh_deadline) {
-			snprintf(why, whylen, "no instance answered on the bus");
-			end = SIO_SERVICE_NO_MESH;
-			break;
 		}
 		/* Input waits until an instance can take it. */
 		int fd = reading && up ? o->in_fd : o->wake_fd;
@@ -170,7 +184,7 @@ enum sio_service_end sio_service_run(const struct sio_service_opts *o, char *why
 		snprintf(why, whylen, "writing output: %s", strerror(errno));
 		end = SIO_SERVICE_FAILED;
 	}
-	if (o->publish)
+	if (o->publish && end != SIO_SERVICE_NO_MESH)
 		sio_log(SIO_LOG_INFO, "PUBLISHED", "messages=%llu skipped=%llu", s.sent, s.skipped);
 	/* Destroying the bus waits, within linger, for queued messages to go. */
 	sio_bus_destroy(&s.bus);

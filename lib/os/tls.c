@@ -1,6 +1,10 @@
 #include "tls.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -9,6 +13,17 @@
 enum sio_tls_fault sio_tls_check_pair(const char *cert, const char *key, char *err,
 				      size_t errlen)
 {
+	/* OpenSSL says a file it cannot open is a "system lib" error. */
+	const char *files[] = { cert, key };
+	for (int i = 0; i < 2; i++) {
+		int fd = open(files[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			snprintf(err, errlen, "cannot read %s: %s", files[i], strerror(errno));
+			return i ? SIO_TLS_BAD_KEY : SIO_TLS_BAD_CERT;
+		}
+		close(fd);
+	}
+
 	enum sio_tls_fault fault = SIO_TLS_OK;
 	const char *what = NULL;
 	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());

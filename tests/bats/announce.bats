@@ -683,3 +683,23 @@ ${IURL[B]}
 	assert_success
 	assert_line --index 0 'Usage: sio-announce --bus-peer ENDPOINT [OPTION]...'
 }
+
+@test "--http-root that cannot be opened is a configuration error at the start" {
+	run --separate-stderr "$SIO_BIN/sio-announce" --bus-peer tcp://127.0.0.1:1 \
+		--http "127.0.0.1:$(free_port)" --http-root "$BATS_TEST_TMPDIR/none"
+	assert_failure 78
+	assert_equal "$stderr" "sio-announce: error: --http-root: cannot read $BATS_TEST_TMPDIR/none: No such file or directory"
+}
+
+@test "a busy --http port: sio's own message naming the address, no libmicrohttpd line" {
+	local port
+	port=$(free_port)
+	python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+print("bound", flush=True); time.sleep(30)' "$port" >"$BATS_TEST_TMPDIR/holder" &
+	track_pid $!
+	wait_for grep -q bound "$BATS_TEST_TMPDIR/holder"
+	run --separate-stderr "$SIO_BIN/sio-announce" --bus-peer tcp://127.0.0.1:1 --http "127.0.0.1:$port"
+	assert_failure 1
+	assert_equal "$stderr" "sio-announce: error: unable to serve HTTP on 127.0.0.1:$port: Address already in use"
+}

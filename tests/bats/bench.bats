@@ -35,7 +35,7 @@ for kv in sys.argv[3:]:
 
 @test "fanout, saturated and at a rate: every frame delivered" {
 	start_serve
-	run -0 --separate-stderr "$SIO_BIN/sio-bench" fanout -u "$SERVE_URL" -n 10 -d 1 -w 4 \
+	run -0 --separate-stderr "$SIO_BIN/sio-bench" fanout -u "$SERVE_URL" -n 10 -d 1 --window 4 \
 		--server-pid "$SERVE_PID" --json
 	json_ok fanout established=10 primed=10 lost=0
 	run -0 --separate-stderr "$SIO_BIN/sio-bench" fanout -u "$SERVE_URL" -n 5 -d 1 -r 50 \
@@ -56,7 +56,7 @@ for kv in sys.argv[3:]:
 
 @test "several worker processes share the connections out" {
 	start_serve
-	run -0 --separate-stderr "$SIO_BIN/sio-bench" fanout -u "$SERVE_URL" -n 6 -d 1 -j 3 --json
+	run -0 --separate-stderr "$SIO_BIN/sio-bench" fanout -u "$SERVE_URL" -n 6 -d 1 -w 3 --json
 	json_ok fanout workers=3 established=6 primed=6
 }
 

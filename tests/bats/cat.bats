@@ -109,3 +109,19 @@ sio_cat() { timeout 20 "$SIO_BIN/sio-cat" "$@" 3>&-; }
 	run -64 --separate-stderr "$SIO_BIN/sio-cat" --bogus ws://127.0.0.1:1/x
 	run -64 --separate-stderr "$SIO_BIN/sio-cat" not-a-url
 }
+
+@test "sio-cat --bus-peer: a dead seed is exit 69 naming it, with or without --timeout" {
+	local port
+	port=$(free_port)
+	run --separate-stderr bash -c 'echo hello | "$1" --bus-peer "$2" --publish news --timeout 0.5' \
+		_ "$SIO_BIN/sio-cat" "tcp://127.0.0.1:$port"
+	assert_failure 69
+	assert_output ''
+	assert_regex "$stderr" "^sio-cat: error: no instance answered within 0\\.[0-9] s on the bus through tcp://127\\.0\\.0\\.1:$port \\(does an instance's bus.bind listen there\\?\\)$"
+	# Without --timeout, after ten times --dead-after-ms: the same.
+	run --separate-stderr bash -c 'echo hello | "$1" --bus-peer "$2" --publish news --heartbeat-ms 50 --dead-after-ms 100' \
+		_ "$SIO_BIN/sio-cat" "tcp://127.0.0.1:$port"
+	assert_failure 69
+	assert_regex "$stderr" "^sio-cat: error: no instance answered within 1\\.[0-9] s on the bus through tcp://127\\.0\\.0\\.1:$port "
+	[[ $stderr != *PUBLISHED* ]] || fail "a PUBLISHED line for nothing: $stderr"
+}

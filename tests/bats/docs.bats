@@ -115,6 +115,43 @@ setup_file() {
 	done
 }
 
+# "PROGRAM -X --long" for each short option PROGRAM's --help lists.
+short_options() {
+	"$BIN/$1" --help | sed -nE "s/^ +(-[[:alnum:]]), (--[[:alnum:]][[:alnum:]-]*).*/$1 \1 \2/p"
+}
+
+@test "a short option means one thing in every program (-w is --workers)" {
+	local p
+	for p in $(programs); do short_options "$p"; done >"$BATS_TEST_TMPDIR/shorts"
+	# -n is a count in each program that has it (picks, connections).
+	run awk '$2 != "-n" { if (($2 in long) && long[$2] != $3)
+			print $2 " is " long[$2] " in " prog[$2] " but " $3 " in " $1
+		long[$2] = $3; prog[$2] = $1 }' "$BATS_TEST_TMPDIR/shorts"
+	assert_output ''
+	run grep -- ' -w ' "$BATS_TEST_TMPDIR/shorts"
+	assert_line 'sio-serve -w --workers'
+	assert_line 'sio-bench -w --workers'
+}
+
+@test "the man pages and completions give the short options --help gives" {
+	local p s l
+	for p in $(programs); do
+		while read -r _ s l; do
+			grep -qF -- "*$s*, *$l*" "$ROOT/man/$p.1.scd" ||
+				fail "man/$p.1.scd: no '*$s*, *$l*'"
+		done < <(short_options "$p")
+		# No short option in the man page or the bash completion that --help lacks.
+		for s in $(grep -oE '^\*-[[:alnum:]]\*' "$ROOT/man/$p.1.scd" | tr -d '*'); do
+			short_options "$p" | grep -q -- " $s " || fail "man/$p.1.scd: $s is not in --help"
+		done
+		for s in $(sed -n "/opts='/,/'/p" "$ROOT/completions/bash/$p" |
+			   grep -oE -- "(^|[ '])-[[:alnum:]]( |\$|')" | tr -d " '"); do
+			short_options "$p" | grep -q -- " $s " ||
+				fail "completions/bash/$p: $s is not in --help"
+		done
+	done
+}
+
 @test "every program's man page has the usual sections" {
 	local p s
 	for p in $(programs); do
@@ -294,5 +331,25 @@ setup_file() {
 		run --separate-stderr env MANWIDTH=80 man --warnings -l "$page"
 		assert_success
 		[ -z "$stderr" ] || fail "${src#"$ROOT"/}: $stderr"
+	done
+}
+
+@test "man keeps option names and words whole at line ends" {
+	command -v scdoc >/dev/null || skip "scdoc is not installed"
+	command -v man >/dev/null || skip "man is not installed"
+	local page width
+	make --no-print-directory -s -C "$ROOT" man
+	for page in "$ROOT"/man/*.[157]; do
+		for width in 80 100 120; do
+			run --separate-stderr env MANWIDTH=$width man --warnings -l "$page"
+			assert_success
+			[ -z "$stderr" ] || fail "${page#"$ROOT"/}: $stderr"
+			# A line ending in a letter and a hyphen is a word or a --long-option
+			# broken in two; the hyphen itself is an ASCII one, to copy.
+			run grep -nE '[[:alpha:]]-$' <<<"$output"
+			[ -z "$output" ] || fail "${page#"$ROOT"/} at $width columns: $output"
+			run grep -c $'\u2212' <<<"$(LC_ALL=C.UTF-8 MANWIDTH=$width man -l "$page")"
+			assert_output 0
+		done
 	done
 }

@@ -211,7 +211,7 @@ EOF
 	limits_file sio.conf 20 15 15 >/dev/null
 	kill -HUP "$SERVE_PID"
 	wait_log ': RELOAD_FAILED id=hup4 '
-	log_has "RELOAD_FAILED .*$f:5: serve.low_enough: .*low_enough must be below high_clients"
+	log_has "RELOAD_FAILED .*$f:5: serve.low_enough: low_enough \\(15\\) must be below high_clients \\(15\\)"
 	assert_equal "$(metric 'sio_limit_clients{limit="max"}')" 10
 	assert_equal "$(metric 'sio_limit_clients{limit="low_enough"}')" 5
 	assert_equal "$(http_status /healthz)" 200
@@ -323,7 +323,7 @@ serve: {
 EOF
 )
 	run -78 --separate-stderr serve_once -c "$f"
-	assert_regex "$stderr" "$f:4: serve.low_enough: .*low_enough must be below high_clients"
+	assert_regex "$stderr" "$f:4: serve.low_enough: low_enough \\(8\\) must be below high_clients \\(8\\); set --high-clients and --low-enough"
 }
 
 @test "config: high_clients > max_clients exits 78 naming file:line" {
@@ -337,14 +337,15 @@ serve: {
 EOF
 )
 	run -78 --separate-stderr serve_once -c "$f"
-	assert_regex "$stderr" "$f:3: serve.high_clients: .*must not exceed max_clients"
+	assert_regex "$stderr" "$f:3: serve.high_clients: high_clients \\(11\\) must not exceed max_clients \\(10\\)"
 }
 
 @test "config: thresholds broken by the command line name the option" {
 	run -78 --separate-stderr serve_once --max-clients 10 --high-clients 8 --low-enough 9
 	assert_regex "$stderr" 'low.enough'
-	run -78 --separate-stderr serve_once --max-clients 10
-	assert_regex "$stderr" 'high.clients'
+	# max_clients alone derives the other two; with one of them, it does not.
+	run -78 --separate-stderr serve_once --max-clients 10 --low-enough 5
+	assert_equal "$stderr" "sio-serve: error: --max-clients: high_clients (800000) must not exceed max_clients (10); set --high-clients and --low-enough (high_clients and low_enough in the file), or max_clients alone to derive them"
 }
 
 @test "config: a syntax error exits 78 with file:line" {

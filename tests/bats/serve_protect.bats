@@ -89,9 +89,13 @@ file_cert_end() { openssl x509 -noout -enddate -in "$BATS_TEST_TMPDIR/$1.crt"; }
 		--tls-key "$BATS_TEST_TMPDIR/b.key" --check-config
 	assert_output --partial "--tls-key: this key does not belong to the certificate"
 
+	# A missing file is said as the system says it, not as an OpenSSL error.
 	run -78 "$SIO_BIN/sio-serve" --tls-cert "$BATS_TEST_TMPDIR/missing.crt" \
 		--tls-key "$BATS_TEST_TMPDIR/a.key" --check-config
-	assert_output --partial "--tls-cert: not a usable PEM certificate"
+	assert_output "sio-serve: error: --tls-cert: cannot read $BATS_TEST_TMPDIR/missing.crt: No such file or directory"
+	run -78 "$SIO_BIN/sio-serve" --tls-cert "$BATS_TEST_TMPDIR/a.crt" \
+		--tls-key "$BATS_TEST_TMPDIR/missing.key"
+	assert_output "sio-serve: error: --tls-key: cannot read $BATS_TEST_TMPDIR/missing.key: No such file or directory"
 }
 
 @test "allow-origin: other Origins get 403, counted and logged; no Origin passes" {

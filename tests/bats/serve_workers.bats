@@ -81,3 +81,21 @@ worker_pids() { pgrep -P "$SUPERVISOR" | sort -n; }
 	run -78 "$SIO_BIN/sio-serve" --port 65534 --workers 3 --check-config
 	assert_output --partial "--workers: the last worker's port would be above 65535"
 }
+
+@test "workers: a port in use at the start stops them all, exit 1 naming the port" {
+	BASE=$(consecutive_ports 3)
+	[[ -n $BASE ]]
+	python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen()
+print("bound", flush=True); time.sleep(60)' "$((BASE + 1))" >"$BATS_TEST_TMPDIR/holder" &
+	track_pid $!
+	wait_for grep -q bound "$BATS_TEST_TMPDIR/holder"
+	run --separate-stderr timeout 20 "$SIO_BIN/sio-serve" --port "$BASE" -w 3 --drain-ms 100
+	assert_failure 1
+	assert_regex "$stderr" "unable to listen on 127\.0\.0\.1:$((BASE + 1)): Address already in use"
+	assert_regex "$stderr" "error: WORKER_FAILED worker=1 pid=[0-9]+ port=$((BASE + 1)) status=1 why=\"it ended before listening: stopping the other workers\""
+	[[ $stderr != *WORKER_EXIT* ]] || fail "restarted: $stderr"
+	# Nothing of it is left serving.
+	run curl -s --noproxy '*' --max-time 1 "http://127.0.0.1:$BASE/healthz"
+	assert_failure
+}

@@ -349,6 +349,75 @@ static void test_bad_thresholds(void **state)
 				    " low_enough = 0; };\n", NULL, err, sizeof err), 0);
 }
 
+/* max_clients alone: high and low follow it (80 %, 60 %), from the file or
+ * the command line; one of them written keeps both as written. */
+static void test_thresholds_derived_from_max(void **state)
+{
+	struct sio_cli cli;
+	struct sio_config cfg;
+	char err[256] = "";
+	char *argv[] = { "sio-serve", "--max-clients", "10", NULL };
+
+	(void)state;
+	assert_int_equal(sio_config_build_string(&cfg, "t.conf", "serve = { max_clients = 1000; };\n",
+						 NULL, err, sizeof err), 0);
+	assert_int_equal(cfg.serve.high_clients, 800);
+	assert_int_equal(cfg.serve.low_enough, 600);
+	sio_config_free(&cfg);
+
+	assert_int_equal(parse_args(&cli, ARGC(argv), argv, err, sizeof err), 0);
+	assert_int_equal(sio_config_build(&cfg, &cli, err, sizeof err), 0);
+	assert_int_equal(cfg.serve.max_clients, 10);
+	assert_int_equal(cfg.serve.high_clients, 8);
+	assert_int_equal(cfg.serve.low_enough, 6);
+	sio_config_free(&cfg);
+	sio_cli_free(&cli);
+
+	/* The smallest still keeps low < high <= max. */
+	assert_int_equal(sio_config_build_string(&cfg, "t.conf", "serve = { max_clients = 1; };\n",
+						 NULL, err, sizeof err), 0);
+	assert_int_equal(cfg.serve.high_clients, 1);
+	assert_int_equal(cfg.serve.low_enough, 0);
+	sio_config_free(&cfg);
+	assert_int_equal(sio_config_build_string(&cfg, "t.conf", "serve = { max_clients = 2; };\n",
+						 NULL, err, sizeof err), 0);
+	assert_int_equal(cfg.serve.high_clients, 1);
+	assert_int_equal(cfg.serve.low_enough, 0);
+	sio_config_free(&cfg);
+
+	/* high given, low left at its default: nothing derived, and the error
+	 * names the values in force and what to set. */
+	assert_int_equal(sio_config_build_string(&cfg, "t.conf",
+						 "serve = {\n  max_clients = 10;\n  high_clients = 9;\n};\n",
+						 NULL, err, sizeof err), -1);
+	assert_string_equal(err, "t.conf:3: serve.high_clients: low_enough (600000) must be"
+			    " below high_clients (9); set --high-clients and --low-enough"
+			    " (high_clients and low_enough in the file), or max_clients alone"
+			    " to derive them");
+	sio_config_free(&cfg);
+	assert_int_equal(sio_config_build_string(&cfg, "t.conf",
+						 "serve = {\n  max_clients = 10;\n  low_enough = 5;\n};\n",
+						 NULL, err, sizeof err), -1);
+	assert_prefix(err, "t.conf:2: serve.max_clients: high_clients (800000) must not exceed"
+		      " max_clients (10); set --high-clients and --low-enough");
+	sio_config_free(&cfg);
+}
+
+/* A bus endpoint without its transport: ZeroMQ would only say "Invalid
+ * argument" when connecting. */
+static void test_bus_endpoints_need_a_transport(void **state)
+{
+	char err[512] = "";
+
+	(void)state;
+	expect_file_error("bus = {\n  peers = [ \"tcp://10.0.0.1:1\", \"10.0.0.2:18080\" ];\n};\n",
+			  "test.conf:2: bus.peers: 10.0.0.2:18080: expected a ZeroMQ endpoint");
+	expect_file_error("bus = {\n  bind = \"127.0.0.1:18080\";\n};\n", "test.conf:2: bus.bind: ");
+	expect_file_error("bus = {\n  inbox = \"tcp://\";\n};\n", "test.conf:2: bus.inbox: ");
+	assert_int_equal(build_text("bus = { peers = [ \"tcp://h:1\", \"ipc:///run/sio/a\" ];"
+				    " bind = \"tcp://*:18080\"; };\n", NULL, err, sizeof err), 0);
+}
+
 static void test_other_constraints(void **state)
 {
 	(void)state;
@@ -996,7 +1065,9 @@ static void bug_threshold_error_names_the_file(void **state)
 {
 	(void)state;
 	expect_file_error("serve = {\n  high_clients = 500000;\n};\n", "test.conf:2: ");
-	expect_file_error("serve = {\n  max_clients = 1000;\n};\n", "test.conf:2: ");
+	/* max_clients alone derives the others; with low_enough written it does not. */
+	expect_file_error("serve = {\n  max_clients = 1000;\n  low_enough = 10;\n};\n",
+			  "test.conf:2: ");
 }
 
 /*
@@ -1077,6 +1148,8 @@ int main(void)
 		cmocka_unit_test_setup(test_wrong_type, reset_getopt),
 		cmocka_unit_test_setup(test_out_of_range, reset_getopt),
 		cmocka_unit_test_setup(test_bad_thresholds, reset_getopt),
+		cmocka_unit_test_setup(test_thresholds_derived_from_max, reset_getopt),
+		cmocka_unit_test_setup(test_bus_endpoints_need_a_transport, reset_getopt),
 		cmocka_unit_test_setup(test_other_constraints, reset_getopt),
 		cmocka_unit_test_setup(test_syntax_error, reset_getopt),
 		cmocka_unit_test_setup(test_missing_file, reset_getopt),
