@@ -800,6 +800,10 @@ static void on_open(struct sio_wsclient *c)
 	for (size_t i = 0; i < c->opts.nsubscribe; i++)
 		if (queue_frame(c, subscribe_frame(c->opts.subscribe[i])) < 0)
 			return;
+	/* A subscriber that prints nothing until the first message would look
+	 * hung: say that it is connected, as the mesh mode says READY. */
+	sio_log(SIO_LOG_INFO, "READY", "url=%s subscriptions=%zu", c->opts.url,
+		c->opts.nsubscribe);
 	check_done(c);
 }
 
