@@ -20,12 +20,17 @@ const primary = {
   hold: 'server_rss_per_conn', connect: 'connect_rate', fanout: 'frames_per_s',
   rate: 'latency_us.p99', relay: 'latency_us.p99', 'relay-fanout': 'frames_per_s',
 };
+// The app points carry their rate and way in their names (app-rtt-1000-c).
+const primaryOf = (point) => primary[point] ||
+  (point.startsWith('app-rtt') ? 'latency_us.p99'
+    : point.startsWith('app-events') ? 'backend.events_per_s' : undefined);
 
 function pick(target, point) {
   const all = runs.filter((r) => r.target === target && r.point === point);
   const ok = all.filter((r) => r.result.completed);
   if (!ok.length) return all.length ? all[0].result : undefined;
-  ok.sort((a, b) => (get(a.result, primary[point]) ?? 0) - (get(b.result, primary[point]) ?? 0));
+  const key = primaryOf(point);
+  ok.sort((a, b) => (key ? get(a.result, key) ?? 0 : 0) - (key ? get(b.result, key) ?? 0 : 0));
   return ok[(ok.length - 1) >> 1].result;
 }
 
@@ -55,8 +60,9 @@ const fmt = {
 
 const rows = [];
 let point;   // the point the next rows come from
+let refPoint;   // the reference's, when its name differs (the app points)
 function row(label, unit, sio, ref, target, met, ratio) {
-  const r = { label, point, unit, sio, ref, target, met };
+  const r = { label, point, refPoint: refPoint || point, unit, sio, ref, target, met };
   r.ratio = ratio !== undefined ? ratio
     : typeof sio === 'number' && typeof ref === 'number' && ref ? sio / ref : undefined;
   rows.push(r);
@@ -127,6 +133,45 @@ if (R.sio && R.sio['relay-fanout']) {
   row('  CPU per frame, both instances', 'us', c, undefined, '', undefined);
 }
 
+const ways = { c: 'C library', pipe: 'sio-backend', node: 'Node module' };
+const appRates = [...new Set(runs.map((r) => /^app-rtt-(\d+)/.exec(r.point)).filter(Boolean)
+  .map((m) => Number(m[1])))].sort((a, b) => a - b);
+for (const rate of appRates) {
+  refPoint = `app-rtt-${rate}`;
+  const ref50 = val('node', refPoint, 'latency_us.p50'), ref99 = val('node', refPoint, 'latency_us.p99');
+  for (const way of Object.keys(ways)) {
+    point = `app-rtt-${rate}-${way}`;
+    if (!(R.sio && R.sio[point])) continue;
+    const p50 = val('sio', point, 'latency_us.p50'), p99 = val('sio', point, 'latency_us.p99');
+    row(`app round trip, ${group(rate)} msg/s, ${ways[way]}: p50`, 'us', p50, ref50, '', undefined);
+    row('  p99', 'us', p99, ref99, '', undefined);
+    if (p99 !== undefined && ref99 !== undefined) {
+      const goal = rate >= 10000;
+      row('  added by the mesh at p99', 'us', p99 - ref99, undefined, goal ? '< 1 ms' : '',
+        goal ? p99 - ref99 < 1000 : undefined);
+    }
+    const lost = val('sio', point, 'lost');
+    if (lost) row('  round trips lost', 'count', lost, undefined, '0', false);
+  }
+}
+refPoint = undefined;
+if (runs.some((r) => r.point.startsWith('app-events'))) {
+  refPoint = 'app-events';
+  const ref = val('node', refPoint, 'backend.events_per_s');
+  const goals = { c: 100000, pipe: 50000 };
+  for (const way of Object.keys(ways)) {
+    point = `app-events-${way}`;
+    if (!(R.sio && R.sio[point])) continue;
+    const e = val('sio', point, 'backend.events_per_s');
+    row(`events one backend takes, ${ways[way]}`, 'rate', e, ref,
+      goals[way] ? `>= ${group(goals[way])} /s` : '', goals[way] ? e >= goals[way] : undefined);
+    const full = val('sio', point, 'dropped_full');
+    if (typeof full === 'number')
+      row('  dropped by the instance: queue full', 'count', full, undefined, '', undefined);
+  }
+  refPoint = undefined;
+}
+
 const cell = (unit, v, at, target) => {
   if (v === undefined || v === null || Number.isNaN(v)) return why(target, at) ? 'failed' : '—';
   return fmt[unit](v);
@@ -135,7 +180,7 @@ const header = ['point', 'sio-serve', 'node ws', 'sio/ref', 'target', ''];
 const table = rows.map((r) => [
   r.label,
   cell(r.unit, r.sio, r.point, 'sio'),
-  cell(r.unit, r.ref, r.point, 'node'),
+  cell(r.unit, r.ref, r.refPoint, 'node'),
   r.ratio === undefined ? '' : r.ratio >= 10 ? `${r.ratio.toFixed(1)}x` : `${r.ratio.toFixed(2)}x`,
   r.target || '',
   r.met === undefined || !r.target ? '' : r.met ? 'met' : 'NOT MET',
@@ -146,6 +191,8 @@ const line = (cols) => cols.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.pad
 console.log(line(header));
 console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const t of table) console.log(line(t));
+if (rows.some((r) => r.point.startsWith('app-')))
+  console.log('app rows: the reference is bench/reference/app.js, the same application in one process on ws');
 
 const failures = runs.filter((r) => !r.result.completed);
 for (const f of failures) console.log(`! ${f.target} ${f.point}: ${f.result.error || 'failed'}`);

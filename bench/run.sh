@@ -27,6 +27,36 @@
 #   relay-fanout FANOUT_N subscribers on B, saturated: frames per second
 #                against one instance's.
 #
+# Two more, not in the default suite (about 3 minutes together: POINTS="app-rtt
+# app-events"), measure a socketiyo application on the mesh: echo (a message
+# on "echo" back to its sender, socketiyo's send) and shout
+# (sendAllExceptOne). Their anchor is the same application in one process,
+# on ws (bench/reference/app.js); on the mesh it is a backend, each of the
+# three ways in: the C library (bench/appbackend.c, "c"), the pipe program
+# sio-backend ("pipe") and the Node module node/sio-socketiyo
+# (bench/app-node.mjs, "node"). Instances run with --no-relay: a client's
+# message reaches the application only, as in socketiyo.
+#
+#   app-rtt      APP_N [100] clients on instance B subscribed to "echo" send
+#                on it, APP_RATES ["1000 10000"] messages per second in all,
+#                APP_S [10] seconds each (sio-bench app-rtt); the answer
+#                comes back to the sender through a backend attached through
+#                instance A: round trip p50 and p99, against the anchor's.
+#                Ways APP_WAYS ["c pipe node"]; pipe is sio-backend --exec
+#                running appbackend pipe. The backend runs on SERVER_CPU
+#                with the instances.
+#   app-events   FLOOD_N [20] clients send as fast as one instance reads them
+#                for FLOOD_S [5] seconds (sio-bench app-flood), on a channel
+#                the application only counts: the MESSAGE events one backend
+#                takes per second, from the first to the last, through each
+#                way (pipe: sio-backend's output read by appbackend count);
+#                the anchor's figure is the messages app.js takes. The
+#                instance and sio-bench share SERVER_CPU; the backend (or
+#                app.js, instance and application in one) has CLIENT_CPU to
+#                itself. The instance's own count
+#                of events dropped because the backend's queue was full says
+#                whether the backend or the instance set the pace.
+#
 # Servers run on CPU SERVER_CPU [0] (both instances of relay), sio-bench on
 # CPU CLIENT_CPU [1], when taskset is there and the machine has two CPUs or
 # more. Each point is run REPEAT [1] times and the run with the median figure
@@ -35,12 +65,14 @@
 # sio-bench's lines), which git ignores.
 #
 #   bench/run.sh                     the default suite (about 2.5 minutes)
+#   POINTS="app-rtt app-events" bench/run.sh    a socketiyo application
 #   REPEAT=3 bench/run.sh            median of 3
 #   HOLD_N=5000 HOLD_S=5 FANOUT_N=1000 bench/run.sh    a quick look
 #   POINTS="fanout" bench/run.sh     some points only
 #
 # Needs bin/ built (make), node, and bench/reference/node_modules (npm
-# install --prefix bench/reference; make bench does both).
+# install --prefix bench/reference; make bench does both), and for the app
+# points build/bench/appbackend (make bench builds it).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -63,6 +95,13 @@ POINTS=${POINTS:-hold connect fanout rate relay relay-fanout}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 PING=${PING:-20}
+APP_N=${APP_N:-100}
+APP_RATES=${APP_RATES:-1000 10000}
+APP_S=${APP_S:-10}
+APP_WAYS=${APP_WAYS:-c pipe node}
+FLOOD_N=${FLOOD_N:-20}
+FLOOD_S=${FLOOD_S:-5}
+APPBACKEND=${APPBACKEND:-$ROOT/build/bench/appbackend}
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -71,11 +110,16 @@ command -v node >/dev/null || die "node is not installed (make bench installs it
 [[ -d $REFERENCE/node_modules/ws ]] ||
 	die "the ws package is missing: npm install --prefix bench/reference"
 
+if [[ " $POINTS " == *" app-"* ]]; then
+	[[ -x $APPBACKEND ]] || die "no $APPBACKEND: make build/bench/appbackend (make bench builds it)"
+fi
+
 PIN_SERVER=() PIN_CLIENT=()
 if command -v taskset >/dev/null && (($(nproc) >= 2)); then
 	PIN_SERVER=(taskset -c "$SERVER_CPU")
 	PIN_CLIENT=(taskset -c "$CLIENT_CPU")
 fi
+PIN_BENCH=("${PIN_CLIENT[@]}")
 
 mkdir -p "$RESULTS"
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -162,7 +206,7 @@ bench() {
 	local target=$1 point=$2 line rc=0
 	shift 2
 	printf 'bench: %-6s %-13s ' "$target" "$point" >&2
-	line=$("${PIN_CLIENT[@]}" "$BIN/sio-bench" --json --quiet "$@" 2>"$WORK/err") || rc=$?
+	line=$("${PIN_BENCH[@]}" "$BIN/sio-bench" --json --quiet "$@" 2>"$WORK/err") || rc=$?
 	if [[ -z $line ]]; then
 		echo "failed" >&2
 		sed 's/^/  /' "$WORK/err" >&2
@@ -175,8 +219,158 @@ bench() {
 
 want() { [[ " $POINTS " == *" $1 "* ]]; }
 
+# --- the app points ---------------------------------------------------------
+
+# start_app [CPU]: the anchor, app.js, like start_node (on CPU, or
+# SERVER_CPU); its count goes to $WORK/stats-PORT.json at SIGTERM (APP_STATS).
+start_app() {
+	local pin=()
+	if ((${#PIN_SERVER[@]})); then pin=(taskset -c "${1:-$SERVER_CPU}"); fi
+	free_port
+	APP_STATS=$WORK/stats-$PORT.json
+	"${pin[@]}" node "$REFERENCE/app.js" --port "$PORT" --ping-interval "$PING" \
+		--stats "$APP_STATS" >"$WORK/app-$PORT.log" 2>&1 &
+	SERVER_PID=$!
+	PIDS+=("$SERVER_PID")
+	SERVER_URL=ws://127.0.0.1:$PORT/socketiyo
+	wait_port "$PORT" "$SERVER_PID" || { cat "$WORK/app-$PORT.log" >&2; die "app.js did not start"; }
+}
+
+# start_backend WAY BUS CPU: the application as a backend, attached to the
+# mesh through BUS, pinned to CPU; sets BACKEND_PID and APP_STATS. WAY is c,
+# pipe (sio-backend --exec appbackend pipe), count (sio-backend's output to
+# appbackend count) or node. Returns once it is attached to every instance.
+start_backend() {
+	local way=$1 bus=$2 pin=() i
+	if ((${#PIN_SERVER[@]})); then pin=(taskset -c "$3"); fi
+	APP_STATS=$WORK/stats-$way-$RANDOM.json
+	local log=$WORK/backend-$way.log
+	: >"$log"
+	case $way in
+	c) "${pin[@]}" "$APPBACKEND" mesh --bus-peer "$bus" --stats "$APP_STATS" 2>>"$log" & ;;
+	pipe)
+		"${pin[@]}" "$BIN/sio-backend" --bus-peer "$bus" \
+			--exec "$APPBACKEND pipe --stats $APP_STATS" 2>>"$log" &
+		;;
+	count)
+		# Standard input stays open (a FIFO it holds both ends of): its
+		# end would end sio-backend.
+		[[ -p $WORK/hold ]] || mkfifo "$WORK/hold"
+		"${pin[@]}" "$BIN/sio-backend" --bus-peer "$bus" 0<>"$WORK/hold" 2>>"$log" \
+			> >("${pin[@]}" "$APPBACKEND" count --stats "$APP_STATS" 2>>"$log") &
+		;;
+	node)
+		"${pin[@]}" node "$ROOT/bench/app-node.mjs" --bus-peer "$bus" \
+			--sio-backend "$BIN/sio-backend" --stats "$APP_STATS" 2>>"$log" &
+		;;
+	esac
+	BACKEND_PID=$!
+	PIDS+=("$BACKEND_PID")
+	for ((i = 0; i < 200; i++)); do
+		grep -q '^READY' "$log" && break
+		kill -0 "$BACKEND_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	grep -q '^READY' "$log" || { cat "$log" >&2; die "the $way backend did not attach"; }
+	# READY says one instance heard it; the others do within a heartbeat.
+	sleep 0.6
+}
+
+# stop_counting PID: SIGTERM, then until APP_STATS is written (5 s at most).
+stop_counting() {
+	local i
+	kill -TERM "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+	for ((i = 0; i < 100; i++)); do
+		[[ -s $APP_STATS ]] && return
+		sleep 0.05
+	done
+}
+
+# metric PORT NAME: the value of a /metrics line of the instance on PORT that
+# begins with NAME (labels included), or null.
+metric() {
+	local v
+	v=$( (exec 3<>"/dev/tcp/127.0.0.1/$1" &&
+		printf 'GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3 && cat <&3) 2>/dev/null |
+		awk -v n="$2" 'index($0, n " ") == 1 { print $2; exit }')
+	echo "${v:-null}"
+}
+
+# keep_count TARGET POINT PORT: one app-events run, its lines joined: the
+# backend's count (or app.js's), sio-bench's flood, the instance's counters.
+keep_count() {
+	local target=$1 point=$2 port=$3 flood stats ok=false error="" full=null messages=null
+	flood=$(tail -n 1 "$LINES")
+	sed -i '$ d' "$LINES"
+	stats=$(cat "$APP_STATS" 2>/dev/null || true)
+	if [[ -n $stats ]]; then ok=true; else error='"error":"no count from the application",'; fi
+	if [[ -n $port ]]; then
+		full=$(metric "$port" 'sio_app_events_dropped_total{reason="full"}')
+		messages=$(metric "$port" 'sio_app_events_total{event="MESSAGE"}')
+	fi
+	printf '{"target":"%s","point":"%s","result":{"completed":%s,%s"backend":%s,"dropped_full":%s,"instance_messages":%s,"flood":%s}}\n' \
+		"$target" "$point" "$ok" "$error" "${stats:-null}" "$full" "$messages" \
+		"$(jsonify "$flood")" >>"$LINES"
+}
+
+# The result of a line bench() kept (null when there is none).
+jsonify() { local r=${1#*\"result\":}; echo "${r%\}}"; }
+
+run_app_rtt() {
+	local rate way
+	for rate in $APP_RATES; do
+		start_app
+		bench node "app-rtt-$rate" app-rtt -u "$SERVER_URL" -n "$APP_N" -d "$APP_S" -s "$SIZE" \
+			-r "$rate" --server-pid "$SERVER_PID"
+		stop_servers
+		for way in $APP_WAYS; do
+			start_sio --no-relay
+			local a_pid=$SERVER_PID a_bus=$BUS
+			start_sio --no-relay --bus-peer "$a_bus"
+			start_backend "$way" "$a_bus" "$SERVER_CPU"
+			bench sio "app-rtt-$rate-$way" app-rtt -u "$SERVER_URL" -n "$APP_N" -d "$APP_S" \
+				-s "$SIZE" -r "$rate" --server-pid "$a_pid" --server-pid "$SERVER_PID"
+			stop_servers
+		done
+	done
+}
+
+run_app_events() {
+	local way pid
+	# The flood and the instance share one CPU, the application has the
+	# other: what is measured is what one application process takes.
+	PIN_BENCH=("${PIN_SERVER[@]}")
+	start_app "$CLIENT_CPU"
+	pid=$SERVER_PID
+	bench node app-events app-flood -u "$SERVER_URL" -n "$FLOOD_N" -d "$FLOOD_S" -s "$SIZE"
+	stop_counting "$pid"
+	keep_count node app-events ""
+	stop_servers
+	for way in $APP_WAYS; do
+		[[ $way == pipe ]] && way=count
+		start_sio --no-relay
+		local port=${SERVER_URL#ws://127.0.0.1:}
+		port=${port%%/*}
+		start_backend "$way" "$BUS" "$CLIENT_CPU"
+		bench sio "app-events-$way" app-flood -u "$SERVER_URL" -n "$FLOOD_N" -d "$FLOOD_S" \
+			-s "$SIZE" --server-pid "$SERVER_PID"
+		# The backend's queue drains before it stops: events it takes late
+		# are events it takes.
+		sleep 1
+		stop_counting "$BACKEND_PID"
+		keep_count sio "app-events-${way/count/pipe}" "$port"
+		stop_servers
+	done
+	PIN_BENCH=("${PIN_CLIENT[@]}")
+}
+
 run_point() {
 	local point=$1 target
+	case $point in
+	app-rtt) run_app_rtt; return ;;
+	app-events) run_app_events; return ;;
+	esac
 	for target in sio node; do
 		case $point in
 		relay | relay-fanout) [[ $target == sio ]] || continue ;;
@@ -227,7 +421,7 @@ else
 	PINNED="unpinned"
 fi
 echo "bench: sio-serve against node $(node --version) ws $(node -p "require('$REFERENCE/node_modules/ws/package.json').version"), $PINNED" >&2
-for point in hold connect fanout rate relay relay-fanout; do
+for point in hold connect fanout rate relay relay-fanout app-rtt app-events; do
 	want "$point" || continue
 	for ((i = 1; i <= REPEAT; i++)); do
 		run_point "$point"

@@ -32,15 +32,29 @@
 #define DRAIN_QUIET_NS 1000000000ull
 #define PUB_OUT_CAP (1u << 20)
 #define EARLY_FAILURES 64       /* this many failures and no success: give up */
+#define FLOOD_BATCH 32          /* app-flood: messages written at once */
+#define FLOOD_ROUNDS 8          /* batches a socket may take per turn before others get theirs */
 
 static const char *const mode_names[] = {
 	[SIO_BENCH_HOLD] = "hold",
 	[SIO_BENCH_CONNECT_RATE] = "connect-rate",
 	[SIO_BENCH_FANOUT] = "fanout",
 	[SIO_BENCH_RELAY] = "relay",
+	[SIO_BENCH_APP_RTT] = "app-rtt",
+	[SIO_BENCH_APP_FLOOD] = "app-flood",
 };
 
 const char *sio_bench_mode_name(enum sio_bench_mode mode) { return mode_names[mode]; }
+
+bool sio_bench_mode_app(enum sio_bench_mode mode)
+{
+	return mode == SIO_BENCH_APP_RTT || mode == SIO_BENCH_APP_FLOOD;
+}
+
+bool sio_bench_mode_timed(enum sio_bench_mode mode)
+{
+	return mode == SIO_BENCH_FANOUT || mode == SIO_BENCH_RELAY || mode == SIO_BENCH_APP_RTT;
+}
 
 int sio_bench_mode_parse(const char *name)
 {
@@ -374,6 +388,12 @@ struct worker {
 	uint64_t *sent_ns;
 	uint64_t next_seq, oldest_seq, expected, last_probe, pub_start;
 	bool timer_on;
+	bool sender;             /* worker 0 of the modes that pace messages */
+	uint64_t rr;             /* app-rtt: the client that sends next */
+	/* app-flood */
+	uint8_t *floodbuf;
+	size_t floodlen;
+	bool flood_room;         /* a socket took all it was given: come back at once */
 	/* the coordinator */
 	uint64_t phase_start, last_tick, last_delivered, last_progress;
 	int phase;
@@ -554,10 +574,11 @@ static void conn_start(struct worker *w, struct conn *c, uint64_t global, uint64
 		return;
 	}
 	int one = 1;
-	/* The publisher's messages must leave at once. The others send a few
-	 * small frames, each once the server has answered the one before, which
-	 * Nagle's algorithm never delays: a system call saved per connection. */
-	if (c->role == R_PUB)
+	/* The publisher's messages must leave at once, and so must app-rtt's
+	 * clients', which are senders. The others send a few small frames, each
+	 * once the server has answered the one before, which Nagle's algorithm
+	 * never delays: a system call saved per connection. */
+	if (c->role == R_PUB || w->plan->mode == SIO_BENCH_APP_RTT)
 		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	uint64_t src = c->role == R_PUB ? 0 : (global / w->plan->ntargets) % source_count(w->plan);
 	if (t->loopback && src) {
@@ -902,7 +923,8 @@ static uint64_t live_subscribers(const struct worker *w)
  * waited longer than the timeout. */
 static void advance(struct worker *w, uint64_t now)
 {
-	uint64_t live = live_subscribers(w);
+	/* app-rtt: a message goes back to its sender alone. */
+	uint64_t live = w->plan->mode == SIO_BENCH_APP_RTT ? 1 : live_subscribers(w);
 	uint64_t limit = (uint64_t)(w->plan->timeout * 1e9);
 
 	while (w->oldest_seq < w->next_seq) {
@@ -914,11 +936,88 @@ static void advance(struct worker *w, uint64_t now)
 	}
 }
 
+/* app-rtt: the next primed client in turn, so that every client sends alike. */
+static struct conn *next_client(struct worker *w)
+{
+	for (uint64_t i = 0; i < w->nconns; i++) {
+		struct conn *c = &w->conns[w->rr++ % w->nconns];
+		if (c->state == C_OPEN && c->primed)
+			return c;
+	}
+	return NULL;
+}
+
+/* app-rtt: the clients send, each message comes back to its sender through
+ * the application; while priming, each client probes until it hears its own
+ * probe back (the application is there and answers it). */
+static void publish_app(struct worker *w, uint64_t now)
+{
+	const struct sio_bench_plan *p = w->plan;
+
+	if (w->phase == SIO_BENCH_PRIME) {
+		if (now - w->last_probe < PROBE_EVERY_NS)
+			return;
+		w->last_probe = now;
+		for (uint64_t i = 0; i < w->nconns; i++) {
+			struct conn *c = &w->conns[i];
+			if (c->state != C_OPEN || c->primed)
+				continue;
+			size_t n = compose(w, w->pubout, PUB_OUT_CAP, 0, now_rel(w));
+			conn_send(w, c, w->pubout, n);
+		}
+		return;
+	}
+	if (w->phase != SIO_BENCH_MEASURE)
+		return;
+	advance(w, now);
+	uint64_t sent = w->next_seq - 1;
+	uint64_t due = p->rate > 0 ? (uint64_t)((double)(now - w->pub_start) * p->rate / 1e9) + 1
+				   : UINT64_MAX;
+	uint64_t t = now_rel(w);
+	while (sent < due && w->next_seq - w->oldest_seq < p->window) {
+		struct conn *c = next_client(w);
+		if (!c)
+			break;
+		uint64_t seq = w->next_seq++, s = seq % SIO_BENCH_RING;
+		atomic_store_explicit(&w->sh->ring[s], 0, memory_order_relaxed);
+		w->sent_ns[s] = now;
+		w->expected++;
+		size_t n = compose(w, w->pubout, PUB_OUT_CAP, seq, t);
+		conn_send(w, c, w->pubout, n);
+		sent++;
+	}
+	atomic_store(&w->sh->published, w->next_seq - 1);
+}
+
+/* app-flood: every client keeps its socket full, so that the instance and
+ * not sio-bench sets the pace. */
+static void flood(struct worker *w)
+{
+	w->flood_room = false;
+	for (uint64_t i = 0; i < w->nconns; i++) {
+		struct conn *c = &w->conns[i];
+		int k = 0;
+		while (k < FLOOD_ROUNDS && c->state == C_OPEN && c->out_off == c->out_len) {
+			conn_send(w, c, w->floodbuf, w->floodlen);
+			w->r->published += FLOOD_BATCH;
+			k++;
+		}
+		if (k)
+			atomic_fetch_add(&w->sh->published, (uint64_t)k * FLOOD_BATCH);
+		if (k == FLOOD_ROUNDS && c->out_off == c->out_len)
+			w->flood_room = true;
+	}
+}
+
 static void publish(struct worker *w, uint64_t now)
 {
 	struct conn *c = w->pub;
 	const struct sio_bench_plan *p = w->plan;
 
+	if (!c) {
+		publish_app(w, now);
+		return;
+	}
 	if (c->state != C_OPEN || c->out_off < c->out_len)
 		return;
 	if (w->phase == SIO_BENCH_PRIME) {
@@ -1097,6 +1196,7 @@ static void coordinate(struct worker *w, uint64_t now)
 	const struct sio_bench_plan *p = w->plan;
 	struct sio_bench_shared *sh = w->sh;
 	uint64_t timeout = (uint64_t)(p->timeout * 1e9);
+	/* Only fanout and relay have a publisher connection. */
 	bool fan = p->mode == SIO_BENCH_FANOUT || p->mode == SIO_BENCH_RELAY;
 
 	if (atomic_load(&sh->abort) || (fan && atomic_load(&sh->publisher) < 0)) {
@@ -1127,6 +1227,10 @@ static void coordinate(struct worker *w, uint64_t now)
 		} else if (p->mode == SIO_BENCH_CONNECT_RATE) {
 			sample(w, false, now);
 			set_phase(w, SIO_BENCH_STOP, now);
+		} else if (p->mode == SIO_BENCH_APP_FLOOD) {
+			sample(w, true, now);
+			w->r->measure_start_ns = now;
+			set_phase(w, SIO_BENCH_MEASURE, now);
 		} else {
 			set_phase(w, SIO_BENCH_PRIME, now);
 		}
@@ -1162,7 +1266,14 @@ static void coordinate(struct worker *w, uint64_t now)
 		break;
 	}
 	case SIO_BENCH_MEASURE:
-		if (now - w->phase_start >= (uint64_t)(p->duration * 1e9)) {
+		if (p->mode == SIO_BENCH_APP_FLOOD &&
+		    now - w->phase_start >= (uint64_t)(p->duration * 1e9)) {
+			/* What the instance reads after this is the backends'
+			 * business: nothing comes back to wait for. */
+			w->r->publish_end_ns = w->r->measure_end_ns = now;
+			sample(w, false, now);
+			set_phase(w, SIO_BENCH_STOP, now);
+		} else if (now - w->phase_start >= (uint64_t)(p->duration * 1e9)) {
 			timer_set(w, false);
 			w->r->publish_end_ns = now;
 			w->last_progress = now;
@@ -1185,6 +1296,25 @@ static void coordinate(struct worker *w, uint64_t now)
 		break;
 	}
 	}
+}
+
+/* The batch every app-flood client writes again and again: the messages'
+ * content does not matter, only that the instance reads and forwards them. */
+static int flood_init(struct worker *w)
+{
+	const struct sio_bench_plan *p = w->plan;
+	size_t most = sio_wsframe_header_len(p->size + 64, true) + p->size + 64;
+
+	w->msgbuf = malloc(p->size + 64);
+	w->floodbuf = malloc(most * FLOOD_BATCH);
+	if (!w->msgbuf || !w->floodbuf) {
+		snprintf(w->r->why, sizeof w->r->why, "out of memory");
+		return -1;
+	}
+	for (unsigned i = 0; i < FLOOD_BATCH; i++)
+		w->floodlen += compose(w, w->floodbuf + w->floodlen, most * FLOOD_BATCH - w->floodlen,
+				       i + 1, 0);
+	return 0;
 }
 
 static int worker_init(struct worker *w)
@@ -1227,8 +1357,7 @@ static int worker_init(struct worker *w)
 		}
 	for (uint64_t i = 0; i < w->nconns; i++) {
 		w->conns[i].fd = -1;
-		w->conns[i].role = p->mode == SIO_BENCH_FANOUT || p->mode == SIO_BENCH_RELAY
-					   ? R_SUB : R_PLAIN;
+		w->conns[i].role = sio_bench_mode_timed(p->mode) ? R_SUB : R_PLAIN;
 	}
 	static const char ready[] = "{\"action\":\"CLIENT_READY\",\"channel\":\"\"}";
 	char sub[256];
@@ -1247,12 +1376,18 @@ static int worker_init(struct worker *w)
 		snprintf(w->r->why, sizeof w->r->why, "epoll: %s", strerror(errno));
 		return -1;
 	}
-	if (w->k == 0 && (p->mode == SIO_BENCH_FANOUT || p->mode == SIO_BENCH_RELAY)) {
-		w->pub = calloc(1, sizeof *w->pub);
+	if (w->k == 0 && sio_bench_mode_timed(p->mode)) {
+		w->sender = true;
 		w->pubout = malloc(PUB_OUT_CAP);
 		w->msgbuf = malloc(p->size + 64);
 		w->sent_ns = calloc(SIO_BENCH_RING, sizeof *w->sent_ns);
-		if (!w->pub || !w->pubout || !w->msgbuf || !w->sent_ns) {
+		if (!w->pubout || !w->msgbuf || !w->sent_ns) {
+			snprintf(w->r->why, sizeof w->r->why, "out of memory");
+			return -1;
+		}
+	}
+	if (w->sender && !sio_bench_mode_app(p->mode)) {
+		if (!(w->pub = calloc(1, sizeof *w->pub))) {
 			snprintf(w->r->why, sizeof w->r->why, "out of memory");
 			return -1;
 		}
@@ -1264,6 +1399,10 @@ static int worker_init(struct worker *w)
 			snprintf(w->r->why, sizeof w->r->why, "%.100s: URL too long", p->publish->url);
 			return -1;
 		}
+	}
+	if (p->mode == SIO_BENCH_APP_FLOOD && flood_init(w) < 0)
+		return -1;
+	if (w->sender) {
 		w->next_seq = w->oldest_seq = 1;
 		if (p->rate > 0) {
 			w->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
@@ -1291,6 +1430,7 @@ static void worker_free(struct worker *w)
 	}
 	free(w->pub);
 	free(w->pubout);
+	free(w->floodbuf);
 	free(w->msgbuf);
 	free(w->sent_ns);
 	free(w->conns);
@@ -1338,8 +1478,8 @@ int sio_bench_run(const struct sio_bench_plan *plan, unsigned k, struct sio_benc
 				abort_run(&w, now_rel(&w));
 			break;
 		}
-		bool more = w.phase == SIO_BENCH_CONNECT && w.next < w.nconns &&
-			    w.inflight < w.concurrency;
+		bool more = (w.phase == SIO_BENCH_CONNECT && w.next < w.nconns &&
+			     w.inflight < w.concurrency) || w.flood_room;
 		int ms = more ? 0 : (coordinator && w.phase == SIO_BENCH_MEASURE) ? 1 : 10;
 		int n = epoll_wait(w.ep, evs, MAX_EVENTS, ms);
 		if (n < 0 && errno != EINTR) {
@@ -1362,8 +1502,12 @@ int sio_bench_run(const struct sio_bench_plan *plan, unsigned k, struct sio_benc
 		if (w.phase == SIO_BENCH_CONNECT)
 			start_more(&w, now);
 		check_timeouts(&w, now);
-		if (w.pub)
+		if (w.sender)
 			publish(&w, now);
+		if (plan->mode == SIO_BENCH_APP_FLOOD && w.phase == SIO_BENCH_MEASURE)
+			flood(&w);
+		else
+			w.flood_room = false;
 		flush(&w);
 		if (coordinator) {
 			coordinate(&w, now);
@@ -1376,7 +1520,7 @@ int sio_bench_run(const struct sio_bench_plan *plan, unsigned k, struct sio_benc
 			}
 		}
 	}
-	if (w.pub) {
+	if (w.sender) {
 		out->published = w.next_seq - 1;
 		out->expected = w.expected;
 	}

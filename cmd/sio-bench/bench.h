@@ -32,7 +32,14 @@ enum sio_bench_mode {
 	SIO_BENCH_CONNECT_RATE,
 	SIO_BENCH_FANOUT,
 	SIO_BENCH_RELAY,
+	SIO_BENCH_APP_RTT,       /* each client's message comes back to it from an application */
+	SIO_BENCH_APP_FLOOD,     /* clients send as fast as their instance reads */
 };
+
+/* Modes where clients are the senders: no publisher connection. */
+bool sio_bench_mode_app(enum sio_bench_mode mode);
+/* Modes that pace messages and measure their latency. */
+bool sio_bench_mode_timed(enum sio_bench_mode mode);
 
 const char *sio_bench_mode_name(enum sio_bench_mode mode);
 /* -1 when name is no mode. */

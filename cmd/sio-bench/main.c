@@ -23,6 +23,7 @@
 #define MAX_URLS 64
 #define MAX_WORKERS 1024
 #define FD_RESERVE 64     /* descriptors a worker keeps for itself */
+#define MODES "hold, connect-rate, fanout, relay, app-rtt or app-flood"
 
 enum { OPT_URL = 1, OPT_PUBLISH_URL, OPT_CHANNEL, OPT_SERVER_PID, OPT_JSON, OPT_QUIET };
 
@@ -237,22 +238,31 @@ static int check_args(const struct args *a, const struct sio_cli *cli, const str
 		      enum sio_bench_mode mode, char *err, size_t errlen)
 {
 	bool fan = mode == SIO_BENCH_FANOUT || mode == SIO_BENCH_RELAY;
-	static const char *const fan_only[] = { "rate", "size", "window" };
+	bool timed = sio_bench_mode_timed(mode), sends = timed || mode == SIO_BENCH_APP_FLOOD;
+	static const char *const timed_only[] = { "rate", "window" };
 
 	if (!fan && (a->given & (1u << OPT_PUBLISH_URL)))
 		return bad(err, errlen, "%s applies to fanout and relay only", "--publish-url");
-	if (!fan && (a->given & (1u << OPT_CHANNEL)))
-		return bad(err, errlen, "%s applies to fanout and relay only", "--channel");
-	for (size_t i = 0; !fan && i < sizeof fan_only / sizeof fan_only[0]; i++)
-		if (given(cli, fan_only[i])) {
-			snprintf(err, errlen, "--%s applies to fanout and relay only", fan_only[i]);
+	if (!sends && (a->given & (1u << OPT_CHANNEL)))
+		return bad(err, errlen, "%s applies to fanout, relay, app-rtt and app-flood only",
+			   "--channel");
+	if (!sends && given(cli, "size"))
+		return bad(err, errlen, "%s applies to fanout, relay, app-rtt and app-flood only",
+			   "--size");
+	for (size_t i = 0; !timed && i < sizeof timed_only / sizeof timed_only[0]; i++)
+		if (given(cli, timed_only[i])) {
+			snprintf(err, errlen, "--%s applies to fanout, relay and app-rtt only",
+				 timed_only[i]);
 			return SIO_EXIT_USAGE;
 		}
+	/* The clients of app-rtt all send from one process: it paces them. */
+	if (mode == SIO_BENCH_APP_RTT && given(cli, "workers") && cfg->bench.workers > 1)
+		return bad(err, errlen, "%s: app-rtt runs in one process", "--workers");
 	if (mode == SIO_BENCH_CONNECT_RATE && given(cli, "duration"))
 		return bad(err, errlen, "%s does not apply to connect-rate", "--duration");
 	if (mode == SIO_BENCH_RELAY && !a->publish_url)
 		return bad(err, errlen, "%s: relay needs --publish-url", "relay");
-	if (fan) {
+	if (sends) {
 		uint32_t min = sio_bench_min_size(a->channel);
 		if (cfg->bench.size < min) {
 			snprintf(err, errlen, "--size: at least %u bytes with channel %s", min, a->channel);
@@ -309,6 +319,16 @@ static int count_workers(struct sio_bench_plan *plan, int64_t workers, char *err
 	rlim_t limit = sio_fdlimit_raise();
 	uint64_t cap = limit > FD_RESERVE * 2 ? (uint64_t)limit - FD_RESERVE : FD_RESERVE;
 
+	if (plan->mode == SIO_BENCH_APP_RTT) {
+		plan->workers = 1;
+		if (plan->connections > cap) {
+			snprintf(err, errlen, "app-rtt: %llu clients in one process: more than the "
+				 "descriptor limit (%llu) allows", (unsigned long long)plan->connections,
+				 (unsigned long long)limit);
+			return -1;
+		}
+		return 0;
+	}
 	plan->workers = workers ? (unsigned)workers
 				: (unsigned)((plan->connections + (fan ? 1 : 0) + cap - 1) / cap);
 	if (!workers && sio_bench_share(plan, 0) + (fan ? 1 : 0) > cap)
@@ -486,10 +506,9 @@ static int parse_mode(const struct sio_cli *cli, int argc, char **argv, char *er
 	int mode = cli->first_arg < argc ? sio_bench_mode_parse(argv[cli->first_arg]) : -1;
 
 	if (cli->first_arg >= argc)
-		snprintf(err, errlen, "no mode given (hold, connect-rate, fanout or relay)");
+		snprintf(err, errlen, "no mode given (%s)", MODES);
 	else if (mode < 0)
-		snprintf(err, errlen, "%.100s: unknown mode (hold, connect-rate, fanout or relay)",
-			 argv[cli->first_arg]);
+		snprintf(err, errlen, "%.100s: unknown mode (%s)", argv[cli->first_arg], MODES);
 	else if (cli->first_arg + 1 < argc)
 		snprintf(err, errlen, "%.100s: one mode only", argv[cli->first_arg + 1]);
 	else
@@ -499,14 +518,17 @@ static int parse_mode(const struct sio_cli *cli, int argc, char **argv, char *er
 
 int main(int argc, char **argv)
 {
-	struct args a = { .channel = "bench" };
+	struct args a = { .channel = NULL };
 	const struct sio_startup st = {
 		.name = "sio-bench", .prog = SIO_PROG_BENCH,
 		.synopsis = "sio-bench [OPTION]... MODE",
 		.summary = "Load a socketiyo service and measure it. MODE is hold (open\n"
 			   "connections and keep them), connect-rate (handshakes per second),\n"
-			   "fanout (one publisher, many subscribers on one channel) or relay\n"
-			   "(the publisher on one instance, the subscribers on another).",
+			   "fanout (one publisher, many subscribers on one channel), relay\n"
+			   "(the publisher on one instance, the subscribers on another), app-rtt\n"
+			   "(each client's message comes back to it from an application: the\n"
+			   "round trip) or app-flood (clients send as fast as they can, to an\n"
+			   "application that counts).",
 		.options = options, .on_option = on_option, .arg = &a,
 		.log_level = SIO_LOG_WARN,
 	};
@@ -519,8 +541,11 @@ int main(int argc, char **argv)
 	int rc = sio_startup_run(&st, argc, argv, &cli, &cfg);
 	if (rc != SIO_STARTUP_GO)
 		goto out;
-	if ((mode = parse_mode(&cli, argc, argv, err, sizeof err)) < 0 ||
-	    check_args(&a, &cli, &cfg, (enum sio_bench_mode)mode, err, sizeof err)) {
+	mode = parse_mode(&cli, argc, argv, err, sizeof err);
+	/* app-rtt's clients talk to an application that answers on "echo". */
+	if (!a.channel)
+		a.channel = mode == SIO_BENCH_APP_RTT ? "echo" : "bench";
+	if (mode < 0 || check_args(&a, &cli, &cfg, (enum sio_bench_mode)mode, err, sizeof err)) {
 		rc = sio_startup_usage(&st, "%s", err);
 		goto out;
 	}

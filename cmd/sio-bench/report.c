@@ -53,6 +53,8 @@ json_t *sio_report_summary(const struct sio_bench_plan *p, const struct sio_benc
 	json_object_set_new(o, "url", urls);
 	if (fan)
 		json_object_set_new(o, "publish_url", json_string(p->publish->url));
+	if (sio_bench_mode_app(p->mode))
+		json_object_set_new(o, "channel", json_string(p->channel));
 	json_object_set_new(o, "connections", count(p->connections));
 	json_object_set_new(o, "workers", json_integer(p->workers));
 	json_object_set_new(o, "established", count(r->established));
@@ -96,8 +98,18 @@ json_t *sio_report_summary(const struct sio_bench_plan *p, const struct sio_benc
 			json_object_set_new(o, "server_cpu_us_per_conn",
 					    num(cpu * 1e6 / (double)r->established));
 		break;
+	case SIO_BENCH_APP_FLOOD: {
+		double ps = secs(r->measure_start_ns, r->publish_end_ns);
+		json_object_set_new(o, "clients", count(p->connections));
+		json_object_set_new(o, "size", json_integer(p->size));
+		json_object_set_new(o, "duration_s", num(ps));
+		json_object_set_new(o, "sent", count(r->published));
+		json_object_set_new(o, "sent_per_s", num(ps > 0 ? (double)r->published / ps : 0));
+		break;
+	}
 	case SIO_BENCH_FANOUT:
-	case SIO_BENCH_RELAY: {
+	case SIO_BENCH_RELAY:
+	case SIO_BENCH_APP_RTT: {
 		double ps = secs(r->measure_start_ns, r->publish_end_ns);
 		double ds = secs(r->measure_start_ns, r->last_delivery_ns);
 		uint64_t lost = r->expected > r->delivered ? r->expected - r->delivered : 0;
@@ -180,8 +192,10 @@ void sio_report_table(FILE *out, const json_t *o)
 
 	fprintf(out, "sio-bench %s: %s%s\n", mode, json_string_value(json_array_get(urls, 0)),
 		json_array_size(urls) > 1 ? " ..." : "");
-	if (fan)
+	if (has(o, "publish_url"))
 		fprintf(out, "  %-20s %s\n", "publisher", json_string_value(json_object_get(o, "publish_url")));
+	if (has(o, "channel"))
+		fprintf(out, "  %-20s %s\n", "channel", json_string_value(json_object_get(o, "channel")));
 	fprintf(out, "  %-20s %.0f established, %.0f failed, %.0f dropped (%.0f process%s)\n",
 		fan ? "subscribers" : "connections", real(o, "established"), real(o, "failed"),
 		real(o, "dropped"), real(o, "workers"), real(o, "workers") > 1 ? "es" : "");
@@ -203,8 +217,12 @@ void sio_report_table(FILE *out, const json_t *o)
 		fprintf(out, "  %-20s %.0f of %.0f (%.2f %%)%s\n", "lost", real(o, "lost"),
 			real(o, "expected"), real(o, "loss_pct"),
 			real(o, "reordered") > 0 ? ", some out of order" : "");
-		lat(out, "latency", json_object_get(o, "latency_us"), true);
+		lat(out, strcmp(mode, "app-rtt") == 0 ? "round trip" : "latency",
+		    json_object_get(o, "latency_us"), true);
 	}
+	if (has(o, "sent_per_s"))
+		fprintf(out, "  %-20s %.0f messages of %.0f bytes in %.1f s (%.0f /s)\n", "sent",
+			real(o, "sent"), real(o, "size"), real(o, "duration_s"), real(o, "sent_per_s"));
 	if (has(o, "server_rss")) {
 		fprintf(out, "  %-20s %s idle, %s at the end\n", "server memory",
 			bytes(a, sizeof a, real(o, "server_rss_idle")),

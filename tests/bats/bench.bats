@@ -54,6 +54,27 @@ for kv in sys.argv[3:]:
 	json_ok relay established=5 primed=5
 }
 
+@test "app-rtt: each client's message comes back to it through a backend" {
+	local bus
+	bus=$(free_port)
+	start_serve --no-relay --bus-bind "tcp://127.0.0.1:$bus"
+	"$SIO_BIN/sio-backend" --bus-peer "tcp://127.0.0.1:$bus" \
+		--exec "exec python3 '$SIO_ROOT/tests/helpers/appbackend.py' '$BATS_TEST_TMPDIR/app.log'" \
+		>/dev/null 2>"$BATS_TEST_TMPDIR/backend.err" 3>&- &
+	track_pid "$!"
+	# The clients probe until the backend answers each of them.
+	run -0 --separate-stderr "$SIO_BIN/sio-bench" app-rtt -u "$SERVE_URL" -n 3 -d 1 -r 100 --json
+	json_ok app-rtt established=3 primed=3 lost=0 channel=echo
+	grep -q '"event":"MESSAGE"' "$BATS_TEST_TMPDIR/app.log" || fail "the backend heard nothing"
+}
+
+@test "app-flood: clients send until the duration is over" {
+	start_serve --no-relay
+	run -0 --separate-stderr "$SIO_BIN/sio-bench" app-flood -u "$SERVE_URL" -n 3 -d 0.5 --json
+	json_ok app-flood established=3 clients=3
+	[[ $output =~ \"sent\":[1-9] ]] || fail "nothing sent: $output"
+}
+
 @test "several worker processes share the connections out" {
 	start_serve
 	run -0 --separate-stderr "$SIO_BIN/sio-bench" fanout -u "$SERVE_URL" -n 6 -d 1 -w 3 --json
@@ -87,4 +108,8 @@ assert o["completed"] is False and "refused" in o["error"], o' "$output" || fail
 	run -64 "$SIO_BIN/sio-bench" hold --rate 10
 	run -64 "$SIO_BIN/sio-bench" fanout --size 10
 	run -64 "$SIO_BIN/sio-bench" hold fanout
+	run -64 "$SIO_BIN/sio-bench" app-rtt -j 2
+	run -64 "$SIO_BIN/sio-bench" app-rtt -P ws://127.0.0.1:1/socketiyo
+	run -64 "$SIO_BIN/sio-bench" app-flood --rate 10
+	run -64 "$SIO_BIN/sio-bench" hold --channel echo
 }
