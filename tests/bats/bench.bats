@@ -108,7 +108,8 @@ assert o["completed"] is False and "refused" in o["error"], o' "$output" || fail
 	run -64 "$SIO_BIN/sio-bench" hold --rate 10
 	run -64 "$SIO_BIN/sio-bench" fanout --size 10
 	run -64 "$SIO_BIN/sio-bench" hold fanout
-	run -64 "$SIO_BIN/sio-bench" app-rtt -j 2
+	run -64 "$SIO_BIN/sio-bench" app-rtt -w 2
+	assert_output --partial 'app-rtt runs in one process'
 	run -64 "$SIO_BIN/sio-bench" app-rtt -P ws://127.0.0.1:1/socketiyo
 	run -64 "$SIO_BIN/sio-bench" app-flood --rate 10
 	run -64 "$SIO_BIN/sio-bench" hold --channel echo
