@@ -63,6 +63,14 @@ sio_cat() { timeout 20 "$SIO_BIN/sio-cat" "$@" 3>&-; }
 	assert_equal "$(metric sio_ready_clients)" 1
 }
 
+@test "sio-cat: a subscriber says READY on standard error once connected and subscribed" {
+	start_serve
+	cat_bg sub --subscribe a --subscribe b --timeout 60 "$SERVE_URL"
+	wait_metric sio_subscriptions 2
+	wait_for grep -q "READY url=$SERVE_URL subscriptions=2" "$BATS_TEST_TMPDIR/sub.err"
+	assert_equal "$(bg_out sub)" ""
+}
+
 @test "sio-cat: cannot connect exits non-zero with a message" {
 	local port
 	port=$(free_port)
