@@ -135,10 +135,10 @@ setup() {
 	wait_event app '"event":"DISCONNECT".*"code":4001.*"why":"closed"'
 }
 
-@test "DISCONNECT for every way a connection ends: the client, idle, policy, the drain" {
-	# D closes the silent and the unruly quickly.
+@test "DISCONNECT for every way a connection ends: the client, idle, policy, slow consumer, the drain" {
+	# D closes the silent, the unruly and the slow quickly.
 	instance D --bus-peer "${IBUS[A]}" --ping-interval 1 --idle-timeout 2 --max-rejects 2 \
-		--reject-interval 60
+		--reject-interval 60 --max-queue-frames 64 --max-queue-bytes 64K
 	backend app
 	wait_for imetric_ge D 'sio_app_backends{role="worker"}' 1
 	client leaves B
@@ -151,6 +151,16 @@ setup() {
 	python3 "$WSRAW" "${IURL[D]}" "$(ready)" 'text:nope' 'text:nope' 'text:nope' expect-close \
 		>/dev/null 2>&1 || true
 	wait_event app '"event":"DISCONNECT".*"instance":"D".*"code":1008.*"why":"policy"'
+	# A client that never reads, sent 4 MB on its channel.
+	python3 "$SIO_ROOT/tests/helpers/badclient.py" nonreader "${IPORT[D]}" /socketiyo flood \
+		>"$BATS_TEST_TMPDIR/slow.out" 2>&1 &
+	track_pid "$!"
+	wait_for grep -q '^subscribed$' "$BATS_TEST_TMPDIR/slow.out"
+	wait_event app '"event":"SUBSCRIBE".*"instance":"D".*"channel":"flood"'
+	python3 "$WSRAW" "${IURL[D]}" \
+		"repeat:4000:{\"channel\":\"flood\",\"data\":\"$(printf 'x%.0s' $(seq 1000))\"}" close \
+		>/dev/null 2>&1 || true
+	SIO_WAIT=20 wait_event app '"event":"DISCONNECT".*"instance":"D".*"code":1008.*"why":"slow_consumer"'
 	client drained C
 	wait_got drained welcome
 	stop_pid "${IPID[C]}"
