@@ -124,6 +124,8 @@ void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
 	fprintf(out, "sio_relay_total{direction=\"out\"} %llu\n", (unsigned long long)s->relay_out);
 	metric(out, "sio_bus_gaps_total", "counter", "Relayed messages missed, by sequence gaps.");
 	fprintf(out, "sio_bus_gaps_total %llu\n", (unsigned long long)s->bus_gaps);
+	metric(out, "sio_bus_heartbeats_total", "counter", "Heartbeats this instance published.");
+	fprintf(out, "sio_bus_heartbeats_total %llu\n", (unsigned long long)s->bus_heartbeats);
 	metric(out, "sio_bus_dropped_total", "counter", "Malformed or unknown bus messages dropped.");
 	fprintf(out, "sio_bus_dropped_total %llu\n", (unsigned long long)s->bus_dropped);
 	metric(out, "sio_bus_auth_failures_total", "counter", "Bus peers refused by CURVE.");

@@ -72,6 +72,7 @@ static void add_bus_stats(void *arg, struct sio_stats *st)
 	st->relay_out = c->relay_out;
 	st->bus_gaps = c->gaps;
 	st->bus_dropped = c->dropped;
+	st->bus_heartbeats = c->heartbeats_out;
 	st->bus_auth_failures = c->auth_failures;
 	st->bus_log_suppressed = c->log_suppressed;
 	st->peers_alive = sio_bus_registry(in->bus)->alive;
