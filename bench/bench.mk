@@ -9,16 +9,23 @@ BENCH_REF := bench/reference
 # The application of the app points as a backend of the mesh (the C library,
 # and sio-backend's coprocess and reader): bench/appbackend.c.
 BENCH_APP := build/bench/appbackend
+# The limit sio-serve is measured against: bench/bare.c.
+BENCH_BARE := build/bench/bare
 
 .PHONY: bench bench-deps bench-million
 
-bench: all bench-deps $(BENCH_APP)
+bench: all bench-deps $(BENCH_APP) $(BENCH_BARE)
 	@bash bench/run.sh
 
 $(BENCH_APP): bench/appbackend.c $(LIB)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(BASE_CFLAGS) $(NET_INC) -o $@ $< $(LIB) $(ALL_LIBS)
+
+$(BENCH_BARE): bench/bare.c
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -o $@ $< -lcrypto
 
 # The whole machine: a million connections over a mesh of 53 instances (see
 # bench/million.sh for the knobs). Minutes long, and most of the memory.
@@ -37,3 +44,6 @@ $(BENCH_REF)/node_modules/.package-lock.json: $(BENCH_REF)/package.json
 	fi
 	npm install --prefix $(BENCH_REF) --no-audit --no-fund --no-package-lock --loglevel=error
 	@touch $@
+
+# bench.bats checks the limit of make bench with sio-bench.
+TEST_TOOLS += $(BENCH_BARE)

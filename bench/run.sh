@@ -4,6 +4,10 @@
 # relay on the Node.js ws package (bench/reference/relay.js). Then it prints
 # one table, both side by side with their ratio, and saves every figure.
 #
+# The limit, in the same run: bench/bare.c (build/bench/bare), a bare epoll
+# WebSocket fan-out server with batched writes and nothing else, runs the
+# hold, connect, fanout and rate points after the reference.
+#
 # The points (each against a fresh server, sio-serve first, then the
 # reference, so that a machine that drifts weighs on both alike; defaults in
 # brackets, every one an environment variable):
@@ -102,6 +106,7 @@ APP_WAYS=${APP_WAYS:-c pipe node}
 FLOOD_N=${FLOOD_N:-20}
 FLOOD_S=${FLOOD_S:-5}
 APPBACKEND=${APPBACKEND:-$ROOT/build/bench/appbackend}
+BARE=${BARE:-$ROOT/build/bench/bare}
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -188,6 +193,25 @@ start_node() {
 	PIDS+=("$SERVER_PID")
 	SERVER_URL=ws://127.0.0.1:$PORT/socketiyo
 	wait_port "$PORT" "$SERVER_PID" || { cat "$WORK/node-$PORT.log" >&2; die "the reference did not start"; }
+}
+
+# start_bare: the limit, bench/bare.c, like start_node.
+start_bare() {
+	free_port
+	"${PIN_SERVER[@]}" "$BARE" --port "$PORT" >"$WORK/bare-$PORT.log" 2>&1 &
+	SERVER_PID=$!
+	PIDS+=("$SERVER_PID")
+	SERVER_URL=ws://127.0.0.1:$PORT/socketiyo
+	wait_port "$PORT" "$SERVER_PID" || { cat "$WORK/bare-$PORT.log" >&2; die "bare did not start"; }
+}
+
+# start TARGET: sio-serve, the node reference or the bare limit.
+start_target() {
+	case $1 in
+	sio) start_sio ;;
+	node) start_node ;;
+	bare) start_bare ;;
+	esac
 }
 
 stop_servers() {
@@ -371,28 +395,29 @@ run_point() {
 	app-rtt) run_app_rtt; return ;;
 	app-events) run_app_events; return ;;
 	esac
-	for target in sio node; do
+	for target in sio node bare; do
 		case $point in
 		relay | relay-fanout) [[ $target == sio ]] || continue ;;
 		esac
+		[[ $target != bare || -x $BARE ]] || continue
 		case $point in
 		hold)
-			[[ $target == sio ]] && start_sio || start_node
+			start_target "$target"
 			bench "$target" hold hold -u "$SERVER_URL" -n "$HOLD_N" -d "$HOLD_S" \
 				-C 200 --server-pid "$SERVER_PID"
 			;;
 		connect)
-			[[ $target == sio ]] && start_sio || start_node
+			start_target "$target"
 			bench "$target" connect connect-rate -u "$SERVER_URL" -n "$CONNECT_N" \
 				-C 200 --server-pid "$SERVER_PID"
 			;;
 		fanout)
-			[[ $target == sio ]] && start_sio || start_node
+			start_target "$target"
 			bench "$target" fanout fanout -u "$SERVER_URL" -n "$FANOUT_N" -d "$FANOUT_S" \
 				-s "$SIZE" --window "$FANOUT_WINDOW" -C 200 --server-pid "$SERVER_PID"
 			;;
 		rate)
-			[[ $target == sio ]] && start_sio || start_node
+			start_target "$target"
 			bench "$target" rate fanout -u "$SERVER_URL" -n "$RATE_N" -d "$RATE_S" -s "$SIZE" \
 				-r "$RATE" --server-pid "$SERVER_PID"
 			;;

@@ -114,3 +114,19 @@ assert o["completed"] is False and "refused" in o["error"], o' "$output" || fail
 	run -64 "$SIO_BIN/sio-bench" app-flood --rate 10
 	run -64 "$SIO_BIN/sio-bench" hold --channel echo
 }
+
+# The limit make bench measures sio-serve against (bench/bare.c) must be a
+# fair one: every frame delivered, at each of the three length encodings.
+@test "the bare limit of make bench delivers every frame" {
+	local bare=$SIO_ROOT/build/bench/bare port size
+	[[ -x $bare ]] || fail "no $bare: make test builds it"
+	port=$(free_port)
+	"$bare" --port "$port" >"$BATS_TEST_TMPDIR/bare.out" 2>&1 &
+	track_pid $!
+	wait_for grep -q '^listening' "$BATS_TEST_TMPDIR/bare.out"
+	for size in 100 1000 70000; do
+		run -0 --separate-stderr "$SIO_BIN/sio-bench" fanout -u "ws://127.0.0.1:$port/socketiyo" \
+			-n 5 -d 1 --window 4 -s "$size" --json
+		json_ok fanout established=5 primed=5 lost=0 size="$size"
+	done
+}
