@@ -7,9 +7,10 @@
 #include <strings.h>
 
 /* HAProxy's server admin flags (include/haproxy/server-t.h): forced,
- * inherited, configured ("disabled") and resolution maintenance; forced
- * and inherited drain. */
-#define HAPROXY_ADMF_MAINT (0x01 | 0x02 | 0x04 | 0x20)
+ * inherited and resolution maintenance; forced and inherited drain. Not
+ * 0x04, which only remembers that the configuration said "disabled": it
+ * stays once the server is made ready. */
+#define HAPROXY_ADMF_MAINT (0x01 | 0x02 | 0x20)
 #define HAPROXY_ADMF_DRAIN (0x08 | 0x10)
 
 const char *sio_balancer_state_name(enum sio_backend_state state)
@@ -406,9 +407,11 @@ char *sio_balancer_nginx(const struct sio_registry *reg, size_t *len)
 			continue;
 		bool ready = state_in(accepting, na, live[i]) == SIO_BACKEND_READY;
 		bool v6 = strchr(host, ':') != NULL;
-		append(&t, "server %s%s%s:%d%s;  # %s %s\n", v6 ? "[" : "", host, v6 ? "]" : "",
+		/* What changes the file is what nginx acts on: a load state
+		 * in a comment would reload it for nothing. */
+		append(&t, "server %s%s%s:%d%s;  # %s%s\n", v6 ? "[" : "", host, v6 ? "]" : "",
 		       port, ready ? "" : " down", live[i]->status.id,
-		       ready ? "accepts clients" : sio_load_state_name(live[i]->status.state));
+		       ready ? "" : ": takes no new clients");
 		listed++;
 	}
 	/* An upstream block needs a server: one that takes nothing. */

@@ -84,6 +84,11 @@ struct sio_config {
 		char *exec;
 		char *http;
 		char *http_root;
+		char *haproxy;          /* stats socket; "": none */
+		char *haproxy_backend;
+		char *nginx_upstream;   /* "": none */
+		char *nginx_reload;
+		double nginx_interval;  /* s */
 	} announce;
 
 	/* The programs' own numbers, validated as the settings are. */

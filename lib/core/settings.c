@@ -167,6 +167,22 @@ const struct sio_setting sio_settings[] = {
 	  "", NULL, ANNOUNCE, 0, "DIR",
 	  "with --http, also serve the files of DIR (a page and its scripts)" },
 
+	{ "announce", "haproxy", "haproxy", 0, SIO_SET_STRING, OFF(announce.haproxy), 0, 0,
+	  "", NULL, ANNOUNCE, SIO_SET_RELOADABLE, "SOCKET",
+	  "HAProxy's stats socket (admin level, a path or HOST:PORT): its servers follow the mesh" },
+	{ "announce", "haproxy_backend", "haproxy-backend", 0, SIO_SET_STRING,
+	  OFF(announce.haproxy_backend), 0, 0, "sio", NULL, ANNOUNCE, SIO_SET_RELOADABLE, "NAME",
+	  "the HAProxy backend whose servers (a server-template) are the instances" },
+	{ "announce", "nginx_upstream", "nginx-upstream", 0, SIO_SET_STRING,
+	  OFF(announce.nginx_upstream), 0, 0, "", NULL, ANNOUNCE, SIO_SET_RELOADABLE, "FILE",
+	  "replace FILE atomically with nginx server lines of the instances on every change" },
+	{ "announce", "nginx_reload", "nginx-reload", 0, SIO_SET_STRING,
+	  OFF(announce.nginx_reload), 0, 0, "nginx -s reload", NULL, ANNOUNCE, SIO_SET_RELOADABLE,
+	  "CMD", "shell command that reloads nginx once FILE changed" },
+	{ "announce", "nginx_interval", "nginx-interval", 0, SIO_SET_REAL,
+	  OFF(announce.nginx_interval), 0, 86400, "5", NULL, ANNOUNCE, SIO_SET_RELOADABLE,
+	  "SECONDS", "at most one nginx reload per SECONDS: changes in between are coalesced" },
+
 	/* Settings with no default (NULL) are left at 0, which the program
 	 * reads as "none" or "its own choice"; the option then refuses 0. */
 	{ "monitor", "timeout", "timeout", 0, SIO_SET_REAL, OFF(monitor.timeout),

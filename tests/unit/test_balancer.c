@@ -179,9 +179,9 @@ static const char state_text[] =
 	" srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id"
 	" srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr"
 	" srv_agent_addr srv_agent_port\n"
-	"3 sio 1 sio1 127.0.0.1 2 0 1 1 10 6 3 4 6 0 0 0 - 8000 - 0 0 - - 0\n"
+	"3 sio 1 sio1 127.0.0.1 2 4 1 1 10 6 3 4 6 0 0 0 - 8000 - 0 0 - - 0\n"
 	"3 sio 2 sio2 127.0.0.1 0 5 1 1 10 1 0 0 14 0 0 0 - 9 - 0 0 - - 0\n"
-	"3 sio 3 sio3 127.0.0.1 2 8 1 1 10 6 3 4 6 0 0 0 - 8002 - 0 0 - - 0\n";
+	"3 sio 3 sio3 127.0.0.1 2 12 1 1 10 6 3 4 6 0 0 0 - 8002 - 0 0 - - 0\n";
 
 static void test_haproxy_state_parsed(void **state)
 {
@@ -195,7 +195,7 @@ static void test_haproxy_state_parsed(void **state)
 	assert_string_equal(slots[1].name, "sio2");
 	assert_string_equal(slots[1].host, "127.0.0.1");
 	assert_int_equal(slots[1].port, 9);
-	assert_int_equal(slots[0].state, SIO_BACKEND_READY);
+	assert_int_equal(slots[0].state, SIO_BACKEND_READY);  /* "disabled", made ready */
 	assert_int_equal(slots[1].state, SIO_BACKEND_MAINT);  /* disabled, forced */
 	assert_int_equal(slots[2].state, SIO_BACKEND_DRAIN);
 	free(slots);
@@ -296,8 +296,8 @@ static void test_nginx_lines(void **state)
 	hear(w, "c", SIO_LOAD_NORMAL, true);
 	text = sio_balancer_nginx(&w->reg, &len);
 	assert_int_equal(strlen(text), len);
-	assert_non_null(strstr(text, "server 127.0.0.1:8000;  # a accepts clients\n"));
-	assert_non_null(strstr(text, "server 127.0.0.1:8001 down;  # b HIGH"));
+	assert_non_null(strstr(text, "server 127.0.0.1:8000;  # a\n"));
+	assert_non_null(strstr(text, "server 127.0.0.1:8001 down;  # b: takes no new clients\n"));
 	assert_null(strstr(text, ":8002"));
 	assert_null(strstr(text, ":9 "));
 	free(text);
