@@ -22,6 +22,29 @@ const char *sio_balancer_state_name(enum sio_backend_state state)
 	}
 }
 
+int sio_balancer_adopt(struct sio_balancer *b, const struct sio_slot *have, size_t n)
+{
+	struct sio_strlist names = { 0 };
+	int rc = 0;
+
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = sio_strlist_push(&names, have[i].name);
+	sio_balancer_resolve_fn resolve = b->resolve;
+	void *arg = b->resolve_arg;
+	sio_balancer_free(b);
+	if (!rc)
+		rc = sio_balancer_init(b, &names);
+	sio_strlist_clear(&names);
+	b->resolve = resolve;
+	b->resolve_arg = arg;
+	for (size_t i = 0; i < b->n && !rc; i++) {
+		memcpy(b->slots[i].host, have[i].host, sizeof b->slots[i].host);
+		b->slots[i].port = have[i].port;
+		b->slots[i].state = have[i].state;
+	}
+	return rc;
+}
+
 int sio_balancer_init(struct sio_balancer *b, const struct sio_strlist *names)
 {
 	memset(b, 0, sizeof *b);
@@ -125,6 +148,14 @@ static long slot_of(const struct sio_balancer *b, const char *id)
 	return -1;
 }
 
+static long slot_at(const struct sio_balancer *b, const char *host, int port)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (!*b->slots[i].id && b->slots[i].port == port && !strcmp(b->slots[i].host, host))
+			return (long)i;
+	return -1;
+}
+
 static int by_id(const void *x, const void *y)
 {
 	const struct sio_peer *const *a = x, *const *b = y;
@@ -177,26 +208,32 @@ bool sio_balancer_plan(struct sio_balancer *b, const struct sio_registry *reg)
 		return false;
 	struct sio_peer **live = live_sorted(reg, &nlive);
 
-	for (size_t i = 0; i < nlive; i++) {
-		char host[SIO_HOST_MAX];
-		int port;
-		long k = slot_of(b, live[i]->status.id);
-		/* Restarted elsewhere under the same id: the slot follows. */
-		if (k >= 0 && !strcmp(b->slots[k].url, live[i]->status.url))
-			continue;
-		if (k < 0 && (k = free_slot(b, reg)) < 0) {
-			unplaced++;
-			continue;
+	/* Two rounds: first the instances a slot already points at (a table
+	 * taken over from the balancer) keep it, then the others take what
+	 * is left, so that none takes another's place. */
+	for (int round = 0; round < 2; round++)
+		for (size_t i = 0; i < nlive; i++) {
+			char host[SIO_HOST_MAX];
+			int port;
+			long k = slot_of(b, live[i]->status.id);
+			/* Restarted elsewhere under the same id: the slot follows. */
+			if (k >= 0 && !strcmp(b->slots[k].url, live[i]->status.url))
+				continue;
+			if (!address(b, live[i], host, &port))
+				continue;
+			if (k < 0)
+				k = round ? free_slot(b, reg) : slot_at(b, host, port);
+			if (k < 0) {
+				unplaced += round;
+				continue;
+			}
+			struct sio_slot *s = &b->slots[k];
+			snprintf(s->id, sizeof s->id, "%s", live[i]->status.id);
+			snprintf(s->url, sizeof s->url, "%s", live[i]->status.url);
+			memcpy(s->host, host, sizeof s->host);
+			s->port = port;
+			changed = true;
 		}
-		if (!address(b, live[i], host, &port))
-			continue;
-		struct sio_slot *s = &b->slots[k];
-		snprintf(s->id, sizeof s->id, "%s", live[i]->status.id);
-		snprintf(s->url, sizeof s->url, "%s", live[i]->status.url);
-		memcpy(s->host, host, sizeof s->host);
-		s->port = port;
-		changed = true;
-	}
 	for (size_t i = 0; i < b->n; i++) {
 		struct sio_slot *s = &b->slots[i];
 		enum sio_backend_state st = state_in(accepting, na,

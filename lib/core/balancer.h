@@ -52,12 +52,16 @@ const char *sio_balancer_state_name(enum sio_backend_state state);
  * or -1 when out of memory. */
 int sio_balancer_init(struct sio_balancer *b, const struct sio_strlist *names);
 void sio_balancer_free(struct sio_balancer *b);
+/* Slots as the balancer has them (parsed), addresses and states included:
+ * an instance found at a slot's address keeps that slot. The resolver
+ * stays. Returns 0, or -1 when out of memory. */
+int sio_balancer_adopt(struct sio_balancer *b, const struct sio_slot *have, size_t n);
 
 /*
  * Plans the slots from the registry. An instance keeps its slot while it is
  * known, so that the balancer's connections to it are never moved; one that
- * needs a slot takes an unused one, else that of a dead instance, else that
- * of a draining one. Returns true when the plan changed.
+ * needs a slot takes an unused one at its address, else an unused one, else
+ * that of a dead instance, else that of a draining one. Returns true when the plan changed.
  */
 bool sio_balancer_plan(struct sio_balancer *b, const struct sio_registry *reg);
 

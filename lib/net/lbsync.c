@@ -71,18 +71,9 @@ static bool same_slots(const struct sio_balancer *b, const struct sio_slot *have
 
 static int adopt_slots(struct sio_lbsync *s, const struct sio_slot *have, size_t n)
 {
-	struct sio_strlist names = { 0 };
-	int rc = 0;
-
-	for (size_t i = 0; i < n && !rc; i++)
-		rc = sio_strlist_push(&names, have[i].name);
-	sio_balancer_free(&s->plan);
-	if (!rc)
-		rc = sio_balancer_init(&s->plan, &names);
-	sio_strlist_clear(&names);
 	s->plan.resolve = sio_haproxy_resolve;
-	s->have_slots = rc == 0;
-	return rc;
+	s->have_slots = sio_balancer_adopt(&s->plan, have, n) == 0;
+	return s->have_slots ? 0 : -1;
 }
 
 /* Sends the commands as one batch and logs what HAProxy did not take:

@@ -254,6 +254,38 @@ static void test_haproxy_commands_take_it_to_the_plan(void **state)
 	free(have);
 }
 
+/* A table taken over from HAProxy (sio-announce restarted): each instance
+ * stays in the slot that points at it. */
+static void test_adopted_table_keeps_instances_in_place(void **state)
+{
+	struct world *w = *state;
+	struct sio_slot *have;
+	size_t n;
+	char err[256];
+	struct sio_strlist cmds = { 0 };
+
+	assert_int_equal(sio_balancer_haproxy_parse(state_text, &have, &n, err, sizeof err), 0);
+	assert_int_equal(sio_balancer_adopt(&w->b, have, n), 0);
+	/* a first in order, at nobody's address, leaves sio1 to b, at its
+	 * address; c is at sio3's, in drain there. */
+	normal(w, "a");
+	normal(w, "b");
+	normal(w, "c");
+	snprintf(sio_registry_find(&w->reg, "a")->status.url, SIO_ENDPOINT_MAX,
+		 "ws://127.0.0.1:8005/socketiyo");
+	snprintf(sio_registry_find(&w->reg, "b")->status.url, SIO_ENDPOINT_MAX,
+		 "ws://127.0.0.1:8000/socketiyo");
+	sio_balancer_plan(&w->b, &w->reg);
+	assert_string_equal(table(&w->b), "sio1=b:8000:ready sio2=a:8005:ready sio3=c:8002:ready");
+	assert_int_equal(sio_balancer_haproxy_commands(&w->b, "sio", have, n, &cmds), 3);
+	assert_string_equal(joined(&cmds),
+			    "set server sio/sio2 addr 127.0.0.1 port 8005;"
+			    "set server sio/sio2 state ready;"
+			    "set server sio/sio3 state ready");
+	sio_strlist_clear(&cmds);
+	free(have);
+}
+
 static int resolve_to_ten(void *arg, const char *host, char ip[SIO_HOST_MAX])
 {
 	(void)arg;
@@ -315,6 +347,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_draining_slot_goes_last, setup, teardown),
 		cmocka_unit_test(test_haproxy_state_parsed),
 		cmocka_unit_test_setup_teardown(test_haproxy_commands_take_it_to_the_plan, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_adopted_table_keeps_instances_in_place, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_hosts_resolved_and_urls_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nginx_lines, setup, teardown),
