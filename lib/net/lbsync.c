@@ -77,8 +77,8 @@ static int adopt_slots(struct sio_lbsync *s, const struct sio_slot *have, size_t
 }
 
 /* Sends the commands as one batch and logs what HAProxy did not take:
- * it answers "set server ... addr" with what changed, other commands
- * that worked with nothing. */
+ * it answers "set server ... addr" with what changed (or "no need to
+ * change"), other commands that worked with nothing. */
 static void haproxy_apply(struct sio_lbsync *s, const struct sio_config *cfg,
 			  const struct sio_strlist *cmds, uint64_t now)
 {
@@ -101,7 +101,7 @@ static void haproxy_apply(struct sio_lbsync *s, const struct sio_config *cfg,
 		char *save = NULL;
 		for (char *line = strtok_r(reply, "\n", &save); line;
 		     line = strtok_r(NULL, "\n", &save))
-			if (*line && !strstr(line, "changed"))
+			if (*line && !strstr(line, "changed") && !strstr(line, "no need"))
 				sio_log(SIO_LOG_WARN, "HAPROXY_REFUSED", "said=%s",
 					quote(q, sizeof q, line));
 		/* Read back soon: what was refused is tried again. */
