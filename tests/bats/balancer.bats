@@ -164,6 +164,7 @@ announce() {
 			--nginx-reload "'$NGINX' -c '$LB_DIR/nginx.conf' -p '$LB_DIR/' -s reload")
 	fi
 	"$SIO_BIN/sio-announce" "${args[@]}" </dev/null >/dev/null 2>"$BATS_TEST_TMPDIR/announce.log" 3>&- &
+	ANNOUNCE_PID=$!
 	track_pid "$!"
 }
 
@@ -422,7 +423,40 @@ new_instance_gets_clients() {
 	((c > 0)) || fail "C got no client"
 }
 
+# slots: HAProxy's servers in use, "name=port" sorted.
+slots() {
+	hactl "show servers state sio" | awk '
+		/^#/ { for (i = 2; i <= NF; i++) col[$i] = i - 1; next }
+		NF > 5 && $col["srv_port"] != 9 { print $col["srv_name"] "=" $col["srv_port"] }' | sort
+}
+
+# reloads: the nginx reloads sio-announce ran.
+reloads() { grep -c ' NGINX_RELOAD ' "$BATS_TEST_TMPDIR/announce.log" || true; }
+
 # ----- HAProxy ---------------------------------------------------------------
+
+@test "haproxy: a restarted sio-announce leaves the instances in their slots; a restarted HAProxy is put right" {
+	three haproxy
+	local before
+	before=$(slots)
+	stop_pid "$ANNOUNCE_PID"
+	announce
+	wait_for grep -q HAPROXY_CONNECTED "$BATS_TEST_TMPDIR/announce.log"
+	wait_state A ready
+	wait_state B ready
+	wait_state C ready
+	[[ $(slots) == "$before" ]] || fail "slots moved: $before -> $(slots)"
+	! grep -q ' addr ' "$BATS_TEST_TMPDIR/announce.log" || fail "addresses set again"
+	# HAProxy starts again from its configuration: every slot disabled.
+	stop_pid "$LB_PID"
+	start_haproxy
+	wait_state A ready
+	wait_state B ready
+	wait_state C ready
+	clients c 3
+	wait_for opened_is c 3
+	wait_clients 3 A B C
+}
 
 @test "haproxy: clients through the one URL spread over the instances; the browser module works" {
 	spread haproxy
@@ -460,6 +494,38 @@ new_instance_gets_clients() {
 
 @test "nginx: SIGTERM: out of the balancer before the first close, clients come back through it" {
 	term_drains nginx
+}
+
+@test "nginx: while the mesh flaps, reloads are paced and the last change is applied" {
+	lb_init nginx
+	serve A
+	lb_follow A
+	local start elapsed n i
+	start=$(now_ms)
+	n=$(reloads)
+	# Four instances join one after the other, then all leave: eight
+	# changes, each as soon as the mesh tells of it.
+	for i in 1 2 3 4; do
+		serve "F$i"
+	done
+	for i in 1 2 3 4; do
+		wait_for state_is "F$i" ready
+	done
+	for i in 1 2 3 4; do
+		kill -TERM "${IPID[F$i]}"
+	done
+	for i in 1 2 3 4; do
+		wait_exit "${IPID[F$i]}"
+		wait_state "F$i" maint
+	done
+	elapsed=$(($(now_ms) - start))
+	n=$(($(reloads) - n))
+	echo "# nginx: 8 changes of the mesh in $elapsed ms: $n reloads (--nginx-interval 0.5)" >&3
+	((n <= elapsed / 500 + 1)) || fail "$n reloads in $elapsed ms, more than one per 500 ms"
+	[[ $(grep -c '^server ' "$LB_DIR/upstream.conf") == 1 ]] || fail "$(cat "$LB_DIR/upstream.conf")"
+	clients c 2
+	wait_for opened_is c 2
+	wait_clients 2 A
 }
 
 @test "nginx: a new instance gets clients" {
