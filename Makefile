@@ -91,10 +91,11 @@ DEB_PKGS   := build-essential pkg-config libwebsockets-dev libzmq3-dev \
               libsystemd-dev bats bats-support bats-assert scdoc mandoc \
               python3 procps iproute2 binutils
 
-# What only the tests need: a real front-end web server and a real browser,
+# What only the tests need: a real front-end web server, a load balancer
+# (HAProxy, beside nginx, in front of a mesh) and a real browser,
 # promtool to check /metrics, jq for JSON in shell, clang for the fuzzers,
 # valgrind for valgrind.bats.
-TEST_PKGS  := nginx-light chromium jq clang libclang-rt-14-dev prometheus valgrind
+TEST_PKGS  := nginx-light haproxy chromium jq clang libclang-rt-14-dev prometheus valgrind
 
 .PHONY: all build deps test-deps install-pkgs test unit asan valgrind clean install uninstall man run
 # pkg-config answers at parse time, so the build runs in a second make once
@@ -230,6 +231,10 @@ UNIT_SED   := -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 
 # The programs are linked statically against libsio: nothing of sio's goes
 # to LIBDIR, and a DESTDIR tree runs where it is.
+# Load balancers in front of a mesh (one public URL, sio(7)): examples,
+# installed beside the browser module.
+LB_EXAMPLES := etc/haproxy.cfg etc/nginx-sio.conf
+
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	  $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(SYSCONFDIR)/sio \
@@ -245,6 +250,7 @@ install: build
 	  chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u || exit 1; \
 	done
 	install -m 644 $(WEB_FILES) $(DESTDIR)$(DATADIR)/sio/web/
+	install -m 644 $(LB_EXAMPLES) $(DESTDIR)$(DATADIR)/sio/
 
 # Removes the files install put in place, and the directories that are sio's
 # own once empty (SYSCONFDIR/sio keeps the configuration files made from the
@@ -257,6 +263,7 @@ uninstall:
 	rm -f $(DESTDIR)$(ZSHCOMPDIR)/_sio
 	rm -f $(UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%)
 	rm -f $(WEB_FILES:web/%=$(DESTDIR)$(DATADIR)/sio/web/%)
+	rm -f $(LB_EXAMPLES:etc/%=$(DESTDIR)$(DATADIR)/sio/%)
 	for d in $(DESTDIR)$(DATADIR)/sio/web $(DESTDIR)$(DATADIR)/sio \
 	  $(DESTDIR)$(SYSCONFDIR)/sio; do \
 	  [ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \

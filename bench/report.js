@@ -19,6 +19,7 @@ const get = (o, path) => path.split('.').reduce((v, k) => (v == null ? undefined
 const primary = {
   hold: 'server_rss_per_conn', connect: 'connect_rate', fanout: 'frames_per_s',
   rate: 'latency_us.p99', relay: 'latency_us.p99', 'relay-fanout': 'frames_per_s',
+  'hop-connect': 'connect_rate', 'hop-fanout': 'frames_per_s',
 };
 // The app points carry their rate and way in their names (app-rtt-1000-c).
 const primaryOf = (point) => primary[point] ||
@@ -138,6 +139,32 @@ if (R.sio && R.sio['relay-fanout']) {
     f && one ? f / one >= 0.8 : undefined, f && one ? f / one : undefined);
   const c = val('sio', 'relay-fanout', 'server_cpu_us_per_frame');
   row('  CPU per frame, both instances', 'us', c, undefined, '', undefined);
+}
+
+// One public URL: through HAProxy in the sio column, straight to the
+// instance in the reference's.
+if (R.haproxy || R.direct) {
+  const hop = (p, path) => [val('haproxy', p, path), val('direct', p, path)];
+  point = 'hop-connect';
+  if (R.haproxy && R.haproxy[point] || R.direct && R.direct[point]) {
+    const [c, cRef] = hop(point, 'connect_rate');
+    row('through haproxy (ref: direct): connect rate', 'rate', c, cRef, '', undefined);
+    const [p, pRef] = hop(point, 'handshake_us.p99');
+    row('  handshake p99', 'us', p, pRef, '', undefined);
+    const [u, uRef] = hop(point, 'server_cpu_us_per_conn');
+    row('  CPU per connection, haproxy included', 'us', u, uRef, '', undefined);
+  }
+  point = 'hop-fanout';
+  if (R.haproxy && R.haproxy[point] || R.direct && R.direct[point]) {
+    const [f, fRef] = hop(point, 'frames_per_s');
+    row('through haproxy (ref: direct): fan-out, saturated', 'rate', f, fRef, '', undefined);
+    const [l, lRef] = hop(point, 'latency_us.p99');
+    row('  latency p99', 'us', l, lRef, '', undefined);
+    const [c, cRef] = hop(point, 'server_cpu_us_per_frame');
+    row('  CPU per delivered frame, haproxy included', 'us', c, cRef, '', undefined);
+    const [lost] = hop(point, 'lost');
+    row('  frames lost through haproxy', 'count', lost, undefined, '0', lost === 0);
+  }
 }
 
 const ways = { c: 'C library', pipe: 'sio-backend', node: 'Node module' };

@@ -30,6 +30,13 @@
 #                publisher on A, the subscribers on B): p99 added latency.
 #   relay-fanout FANOUT_N subscribers on B, saturated: frames per second
 #                against one instance's.
+#   hop-connect, hop-fanout   the connect and fanout points through HAProxy
+#                (etc/haproxy.cfg, its slots driven by sio-announce
+#                --haproxy) in front of one instance, beside the same
+#                points straight to an instance: the cost of the extra hop
+#                of one public URL. HAProxy runs on SERVER_CPU with the
+#                instance, and its CPU counts with the server's. Skipped
+#                when haproxy is not installed.
 #
 # Two more, not in the default suite (about 3 minutes together: POINTS="app-rtt
 # app-events"), measure a socketiyo application on the mesh: echo (a message
@@ -95,7 +102,7 @@ RATE_N=${RATE_N:-1}
 RATE=${RATE:-10000}
 RATE_S=${RATE_S:-10}
 REPEAT=${REPEAT:-1}
-POINTS=${POINTS:-hold connect fanout rate relay relay-fanout}
+POINTS=${POINTS:-hold connect fanout rate relay relay-fanout hop-connect hop-fanout}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 PING=${PING:-20}
@@ -107,6 +114,10 @@ FLOOD_N=${FLOOD_N:-20}
 FLOOD_S=${FLOOD_S:-5}
 APPBACKEND=${APPBACKEND:-$ROOT/build/bench/appbackend}
 BARE=${BARE:-$ROOT/build/bench/bare}
+# HAProxy holds two descriptors per connection (client and instance).
+HOP_MAX=$(ulimit -Hn)
+[[ $HOP_MAX == unlimited ]] && HOP_MAX=2000000
+HOP_MAX=$((HOP_MAX / 2 - 500))
 
 die() { echo "bench: $*" >&2; exit 1; }
 
@@ -212,6 +223,35 @@ start_target() {
 	node) start_node ;;
 	bare) start_bare ;;
 	esac
+}
+
+# start_haproxy: HAProxy from etc/haproxy.cfg in front of the instance of
+# start_sio (BUS), its slot set by sio-announce; sets LB_URL and LB_PID once
+# a request through it reaches the instance.
+start_haproxy() {
+	local i
+	free_port
+	local lb_port=$PORT
+	sed -e "s|^\tbind :80$|\tbind 127.0.0.1:$lb_port|" \
+		-e "s|/run/haproxy/sio.sock|$WORK/haproxy.sock|" \
+		-e "s|maxconn 50000|maxconn $HOP_MAX|" \
+		"$ROOT/etc/haproxy.cfg" >"$WORK/haproxy.cfg"
+	"${PIN_SERVER[@]}" haproxy -db -f "$WORK/haproxy.cfg" >"$WORK/haproxy.log" 2>&1 &
+	LB_PID=$!
+	PIDS+=("$LB_PID")
+	"${PIN_SERVER[@]}" "$BIN/sio-announce" --bus-peer "$BUS" --quiet --log-level warning \
+		--haproxy "$WORK/haproxy.sock" >"$WORK/announce.log" 2>&1 &
+	PIDS+=("$!")
+	LB_URL=ws://127.0.0.1:$lb_port/socketiyo
+	# The instance answers a plain GET on its path with 426; HAProxy with
+	# 503 while it has no server.
+	for ((i = 0; i < 200; i++)); do
+		[[ $(curl -s -o /dev/null -w '%{http_code}' --max-time 1 \
+			"http://127.0.0.1:$lb_port/socketiyo" 2>/dev/null) == 426 ]] && return 0
+		sleep 0.05
+	done
+	cat "$WORK/haproxy.log" "$WORK/announce.log" >&2
+	die "haproxy did not take the instance"
 }
 
 stop_servers() {
@@ -395,11 +435,46 @@ run_point() {
 	app-rtt) run_app_rtt; return ;;
 	app-events) run_app_events; return ;;
 	esac
+	case $point in
+	hop-*)
+		if ! command -v haproxy >/dev/null; then
+			echo "bench: $point skipped: no haproxy (apt-get install haproxy)" >&2
+			return
+		fi
+		;;
+	esac
 	for target in sio node bare; do
 		case $point in
 		relay | relay-fanout) [[ $target == sio ]] || continue ;;
 		esac
 		[[ $target != bare || -x $BARE ]] || continue
+		[[ $target != bare || $point != hop-* ]] || continue
+		case $point in
+		hop-connect | hop-fanout)
+			# The reference column is the instance reached directly,
+			# with as many connections as HAProxy can hold: two
+			# descriptors each, under the hard limit.
+			local t=direct n
+			n=$([[ $point == hop-connect ]] && echo "$CONNECT_N" || echo "$FANOUT_N")
+			((n <= HOP_MAX)) || n=$HOP_MAX
+			start_sio
+			local url=$SERVER_URL pids=(--server-pid "$SERVER_PID")
+			if [[ $target == sio ]]; then
+				t=haproxy
+				start_haproxy
+				url=$LB_URL
+				pids+=(--server-pid "$LB_PID")
+			fi
+			if [[ $point == hop-connect ]]; then
+				bench "$t" hop-connect connect-rate -u "$url" -n "$n" -C 200 "${pids[@]}"
+			else
+				bench "$t" hop-fanout fanout -u "$url" -n "$n" -d "$FANOUT_S" -s "$SIZE" \
+					--window "$FANOUT_WINDOW" -C 200 "${pids[@]}"
+			fi
+			stop_servers
+			continue
+			;;
+		esac
 		case $point in
 		hold)
 			start_target "$target"
@@ -446,7 +521,7 @@ else
 	PINNED="unpinned"
 fi
 echo "bench: sio-serve against node $(node --version) ws $(node -p "require('$REFERENCE/node_modules/ws/package.json').version"), $PINNED" >&2
-for point in hold connect fanout rate relay relay-fanout app-rtt app-events; do
+for point in hold connect fanout rate relay relay-fanout hop-connect hop-fanout app-rtt app-events; do
 	want "$point" || continue
 	for ((i = 1; i <= REPEAT; i++)); do
 		run_point "$point"

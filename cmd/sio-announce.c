@@ -13,6 +13,7 @@
 #include "config.h"
 #include "deliver.h"
 #include "httpd.h"
+#include "lbsync.h"
 #include "log.h"
 #include "settle.h"
 #include "signals.h"
@@ -41,6 +42,7 @@ struct announcer {
 	bool settled;
 	bool redeliver;     /* reloaded: deliver the next decision even if unchanged */
 	struct sio_settle settle;
+	struct sio_lbsync *lb;              /* HAProxy and nginx, when asked */
 };
 
 static int on_option(void *arg, int id, const char *value, char *err, size_t errlen)
@@ -141,7 +143,6 @@ static void ended(void *arg, const char *tag, pid_t pid, int wstatus)
 	bool ok = WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0;
 	char q[1024];
 
-	(void)tag;
 	if (pid == a->spawn_pid) {
 		a->spawn_pid = 0;
 		if (!ok) {
@@ -150,6 +151,10 @@ static void ended(void *arg, const char *tag, pid_t pid, int wstatus)
 				quoted_cmd(q, sizeof q, a->cfg.announce.spawn));
 			sio_announcer_spawn_failed(&a->decide, sio_clock_ms());
 		}
+	} else if (!ok && !strcmp(tag, "nginx-reload")) {
+		sio_log(SIO_LOG_WARN, "NGINX_RELOAD_FAILED", "status=%d cmd=%s",
+			sio_command_code(wstatus),
+			quoted_cmd(q, sizeof q, a->cfg.announce.nginx_reload));
 	} else if (!ok) {
 		sio_log(SIO_LOG_WARN, "HOOK_FAILED", "status=%d", sio_command_code(wstatus));
 	}
@@ -201,6 +206,7 @@ static void step(struct announcer *a)
 		a->redeliver = false;
 		deliver(a);
 	}
+	sio_lbsync_step(a->lb, &a->cfg, sio_bus_registry(a->bus), a->commands, now);
 }
 
 static void reload(struct announcer *a)
@@ -255,7 +261,7 @@ static int start(struct announcer *a, char *err, size_t errlen)
 	if (*a->cfg.announce.http && !(a->httpd = sio_httpd_new(a->cfg.announce.http, a->cfg.announce.http_root,
 							     err, errlen)))
 		return -1;
-	if (!(a->commands = sio_command_set_new(0))) {
+	if (!(a->commands = sio_command_set_new(0)) || !(a->lb = sio_lbsync_new())) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -331,6 +337,7 @@ out:
 	sio_httpd_destroy(&a.httpd);
 	sio_bus_destroy(&a.bus);
 	sio_command_set_destroy(&a.commands);
+	sio_lbsync_destroy(&a.lb);
 	sio_announcer_free(&a.decide);
 	sio_startup_free(&a.cli, &a.cfg);
 	sio_signals_reset();

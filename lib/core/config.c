@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include <libconfig.h>
@@ -372,6 +373,17 @@ static int check(struct sio_config *cfg, char *err, size_t errlen)
 		    !port)
 			return fail(err, errlen, cfg, sio_settings_find("announce", "http"),
 				    "expected HOST:PORT, e.g. 127.0.0.1:8090 or [::1]:8090");
+	}
+	if (*cfg->serve.public_url) {
+		const char *u = cfg->serve.public_url;
+		if (strncasecmp(u, "ws://", 5) && strncasecmp(u, "wss://", 6))
+			return fail(err, errlen, cfg, sio_settings_find("serve", "public_url"),
+				    "expected a ws:// or wss:// URL, e.g. wss://chat.example.com/socketiyo");
+		/* It travels in close reasons, which hold 123 bytes with their
+		 * lead ("server going away, try "). */
+		if (strlen(u) > SIO_PUBLIC_URL_MAX)
+			return fail(err, errlen, cfg, sio_settings_find("serve", "public_url"),
+				    "longer than 96 bytes: a close reason could not carry it");
 	}
 	if (!*cfg->serve.tls_cert != !*cfg->serve.tls_key)
 		return fail(err, errlen, cfg,

@@ -20,6 +20,9 @@
 
 enum sio_log_format { SIO_LOG_TEXT, SIO_LOG_JSON };
 
+/* serve.public_url rides in close reasons (123 bytes with their lead). */
+#define SIO_PUBLIC_URL_MAX 96
+
 
 
 struct sio_config {
@@ -33,6 +36,7 @@ struct sio_config {
 		char *path;
 		char *id;
 		char *url;
+		char *public_url;        /* "": no balancer in front */
 		int64_t max_clients;
 		int64_t high_clients;
 		int64_t low_enough;
@@ -80,6 +84,11 @@ struct sio_config {
 		char *exec;
 		char *http;
 		char *http_root;
+		char *haproxy;          /* stats socket; "": none */
+		char *haproxy_backend;
+		char *nginx_upstream;   /* "": none */
+		char *nginx_reload;
+		double nginx_interval;  /* s */
 	} announce;
 
 	/* The programs' own numbers, validated as the settings are. */

@@ -36,6 +36,9 @@ const struct sio_setting sio_settings[] = {
 	{ "serve", "url", "url", 0, SIO_SET_STRING, OFF(serve.url), 0, 0,
 	  "", NULL, SERVE, 0, "URL",
 	  "URL clients use to reach this instance (default: ws://listen:port/path)" },
+	{ "serve", "public_url", "public-url", 0, SIO_SET_STRING, OFF(serve.public_url), 0, 0,
+	  "", NULL, SERVE, SIO_SET_RELOADABLE, "URL",
+	  "the load balancer's URL in front of the mesh: refused and drained clients are sent there" },
 	{ "serve", "max_clients", "max-clients", 0, SIO_SET_INT, OFF(serve.max_clients),
 	  1, 1000000000, "1000000", NULL, SERVE, SIO_SET_RELOADABLE, "N",
 	  "connections beyond this are refused with 1013 (alone, it sets high and low at 80 % and 60 %)" },
@@ -163,6 +166,22 @@ const struct sio_setting sio_settings[] = {
 	{ "announce", "http_root", "http-root", 0, SIO_SET_STRING, OFF(announce.http_root), 0, 0,
 	  "", NULL, ANNOUNCE, 0, "DIR",
 	  "with --http, also serve the files of DIR (a page and its scripts)" },
+
+	{ "announce", "haproxy", "haproxy", 0, SIO_SET_STRING, OFF(announce.haproxy), 0, 0,
+	  "", NULL, ANNOUNCE, SIO_SET_RELOADABLE, "SOCKET",
+	  "HAProxy's stats socket (admin level, a path or HOST:PORT): its servers follow the mesh" },
+	{ "announce", "haproxy_backend", "haproxy-backend", 0, SIO_SET_STRING,
+	  OFF(announce.haproxy_backend), 0, 0, "sio", NULL, ANNOUNCE, SIO_SET_RELOADABLE, "NAME",
+	  "the HAProxy backend whose servers (a server-template) are the instances" },
+	{ "announce", "nginx_upstream", "nginx-upstream", 0, SIO_SET_STRING,
+	  OFF(announce.nginx_upstream), 0, 0, "", NULL, ANNOUNCE, SIO_SET_RELOADABLE, "FILE",
+	  "replace FILE atomically with nginx server lines of the instances on every change" },
+	{ "announce", "nginx_reload", "nginx-reload", 0, SIO_SET_STRING,
+	  OFF(announce.nginx_reload), 0, 0, "nginx -s reload", NULL, ANNOUNCE, SIO_SET_RELOADABLE,
+	  "CMD", "shell command that reloads nginx once FILE changed" },
+	{ "announce", "nginx_interval", "nginx-interval", 0, SIO_SET_REAL,
+	  OFF(announce.nginx_interval), 0, 86400, "5", NULL, ANNOUNCE, SIO_SET_RELOADABLE,
+	  "SECONDS", "at most one nginx reload per SECONDS: changes in between are coalesced" },
 
 	/* Settings with no default (NULL) are left at 0, which the program
 	 * reads as "none" or "its own choice"; the option then refuses 0. */

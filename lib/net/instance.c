@@ -56,6 +56,13 @@ static const char *elsewhere(void *arg)
 	return p && *p->status.url ? p->status.url : NULL;
 }
 
+static bool room_elsewhere(void *arg)
+{
+	struct sio_instance *in = arg;
+
+	return sio_registry_least_loaded(sio_bus_registry(in->bus)) != NULL;
+}
+
 static void on_announced(void *arg, const char *url)
 {
 	struct sio_instance *in = arg;
@@ -239,7 +246,8 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 	}
 	struct sio_server_hooks server_hooks = {
 		.publish = on_publish, .interest = on_interest, .event = on_server_event,
-		.elsewhere = elsewhere, .stats = add_bus_stats, .app = on_app_event,
+		.elsewhere = elsewhere, .room_elsewhere = room_elsewhere,
+		.stats = add_bus_stats, .app = on_app_event,
 	};
 	sio_server_set_hooks(in->server, &server_hooks, in);
 	size_t n = sio_bus_fds(in->bus, fds, 4);

@@ -1083,11 +1083,14 @@ static int writeable(struct sio_server *s, struct conn *c)
 	return 0;
 }
 
-/* A close reason that names an instance with room when the mesh knows one.
- * The reason must fit a control frame: 123 bytes. */
+/* A close reason that names where to go: the balancer's one URL when the
+ * mesh sits behind one (it knows better which instance has room, and the
+ * client keeps going through it), else an instance with room when the mesh
+ * knows one. The reason must fit a control frame: 123 bytes. */
 static const char *reason_elsewhere(struct sio_server *s, const char *plain, const char *lead)
 {
-	const char *url = s->hooks.elsewhere ? s->hooks.elsewhere(s->hooks_arg) : NULL;
+	const char *url = *s->cfg.serve.public_url ? s->cfg.serve.public_url
+			  : s->hooks.elsewhere ? s->hooks.elsewhere(s->hooks_arg) : NULL;
 
 	if (!url || strlen(lead) + 1 + strlen(url) >= sizeof s->close_reason)
 		return plain;
@@ -1250,6 +1253,20 @@ static int http(struct sio_server *s, struct lws *wsi, const char *uri)
 		if (s->load.state == SIO_LOAD_OVER)
 			return http_reply(wsi, 503, "text/plain", "over-loaded\n", 12);
 		return http_reply(wsi, 200, "text/plain", "ok\n", 3);
+	}
+	/* For a load balancer's health checks: whether new clients are
+	 * welcome (the mesh's "accepts clients" rule), where /healthz says
+	 * only whether the instance is alive. A HIGH instance keeps its
+	 * connections but should get no new ones while another has room. */
+	if (path_is(uri, "/accepting")) {
+		if (s->draining)
+			return http_reply(wsi, 503, "text/plain", "draining\n", 9);
+		if (s->load.state == SIO_LOAD_OVER)
+			return http_reply(wsi, 503, "text/plain", "over-loaded\n", 12);
+		if (s->load.state == SIO_LOAD_HIGH && s->hooks.room_elsewhere &&
+		    s->hooks.room_elsewhere(s->hooks_arg))
+			return http_reply(wsi, 503, "text/plain", "high-load\n", 10);
+		return http_reply(wsi, 200, "text/plain", "accepting\n", 10);
 	}
 	if (path_is(uri, "/metrics")) {
 		char *text = NULL;

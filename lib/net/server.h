@@ -38,6 +38,9 @@ struct sio_server_hooks {
 	void (*event)(void *arg, enum sio_event event);
 	/* The URL of another instance with room, for close reasons; or NULL. */
 	const char *(*elsewhere)(void *arg);
+	/* Whether another instance is NORMAL and takes clients (a HIGH one
+	 * then turns new clients away from its /accepting). */
+	bool (*room_elsewhere)(void *arg);
 	/* Adds what only the instance knows (bus counters) to the stats. */
 	void (*stats)(void *arg, struct sio_stats *stats);
 	/* An event of a connection for application backends: CONNECT,

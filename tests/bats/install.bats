@@ -93,6 +93,10 @@ check_tree() {
 		fail "sio-client.js: not in $prefix/share/sio/web"
 	cmp -s "$SIO_ROOT/web/index.html" "$data/sio/web/index.html" ||
 		fail "index.html: not in $prefix/share/sio/web"
+	cmp -s "$SIO_ROOT/etc/haproxy.cfg" "$data/sio/haproxy.cfg" ||
+		fail "haproxy.cfg: not in $prefix/share/sio"
+	cmp -s "$SIO_ROOT/etc/nginx-sio.conf" "$data/sio/nginx-sio.conf" ||
+		fail "nginx-sio.conf: not in $prefix/share/sio"
 	for u in sio-serve@.service sio-announce.service sio-monitor.service; do
 		[[ -f $unitdir/$u ]] || fail "$u: not in $prefix/lib/systemd/system"
 	done

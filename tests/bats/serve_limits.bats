@@ -168,3 +168,22 @@ for line in open(sys.argv[1]):
 	run -0 ws expect-close
 	assert_output "CLOSE 1013 instance full, try $roomy_url"
 }
+
+@test "behind a load balancer (--public-url), the 1013 reason names the balancer, not a peer" {
+	start_serve --id roomy
+	local roomy_bus
+	roomy_bus=$(sed -nE 's/.* BUS id=roomy bus=([^ ]+) .*/\1/p' "$SERVE_LOG")
+	[[ -n $roomy_bus ]]
+	start_serve --id full --max-clients 1 --high-clients 1 --low-enough 0 --bus-peer "$roomy_bus" \
+		--public-url wss://chat.example.com/socketiyo
+	wait_metric sio_peers_alive 1
+	[[ $(http_get /accepting) == accepting ]]
+	hold 1 1
+	wait_metric sio_clients 1
+	run -0 ws expect-close
+	assert_output "CLOSE 1013 instance full, try wss://chat.example.com/socketiyo"
+	# Full, and another instance has room: the balancer's health check
+	# says no new clients, /healthz still says alive.
+	[[ $(http_get /accepting) == high-load ]] || [[ $(http_get /accepting) == over-loaded ]]
+	[[ $(http_status /accepting) == 503 ]]
+}

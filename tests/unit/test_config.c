@@ -428,8 +428,16 @@ static void test_other_constraints(void **state)
 			  "test.conf:3: serve.idle_timeout: ");
 	expect_file_error("bus = {\n  heartbeat_ms = 500;\n  dead_after_ms = 500;\n};\n",
 			  "test.conf:3: bus.dead_after_ms: ");
+	expect_file_error("serve = {\n  public_url = \"http://lb.example/\";\n};\n",
+			  "test.conf:2: serve.public_url: expected a ws:// or wss:// URL");
+	/* It rides in close reasons: 123 bytes with their lead. */
+	expect_file_error("serve = {\n  public_url = \"wss://lb.example/0123456789012345678901234"
+			  "5678901234567890123456789012345678901234567890123456789\";\n};\n",
+			  "test.conf:2: serve.public_url: longer than 96 bytes");
 	/* Pings off: no constraint on the idle timeout. */
 	char err[256] = "";
+	assert_int_equal(build_text("serve = { public_url = \"WSS://lb.example/socketiyo\"; };\n",
+				    NULL, err, sizeof err), 0);
 	assert_int_equal(build_text("serve = { ping_interval = 0; idle_timeout = 5; };\n",
 				    NULL, err, sizeof err), 0);
 }
