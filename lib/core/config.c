@@ -364,13 +364,15 @@ static int check(struct sio_config *cfg, char *err, size_t errlen)
 	    cfg->serve.idle_timeout <= cfg->serve.ping_interval)
 		return fail(err, errlen, cfg, sio_settings_find("serve", "idle_timeout"),
 			    "must be longer than ping_interval");
-	if (*cfg->announce.http) {
-		/* Checked before start, resolved only then. */
+	/* HTTP addresses are checked before start, resolved only then. */
+	static const char *const http_keys[][2] = { { "announce", "http" }, { "monitor", "http" } };
+	for (size_t i = 0; i < sizeof http_keys / sizeof http_keys[0]; i++) {
+		const struct sio_setting *st = sio_settings_find(http_keys[i][0], http_keys[i][1]);
+		const char *addr = *(char **)field(cfg, st);
 		char host[SIO_HOST_MAX];
 		int port;
-		if (sio_hostport_split(cfg->announce.http, strlen(cfg->announce.http), host, &port) ||
-		    !port)
-			return fail(err, errlen, cfg, sio_settings_find("announce", "http"),
+		if (*addr && (sio_hostport_split(addr, strlen(addr), host, &port) || !port))
+			return fail(err, errlen, cfg, st,
 				    "expected HOST:PORT, e.g. 127.0.0.1:8090 or [::1]:8090");
 	}
 	if (!*cfg->serve.tls_cert != !*cfg->serve.tls_key)

@@ -86,6 +86,7 @@ struct sio_config {
 	struct {
 		double timeout;     /* s; 0: none (--once: 5) */
 		int64_t max_hooks;
+		char *http;         /* "": no dashboard */
 	} monitor;
 	struct {
 		int64_t count;
