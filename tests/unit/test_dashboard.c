@@ -46,18 +46,12 @@ static int teardown(void **state)
 static struct sio_peer *hear(struct world *w, const char *id, uint64_t clients, uint64_t max,
 			     enum sio_load_state state)
 {
-	struct sio_status st;
+	struct sio_status st = { .boot = 1, .clients = clients, .max = max, .high = max * 8 / 10,
+				 .low = max * 6 / 10, .state = state };
 	struct sio_peer *p = NULL;
 
-	memset(&st, 0, sizeof st);
 	snprintf(st.id, sizeof st.id, "%s", id);
 	snprintf(st.url, sizeof st.url, "ws://%s.example:8080/socketiyo", id);
-	st.boot = 1;
-	st.clients = clients;
-	st.max = max;
-	st.high = max * 8 / 10;
-	st.low = max * 6 / 10;
-	st.state = state;
 	sio_registry_heard(&w->reg, &st, T0, &p);
 	assert_non_null(p);
 	return p;
