@@ -240,23 +240,21 @@ static void reader_free(void *cls)
 	free(r);
 }
 
-/* Under h->lock. A new reader starts with the kept messages; a browser told
- * to retry after a second comes back fast when the server restarts. */
-static enum MHD_Result open_stream(struct sio_httpd *h, struct MHD_Connection *conn)
+/* A reader: the kept messages first, then the ring from now on. NULL when
+ * out of memory. Under h->lock. */
+static struct reader *reader_new(struct sio_httpd *h)
 {
+	/* A browser told to retry after a second is back fast when the server
+	 * restarts. */
 	static const char retry[] = "retry: 1000\n\n";
-
-	if (h->counters.readers >= h->max_readers) {
-		h->counters.readers_refused++;
-		return reply(conn, 503, "text/plain", "too many readers\n");
-	}
 	struct reader *r = calloc(1, sizeof *r);
 	size_t len = sizeof retry - 1;
+
 	for (size_t i = 0; i < h->nkept; i++)
 		len += h->kept[i].len;
 	if (!r || !(r->buf = malloc(len))) {
 		free(r);
-		return MHD_NO;
+		return NULL;
 	}
 	memcpy(r->buf, retry, sizeof retry - 1);
 	r->len = sizeof retry - 1;
@@ -266,14 +264,30 @@ static enum MHD_Result open_stream(struct sio_httpd *h, struct MHD_Connection *c
 	}
 	r->h = h;
 	r->seq = h->next;
+	h->counters.readers++;
+	return r;
+}
+
+/* Not under h->lock: a response that libmicrohttpd drops at once calls
+ * reader_free, which takes it. */
+static enum MHD_Result open_stream(struct sio_httpd *h, struct MHD_Connection *conn)
+{
+	pthread_mutex_lock(&h->lock);
+	bool full = h->counters.readers >= h->max_readers;
+	struct reader *r = full ? NULL : reader_new(h);
+	if (full)
+		h->counters.readers_refused++;
+	pthread_mutex_unlock(&h->lock);
+	if (full)
+		return reply(conn, 503, "text/plain", "too many readers\n");
+	if (!r)
+		return MHD_NO;
 	struct MHD_Response *resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096,
 								      read_stream, r, reader_free);
 	if (!resp) {
-		free(r->buf);
-		free(r);
+		reader_free(r);
 		return MHD_NO;
 	}
-	h->counters.readers++;
 	MHD_add_response_header(resp, "Content-Type", "text/event-stream");
 	MHD_add_response_header(resp, "Cache-Control", "no-store");
 	/* nginx would otherwise hold the events in its buffers. */
@@ -323,10 +337,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 		return reply(conn, 405, "text/plain", "method not allowed\n");
 	pthread_mutex_lock(&h->lock);
 	const struct doc *d = find_doc(h, url);
+	bool stream = !d && h->stream_path && !strcmp(url, h->stream_path) && !strcmp(method, "GET");
+	if (stream) {
+		pthread_mutex_unlock(&h->lock);
+		return open_stream(h, conn);
+	}
 	if (d) {
 		ret = reply_doc(conn, d);
-	} else if (h->stream_path && !strcmp(url, h->stream_path) && !strcmp(method, "GET")) {
-		ret = open_stream(h, conn);
 	} else if (!strcmp(url, "/endpoint")) {
 		if (*h->endpoint) {
 			char line[SIO_ENDPOINT_MAX + 2];
