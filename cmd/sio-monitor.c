@@ -99,6 +99,7 @@ struct monitor {
 	size_t nrecent;
 	const char *seed;        /* for messages */
 	const char *http_addr;
+	char http_port_only[32]; /* a port alone, made 127.0.0.1:PORT */
 	struct sio_httpd *httpd; /* --http: the dashboard */
 	struct sio_dashboard dash;
 	uint64_t digest, last_push, next_sample;
@@ -317,6 +318,10 @@ static int dash_open(struct monitor *m)
 	char err[512];
 
 	sio_dashboard_init(&m->dash);
+	if (sio_config_port_only(m->http_addr)) {
+		snprintf(m->http_port_only, sizeof m->http_port_only, "127.0.0.1:%s", m->http_addr);
+		m->http_addr = m->http_port_only;
+	}
 	if (!(m->httpd = sio_httpd_new(m->http_addr, NULL, err, sizeof err))) {
 		sio_error("%s", err);
 		return -1;
