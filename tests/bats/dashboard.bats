@@ -203,6 +203,15 @@ event_latency() {
 	local page2=$output
 	run once_rows
 	assert_equal "$page2" "$output"
+	# Traffic for the rates and the sparklines: a client of B publishes on
+	# news for two seconds or so, A's two subscribers receive it.
+	for i in $(seq 60); do echo "$i"; sleep 0.03; done |
+		"$SIO_BIN/sio-cat" "${IURL[B]}" --publish news --timeout 20 >/dev/null 2>&1 3>&- &
+	track_pid "$!"
+	card_is A 'Number(e.querySelector(".nums b").textContent) >= 0 &&
+		sioDash.lastState.instances.find((p) => p.id === "A").sent_rate > 0'
+	page_wait 'sioDash.lastState.instances.find((p) => p.id === "B").published_rate > 0 &&
+		document.getElementById("tot-out").textContent !== "0"'
 	shot 2-high-load
 
 	# C killed: LEAVE (timeout) once it has been silent for dead_after_ms.
