@@ -40,9 +40,12 @@ extern char **environ;
 #define RECENT_EVENTS 8
 /* A seed that never answers is most often a typo: say so, once. */
 #define SILENCE_WARN_MS 5000
-/* The page's state goes out when it changed, at most this often, and once a
- * second regardless (ages and rates move). */
+/* The page's state goes out when it changed, at most every PUSH_MIN_MS for
+ * each PUSH_PEERS instances begun (a few hundred bytes each: a big mesh that
+ * changes all the time costs a page about 250 KB/s), and once a second
+ * regardless (ages and rates move). */
 #define PUSH_MIN_MS 50
+#define PUSH_PEERS 32
 #define PUSH_MAX_MS 1000
 #define SAMPLE_MS 1000
 /* Browsers reading the event stream at once; more get 503. */
@@ -295,7 +298,8 @@ static void dash_state(struct monitor *m, uint64_t now)
 		m->next_sample = now + SAMPLE_MS;
 	}
 	uint64_t digest = sio_dashboard_digest(reg);
-	if (now - m->last_push < PUSH_MIN_MS ||
+	uint64_t min_ms = PUSH_MIN_MS * (1 + HASH_COUNT(reg->peers) / PUSH_PEERS);
+	if (now - m->last_push < min_ms ||
 	    (digest == m->digest && now - m->last_push < PUSH_MAX_MS))
 		return;
 	sio_httpd_counters(m->httpd, &hc);
