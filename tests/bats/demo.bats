@@ -53,6 +53,10 @@ joined() { [[ $(grep -c '^JOIN demo-' "$BATS_TEST_TMPDIR/demo.out") -ge 2 ]]; }
 	grep -q "^JOIN demo-$((base + 100)) " "$BATS_TEST_TMPDIR/demo.out"
 	grep -q "^JOIN demo-$((base + 101)) " "$BATS_TEST_TMPDIR/demo.out"
 	listening $((base + 110)) || fail "the announcer does not listen on $((base + 110))"
+	# The monitor's live page, on the port after the announcer's.
+	assert_output --partial "http://127.0.0.1:$((base + 111))/ to watch the mesh"
+	run curl -s --noproxy '*' --max-time 5 "http://127.0.0.1:$((base + 111))/"
+	assert_output --partial '<title>sio mesh</title>'
 
 	# The application: a greeting, then sign-in and a private channel.
 	local url="ws://127.0.0.1:$((base + 101))/socketiyo" in=$BATS_TEST_TMPDIR/client.in fd
