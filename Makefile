@@ -61,12 +61,16 @@ CMD_OBJ    := $(CMD_SRC:cmd/%.c=build/cmd/%.o)
 # which the library must not do: cmd/common/, linked into every program.
 COMMON_SRC := $(sort $(wildcard cmd/common/*.c))
 COMMON_OBJ := $(COMMON_SRC:cmd/%.c=build/cmd/%.o)
-prog_objs   = $(filter build/cmd/$(1).o build/cmd/$(1)/%.o,$(CMD_OBJ)) $(COMMON_OBJ)
+prog_objs   = $(filter build/cmd/$(1).o build/cmd/$(1)/%.o,$(CMD_OBJ)) $(COMMON_OBJ) $(EMBED_$(1))
+
+# Files a program carries inside it, made into C arrays at build time:
+# sio-monitor's dashboard page (one HTML file, its CSS and script inline).
+EMBED_sio-monitor := build/gen/dashboard_html.o
 
 # What each program links, beyond libsio.a: pkg-config modules, then others.
 LIBS_sio-serve    := libwebsockets libzmq libczmq libconfig jansson libsystemd openssl
 LIBS_sio-cat      := libzmq libczmq libconfig jansson libcrypto
-LIBS_sio-monitor  := libzmq libczmq libconfig jansson
+LIBS_sio-monitor  := libzmq libczmq libconfig jansson libmicrohttpd
 LIBS_sio-announce := libzmq libczmq libconfig jansson libmicrohttpd
 LIBS_sio-pick     := libzmq libczmq libconfig jansson
 LIBS_sio-backend  := libzmq libczmq libconfig jansson
@@ -89,7 +93,7 @@ DEB_PKGS   := build-essential pkg-config libwebsockets-dev libzmq3-dev \
               libconfig-dev libjansson-dev uthash-dev libcmocka-dev libczmq-dev \
               libmicrohttpd-dev libssl-dev libev-dev libwebsockets-evlib-ev \
               libsystemd-dev bats bats-support bats-assert scdoc mandoc \
-              python3 procps iproute2 binutils
+              python3 procps iproute2 binutils xxd
 
 # What only the tests need: a real front-end web server, a load balancer
 # (HAProxy, beside nginx, in front of a mesh) and a real browser,
@@ -144,6 +148,18 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	$(call say,AR,$@)
 	$(Q)$(AR) rcs $@ $^
+
+# xxd -i writes the bytes; the names and the length are sio's own.
+build/gen/%_html.c: web/%.html
+	@mkdir -p $(@D)
+	$(call say,EMBED,$<)
+	$(Q){ printf '#include <stddef.h>\n\nconst unsigned char sio_$*_html[] = {\n'; \
+	  xxd -i <$<; printf '};\nconst size_t sio_$*_html_len = sizeof sio_$*_html;\n'; } >$@.tmp
+	$(Q)mv $@.tmp $@
+
+build/gen/%.o: build/gen/%.c
+	$(call say,CC,$<)
+	$(Q)$(CC) $(BASE_CFLAGS) -c $< -o $@
 
 # A program's own folder comes first on its include path.
 build/cmd/%.o: cmd/%.c

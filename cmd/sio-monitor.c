@@ -1,7 +1,8 @@
 /*
  * sio-monitor: watches the whole mesh from one seed (DESIGN §3, §4). A live
  * table on a terminal, one line per event otherwise, a hook run on every
- * event, and --once and --wait-for for scripts.
+ * event, --once and --wait-for for scripts, and a live page in a browser
+ * (--http, DESIGN §6).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,12 @@
 #include "sio.h"
 #include "startup.h"
 #include "command.h"
+#include "dashboard.h"
+#include "httpd.h"
+
+/* web/dashboard.html, put into the program at build time (Makefile). */
+extern const unsigned char sio_dashboard_html[];
+extern const size_t sio_dashboard_html_len;
 
 extern char **environ;
 
@@ -33,6 +40,16 @@ extern char **environ;
 #define RECENT_EVENTS 8
 /* A seed that never answers is most often a typo: say so, once. */
 #define SILENCE_WARN_MS 5000
+/* The page's state goes out when it changed, at most every PUSH_MIN_MS for
+ * each PUSH_PEERS instances begun (a few hundred bytes each: a big mesh that
+ * changes all the time costs a page about 250 KB/s), and once a second
+ * regardless (ages and rates move). */
+#define PUSH_MIN_MS 50
+#define PUSH_PEERS 32
+#define PUSH_MAX_MS 1000
+#define SAMPLE_MS 1000
+/* Browsers reading the event stream at once; more get 503. */
+#define MAX_READERS 32
 
 enum {
 	OPT_ONCE = 1,
@@ -84,6 +101,11 @@ struct monitor {
 	char recent[RECENT_EVENTS][SIO_ENDPOINT_MAX + SIO_ID_MAX + 96];
 	size_t nrecent;
 	const char *seed;        /* for messages */
+	const char *http_addr;
+	char http_port_only[32]; /* a port alone, made 127.0.0.1:PORT */
+	struct sio_httpd *httpd; /* --http: the dashboard */
+	struct sio_dashboard dash;
+	uint64_t digest, last_push, next_sample;
 };
 
 static const struct sio_cli *cli_args;   /* kept for SIGHUP */
@@ -208,6 +230,119 @@ static void remember_event(struct monitor *m, const struct sio_monitor_event *ev
 	m->nrecent++;
 }
 
+/* Replaces the document at path with what print wrote; nothing when it
+ * failed (the last good one stays). */
+static void dash_put(struct monitor *m, const char *path, int (*print)(struct monitor *, FILE *))
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return;
+	int rc = print(m, f);
+	if (fclose(f) == 0 && rc == 0)
+		sio_httpd_put(m->httpd, path, "application/x-ndjson; charset=utf-8", buf, len);
+	free(buf);
+}
+
+static int print_events(struct monitor *m, FILE *f)
+{
+	return sio_dashboard_print_events(f, &m->dash);
+}
+
+static int print_view(struct monitor *m, FILE *out, uint64_t now_ms, bool json);
+
+/* What --once --json prints. */
+static int print_instances(struct monitor *m, FILE *f)
+{
+	return print_view(m, f, sio_clock_ms(), true);
+}
+
+/* o goes to the page under name (and is kept for pages that open later
+ * under keep, when not NULL). Takes o. */
+static void dash_send(struct monitor *m, const char *name, json_t *o, const char *keep)
+{
+	char *text = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+
+	json_decref(o);
+	if (!text)
+		return;
+	if (keep)
+		sio_httpd_keep(m->httpd, keep, text);
+	if (name)
+		sio_httpd_send(m->httpd, name, text);
+	free(text);
+}
+
+static void dash_event(struct monitor *m, const struct sio_monitor_event *ev)
+{
+	json_t *o = sio_dashboard_event(&m->dash, ev);
+
+	/* Kept before it is sent: a page that opens in between gets it twice
+	 * rather than never, and knows it by its seq. */
+	dash_send(m, NULL, sio_dashboard_events(&m->dash), "events");
+	dash_send(m, "event", o, NULL);
+	dash_put(m, "/events.json", print_events);
+}
+
+static void dash_state(struct monitor *m, uint64_t now)
+{
+	const struct sio_registry *reg = sio_bus_registry(m->bus);
+	struct sio_httpd_counters hc;
+	uint64_t wall = sio_clock_wall_ms();
+
+	if (now >= m->next_sample) {
+		sio_dashboard_sample(&m->dash, reg, m->a->id, wall);
+		dash_send(m, NULL, sio_dashboard_history(&m->dash), "history");
+		m->next_sample = now + SAMPLE_MS;
+	}
+	uint64_t digest = sio_dashboard_digest(reg);
+	uint64_t min_ms = PUSH_MIN_MS * (1 + HASH_COUNT(reg->peers) / PUSH_PEERS);
+	if (now - m->last_push < min_ms ||
+	    (digest == m->digest && now - m->last_push < PUSH_MAX_MS))
+		return;
+	sio_httpd_counters(m->httpd, &hc);
+	struct sio_dashboard_self self = {
+		.bus_dropped = sio_bus_counters(m->bus)->dropped,
+		.hooks_skipped = m->skipped,
+		.readers = hc.readers, .readers_cut = hc.readers_cut,
+		.heartbeat_ms = m->heartbeat_ms, .dead_after_ms = m->dead_after_ms,
+		.seed = m->seed, .only_id = m->a->id,
+	};
+	dash_send(m, "state", sio_dashboard_state(&m->dash, reg, &self, now, wall), "state");
+	dash_put(m, "/instances.json", print_instances);
+	m->digest = digest;
+	m->last_push = now;
+}
+
+/* The page, its stream, its JSON; -1 with a message said when it fails. */
+static int dash_open(struct monitor *m)
+{
+	char err[512];
+
+	sio_dashboard_init(&m->dash);
+	if (sio_config_port_only(m->http_addr)) {
+		snprintf(m->http_port_only, sizeof m->http_port_only, "127.0.0.1:%s", m->http_addr);
+		m->http_addr = m->http_port_only;
+	}
+	if (!(m->httpd = sio_httpd_new(m->http_addr, NULL, err, sizeof err))) {
+		sio_error("%s", err);
+		return -1;
+	}
+	if (sio_httpd_put(m->httpd, "/", "text/html; charset=utf-8", sio_dashboard_html,
+			  sio_dashboard_html_len) ||
+	    sio_httpd_put(m->httpd, "/instances.json", "application/x-ndjson; charset=utf-8", "", 0) ||
+	    sio_httpd_put(m->httpd, "/events.json", "application/x-ndjson; charset=utf-8", "", 0) ||
+	    sio_httpd_stream(m->httpd, "/events", MAX_READERS)) {
+		sio_error("out of memory");
+		return -1;
+	}
+	dash_send(m, NULL, sio_dashboard_events(&m->dash), "events");
+	sio_log(SIO_LOG_INFO, "DASHBOARD", "http=%s", m->http_addr);
+	return 0;
+}
+
 static void on_event(void *arg, enum sio_event event, const struct sio_peer *peer,
 		     const char *why)
 {
@@ -234,18 +369,20 @@ static void on_event(void *arg, enum sio_event event, const struct sio_peer *pee
 	case MODE_ONCE:
 		return;
 	}
+	if (m->httpd)
+		dash_event(m, &ev);
 	if (m->a->exec)
 		run_hook(m, &ev);
 }
 
-static int print_view(struct monitor *m, uint64_t now_ms)
+static int print_view(struct monitor *m, FILE *out, uint64_t now_ms, bool json)
 {
 	const struct sio_peer **peers;
 	size_t n;
 
 	if (sio_monitor_sorted(sio_bus_registry(m->bus), m->a->id, &peers, &n))
 		return -1;
-	int rc = sio_monitor_print_table(stdout, peers, n, now_ms, m->a->json);
+	int rc = sio_monitor_print_table(out, peers, n, now_ms, json);
 	free(peers);
 	return rc;
 }
@@ -265,7 +402,7 @@ static void draw(struct monitor *m, uint64_t now_ms)
 		printf("\033[H\033[2J%s  %u instances, %zu alive  (seed %s)\n\n", clock,
 		       HASH_COUNT(reg->peers), reg->alive, m->seed);
 	}
-	int rc = print_view(m, now_ms);
+	int rc = print_view(m, stdout, now_ms, m->a->json);
 	if (!m->a->json && m->nrecent) {
 		fputs("\nEvents:\n", stdout);
 		for (size_t i = 0; i < m->nrecent; i++)
@@ -314,7 +451,7 @@ static int finish(struct monitor *m, bool timed_out, double timeout)
 				  m->a->id ? " " : "", m->a->id ? m->a->id : "", timeout, m->seed);
 			return SIO_EXIT_UNAVAILABLE;
 		}
-		if (print_view(m, sio_clock_ms()) || fflush(stdout)) {
+		if (print_view(m, stdout, sio_clock_ms(), m->a->json) || fflush(stdout)) {
 			if (errno != EPIPE)
 				sio_error("unable to write to standard output: %s", strerror(errno));
 			return SIO_EXIT_FAILURE;
@@ -373,6 +510,8 @@ static int loop(struct monitor *m)
 			sio_log(SIO_LOG_WARN, NULL, "no instance heard from %s yet", m->seed);
 			warned = true;
 		}
+		if (m->httpd)
+			dash_state(m, now);
 		if (m->mode == MODE_TABLE && now >= next_draw) {
 			draw(m, now);
 			next_draw += REFRESH_MS;
@@ -415,6 +554,9 @@ static int run(const struct args *a, const struct sio_config *cfg)
 		m.mode = MODE_EVENTS;
 	else
 		m.mode = MODE_TABLE;
+	/* A page is for watching: --once and --wait-for, which end as soon as
+	 * they know, serve none even when the configuration names one. */
+	m.http_addr = m.mode == MODE_TABLE || m.mode == MODE_EVENTS ? cfg->monitor.http : "";
 	if (a->exec && !(m.hooks = sio_command_set_new(m.max_hooks))) {
 		sio_error("out of memory");
 		return SIO_EXIT_FAILURE;
@@ -438,6 +580,8 @@ static int run(const struct args *a, const struct sio_config *cfg)
 	if (!m.bus) {
 		sio_error("%s", err);
 		rc = SIO_EXIT_FAILURE;
+	} else if (*m.http_addr && dash_open(&m)) {
+		rc = SIO_EXIT_FAILURE;
 	} else {
 		sio_log(SIO_LOG_DEBUG, "WATCHING", "seeds=%zu seed=%s dead_after_ms=%lld", seeds->count,
 			m.seed, (long long)cfg->bus.dead_after_ms);
@@ -445,6 +589,9 @@ static int run(const struct args *a, const struct sio_config *cfg)
 		m.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms;
 		rc = loop(&m);
 	}
+	/* The page's readers end before what they read goes. */
+	sio_httpd_destroy(&m.httpd);
+	sio_dashboard_free(&m.dash);
 	sio_bus_destroy(&m.bus);
 	sio_command_set_destroy(&m.hooks);
 	sio_signals_reset();

@@ -3,7 +3,8 @@
 #
 #   instances   ws://127.0.0.1:8080/socketiyo and :8081 (buses 18080, 18081),
 #               HIGH_LOAD at 3 clients so that a few browser tabs move it
-#   monitor     prints every event of the mesh, once
+#   monitor     prints every event of the mesh, once, and shows the mesh
+#               live on http://127.0.0.1:8091/
 #   announcer   http://127.0.0.1:8090/ serves a demo page and the current URL;
 #               when both instances are busy it spawns a third on the next
 #               free port (8082, then 8083 ...: etc/demo-spawn.sh)
@@ -29,9 +30,9 @@ private='private/*'
 port_free() { [ -z "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 
 # set_free BASE: the demo's ports for BASE are all free: the two instances,
-# their buses, the announcer's HTTP port.
+# their buses, the announcer's and the monitor's HTTP ports.
 set_free() {
-	for p in "$1" $(($1 + 1)) $(($1 + 10)) $(($1 + 10000)) $(($1 + 10001)); do
+	for p in "$1" $(($1 + 1)) $(($1 + 10)) $(($1 + 11)) $(($1 + 10000)) $(($1 + 10001)); do
 		port_free "$p" || { busy=$p; return 1; }
 	done
 }
@@ -52,6 +53,7 @@ while ! set_free "$base"; do
 	fi
 done
 http=$((base + 10))
+dash=$((base + 11))
 seed=tcp://127.0.0.1:$((base + 10000))
 
 run=$(mktemp -d "${TMPDIR:-/tmp}/sio-demo.XXXXXX")
@@ -106,7 +108,7 @@ serves="$serves $!"
 bg demo-$((base + 1)) "$bin/sio-serve" --port $((base + 1)) --id "demo-$((base + 1))" $limits \
 	$quiet --private-channel "$private" --bus-peer "$seed"
 serves="$serves $!"
-bg monitor "$bin/sio-monitor" --events --bus-peer "$seed"
+bg monitor "$bin/sio-monitor" --events --bus-peer "$seed" --http "127.0.0.1:$dash"
 tools="$tools $!"
 bg announce "$bin/sio-announce" --quiet --bus-peer "$seed" \
 	--http "127.0.0.1:$http" --http-root web \
@@ -119,7 +121,8 @@ cat >&2 <<MSG
 
 sio demo: open http://127.0.0.1:$http/ in a browser (a few tabs: the fourth goes
 to another instance; sign in with any name and the password "demo" to get a
-private channel). In a terminal, in this order:
+private channel), and http://127.0.0.1:$dash/ to watch the mesh. In a terminal,
+in this order:
   $bin/sio-cat ws://127.0.0.1:$((base + 1))/socketiyo --subscribe demo
   echo '"hello from the service side"' | $bin/sio-cat --bus-peer $seed --publish demo
   curl -s 127.0.0.1:$http/endpoint

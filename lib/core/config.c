@@ -365,13 +365,20 @@ static int check(struct sio_config *cfg, char *err, size_t errlen)
 	    cfg->serve.idle_timeout <= cfg->serve.ping_interval)
 		return fail(err, errlen, cfg, sio_settings_find("serve", "idle_timeout"),
 			    "must be longer than ping_interval");
-	if (*cfg->announce.http) {
-		/* Checked before start, resolved only then. */
+	/* HTTP addresses are checked before start, resolved only then. The
+	 * monitor's may be a port alone: its page stays on loopback unless the
+	 * operator names another address. */
+	static const char *const http_keys[][2] = { { "announce", "http" }, { "monitor", "http" } };
+	for (size_t i = 0; i < sizeof http_keys / sizeof http_keys[0]; i++) {
+		const struct sio_setting *st = sio_settings_find(http_keys[i][0], http_keys[i][1]);
+		const char *addr = *(char **)field(cfg, st);
 		char host[SIO_HOST_MAX];
 		int port;
-		if (sio_hostport_split(cfg->announce.http, strlen(cfg->announce.http), host, &port) ||
-		    !port)
-			return fail(err, errlen, cfg, sio_settings_find("announce", "http"),
+		if (i == 1 && sio_config_port_only(addr))
+			continue;
+		if (*addr && (sio_hostport_split(addr, strlen(addr), host, &port) || !port))
+			return fail(err, errlen, cfg, st, i == 1 ?
+				    "expected HOST:PORT or PORT, e.g. 127.0.0.1:8091, [::1]:8091 or 8091" :
 				    "expected HOST:PORT, e.g. 127.0.0.1:8090 or [::1]:8090");
 	}
 	if (*cfg->serve.public_url) {
@@ -500,6 +507,13 @@ int sio_config_build_string(struct sio_config *cfg, const char *name, const char
 			    const struct sio_cli *cli, char *err, size_t errlen)
 {
 	return build(cfg, name, text, cli, err, errlen);
+}
+
+bool sio_config_port_only(const char *addr)
+{
+	size_t n = strspn(addr, "0123456789");
+
+	return n && n <= 5 && !addr[n] && atoi(addr) >= 1 && atoi(addr) <= 65535;
 }
 
 void sio_config_free(struct sio_config *cfg)

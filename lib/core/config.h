@@ -95,6 +95,7 @@ struct sio_config {
 	struct {
 		double timeout;     /* s; 0: none (--once: 5) */
 		int64_t max_hooks;
+		char *http;         /* "": no dashboard */
 	} monitor;
 	struct {
 		int64_t count;
@@ -146,6 +147,10 @@ int sio_config_build_string(struct sio_config *cfg, const char *name,
 			    const char *text, const struct sio_cli *cli,
 			    char *err, size_t errlen);
 void sio_config_free(struct sio_config *cfg);
+
+/* Whether addr is a TCP port alone (1 to 65535), which an HTTP address that
+ * allows it takes as that port on 127.0.0.1. */
+bool sio_config_port_only(const char *addr);
 
 /* A deep copy (origins excepted); -1 when out of memory, dst still to free. */
 int sio_config_copy(struct sio_config *dst, const struct sio_config *src);

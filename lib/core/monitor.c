@@ -30,22 +30,28 @@ static int print_json(FILE *out, json_t *o)
 	return rc;
 }
 
+json_t *sio_monitor_event_json(const struct sio_monitor_event *ev)
+{
+	const struct sio_status *st = ev->status;
+	json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:b, s:s, s:I}",
+			      "event", sio_event_name(ev->event), "id", st->id, "url", st->url,
+			      "clients", (json_int_t)st->clients,
+			      "state", sio_load_state_name(st->state),
+			      "high", (json_int_t)st->high, "max", (json_int_t)st->max,
+			      "low", (json_int_t)st->low, "draining", st->draining,
+			      "bus", st->bus, "time", (json_int_t)ev->time_ms);
+
+	if (o && ev->why)
+		json_object_set_new(o, "why", json_string(ev->why));
+	return o;
+}
+
 int sio_monitor_print_event(FILE *out, const struct sio_monitor_event *ev, bool json)
 {
 	const struct sio_status *st = ev->status;
 
-	if (json) {
-		json_t *o = json_pack("{s:s, s:s, s:s, s:I, s:s, s:I, s:I, s:I, s:b, s:s, s:I}",
-				      "event", sio_event_name(ev->event), "id", st->id, "url", st->url,
-				      "clients", (json_int_t)st->clients,
-				      "state", sio_load_state_name(st->state),
-				      "high", (json_int_t)st->high, "max", (json_int_t)st->max,
-				      "low", (json_int_t)st->low, "draining", st->draining,
-				      "bus", st->bus, "time", (json_int_t)ev->time_ms);
-		if (o && ev->why)
-			json_object_set_new(o, "why", json_string(ev->why));
-		return print_json(out, o);
-	}
+	if (json)
+		return print_json(out, sio_monitor_event_json(ev));
 	/* Fields are split on blanks by scripts: an id or URL holding one is
 	 * quoted, and an empty one still takes its place. */
 	char id[2 * SIO_ID_MAX + 8], url[2 * SIO_ENDPOINT_MAX + 8];
@@ -153,7 +159,7 @@ static void print_row(FILE *out, const char *const *cells, const int *width)
 	}
 }
 
-static json_t *peer_json(const struct sio_peer *p, uint64_t now_ms)
+json_t *sio_monitor_peer_json(const struct sio_peer *p, uint64_t now_ms)
 {
 	const struct sio_status *st = &p->status;
 
@@ -176,7 +182,7 @@ int sio_monitor_print_table(FILE *out, const struct sio_peer *const *peers, size
 {
 	if (json) {
 		for (size_t i = 0; i < n; i++)
-			if (print_json(out, peer_json(peers[i], now_ms)))
+			if (print_json(out, sio_monitor_peer_json(peers[i], now_ms)))
 				return -1;
 		return 0;
 	}

@@ -12,6 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "event.h"
 #include "registry.h"
 
@@ -26,6 +28,12 @@ struct sio_monitor_event {
 /* "EVENT id url clients[ why]" or one JSON object, then a newline. -1 when
  * the stream fails. */
 int sio_monitor_print_event(FILE *out, const struct sio_monitor_event *ev, bool json);
+
+/* The object --events --json prints of ev (new reference; NULL when out of
+ * memory). */
+json_t *sio_monitor_event_json(const struct sio_monitor_event *ev);
+/* The object --once --json prints of a peer; now_ms as for the table. */
+json_t *sio_monitor_peer_json(const struct sio_peer *peer, uint64_t now_ms);
 
 /* The state an operator reads first: DEAD, DRAINING, or the load state. */
 const char *sio_monitor_state(const struct sio_peer *peer);

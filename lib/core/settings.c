@@ -190,6 +190,9 @@ const struct sio_setting sio_settings[] = {
 	  "stop after SECONDS [--once: 5]" },
 	{ "monitor", "max_hooks", "max-hooks", 0, SIO_SET_INT, OFF(monitor.max_hooks),
 	  1, 4096, "32", NULL, MONITOR, 0, "N", "hooks at once, more are skipped" },
+	{ "monitor", "http", "http", 0, SIO_SET_STRING, OFF(monitor.http), 0, 0,
+	  "", NULL, MONITOR, 0, "[ADDR:]PORT",
+	  "serve the live dashboard (a page, its event stream, JSON); ADDR 127.0.0.1" },
 
 	{ "pick", "count", "count", 'n', SIO_SET_INT, OFF(pick.count), 1, 1000000000,
 	  "1", NULL, PICK, 0, "N", "print N independent picks" },

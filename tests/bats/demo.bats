@@ -9,15 +9,16 @@ load helpers
 # listening PORT: something listens on TCP PORT.
 listening() { [[ -n $(ss -Hltn "sport = :$1") ]]; }
 
-# A base port whose demo set is free: base, base+1, base+10, base+10000,
-# base+10001, and the same 100 higher, where a busy base moves the demo.
+# A base port whose demo set is free: base, base+1, base+10, base+11,
+# base+10000, base+10001, and the same 100 higher, where a busy base moves
+# the demo.
 demo_base() {
 	local b p ok
 	for _ in $(seq 50); do
 		b=$((20000 + RANDOM % 9000))
 		ok=1
-		for p in $b $((b + 1)) $((b + 10)) $((b + 10000)) $((b + 10001)) \
-			$((b + 100)) $((b + 101)) $((b + 110)) $((b + 10100)) $((b + 10101)); do
+		for p in $b $((b + 1)) $((b + 10)) $((b + 11)) $((b + 10000)) $((b + 10001)) \
+			$((b + 100)) $((b + 101)) $((b + 110)) $((b + 111)) $((b + 10100)) $((b + 10101)); do
 			! listening "$p" || ok=
 		done
 		[[ -n $ok ]] && { echo "$b"; return; }
@@ -52,6 +53,10 @@ joined() { [[ $(grep -c '^JOIN demo-' "$BATS_TEST_TMPDIR/demo.out") -ge 2 ]]; }
 	grep -q "^JOIN demo-$((base + 100)) " "$BATS_TEST_TMPDIR/demo.out"
 	grep -q "^JOIN demo-$((base + 101)) " "$BATS_TEST_TMPDIR/demo.out"
 	listening $((base + 110)) || fail "the announcer does not listen on $((base + 110))"
+	# The monitor's live page, on the port after the announcer's.
+	assert_output --partial "http://127.0.0.1:$((base + 111))/ to watch the mesh"
+	run curl -s --noproxy '*' --max-time 5 "http://127.0.0.1:$((base + 111))/"
+	assert_output --partial '<title>sio mesh</title>'
 
 	# The application: a greeting, then sign-in and a private channel.
 	local url="ws://127.0.0.1:$((base + 101))/socketiyo" in=$BATS_TEST_TMPDIR/client.in fd
@@ -72,7 +77,7 @@ joined() { [[ $(grep -c '^JOIN demo-' "$BATS_TEST_TMPDIR/demo.out") -ge 2 ]]; }
 	stop_pid "$demo" 30
 	assert_equal "$WAIT_RC" 0
 	local p
-	for p in $((base + 100)) $((base + 101)) $((base + 110)) $((base + 10100)); do
+	for p in $((base + 100)) $((base + 101)) $((base + 110)) $((base + 111)) $((base + 10100)); do
 		! listening "$p" || fail "port $p is still held after the demo stopped"
 	done
 	# The instances drained and the monitor saw them leave.

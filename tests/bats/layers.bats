@@ -56,11 +56,15 @@ needed() {
 	for p in sio-pick sio-monitor; do
 		run needed "$p"
 		refute_line libwebsockets
-		refute_line libmicrohttpd
 		refute_line libev
 		refute_line libssl
 		refute_line libsystemd
 	done
+	run needed sio-pick
+	refute_line libmicrohttpd
+	# The dashboard (--http).
+	run needed sio-monitor
+	assert_line libmicrohttpd
 	run needed sio-bench
 	refute_line libwebsockets
 	refute_line libzmq
