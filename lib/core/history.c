@@ -48,7 +48,7 @@ struct chan {
 	struct entry *head, *tail;
 	uint64_t count, bytes;
 	struct run *runs;
-	uint32_t nruns;
+	uint32_t nruns, cap;
 	uint64_t next_order;
 	UT_hash_handle hh;
 };
@@ -311,9 +311,16 @@ static struct run *run_of(const struct chan *c, const char *origin, uint64_t boo
 /* A slot for a new run: a fresh one, or the oldest that holds nothing. */
 static struct run *new_run(struct chan *c)
 {
-	if (!c->runs && !(c->runs = calloc(MAX_RUNS, sizeof *c->runs)))
-		return NULL;
-	if (c->nruns < MAX_RUNS)
+	if (c->nruns == c->cap && c->cap < MAX_RUNS) {
+		/* Most channels hear one or two origins: grow as they come. */
+		uint32_t cap = c->cap ? c->cap * 2 : 2;
+		struct run *runs = realloc(c->runs, cap * sizeof *runs);
+		if (runs) {
+			c->runs = runs;
+			c->cap = cap;
+		}
+	}
+	if (c->nruns < c->cap)
 		return &c->runs[c->nruns++];
 	struct run *oldest = NULL;
 	for (uint32_t i = 0; i < c->nruns; i++)
@@ -444,17 +451,26 @@ static bool owed(const struct chan *c, const struct run *r, const struct entry *
 	return mine ? r->order > mine->order : e->t > w->t;
 }
 
-enum sio_history_gap sio_history_replay(struct sio_history *h, const char *channel,
+enum sio_history_gap sio_history_covers(struct sio_history *h, const char *channel,
 					size_t clen, const struct sio_history_want *want,
-					uint64_t now, sio_history_fn fn, void *arg, size_t *count)
+					uint64_t now)
 {
 	struct chan *c = find(h, channel, clen);
 
-	*count = 0;
 	if (!c)
 		return SIO_HISTORY_NO_HISTORY;
 	evict_old(h, c, now);
-	enum sio_history_gap gap = covered(c, want);
+	return covered(c, want);
+}
+
+size_t sio_history_replay(struct sio_history *h, const char *channel, size_t clen,
+			  const struct sio_history_want *want, sio_history_fn fn, void *arg)
+{
+	struct chan *c = find(h, channel, clen);
+	size_t count = 0;
+
+	if (!c)
+		return 0;
 	for (struct entry *e = c->head; e; e = e->next) {
 		const struct run *r = &c->runs[e->run];
 		if (!owed(c, r, e, want))
@@ -464,9 +480,9 @@ enum sio_history_gap sio_history_replay(struct sio_history *h, const char *chann
 			.data = e->data, .len = e->len,
 		};
 		fn(arg, &out);
-		(*count)++;
+		count++;
 	}
-	return gap;
+	return count;
 }
 
 void sio_history_expire(struct sio_history *h, uint64_t now,

@@ -102,13 +102,14 @@ bool sio_history_has(const struct sio_history *h, const char *channel, size_t cl
 void sio_history_add(struct sio_history *h, const char *channel, size_t clen,
 		     const struct sio_pos *pos, const char *data, size_t dlen, uint64_t now);
 
-/*
- * What a client with want missed, oldest first, through fn; *count of them.
- * The answer says whether that is all it missed.
- */
-enum sio_history_gap sio_history_replay(struct sio_history *h, const char *channel,
+/* Whether the history holds all that a client with want missed (asked
+ * first, so that the client hears of a gap before what is held). */
+enum sio_history_gap sio_history_covers(struct sio_history *h, const char *channel,
 					size_t clen, const struct sio_history_want *want,
-					uint64_t now, sio_history_fn fn, void *arg, size_t *count);
+					uint64_t now);
+/* What it missed and the history holds, oldest first, through fn: how many. */
+size_t sio_history_replay(struct sio_history *h, const char *channel, size_t clen,
+			  const struct sio_history_want *want, sio_history_fn fn, void *arg);
 
 /* Drops what is too old, and lingering channels whose time is up, calling
  * gone for each of these. */

@@ -94,13 +94,14 @@ int sio_bus_poll(struct sio_bus *bus, int timeout_ms, int wake_fd);
 
 /* Our event, on the bus at once. */
 void sio_bus_event(struct sio_bus *bus, enum sio_event event, const char *why);
-/* A client message, to the instances that want its channel. */
-void sio_bus_relay(struct sio_bus *bus, const char *channel, size_t clen,
-		   const char *data, size_t dlen, uint8_t flags);
+/* A client message, to the instances that want its channel. Returns its
+ * sequence (its position with our id and boot), 0 when it has none. */
+uint64_t sio_bus_relay(struct sio_bus *bus, const char *channel, size_t clen,
+		       const char *data, size_t dlen, uint8_t flags);
 /* The same, to be delivered to every subscriber but the connection except
  * (its id, elen bytes): SIO_RELAY_EXCEPT and a fourth frame. */
-void sio_bus_relay_except(struct sio_bus *bus, const char *channel, size_t clen,
-			  const char *data, size_t dlen, const char *except, size_t elen);
+uint64_t sio_bus_relay_except(struct sio_bus *bus, const char *channel, size_t clen,
+			      const char *data, size_t dlen, const char *except, size_t elen);
 /* Local subscribers for channel came (on) or went (off). */
 void sio_bus_interest(struct sio_bus *bus, const char *channel, size_t clen, bool on);
 /* Service side: hands a message to one live instance, which relays it to the

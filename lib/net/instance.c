@@ -22,12 +22,13 @@ struct sio_instance {
 	const struct sio_stats *last;
 };
 
-static void on_publish(void *arg, const char *channel, size_t clen, const char *data, size_t dlen)
+static uint64_t on_publish(void *arg, const char *channel, size_t clen, const char *data,
+			   size_t dlen)
 {
 	struct sio_instance *in = arg;
 
-	sio_bus_relay(in->bus, channel, clen, data, dlen,
-		      sio_server_relays(in->server) ? 0 : SIO_RELAY_NO_CLIENTS);
+	return sio_bus_relay(in->bus, channel, clen, data, dlen,
+			     sio_server_relays(in->server) ? 0 : SIO_RELAY_NO_CLIENTS);
 }
 
 static void on_interest(void *arg, const char *channel, size_t clen, bool on)
@@ -87,6 +88,7 @@ static void on_relay(void *arg, const char *channel, size_t clen, const char *da
 {
 	struct sio_instance *in = arg;
 	struct sio_connid except;
+	struct sio_pos pos = { .origin = meta->origin, .boot = meta->boot, .seq = meta->seq };
 
 	if (meta->flags & SIO_RELAY_NO_CLIENTS)
 		return;
@@ -95,9 +97,9 @@ static void on_relay(void *arg, const char *channel, size_t clen, const char *da
 	if (meta->except && !sio_connid_parse(meta->except, meta->except_len, &except) &&
 	    !strcmp(except.instance, sio_server_id(in->server)) &&
 	    except.boot == sio_bus_boot(in->bus))
-		sio_server_deliver_except(in->server, channel, clen, data, dlen, except.n);
+		sio_server_deliver_at(in->server, channel, clen, data, dlen, &pos, except.n);
 	else
-		sio_server_deliver(in->server, channel, clen, data, dlen);
+		sio_server_deliver_at(in->server, channel, clen, data, dlen, &pos, 0);
 }
 
 static void on_app_event(void *arg, const struct sio_server_conn *conn,
@@ -129,9 +131,11 @@ static void on_command(void *arg, const struct sio_appcmd *c, const char *why)
 static void on_inject(void *arg, const char *channel, size_t clen, const char *data, size_t dlen)
 {
 	struct sio_instance *in = arg;
+	uint64_t seq = sio_bus_relay(in->bus, channel, clen, data, dlen, 0);
+	struct sio_pos pos = { .origin = sio_server_id(in->server),
+			       .boot = sio_bus_boot(in->bus), .seq = seq };
 
-	sio_server_deliver(in->server, channel, clen, data, dlen);
-	sio_bus_relay(in->bus, channel, clen, data, dlen, 0);
+	sio_server_deliver_at(in->server, channel, clen, data, dlen, &pos, 0);
 }
 
 static void on_mesh_event(void *arg, enum sio_event event, const struct sio_peer *peer,
@@ -227,6 +231,7 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 	in->bus = sio_bus_new(&opt, &bus_hooks, in, err, errlen);
 	if (!in->bus)
 		goto fail;
+	sio_server_set_boot(in->server, sio_bus_boot(in->bus));
 	struct sio_apps_options app_opt = {
 		.queue = (uint64_t)cfg->serve.app_queue,
 		.hold = (uint64_t)cfg->serve.app_hold,

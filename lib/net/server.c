@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "frame.h"
 #include "hash.h"
+#include "history.h"
 #include "load.h"
 #include "log.h"
 #include "proto.h"
@@ -74,6 +75,8 @@ struct conn {
 	bool ping_due;               /* a ping waits for the next writable turn */
 	bool pinged;                 /* a ping went out since it was last heard */
 	bool rate_logged;            /* its first pause was logged */
+	bool positions;              /* asked for recovery: frames carry "pos" */
+	uint32_t born_s;             /* idle clock when it came: rebalance moves old ones */
 	/* For application backends, from CLIENT_READY on: in the server's
 	 * index by serial (the n of its id), and what ADOPT repeats. */
 	uint16_t peer_code;          /* the client's close code; 0: none heard */
@@ -150,6 +153,9 @@ struct sio_server {
 	size_t rx_reserved;          /* bytes held by messages arriving in pieces */
 	struct sio_rate refuse_log;
 	char close_reason[124];      /* a close frame holds 123 bytes of reason */
+	struct sio_history *history; /* NULL: serve.history_messages 0 */
+	uint64_t boot;               /* ours in positions (the bus's) */
+	uint64_t expire_ms;          /* next look at the history's ages */
 };
 
 struct watch {
@@ -235,10 +241,21 @@ static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 }
 
 static void deliver(struct sio_server *s, const char *channel, size_t channel_len,
-		    const char *data, size_t data_len, const struct conn *skip)
+		    const char *data, size_t data_len, const struct conn *skip,
+		    const struct sio_pos *pos)
 {
 	struct sio_channel *ch = NULL;
+	/* Its stamp is the one in the history: a recovering client's t. */
+	struct sio_history_entry at = { .data = data, .len = data_len };
 
+	if (pos && channel_len) {
+		at.origin = pos->origin;
+		at.boot = pos->boot;
+		at.seq = pos->seq;
+		at.t = sio_clock_wall_ms();
+		if (s->history)
+			sio_history_add(s->history, channel, channel_len, pos, data, data_len, at.t);
+	}
 	if (channel_len) {
 		ch = sio_channels_find(s->channels, channel, channel_len);
 		if (!ch)
@@ -256,10 +273,18 @@ static void deliver(struct sio_server *s, const char *channel, size_t channel_le
 	}
 	if (ch) {
 		struct sio_member *m;
+		struct sio_frame *fp = NULL;   /* with its position, built once if asked */
 		uint32_t i;
-		sio_channel_foreach_member(ch, i, m)
-			if (m->owner != skip)
-				enqueue(s, m->owner, f);
+		sio_channel_foreach_member(ch, i, m) {
+			struct conn *c = m->owner;
+			if (c == skip)
+				continue;
+			if (c->positions && at.seq && !fp)
+				fp = sio_proto_frame_at(ch->head, ch->head_len, &at);
+			enqueue(s, c, c->positions && fp ? fp : f);
+		}
+		if (fp)
+			sio_frame_unref(&fp);
 	} else {
 		struct conn *c;
 		DL_FOREACH(s->conns, c)
@@ -272,8 +297,9 @@ static void deliver(struct sio_server *s, const char *channel, size_t channel_le
 void sio_server_deliver(struct sio_server *s, const char *channel, size_t channel_len,
 			const char *data, size_t data_len)
 {
-	deliver(s, channel, channel_len, data, data_len, NULL);
+	deliver(s, channel, channel_len, data, data_len, NULL, NULL);
 }
+
 
 /* A ready connection by its serial, closing or not; NULL when gone. */
 static struct conn *find_ready(struct sio_server *s, uint64_t n)
@@ -296,7 +322,15 @@ static struct conn *find_conn(struct sio_server *s, uint64_t n)
 void sio_server_deliver_except(struct sio_server *s, const char *channel, size_t channel_len,
 			       const char *data, size_t data_len, uint64_t n)
 {
-	deliver(s, channel, channel_len, data, data_len, n ? find_ready(s, n) : NULL);
+	deliver(s, channel, channel_len, data, data_len, n ? find_ready(s, n) : NULL, NULL);
+}
+
+void sio_server_deliver_at(struct sio_server *s, const char *channel, size_t channel_len,
+			   const char *data, size_t data_len, const struct sio_pos *pos,
+			   uint64_t except)
+{
+	deliver(s, channel, channel_len, data, data_len, except ? find_ready(s, except) : NULL,
+		pos && pos->seq ? pos : NULL);
 }
 
 static void conn_info(struct conn *c, struct sio_server_conn *out)
@@ -336,8 +370,20 @@ static void report_suppressed(struct sio_server *s, uint32_t suppressed)
 		suppressed);
 }
 
+static void history_gone(void *arg, const char *name, size_t len)
+{
+	struct sio_server *s = arg;
+
+	if (s->hooks.interest)
+		s->hooks.interest(s->hooks_arg, name, len, false);
+}
+
 void sio_server_tick(struct sio_server *s)
 {
+	if (s->history && sio_clock_ms() >= s->expire_ms) {
+		s->expire_ms = sio_clock_ms() + 1000;
+		sio_history_expire(s->history, sio_clock_wall_ms(), history_gone, s);
+	}
 	/* A flood that stopped still owes its summary line. */
 	if (s->reject_log.suppressed && sio_clock_ms() - s->reject_log.window_start_ms >= 1000) {
 		report_suppressed(s, s->reject_log.suppressed);
@@ -436,6 +482,77 @@ static void subscribe(struct sio_server *s, struct conn *c, const char *channel,
 	}
 }
 
+struct replay {
+	struct sio_server *server;
+	struct conn *conn;
+	const struct sio_channel *channel;
+};
+
+static void replay_one(void *arg, const struct sio_history_entry *e)
+{
+	struct replay *r = arg;
+	struct sio_frame *f = sio_proto_frame_at(r->channel->head, r->channel->head_len, e);
+
+	if (f) {
+		enqueue(r->server, r->conn, f);
+		sio_frame_unref(&f);
+	}
+}
+
+static void send_recovery(struct sio_server *s, struct conn *c, const struct sio_channel *ch,
+			  const char *why, size_t count, uint64_t now)
+{
+	struct sio_frame *f = sio_proto_recovery_frame(ch->name, ch->name_len, why, count, now);
+
+	if (f) {
+		enqueue(s, c, f);
+		sio_frame_unref(&f);
+	}
+}
+
+/*
+ * A subscribe that asked for recovery (proto.h): from now on the connection
+ * gets positions; and what it missed, after the news of a gap if the history
+ * cannot cover it, before anything live (all of it queued in this turn).
+ */
+static void recover(struct sio_server *s, struct conn *c, const struct sio_msg *msg)
+{
+	struct sio_history_want want;
+	enum sio_recover_kind kind = sio_proto_recover(msg, &want);
+	const struct sio_channel *ch = sio_channels_find(s->channels, msg->channel,
+							 msg->channel_len);
+	uint64_t now = sio_clock_wall_ms();
+	size_t count = 0;
+
+	if (kind == SIO_RECOVER_NONE || c->close_code || !ch)
+		return;
+	c->positions = true;
+	enum sio_history_gap gap = SIO_HISTORY_COVERED;
+	const char *why = NULL;
+	if (kind == SIO_RECOVER_BAD) {
+		why = "bad_position";
+		gap = SIO_HISTORY_MISSED;
+	} else if (kind == SIO_RECOVER_FROM) {
+		gap = s->history ? sio_history_covers(s->history, ch->name, ch->name_len, &want, now)
+				 : SIO_HISTORY_NO_HISTORY;
+		why = gap == SIO_HISTORY_COVERED ? NULL : sio_history_gap_name(gap);
+	}
+	if (why)
+		send_recovery(s, c, ch, why, 0, now);
+	if (kind == SIO_RECOVER_FROM && s->history) {
+		struct replay r = { s, c, ch };
+		count = sio_history_replay(s->history, ch->name, ch->name_len, &want, replay_one, &r);
+	}
+	send_recovery(s, c, ch, NULL, count, now);
+	if (kind != SIO_RECOVER_FRESH) {
+		s->stats.recoveries[gap]++;
+		s->stats.recovered_messages += count;
+		sio_log(gap ? SIO_LOG_INFO : SIO_LOG_DEBUG, gap ? "RECOVERY_GAP" : "RECOVERED",
+			"id=%s conn=%llu channel_bytes=%zu replayed=%zu why=%s", s->id, c->serial,
+			ch->name_len, count, why ? why : "none");
+	}
+}
+
 static void handle_message(struct sio_server *s, struct conn *c, const char *buf, size_t len)
 {
 	struct sio_proto_limits limits;
@@ -456,19 +573,25 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 		/* Only a backend's subscribe command puts a client there. */
 		if (is_private(s, msg.channel, msg.channel_len))
 			reject(s, c, SIO_PROTO_PRIVATE_CHANNEL_ERROR, "private channel");
-		else
+		else {
 			subscribe(s, c, msg.channel, msg.channel_len, true, true);
+			recover(s, c, &msg);
+		}
 		break;
 	case SIO_MSG_UNSUBSCRIBE:
 		subscribe(s, c, msg.channel, msg.channel_len, false, true);
 		break;
 	case SIO_MSG_PUBLISH: {
 		s->stats.published++;
+		/* The mesh first: it numbers the message, its position here too. */
+		uint64_t seq = s->hooks.publish ? s->hooks.publish(s->hooks_arg, msg.channel,
+								   msg.channel_len, msg.data,
+								   msg.data_len)
+						: 0;
+		struct sio_pos pos = { .origin = s->id, .boot = s->boot, .seq = seq };
 		if (sio_server_relays(s))
-			sio_server_deliver(s, msg.channel, msg.channel_len, msg.data, msg.data_len);
-		if (s->hooks.publish)
-			s->hooks.publish(s->hooks_arg, msg.channel, msg.channel_len, msg.data,
-					 msg.data_len);
+			deliver(s, msg.channel, msg.channel_len, msg.data, msg.data_len, NULL,
+				seq ? &pos : NULL);
 		struct sio_appev ev = { .event = SIO_APPEV_MESSAGE, .channel = msg.channel,
 					.channel_len = msg.channel_len, .data = msg.data,
 					.data_len = msg.data_len };
@@ -1148,6 +1271,7 @@ static void established(struct sio_server *s, struct conn *c, struct lws *wsi)
 	c->wsi = wsi;
 	c->member.owner = c;
 	c->heard_s = s->idle_clock_s;
+	c->born_s = s->idle_clock_s;
 	c->serial = ++s->next_serial;
 	DL_APPEND(s->conns, c);
 	if (s->loop)
@@ -1563,8 +1687,45 @@ static void on_interest(void *arg, const char *name, size_t len, int on)
 {
 	struct sio_server *s = arg;
 
+	/* A lingering history keeps the bus interest of its channel, so that
+	 * it stays whole: the mesh hears of it when the history goes. */
+	if (s->history && on && sio_history_has(s->history, name, len)) {
+		sio_history_open(s->history, name, len, sio_clock_wall_ms());
+		return;
+	}
+	if (s->history && on)
+		sio_history_open(s->history, name, len, sio_clock_wall_ms());
+	if (s->history && !on && sio_history_close(s->history, name, len, sio_clock_wall_ms()))
+		return;
 	if (s->hooks.interest)
 		s->hooks.interest(s->hooks_arg, name, len, on);
+}
+
+void sio_server_set_boot(struct sio_server *s, uint64_t boot) { s->boot = boot; }
+
+/* A new history with the settings' limits and rules; NULL when off or on
+ * error (err set then). */
+static struct sio_history *history_new(const struct sio_config *cfg, char *err, size_t errlen)
+{
+	struct sio_history_limits l = {
+		(uint64_t)cfg->serve.history_messages, (uint64_t)cfg->serve.history_bytes,
+		(uint64_t)cfg->serve.history_age * 1000,
+	};
+	struct sio_history *h;
+
+	*err = '\0';
+	if (!l.messages && !cfg->serve.history_rules.count)
+		return NULL;
+	if (!(h = sio_history_new(&l))) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->serve.history_rules.count; i++)
+		if (sio_history_rule(h, cfg->serve.history_rules.items[i], err, errlen)) {
+			sio_history_destroy(&h);
+			return NULL;
+		}
+	return h;
 }
 
 void sio_server_set_hooks(struct sio_server *s, const struct sio_server_hooks *hooks, void *arg)
@@ -1655,6 +1816,9 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	s->history = history_new(cfg, err, errlen);
+	if (!s->history && *err)
+		goto fail;
 	struct sio_load_limits limits = {
 		(uint64_t)cfg->serve.max_clients, (uint64_t)cfg->serve.high_clients,
 		(uint64_t)cfg->serve.low_enough,
@@ -1751,6 +1915,7 @@ void sio_server_destroy(struct sio_server **sp)
 		free(w);
 	}
 	sio_channels_destroy(&s->channels);
+	sio_history_destroy(&s->history);
 	sio_addrs_clear(&s->addrs);
 	free(s->id);
 	free(s->url);
@@ -1906,6 +2071,12 @@ const struct sio_stats *sio_server_stats(struct sio_server *s)
 	st->channels = sio_channels_count(s->channels);
 	st->subscriptions = s->subscriptions;
 	st->queued_bytes = sio_frame_live_bytes();
+	struct sio_history_stats hs;
+	sio_history_stats(s->history, &hs);
+	st->history_channels = hs.channels;
+	st->history_messages = hs.messages;
+	st->history_bytes = hs.bytes;
+	st->history_evicted = hs.evicted;
 	if (s->hooks.stats)
 		s->hooks.stats(s->hooks_arg, st);
 	return st;

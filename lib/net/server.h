@@ -13,6 +13,7 @@
 
 #include "appmsg.h"
 #include "config.h"
+#include "history.h"
 #include "stats.h"
 
 struct sio_server;
@@ -29,9 +30,10 @@ struct sio_server_conn {
 
 /* What the instance around the server (the bus) wants to hear of. */
 struct sio_server_hooks {
-	/* A valid client message on a channel. */
-	void (*publish)(void *arg, const char *channel, size_t clen, const char *data,
-			size_t dlen);
+	/* A valid client message on a channel: its sequence on the mesh (its
+	 * position, with our id and boot), 0 when it has none. */
+	uint64_t (*publish)(void *arg, const char *channel, size_t clen, const char *data,
+			    size_t dlen);
 	/* The first local subscriber of a channel came (on), or the last went. */
 	void (*interest)(void *arg, const char *channel, size_t clen, bool on);
 	/* An event of this instance: HIGH_LOAD, OVER_LOAD, AVAILABLE, DRAIN. */
@@ -82,6 +84,15 @@ bool sio_server_drained(const struct sio_server *server);
  * the default channel "" reaches every connection. */
 void sio_server_deliver(struct sio_server *server, const char *channel, size_t channel_len,
 			const char *data, size_t data_len);
+
+/* The same, with the message's position (history.h): kept in the channel's
+ * history, and shown to the connections that asked for positions; except,
+ * when not 0, is the counter of a connection that must not get it. */
+void sio_server_deliver_at(struct sio_server *server, const char *channel, size_t channel_len,
+			   const char *data, size_t data_len, const struct sio_pos *pos,
+			   uint64_t except);
+/* Our boot, in the positions of what our clients publish (the bus's). */
+void sio_server_set_boot(struct sio_server *server, uint64_t boot);
 
 /* The same, but for the connection n (its counter): the relay of a
  * backend's send_except. */
