@@ -8,6 +8,7 @@
 #include "connid.h"
 #include "clock.h"
 #include "log.h"
+#include "rebalance.h"
 #include "server.h"
 
 struct sio_instance {
@@ -20,6 +21,13 @@ struct sio_instance {
 	uint64_t started_ms, dead_after_ms;
 	char bind[SIO_ENDPOINT_MAX];
 	const struct sio_stats *last;
+	/* Rebalancing: its settings as they run now (reloads included). */
+	bool rebalance;
+	struct sio_rebalance_limits rebalance_limits;
+	uint32_t rebalance_period_s;
+	struct sio_rebalance rb;
+	uint64_t rebalances;         /* REBALANCE events */
+	struct sio_rebalance_peer peers[SIO_REGISTRY_MAX_PEERS];
 };
 
 static uint64_t on_publish(void *arg, const char *channel, size_t clen, const char *data,
@@ -79,6 +87,7 @@ static void add_bus_stats(void *arg, struct sio_stats *st)
 	st->peers_alive = sio_bus_registry(in->bus)->alive;
 	st->events[SIO_EV_JOIN] = in->joins;
 	st->events[SIO_EV_LEAVE] = in->leaves;
+	st->events[SIO_EV_REBALANCE] = in->rebalances;
 	if (in->apps)
 		sio_apps_stats(in->apps, st);
 }
@@ -179,12 +188,69 @@ static void bus_ready(void *arg)
 		sio_server_defer(in->server, bus_ready, in);
 }
 
+static void rebalance_event(struct sio_instance *in, const char *why)
+{
+	in->rebalances++;
+	sio_bus_event(in->bus, SIO_EV_REBALANCE, why);
+	sio_log(SIO_LOG_INFO, "REBALANCE", "id=%s %s", sio_server_id(in->server), why);
+}
+
+/* Moves connections to instances below the mesh's average when this one is
+ * clearly above it (rebalance.h decides; the server closes them). */
+static void rebalance_tick(struct sio_instance *in, uint64_t now)
+{
+	const struct sio_stats *st = sio_server_stats(in->server);
+	struct sio_peer *p, *tmp;
+	struct sio_rebalance_plan plan;
+	size_t n = 0;
+	char why[24];
+
+	if (!in->rebalance && !in->rb.active)
+		return;
+	const struct sio_registry *reg = sio_bus_registry(in->bus);
+	sio_registry_foreach(reg, p, tmp) {
+		if (!p->alive || n >= SIO_REGISTRY_MAX_PEERS)
+			continue;
+		in->peers[n++] = (struct sio_rebalance_peer){
+			.url = p->status.url, .clients = p->status.clients, .high = p->status.high,
+			.counts = !p->status.draining,
+			.takes = !p->status.draining && p->status.state == SIO_LOAD_NORMAL,
+		};
+	}
+	sio_rebalance_plan(&in->rb, &in->rebalance_limits, st->clients,
+			   st->draining || !in->rebalance, in->peers, n, now, &plan);
+	if (plan.event == SIO_REBALANCE_START) {
+		snprintf(why, sizeof why, "start n=%llu avg=%llu", (unsigned long long)st->clients,
+			 (unsigned long long)plan.average);
+		rebalance_event(in, why);
+	}
+	if (plan.move) {
+		size_t moved = sio_server_shed(in->server, (size_t)plan.move, in->peers[plan.to].url,
+					       in->rebalance_period_s);
+		sio_rebalance_moved(&in->rb, in->peers[plan.to].url, moved, now);
+	}
+	if (plan.event == SIO_REBALANCE_END) {
+		snprintf(why, sizeof why, "end moved=%llu n=%llu", (unsigned long long)plan.moved,
+			 (unsigned long long)st->clients);
+		rebalance_event(in, why);
+	}
+}
+
+static void rebalance_settings(struct sio_instance *in, const struct sio_config *cfg)
+{
+	in->rebalance = cfg->serve.rebalance;
+	in->rebalance_limits.margin_pct = (uint64_t)cfg->serve.rebalance_margin;
+	in->rebalance_limits.rate_pct = (uint64_t)cfg->serve.rebalance_rate;
+	in->rebalance_period_s = (uint32_t)cfg->serve.rebalance_period;
+}
+
 static void bus_tick(void *arg)
 {
 	struct sio_instance *in = arg;
 
 	bus_ready(in);
 	sio_bus_tick(in->bus, sio_clock_ms());
+	rebalance_tick(in, sio_clock_ms());
 	if (in->apps)
 		sio_apps_tick(in->apps, sio_clock_ms());
 	bus_ready(in);
@@ -203,6 +269,8 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 	in->seeded = cfg->bus.peers.count > 0;
 	in->started_ms = sio_clock_ms();
 	in->dead_after_ms = (uint64_t)cfg->bus.dead_after_ms;
+	rebalance_settings(in, cfg);
+	sio_rebalance_init(&in->rb);
 	in->server = sio_server_new(cfg, err, errlen);
 	if (!in->server)
 		goto fail;
@@ -295,6 +363,7 @@ void sio_instance_wake(struct sio_instance *in) { if (in) sio_server_wake(in->se
 void sio_instance_reload(struct sio_instance *in, const struct sio_config *cfg)
 {
 	sio_server_reload(in->server, cfg);
+	rebalance_settings(in, cfg);
 	/* New seeds join; a removed one is left to the registry's expiry. */
 	for (size_t i = 0; i < cfg->bus.peers.count; i++)
 		sio_bus_add_seed(in->bus, cfg->bus.peers.items[i]);

@@ -2008,6 +2008,31 @@ static size_t count_conns(const struct sio_server *s)
 	return n;
 }
 
+size_t sio_server_shed(struct sio_server *s, size_t n, const char *url, uint32_t min_age_s)
+{
+	static const char lead[] = "rebalancing, try ";
+	char reason[124];
+	size_t done = 0;
+	struct conn *c;
+
+	if (strlen(lead) + strlen(url) >= sizeof reason)
+		return 0;
+	snprintf(reason, sizeof reason, "%s%s", lead, url);
+	/* Those that recover lose nothing by the move: they go first. */
+	for (int pass = 0; pass < 2; pass++)
+		DL_FOREACH(s->conns, c) {
+			if (done >= n)
+				break;
+			if (c->close_code || !c->ready || c->positions != (pass == 0) ||
+			    s->idle_clock_s - c->born_s < min_age_s)
+				continue;
+			conn_close(c, 1012 /* service restart */, reason, SIO_CLOSE_REBALANCE);
+			done++;
+		}
+	s->stats.rebalance_moved += done;
+	return done;
+}
+
 /* Closes clients at an even pace over the drain time, so that they come
  * back to the other instances spread out instead of all at once. */
 static void drain_tick(lws_sorted_usec_list_t *sul)

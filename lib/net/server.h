@@ -75,6 +75,10 @@ void sio_server_reload(struct sio_server *server, const struct sio_config *cfg);
  * reloads included): the one place the instance and the server ask. */
 bool sio_server_relays(const struct sio_server *server);
 
+/* Closes up to n connections older than min_age_s, those that asked for
+ * recovery first, with 1012 and a reason naming url: how many. */
+size_t sio_server_shed(struct sio_server *server, size_t n, const char *url, uint32_t min_age_s);
+
 /* Stops taking clients and closes them with 1001, spread over drain_ms. */
 void sio_server_drain(struct sio_server *server);
 /* True once draining and every client is gone. */
