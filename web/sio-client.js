@@ -151,6 +151,8 @@ export function connect({
       send({ action: 'UNSUBSCRIBE_CHANNEL_ACTION', channel });
     },
     get url() { return socket ? socket.url : null; },
+    // Whether a publish now goes out (one made while reconnecting is lost).
+    get open() { return !!socket && socket.readyState === WebSocket.OPEN; },
     close() {
       stopped = true;
       if (socket) socket.close(1000);

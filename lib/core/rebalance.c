@@ -89,7 +89,8 @@ void sio_rebalance_plan(struct sio_rebalance *rb, const struct sio_rebalance_lim
 		end(rb, plan);
 		return;
 	}
-	uint64_t floor = (stop + 99) / 100;
+	/* The stop level, rounded down: what it keeps is what ends the round. */
+	uint64_t floor = stop / 100;
 	if (floor < avg)
 		floor = avg;
 	uint64_t excess = own > floor ? own - floor : 0;

@@ -45,6 +45,8 @@ _Static_assert(SIO_FRAME_HEADROOM >= SIO_WSFRAME_MAX_HEADER,
 #define CLOSE_GRACE_S 3
 /* How often connections held back by the rate limit are looked at. */
 #define RESUME_TICK_MS 10
+/* A connection that published within this many seconds is moved last. */
+#define QUIET_S 2
 
 /* Per connection, so kept small: 19,500 of them fill an instance. */
 struct conn {
@@ -77,6 +79,7 @@ struct conn {
 	bool rate_logged;            /* its first pause was logged */
 	bool positions;              /* asked for recovery: frames carry "pos" */
 	uint32_t born_s;             /* idle clock when it came: rebalance moves old ones */
+	uint32_t said_s;             /* idle clock of its last publish (0: none) */
 	/* For application backends, from CLIENT_READY on: in the server's
 	 * index by serial (the n of its id), and what ADOPT repeats. */
 	uint16_t peer_code;          /* the client's close code; 0: none heard */
@@ -583,6 +586,7 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 		break;
 	case SIO_MSG_PUBLISH: {
 		s->stats.published++;
+		c->said_s = s->idle_clock_s ? s->idle_clock_s : 1;
 		/* The mesh first: it numbers the message, its position here too. */
 		uint64_t seq = s->hooks.publish ? s->hooks.publish(s->hooks_arg, msg.channel,
 								   msg.channel_len, msg.data,
@@ -2018,12 +2022,16 @@ size_t sio_server_shed(struct sio_server *s, size_t n, const char *url, uint32_t
 	if (strlen(lead) + strlen(url) >= sizeof reason)
 		return 0;
 	snprintf(reason, sizeof reason, "%s%s", lead, url);
-	/* Those that recover lose nothing by the move: they go first. */
-	for (int pass = 0; pass < 2; pass++)
+	/* Those that recover lose nothing by the move: they go first; and
+	 * those that publish last, since what they send while the close is on
+	 * its way is dropped. Pass 0: recovering and quiet; 1: quiet; 2: any. */
+	for (int pass = 0; pass < 3; pass++)
 		DL_FOREACH(s->conns, c) {
+			bool quiet = !c->said_s || s->idle_clock_s - c->said_s > QUIET_S;
 			if (done >= n)
 				break;
-			if (c->close_code || !c->ready || c->positions != (pass == 0) ||
+			int rank = !quiet ? 2 : c->positions ? 0 : 1;
+			if (c->close_code || !c->ready || rank != pass ||
 			    s->idle_clock_s - c->born_s < min_age_s)
 				continue;
 			conn_close(c, 1012 /* service restart */, reason, SIO_CLOSE_REBALANCE);

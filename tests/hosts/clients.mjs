@@ -21,7 +21,7 @@
 //   {"t":..,"c":I,"ev":"close","code":N,"reason":R,"url":U}   (U null: no
 //        endpoint from the announcer)
 //   {"t":..,"ev":"stats","recv":N,"sent":N,"each":[N,..],"dups":N,"holes":N,
-//        "gaps":N}   every second: messages received and published by all
+//        "gaps":N,"holesEach":[N,..]}   every second: messages received and published by all
 //        clients, and received by each; of the messages {"p","c","n"}
 //        received, those seen before by that client (dups) and the numbers
 //        skipped (holes); RECOVERY_GAP news heard (gaps)
@@ -74,6 +74,7 @@ let sent = 0;
 let dups = 0;
 let holes = 0;
 let gaps = 0;
+const holesEach = [];
 const each = [];
 // Per client, per publisher (p/c): the last n received.
 const last = [];
@@ -83,7 +84,10 @@ const check = (c, data) => {
   const had = last[c].get(key);
   if (had !== undefined && data.n <= had) dups++;
   else {
-    if (had !== undefined && data.n > had + 1) holes += data.n - had - 1;
+    if (had !== undefined && data.n > had + 1) {
+      holes += data.n - had - 1;
+      holesEach[c] += data.n - had - 1;
+    }
     last[c].set(key, data.n);
   }
 };
@@ -91,6 +95,7 @@ const clients = [];
 for (let c = 0; c < Number(opt.count); c++) {
   each.push(0);
   last.push(new Map());
+  holesEach.push(0);
   const sio = connect({
     announcer: opt.announcer || '',
     url: opt.url || null,
@@ -107,16 +112,16 @@ for (let c = 0; c < Number(opt.count); c++) {
   if (opt.channel && Number(opt.every) > 0) {
     let n = 0;
     setInterval(() => {
-      if (sio.url) {
+      if (sio.open) {
         sio.publish(opt.channel, opt.tag ? { p: opt.tag, c, n: ++n } : { c, n: ++n });
         sent++;
       }
     }, Number(opt.every));
   }
 }
-setInterval(() => log({ ev: 'stats', recv, sent, each, dups, holes, gaps }), 1000);
+setInterval(() => log({ ev: 'stats', recv, sent, each, dups, holes, gaps, holesEach }), 1000);
 process.on('SIGTERM', () => {
   for (const sio of clients) sio.close();
-  log({ ev: 'stats', recv, sent, each, dups, holes, gaps });
+  log({ ev: 'stats', recv, sent, each, dups, holes, gaps, holesEach });
   process.exit(0);
 });

@@ -1,0 +1,184 @@
+#!/usr/bin/env bats
+# Moving clients without losing messages (sio(7) RECOVERY, REBALANCING), on
+# hosts made of network namespaces (tests/hosts/hosts.bash), with clients of
+# the browser module (web/sio-client.js, recover: true) under Node.js
+# (tests/hosts/clients.mjs), a steady publisher among them:
+#
+# - SIGKILL of an instance holding subscribers: they resume elsewhere with
+#   no message missing and none twice;
+# - SIGKILL of the publisher's instance: every subscriber, moved or not,
+#   ends with the same messages, none twice;
+# - rebalancing four instances from all clients on one: within 10 % of the
+#   average, no refusal, no instance moving them back, no client moved
+#   twice, no message lost.
+#
+# A subscriber that stays (sio-cat) on each instance keeps a history of the
+# channel there, as any instance with clients of it does: an instance that
+# never had the channel answers no_history (it does not fetch one from a
+# peer yet). Figures go to the TAP log; waits poll to deadlines, no timing
+# decides.
+
+load hosts
+
+setup() { hosts_check; }
+
+# stats NAME: the last stats line of a node_clients run.
+stats() { grep '"ev":"stats"' "$BATS_TEST_TMPDIR/$1.out" | tail -n 1; }
+
+# each_got NAME N: every client of NAME received N messages or more.
+each_got() { stats "$1" | jq -e --argjson n "$2" '.each | all(. >= $n)' >/dev/null; }
+
+# sent_by NAME: messages the publishers of NAME sent.
+sent_by() { stats "$1" | jq .sent; }
+
+# anchors I...: a sio-cat subscriber of "r" on each instance I, so that each
+# holds a history of it.
+anchors() {
+	local i
+	for i in "$@"; do
+		subscriber "anchor$i" "$i" r
+	done
+}
+
+# settle NAME PUB: stops the publisher PUB, then waits until every client
+# of NAME got all it sent.
+settle() {
+	local sent
+	stop_pid "${BG[$2]}"
+	sent=$(sent_by "$2")
+	wait_for each_got "$1" "$sent"
+	figure "$2 published $sent messages; $(stats "$1" | jq -c '{recv, dups, holes, gaps}')"
+}
+
+@test "SIGKILL of the subscribers' instance: module clients resume elsewhere with nothing missing, nothing twice" {
+	node_check
+	hosts_up 5
+	mesh_up 3 --history-messages 2000
+	anchors 1 2 3
+	announcer_on 5 3
+	wait_for announced_is 1 2 3
+	# Spread by the announcer; the publisher on h3, which stays.
+	node_clients sub 4 --announcer "$(announcer_url)" --count 12 --channel r --recover 1 \
+		--delay 1500
+	wait_for all_open sub 12
+	wait_for events_at_least sub ".ev == \"recovered\"" 12
+	node_clients pub 5 --url "${IURL[3]}" --channel r --every 20 --tag P --recover 1
+	wait_for each_got sub 50
+	local on1 t0
+	on1=$(imetric 1 sio_clients)
+	((on1 > 1)) || skip "no module client landed on h1"
+	t0=$(($(_now_us) / 1000))
+	kill -KILL "${IPID[1]}"
+	# Those of h1 come back elsewhere, and recover.
+	wait_for all_open sub 12
+	wait_for events_at_least sub ".ev == \"open\" and .t > $t0" $((on1 - 1))
+	wait_for each_got sub $(($(sent_by pub) + 50))
+	settle sub pub || { stats sub >&2; grep -c recovered "$BATS_TEST_TMPDIR/sub.out" >&2; grep "\"gap\"" "$BATS_TEST_TMPDIR/sub.out" | head >&2; false; }
+	run jq -s -e 'last | .dups == 0 and .holes == 0 and .gaps == 0' <<<"$(stats sub)"
+	assert_success
+	local served
+	served=$(($(imetric 2 'sio_recoveries_total{result="served",why="covered"}') +
+		$(imetric 3 'sio_recoveries_total{result="served",why="covered"}')))
+	figure "$((on1 - 1)) module clients of the killed h1 resumed on h2 and h3 ($served recoveries served)" \
+		"with $(($(imetric 2 sio_recovered_messages_total) + $(imetric 3 sio_recovered_messages_total))) messages replayed"
+	((served >= on1 - 1))
+}
+
+@test "SIGKILL of the publisher's instance: every subscriber ends with the same messages, none twice" {
+	node_check
+	hosts_up 5
+	mesh_up 3 --history-messages 2000
+	anchors 1 2 3
+	announcer_on 5 3
+	wait_for announced_is 1 2 3
+	node_clients sub 4 --announcer "$(announcer_url)" --count 12 --channel r --recover 1 \
+		--delay 1500
+	wait_for all_open sub 12
+	wait_for events_at_least sub ".ev == \"recovered\"" 12
+	# The publisher on h1, moved by the announcer once h1 is gone.
+	node_clients pub 5 --url "${IURL[1]}" --channel r --every 20 --tag P --recover 1 \
+		--delay 1500
+	wait_for all_open pub 1
+	wait_for each_got sub 50
+	local t0 on1
+	on1=$(($(imetric 1 sio_clients) - 2))
+	t0=$(($(_now_us) / 1000))
+	kill -KILL "${IPID[1]}"
+	# The publisher knocks at the dead URL (fixed) until it is back: start
+	# it again in its place, as a restart does.
+	serve_on 1 $(seeds_for 1 3) --history-messages 2000
+	wait_mesh 3
+	wait_for events_at_least pub ".ev == \"open\" and .t > $t0" 1
+	wait_for all_open sub 12
+	local sent
+	sent=$(sent_by pub)
+	wait_for each_got sub $((sent - 50))
+	stop_pid "${BG[pub]}"
+	# All alike: the same count and the same holes (what died with h1
+	# before its relay), none twice, no gap reported.
+	wait_for bash -c "jq -s -e 'last | (.each | unique | length == 1) and (.holesEach | unique | length == 1)' \
+		<<<\"\$(grep '\"ev\":\"stats\"' '$BATS_TEST_TMPDIR/sub.out' | tail -n 1)\" >/dev/null"
+	run jq -s -e 'last | .dups == 0 and .gaps == 0' <<<"$(stats sub)"
+	assert_success
+	figure "publisher's h1 killed: $on1 subscribers moved; each of the 12 got" \
+		"$(stats sub | jq '.each[0]') messages, the same ones, none twice;" \
+		"$(stats sub | jq '.holesEach[0]') died with h1 before they were relayed"
+}
+
+# within_10pct I...: each instance's count is within 10 % of their average.
+within_10pct() {
+	local i total=0 n=0
+	local -a c
+	for i in "$@"; do
+		c[i]=$(imetric "$i" sio_clients) || return 1
+		total=$((total + c[i]))
+		n=$((n + 1))
+	done
+	for i in "$@"; do
+		((c[i] * n * 10 >= total * 9 && c[i] * n * 10 <= total * 11)) || return 1
+	done
+	BALANCE="${c[*]}"
+}
+
+@test "rebalancing: four instances from all clients on one to within 10 % of the average, no refusal, no ping-pong, nothing lost" {
+	node_check
+	hosts_up 6
+	mesh_up 4 --rebalance --rebalance-rate 10 --rebalance-period 10
+	anchors 2 3 4
+	hx_bg monitor 6 "$SIO_BIN/sio-monitor" --events $(seeds 1)
+	node_clients sub 5 --url "${IURL[1]}" --count 100 --channel r --recover 1 --delay 300
+	node_clients pub 6 --url "${IURL[1]}" --channel r --every 50 --tag P --recover 1 \
+		--delay 300
+	local t0
+	t0=$(_now_us)
+	wait_for all_open sub 100
+	SIO_WAIT=120 wait_for within_10pct 1 2 3 4
+	local took=$((($(_now_us) - t0) / 1000))
+	wait_for grep -q 'REBALANCE id=h1 end' "${ILOG[1]}"
+	settle sub pub || { stats sub >&2; grep -c recovered "$BATS_TEST_TMPDIR/sub.out" >&2; grep "\"gap\"" "$BATS_TEST_TMPDIR/sub.out" | head >&2; false; }
+	local moved refused=0 i
+	moved=$(imetric 1 sio_rebalance_moved_total)
+	for i in 1 2 3 4; do
+		refused=$((refused + $(imetric "$i" 'sio_connections_total{result="refused"}')))
+	done
+	figure "rebalanced 4 instances from all on h1 to $BALANCE in $took ms: $moved connections moved" \
+		"($((moved * 1000 / (took > 0 ? took : 1))) reconnects/s), $refused refused"
+	assert_equal "$refused" 0
+	# Only h1 moved anyone: nobody sent them back.
+	for i in 2 3 4; do
+		assert_equal "$(imetric "$i" sio_rebalance_moved_total)" 0
+	done
+	# No client moved twice (within the period).
+	run jq -s -e '[.[] | select(.ev == "close" and .code == 1012)] | group_by(.c) |
+		all(length == 1)' "$BATS_TEST_TMPDIR/sub.out"
+	assert_success
+	run jq -s -e '[.[] | select(.ev == "close" and .code == 1013)] | length == 0' \
+		"$BATS_TEST_TMPDIR/sub.out"
+	assert_success
+	# Nothing lost, nothing twice, no gap.
+	run jq -e '.dups == 0 and .holes == 0 and .gaps == 0' <<<"$(stats sub)"
+	assert_success
+	# sio-monitor saw the round begin and end.
+	wait_for grep -q '^REBALANCE .*start' "$BATS_TEST_TMPDIR/monitor.out"
+	wait_for grep -q '^REBALANCE .*end moved=' "$BATS_TEST_TMPDIR/monitor.out"
+}
