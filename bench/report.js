@@ -19,6 +19,8 @@ const get = (o, path) => path.split('.').reduce((v, k) => (v == null ? undefined
 const primary = {
   hold: 'server_rss_per_conn', connect: 'connect_rate', fanout: 'frames_per_s',
   rate: 'latency_us.p99', relay: 'latency_us.p99', 'relay-fanout': 'frames_per_s',
+  'history-on': 'frames_per_s', 'history-off': 'frames_per_s', 'history-mem': 'per_message',
+  rebalance: 'ms',
 };
 // The app points carry their rate and way in their names (app-rtt-1000-c).
 const primaryOf = (point) => primary[point] ||
@@ -172,6 +174,39 @@ if (runs.some((r) => r.point.startsWith('app-events'))) {
   refPoint = undefined;
 }
 
+// Recovery and rebalancing: sio-serve against itself. The history rows'
+// reference is sio-serve with --history-messages 0 (in the reference's
+// column); the rebalance row has none.
+if (R.sio && (R.sio['history-on'] || R.sio['history-mem'] || R.sio.rebalance)) {
+  const self = (label, unit, on, off) => { rows.push({ label, point, refPoint, unit, sio: on, ref: off,
+    ratio: typeof on === 'number' && typeof off === 'number' && off ? on / off : undefined }); };
+  if (R.sio['history-on']) {
+    point = 'history-on';
+    refPoint = 'history-off';
+    self('fan-out frames, history on / off', 'rate', val('sio', 'history-on', 'frames_per_s'),
+      val('sio', 'history-off', 'frames_per_s'));
+    self('  server CPU per frame, on / off', 'us', val('sio', 'history-on', 'server_cpu_us_per_frame'),
+      val('sio', 'history-off', 'server_cpu_us_per_frame'));
+  }
+  if (R.sio['history-mem']) {
+    point = 'history-mem';
+    refPoint = point;
+    const per = val('sio', point, 'per_message'), size = val('sio', point, 'size');
+    self(`memory per retained message (${size} B payload)`, 'bytes', per, size);
+    self('  over its payload', 'bytes', per !== undefined ? per - size : undefined, undefined);
+  }
+  if (R.sio.rebalance) {
+    point = 'rebalance';
+    refPoint = point;
+    const n = val('sio', point, 'clients');
+    self(`rebalance 4 instances from ${n}/0/0/0 to 10 %`, 'us',
+      val('sio', point, 'ms') !== undefined ? val('sio', point, 'ms') * 1000 : undefined, undefined);
+    self(`  reconnects per second (rate ${val('sio', point, 'rate_pct')} %/s)`, 'rate',
+      val('sio', point, 'reconnects_per_s'), undefined);
+  }
+  refPoint = undefined;
+}
+
 const cell = (unit, v, at, target) => {
   if (v === undefined || v === null || Number.isNaN(v)) return why(target, at) ? 'failed' : '—';
   return fmt[unit](v);
@@ -193,6 +228,8 @@ console.log(widths.map((w) => '-'.repeat(w)).join('  '));
 for (const t of table) console.log(line(t));
 if (rows.some((r) => r.point.startsWith('app-')))
   console.log('app rows: the reference is bench/reference/app.js, the same application in one process on ws');
+if (rows.some((r) => r.point.startsWith('history')))
+  console.log('history rows: the reference is sio-serve with --history-messages 0');
 
 const failures = runs.filter((r) => !r.result.completed);
 for (const f of failures) console.log(`! ${f.target} ${f.point}: ${f.result.error || 'failed'}`);
