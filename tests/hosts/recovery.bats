@@ -8,6 +8,7 @@
 #   no message missing and none twice;
 # - SIGKILL of the publisher's instance: every subscriber, moved or not,
 #   ends with the same messages, none twice;
+# - a drain (SIGTERM): its clients follow the URL of the 1001 and recover;
 # - rebalancing four instances from all clients on one: within 10 % of the
 #   average, no refusal, no instance moving them back, no client moved
 #   twice, no message lost.
@@ -139,6 +140,31 @@ complete() {
 	figure "publisher's h$k killed: $on subscribers moved with it; each of the 12 got" \
 		"$(stats sub | jq '.each[0]') messages, the same ones, none twice;" \
 		"$(stats sub | jq '.holesEach[0]') died with h$k before they were relayed"
+}
+
+@test "drain (SIGTERM): module clients follow the URL of the 1001 and lose nothing" {
+	three_and_subscribers
+	node_clients pub 5 --url "${IURL[3]}" --channel r --every 20 --tag P --recover 1
+	wait_for each_got sub 50
+	local k=1 on t0
+	(($(imetric 2 sio_clients) > $(imetric 1 sio_clients))) && k=2
+	on=$(($(imetric "$k" sio_clients) - 1))
+	t0=$(($(_now_us) / 1000))
+	kill -TERM "${IPID[$k]}"
+	wait_for events_at_least sub ".ev == \"open\" and .t > $t0" "$on"
+	wait_for all_open sub 12
+	# Each went where its close said, at once (not through the announcer).
+	run jq -s -e --argjson t0 "$t0" '[.[] | select(.t > $t0 and (.ev == "close" or .ev == "open"))] |
+		group_by(.c) | map(select(.[0].ev == "close")) |
+		all(.[0].code == 1001 and (.[1].url as $u | .[0].reason | endswith($u)))' \
+		"$BATS_TEST_TMPDIR/sub.out"
+	assert_success
+	wait_for each_got sub $(($(sent_by pub) + 50))
+	settle sub pub
+	run jq -e '.dups == 0 and .holes == 0 and .gaps == 0' <<<"$(stats sub)"
+	assert_success
+	figure "drain of h$k: its $on module clients followed the URL of the 1001 and recovered," \
+		"none missing, none twice"
 }
 
 # within_10pct I...: each instance's count is within 10 % of their average.
