@@ -81,20 +81,26 @@ complete() {
 		>/dev/null
 }
 
-@test "SIGKILL of the subscribers' instance: module clients resume elsewhere with nothing missing, nothing twice" {
+# hit_subscribers SIGNAL: three_and_subscribers, a publisher on h3 (pub),
+# then SIGNAL to whichever of h1 and h2 holds more subscribers (k), their
+# number in on, the time in t0 (ms); returns once they are all back.
+hit_subscribers() {
 	three_and_subscribers
-	# The publisher on h3, which stays.
 	node_clients pub 5 --url "${IURL[3]}" --channel r --every 20 --tag P --recover 1
 	wait_for each_got sub 50
-	# The victim: whichever of h1 and h2 holds more of them.
-	local k=1 on t0 served=0 replayed=0 i
+	k=1
 	(($(imetric 2 sio_clients) > $(imetric 1 sio_clients))) && k=2
 	on=$(($(imetric "$k" sio_clients) - 1))
 	t0=$(($(_now_us) / 1000))
-	kill -KILL "${IPID[$k]}"
-	# Those of h$k come back elsewhere, and recover.
+	kill "-$1" "${IPID[$k]}"
 	wait_for events_at_least sub ".ev == \"open\" and .t > $t0" "$on"
 	wait_for all_open sub 12
+}
+
+@test "SIGKILL of the subscribers' instance: module clients resume elsewhere with nothing missing, nothing twice" {
+	local k on t0 served=0 replayed=0 i
+	hit_subscribers KILL
+	# Those of h$k came back elsewhere, and recover.
 	wait_for each_got sub $(($(sent_by pub) + 50))
 	settle sub pub
 	run jq -e '.dups == 0 and .holes == 0 and .gaps == 0' <<<"$(stats sub)"
@@ -143,16 +149,8 @@ complete() {
 }
 
 @test "drain (SIGTERM): module clients follow the URL of the 1001 and lose nothing" {
-	three_and_subscribers
-	node_clients pub 5 --url "${IURL[3]}" --channel r --every 20 --tag P --recover 1
-	wait_for each_got sub 50
-	local k=1 on t0
-	(($(imetric 2 sio_clients) > $(imetric 1 sio_clients))) && k=2
-	on=$(($(imetric "$k" sio_clients) - 1))
-	t0=$(($(_now_us) / 1000))
-	kill -TERM "${IPID[$k]}"
-	wait_for events_at_least sub ".ev == \"open\" and .t > $t0" "$on"
-	wait_for all_open sub 12
+	local k on t0
+	hit_subscribers TERM
 	# Each went where its close said, at once (not through the announcer).
 	run jq -s -e --argjson t0 "$t0" '[.[] | select(.t > $t0 and (.ev == "close" or .ev == "open"))] |
 		group_by(.c) | map(select(.[0].ev == "close")) |
