@@ -142,3 +142,35 @@ setup() {
 	run grep -l -e '"pos"' -e RECOVER "$BATS_TEST_TMPDIR/stayA.out" "$BATS_TEST_TMPDIR/stayB.out"
 	assert_output ""
 }
+
+@test "a channel keeps its history and its relay for history_age after its last subscriber, then lets both go" {
+	instance C --bus-peer "${IBUS[A]}" --history-age 3
+	wait_mesh 2 A B C
+	subscriber onC C r
+	await_relay A r onC
+	client x C "text:{\"action\":\"SUBSCRIBE_CHANNEL_ACTION\",\"channel\":\"r\",\"recover\":true}" recv:2
+	wait_imetric C sio_subscriptions 2
+	pub_numbers A 1 1
+	wait_bg x
+	stop_bg onC
+	wait_imetric C sio_subscriptions 0
+	# No subscriber, but the channel's history goes on, fed by the relay.
+	local before
+	before=$(imetric C sio_history_messages)
+	pub_numbers A 2 3
+	wait_for imetric_is C sio_history_messages $((before + 2))
+	# A client back within the age resumes from it, nothing missing.
+	client y C "$(resume_frame x)" recv:3
+	wait_bg y
+	assert_equal "$(data_of y | tr '\n' ' ')" "2 3 "
+	run grep -c RECOVERY_GAP "$BATS_TEST_TMPDIR/y.out"
+	assert_output 0
+	# After the age with nobody, it goes, and so does C's interest: A no
+	# longer relays r to C.
+	wait_for imetric_is C sio_history_channels 0
+	local relayed
+	relayed=$(imetric C 'sio_relay_total{direction="in"}')
+	pub_numbers A 4 5
+	wait_for has_lines stayB 5
+	assert_equal "$(imetric C 'sio_relay_total{direction="in"}')" "$relayed"
+}
