@@ -485,6 +485,15 @@ size_t sio_history_replay(struct sio_history *h, const char *channel, size_t cle
 	return count;
 }
 
+uint64_t sio_history_first(const struct sio_history *h, const char *channel, size_t clen,
+			   const char *origin, uint64_t boot)
+{
+	const struct chan *c = find(h, channel, clen);
+	const struct run *r = c ? run_of(c, origin, boot) : NULL;
+
+	return r ? r->first : 0;
+}
+
 void sio_history_expire(struct sio_history *h, uint64_t now,
 			void (*gone)(void *arg, const char *channel, size_t clen), void *arg)
 {

@@ -111,6 +111,11 @@ enum sio_history_gap sio_history_covers(struct sio_history *h, const char *chann
 size_t sio_history_replay(struct sio_history *h, const char *channel, size_t clen,
 			  const struct sio_history_want *want, sio_history_fn fn, void *arg);
 
+/* The first sequence of origin and boot that the channel's history saw
+ * (the start of its run, or of the run since a relay gap); 0 when none. */
+uint64_t sio_history_first(const struct sio_history *h, const char *channel, size_t clen,
+			   const char *origin, uint64_t boot);
+
 /* Drops what is too old, and lingering channels whose time is up, calling
  * gone for each of these. */
 void sio_history_expire(struct sio_history *h, uint64_t now,

@@ -302,7 +302,12 @@ static bool exact_uint(const json_t *v, uint64_t *out)
 
 enum sio_recover_kind sio_proto_recover(const struct sio_msg *msg, struct sio_history_want *want)
 {
-	json_t *r = msg->doc ? json_object_get(msg->doc, "recover") : NULL;
+	return sio_proto_want(msg->doc ? json_object_get(msg->doc, "recover") : NULL, want);
+}
+
+enum sio_recover_kind sio_proto_want(const void *value, struct sio_history_want *want)
+{
+	json_t *r = (json_t *)value;
 	const char *origin;
 	json_t *pos;
 

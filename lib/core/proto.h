@@ -97,6 +97,8 @@ enum sio_recover_kind {
 	SIO_RECOVER_BAD,     /* a recover member that makes no sense */
 };
 enum sio_recover_kind sio_proto_recover(const struct sio_msg *msg, struct sio_history_want *want);
+/* The same from the recover value itself (a json_t *, NULL when absent). */
+enum sio_recover_kind sio_proto_want(const void *value, struct sio_history_want *want);
 /* {"channel":C,"data":D,"pos":[...]} from the channel's head; NULL when out of memory. */
 struct sio_frame *sio_proto_frame_at(const char *head, size_t head_len,
 				     const struct sio_history_entry *e);

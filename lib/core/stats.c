@@ -190,6 +190,11 @@ void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
 			(unsigned long long)s->recoveries[g]);
 	single(out, "sio_recovered_messages_total", "counter",
 	       "Messages replayed to recovering clients.", s->recovered_messages);
+	single(out, "sio_recoveries_from_peers_total", "counter",
+	       "Recoveries served from a peer's history (this instance had none).",
+	       s->recovered_from_peers);
+	single(out, "sio_history_answers_total", "counter",
+	       "Peers' requests for a channel's history answered.", s->history_answers);
 	single(out, "sio_rebalance_moved_total", "counter",
 	       "Connections closed with 1012 to move them to an instance below the average.",
 	       s->rebalance_moved);

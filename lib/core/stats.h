@@ -80,6 +80,8 @@ struct sio_stats {
 	uint64_t history_channels, history_messages, history_bytes, history_evicted;
 	uint64_t recoveries[SIO_HISTORY_GAP_COUNT]; /* by answer: covered or the gap */
 	uint64_t recovered_messages;
+	uint64_t recovered_from_peers; /* recoveries served from a peer's history */
+	uint64_t history_answers;    /* peers' requests for a history answered */
 	uint64_t rebalance_moved;    /* connections closed with 1012 to move them */
 };
 

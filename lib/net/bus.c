@@ -777,6 +777,44 @@ static void on_inbox(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 		if (b->hooks.announced)
 			b->hooks.announced(b->arg, m.url);
 		break;
+	case SIO_INBOX_HISTREQ:
+	case SIO_INBOX_HISTREP:
+		if (b->hooks.history)
+			b->hooks.history(b->arg, m.kind == SIO_INBOX_HISTREQ, m.json, m.jlen);
+		break;
+	case SIO_INBOX_COUNT:
+		break;
+	}
+}
+
+size_t sio_bus_history_ask(struct sio_bus *b, const char *json, size_t len)
+{
+	struct sio_peer *p, *tmp;
+	size_t asked = 0;
+
+	sio_registry_foreach(&b->reg, p, tmp) {
+		if (!p->alive || !*p->status.inbox)
+			continue;
+		struct pusher *ps = pusher_for(b, p->status.inbox);
+		if (ps && send_inbox(ps->sock, SIO_INBOX_HISTREQ, json, len) == 0)
+			asked++;
+	}
+	return asked;
+}
+
+void sio_bus_history_answer(struct sio_bus *b, const char *inbox, const char *json, size_t len)
+{
+	struct sio_peer *p, *tmp;
+
+	/* Only to a live peer's inbox: a request must not make us dial any
+	 * endpoint it names. */
+	sio_registry_foreach(&b->reg, p, tmp) {
+		if (!p->alive || strcmp(p->status.inbox, inbox))
+			continue;
+		struct pusher *ps = pusher_for(b, p->status.inbox);
+		if (ps)
+			send_inbox(ps->sock, SIO_INBOX_HISTREP, json, len);
+		return;
 	}
 }
 

@@ -111,6 +111,45 @@ static void on_relay(void *arg, const char *channel, size_t clen, const char *da
 		sio_server_deliver_at(in->server, channel, clen, data, dlen, &pos, 0);
 }
 
+static size_t on_fetch(void *arg, uint64_t id, const char *channel, size_t clen,
+		       const struct sio_history_want *want)
+{
+	struct sio_instance *in = arg;
+	struct sio_histreq req = { .id = id, .clen = clen, .want = *want };
+	size_t len, asked = 0;
+
+	req.channel = (char *)channel;
+	snprintf(req.inbox, sizeof req.inbox, "%s", sio_bus_inbox(in->bus));
+	char *json = sio_histmsg_request_encode(&req, &len);
+	if (json)
+		asked = sio_bus_history_ask(in->bus, json, len);
+	free(json);
+	return asked;
+}
+
+static void on_history(void *arg, bool request, const char *json, size_t len)
+{
+	struct sio_instance *in = arg;
+
+	if (request) {
+		struct sio_histreq req;
+		size_t alen;
+		if (sio_histmsg_request_decode(json, len, &req))
+			return;
+		char *answer = sio_server_history_answer(in->server, &req, &alen);
+		if (answer)
+			sio_bus_history_answer(in->bus, req.inbox, answer, alen);
+		free(answer);
+		sio_histmsg_request_free(&req);
+	} else {
+		struct sio_histrep rep;
+		if (sio_histmsg_reply_decode(json, len, &rep))
+			return;
+		sio_server_history_fetched(in->server, &rep);
+		sio_histmsg_reply_free(&rep);
+	}
+}
+
 static void on_app_event(void *arg, const struct sio_server_conn *conn,
 			 const struct sio_appev *ev)
 {
@@ -294,7 +333,7 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 	struct sio_bus_hooks bus_hooks = {
 		.relay = on_relay, .inject = on_inject, .event = on_mesh_event,
 		.status = fill_status, .announced = on_announced,
-		.attach = on_attach, .command = on_command,
+		.attach = on_attach, .command = on_command, .history = on_history,
 	};
 	in->bus = sio_bus_new(&opt, &bus_hooks, in, err, errlen);
 	if (!in->bus)
@@ -313,6 +352,7 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 	struct sio_server_hooks server_hooks = {
 		.publish = on_publish, .interest = on_interest, .event = on_server_event,
 		.elsewhere = elsewhere, .stats = add_bus_stats, .app = on_app_event,
+		.fetch = on_fetch,
 	};
 	sio_server_set_hooks(in->server, &server_hooks, in);
 	size_t n = sio_bus_fds(in->bus, fds, 4);

@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "frame.h"
 #include "hash.h"
+#include "histmsg.h"
 #include "history.h"
 #include "load.h"
 #include "log.h"
@@ -45,6 +46,14 @@ _Static_assert(SIO_FRAME_HEADROOM >= SIO_WSFRAME_MAX_HEADER,
 #define CLOSE_GRACE_S 3
 /* How often connections held back by the rate limit are looked at. */
 #define RESUME_TICK_MS 10
+/* How long a recovery waits for the peers' histories. */
+#define FETCH_TIMEOUT_MS 1000
+/* Recoveries waiting for peers, all connections together. */
+#define MAX_PENDING 4096
+/* Bytes of history one answer to a peer carries at most. */
+#define MAX_ANSWER_BYTES (4u << 20)
+/* Origins whose replayed positions a recovery from a peer remembers. */
+#define MAX_SENT 64
 /* A connection that published within this many seconds is moved last. */
 #define QUIET_S 2
 
@@ -80,6 +89,7 @@ struct conn {
 	bool positions;              /* asked for recovery: frames carry "pos" */
 	uint32_t born_s;             /* idle clock when it came: rebalance moves old ones */
 	uint32_t said_s;             /* idle clock of its last publish (0: none) */
+	uint16_t pendings;           /* its recoveries waiting for peers */
 	/* For application backends, from CLIENT_READY on: in the server's
 	 * index by serial (the n of its id), and what ADOPT repeats. */
 	uint16_t peer_code;          /* the client's close code; 0: none heard */
@@ -159,7 +169,28 @@ struct sio_server {
 	struct sio_history *history; /* NULL: serve.history_messages 0 */
 	uint64_t boot;               /* ours in positions (the bus's) */
 	uint64_t expire_ms;          /* next look at the history's ages */
+	struct pending *pendings;    /* recoveries waiting for peers' histories */
+	size_t npending;
+	uint64_t next_fetch;
 };
+
+/* A recovery whose instance has no history of the channel: the peers are
+ * asked for theirs, and the connection gets nothing of the channel until
+ * one answers, all refuse, or the time is up. */
+struct pending {
+	struct pending *next;
+	unsigned long long serial;
+	uint64_t id;
+	uint64_t deadline_ms;
+	size_t asked, refused;
+	struct sio_history_want want;
+	char *channel;
+	size_t clen;
+};
+
+static bool waiting(const struct sio_server *s, const struct conn *c, const char *channel,
+		    size_t clen);
+static void finish(struct sio_server *s, struct pending *p, const struct sio_histrep *rep);
 
 struct watch {
 	int fd;
@@ -280,7 +311,7 @@ static void deliver(struct sio_server *s, const char *channel, size_t channel_le
 		uint32_t i;
 		sio_channel_foreach_member(ch, i, m) {
 			struct conn *c = m->owner;
-			if (c == skip)
+			if (c == skip || (c->pendings && waiting(s, c, ch->name, ch->name_len)))
 				continue;
 			if (c->positions && at.seq && !fp)
 				fp = sio_proto_frame_at(ch->head, ch->head_len, &at);
@@ -383,6 +414,10 @@ static void history_gone(void *arg, const char *name, size_t len)
 
 void sio_server_tick(struct sio_server *s)
 {
+	struct pending *p, *tmp;
+	LL_FOREACH_SAFE(s->pendings, p, tmp)
+		if (sio_clock_ms() >= p->deadline_ms)
+			finish(s, p, NULL);
 	if (s->history && sio_clock_ms() >= s->expire_ms) {
 		s->expire_ms = sio_clock_ms() + 1000;
 		sio_history_expire(s->history, sio_clock_wall_ms(), history_gone, s);
@@ -489,16 +524,37 @@ struct replay {
 	struct sio_server *server;
 	struct conn *conn;
 	const struct sio_channel *channel;
+	size_t count;
+	/* What a peer's answer replayed: per origin and boot, the last. */
+	size_t nsent;
+	struct {
+		const char *origin;
+		uint64_t boot, seq;
+	} sent[MAX_SENT];
 };
+
+static size_t sent_index(const struct replay *r, const char *origin, uint64_t boot)
+{
+	size_t i = 0;
+
+	while (i < r->nsent && (r->sent[i].boot != boot || strcmp(r->sent[i].origin, origin)))
+		i++;
+	return i;
+}
 
 static void replay_one(void *arg, const struct sio_history_entry *e)
 {
 	struct replay *r = arg;
-	struct sio_frame *f = sio_proto_frame_at(r->channel->head, r->channel->head_len, e);
+	size_t i = sent_index(r, e->origin, e->boot);
 
+	/* Ours after a peer's: what it had already came. */
+	if (i < r->nsent && e->seq <= r->sent[i].seq)
+		return;
+	struct sio_frame *f = sio_proto_frame_at(r->channel->head, r->channel->head_len, e);
 	if (f) {
 		enqueue(r->server, r->conn, f);
 		sio_frame_unref(&f);
+		r->count++;
 	}
 }
 
@@ -513,10 +569,215 @@ static void send_recovery(struct sio_server *s, struct conn *c, const struct sio
 	}
 }
 
+/* A peer's answer, replayed first: its positions are remembered, so that
+ * ours skips them. */
+static void replay_peer(struct replay *r, const struct sio_histrep *rep)
+{
+	for (size_t k = 0; k < rep->n; k++) {
+		const struct sio_history_entry *e = &rep->e[k];
+		size_t i = sent_index(r, e->origin, e->boot);
+		if (i == r->nsent && r->nsent < MAX_SENT) {
+			r->sent[i].origin = e->origin;
+			r->sent[i].boot = e->boot;
+			r->sent[i].seq = 0;
+			r->nsent++;
+		}
+		if (i < r->nsent && e->seq <= r->sent[i].seq)
+			continue;
+		replay_one(r, e);
+		if (i < r->nsent)
+			r->sent[i].seq = e->seq;
+	}
+}
+
+/* Whether our history takes over where the peer's answer ends, for each
+ * origin it named: a message between the two came to neither. */
+static bool seamless(struct sio_server *s, const struct sio_channel *ch,
+		     const struct replay *r)
+{
+	for (size_t i = 0; i < r->nsent; i++) {
+		uint64_t first = sio_history_first(s->history, ch->name, ch->name_len,
+						   r->sent[i].origin, r->sent[i].boot);
+		if (first > r->sent[i].seq + 1)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The answer to a recovering subscribe: the news of a gap if there is one,
+ * then what it missed (from a peer's answer first, when one covered it),
+ * then RECOVERED; all queued in this turn, before anything live.
+ */
+static void answer(struct sio_server *s, struct conn *c, const struct sio_channel *ch,
+		   enum sio_recover_kind kind, const struct sio_history_want *want,
+		   enum sio_history_gap gap, const struct sio_histrep *rep)
+{
+	uint64_t now = sio_clock_wall_ms();
+	struct replay r = { .server = s, .conn = c, .channel = ch };
+	const char *why = kind == SIO_RECOVER_BAD ? "bad_position"
+			: gap != SIO_HISTORY_COVERED ? sio_history_gap_name(gap) : NULL;
+
+	if (rep) {
+		/* Told first, when the seam shows a hole: "at once". */
+		struct replay probe = r;
+		for (size_t k = 0; k < rep->n && probe.nsent < MAX_SENT; k++) {
+			size_t i = sent_index(&probe, rep->e[k].origin, rep->e[k].boot);
+			if (i == probe.nsent) {
+				probe.sent[i].origin = rep->e[k].origin;
+				probe.sent[i].boot = rep->e[k].boot;
+				probe.nsent++;
+			}
+			if (rep->e[k].seq > probe.sent[i].seq)
+				probe.sent[i].seq = rep->e[k].seq;
+		}
+		if (!seamless(s, ch, &probe)) {
+			gap = SIO_HISTORY_MISSED;
+			why = sio_history_gap_name(gap);
+		}
+	}
+	if (why)
+		send_recovery(s, c, ch, why, 0, now);
+	if (rep)
+		replay_peer(&r, rep);
+	if (kind == SIO_RECOVER_FROM && s->history)
+		sio_history_replay(s->history, ch->name, ch->name_len, want, replay_one, &r);
+	send_recovery(s, c, ch, NULL, r.count, now);
+	if (kind != SIO_RECOVER_FRESH) {
+		s->stats.recoveries[gap]++;
+		s->stats.recovered_messages += r.count;
+		s->stats.recovered_from_peers += rep != NULL;
+		sio_log(gap ? SIO_LOG_INFO : SIO_LOG_DEBUG, gap ? "RECOVERY_GAP" : "RECOVERED",
+			"id=%s conn=%llu channel_bytes=%zu replayed=%zu why=%s from=%s", s->id,
+			c->serial, ch->name_len, r.count, why ? why : "none",
+			rep ? "peer" : "here");
+	}
+}
+
+/* Asks the peers for a channel's history on behalf of c: 0 when under
+ * way, -1 when no peer can be asked. */
+static int fetch(struct sio_server *s, struct conn *c, const struct sio_channel *ch,
+		 const struct sio_history_want *want)
+{
+	struct pending *p = NULL;
+
+	if (!s->hooks.fetch || s->npending >= MAX_PENDING || c->pendings == UINT16_MAX ||
+	    !(p = calloc(1, sizeof *p)) || !(p->channel = malloc(ch->name_len + 1))) {
+		free(p);
+		return -1;
+	}
+	memcpy(p->channel, ch->name, ch->name_len + 1);
+	p->clen = ch->name_len;
+	p->serial = c->serial;
+	p->id = ++s->next_fetch;
+	p->want = *want;
+	p->deadline_ms = sio_clock_ms() + FETCH_TIMEOUT_MS;
+	p->asked = s->hooks.fetch(s->hooks_arg, p->id, ch->name, ch->name_len, want);
+	if (!p->asked) {
+		free(p->channel);
+		free(p);
+		return -1;
+	}
+	p->next = s->pendings;
+	s->pendings = p;
+	s->npending++;
+	c->pendings++;
+	return 0;
+}
+
+/* Whether c waits for a peer's history of channel. */
+static bool waiting(const struct sio_server *s, const struct conn *c, const char *channel,
+		    size_t clen)
+{
+	for (const struct pending *p = s->pendings; p; p = p->next)
+		if (p->serial == c->serial && p->clen == clen && !memcmp(p->channel, channel, clen))
+			return true;
+	return false;
+}
+
+static bool member_of(const struct conn *c, const struct sio_channel *ch)
+{
+	for (uint32_t i = 0; i < c->member.count; i++)
+		if (c->member.subs[i]->channel == ch)
+			return true;
+	return false;
+}
+
+/* Ends a pending recovery: with the peer's answer that covers it, or
+ * without (all refused, time up), then no history. */
+static void finish(struct sio_server *s, struct pending *p, const struct sio_histrep *rep)
+{
+	struct conn *c = find_ready(s, p->serial);
+	const struct sio_channel *ch = sio_channels_find(s->channels, p->channel, p->clen);
+
+	LL_DELETE(s->pendings, p);
+	s->npending--;
+	if (c) {
+		c->pendings--;
+		if (!c->close_code && ch && member_of(c, ch))
+			answer(s, c, ch, SIO_RECOVER_FROM, &p->want,
+			       rep ? SIO_HISTORY_COVERED : SIO_HISTORY_NO_HISTORY, rep);
+	}
+	free(p->channel);
+	free(p);
+}
+
+static void forget_pendings(struct sio_server *s, const struct conn *c)
+{
+	struct pending *p, *tmp;
+
+	LL_FOREACH_SAFE(s->pendings, p, tmp)
+		if (p->serial == c->serial) {
+			LL_DELETE(s->pendings, p);
+			s->npending--;
+			free(p->channel);
+			free(p);
+		}
+}
+
+void sio_server_history_fetched(struct sio_server *s, const struct sio_histrep *rep)
+{
+	struct pending *p;
+
+	LL_SEARCH_SCALAR(s->pendings, p, id, rep->id);
+	if (!p)
+		return;
+	if (rep->gap == SIO_HISTORY_COVERED)
+		finish(s, p, rep);
+	else if (++p->refused >= p->asked)
+		finish(s, p, NULL);
+}
+
+static void add_answer(void *arg, const struct sio_history_entry *e)
+{
+	struct sio_histrep_builder *b = arg;
+
+	if (b->bytes + e->len > MAX_ANSWER_BYTES)
+		sio_histmsg_reply_refuse(b, SIO_HISTORY_EVICTED);
+	else if (!b->refused)
+		sio_histmsg_reply_add(b, e);
+}
+
+char *sio_server_history_answer(struct sio_server *s, const struct sio_histreq *req, size_t *len)
+{
+	struct sio_histrep_builder b;
+	uint64_t now = sio_clock_wall_ms();
+	enum sio_history_gap gap = s->history
+		? sio_history_covers(s->history, req->channel, req->clen, &req->want, now)
+		: SIO_HISTORY_NO_HISTORY;
+
+	if (sio_histmsg_reply_begin(&b, req->id, gap))
+		return NULL;
+	if (gap == SIO_HISTORY_COVERED)
+		sio_history_replay(s->history, req->channel, req->clen, &req->want, add_answer, &b);
+	s->stats.history_answers++;
+	return sio_histmsg_reply_end(&b, len);
+}
+
 /*
  * A subscribe that asked for recovery (proto.h): from now on the connection
- * gets positions; and what it missed, after the news of a gap if the history
- * cannot cover it, before anything live (all of it queued in this turn).
+ * gets positions; and what it missed. An instance with no history of the
+ * channel asks its peers first (fetch).
  */
 static void recover(struct sio_server *s, struct conn *c, const struct sio_msg *msg)
 {
@@ -524,36 +785,21 @@ static void recover(struct sio_server *s, struct conn *c, const struct sio_msg *
 	enum sio_recover_kind kind = sio_proto_recover(msg, &want);
 	const struct sio_channel *ch = sio_channels_find(s->channels, msg->channel,
 							 msg->channel_len);
-	uint64_t now = sio_clock_wall_ms();
-	size_t count = 0;
+	enum sio_history_gap gap = SIO_HISTORY_COVERED;
 
 	if (kind == SIO_RECOVER_NONE || c->close_code || !ch)
 		return;
 	c->positions = true;
-	enum sio_history_gap gap = SIO_HISTORY_COVERED;
-	const char *why = NULL;
-	if (kind == SIO_RECOVER_BAD) {
-		why = "bad_position";
+	if (kind == SIO_RECOVER_BAD)
 		gap = SIO_HISTORY_MISSED;
-	} else if (kind == SIO_RECOVER_FROM) {
-		gap = s->history ? sio_history_covers(s->history, ch->name, ch->name_len, &want, now)
+	else if (kind == SIO_RECOVER_FROM)
+		gap = s->history ? sio_history_covers(s->history, ch->name, ch->name_len, &want,
+						      sio_clock_wall_ms())
 				 : SIO_HISTORY_NO_HISTORY;
-		why = gap == SIO_HISTORY_COVERED ? NULL : sio_history_gap_name(gap);
-	}
-	if (why)
-		send_recovery(s, c, ch, why, 0, now);
-	if (kind == SIO_RECOVER_FROM && s->history) {
-		struct replay r = { s, c, ch };
-		count = sio_history_replay(s->history, ch->name, ch->name_len, &want, replay_one, &r);
-	}
-	send_recovery(s, c, ch, NULL, count, now);
-	if (kind != SIO_RECOVER_FRESH) {
-		s->stats.recoveries[gap]++;
-		s->stats.recovered_messages += count;
-		sio_log(gap ? SIO_LOG_INFO : SIO_LOG_DEBUG, gap ? "RECOVERY_GAP" : "RECOVERED",
-			"id=%s conn=%llu channel_bytes=%zu replayed=%zu why=%s", s->id, c->serial,
-			ch->name_len, count, why ? why : "none");
-	}
+	if (gap == SIO_HISTORY_NO_HISTORY && s->history && !waiting(s, c, ch->name, ch->name_len) &&
+	    fetch(s, c, ch, &want) == 0)
+		return;
+	answer(s, c, ch, kind, &want, gap, NULL);
 }
 
 static void handle_message(struct sio_server *s, struct conn *c, const char *buf, size_t len)
@@ -1321,6 +1567,8 @@ static void closed(struct sio_server *s, struct conn *c)
 		if (SIO_HASH_ADDED(c))
 			HASH_DEL(s->index, c);
 	}
+	if (c->pendings)
+		forget_pendings(s, c);
 	s->subscriptions -= c->member.count;
 	sio_channels_leave_all(s->channels, &c->member);
 	sio_sendq_clear(&c->queue);
@@ -1920,6 +2168,12 @@ void sio_server_destroy(struct sio_server **sp)
 	}
 	sio_channels_destroy(&s->channels);
 	sio_history_destroy(&s->history);
+	while (s->pendings) {
+		struct pending *p = s->pendings;
+		s->pendings = p->next;
+		free(p->channel);
+		free(p);
+	}
 	sio_addrs_clear(&s->addrs);
 	free(s->id);
 	free(s->url);

@@ -13,6 +13,7 @@
 
 #include "appmsg.h"
 #include "config.h"
+#include "histmsg.h"
 #include "history.h"
 #include "stats.h"
 
@@ -40,6 +41,11 @@ struct sio_server_hooks {
 	void (*event)(void *arg, enum sio_event event);
 	/* The URL of another instance with room, for close reasons; or NULL. */
 	const char *(*elsewhere)(void *arg);
+	/* Asks the peers for their history of channel, for a recovering client
+	 * (the answer comes back by sio_server_history_fetched with id): how
+	 * many were asked. */
+	size_t (*fetch)(void *arg, uint64_t id, const char *channel, size_t clen,
+			const struct sio_history_want *want);
 	/* Adds what only the instance knows (bus counters) to the stats. */
 	void (*stats)(void *arg, struct sio_stats *stats);
 	/* An event of a connection for application backends: CONNECT,
@@ -95,6 +101,12 @@ void sio_server_deliver(struct sio_server *server, const char *channel, size_t c
 void sio_server_deliver_at(struct sio_server *server, const char *channel, size_t channel_len,
 			   const char *data, size_t data_len, const struct sio_pos *pos,
 			   uint64_t except);
+/* A peer's answer to a fetch. */
+void sio_server_history_fetched(struct sio_server *server, const struct sio_histrep *rep);
+/* Our answer to a peer's request, JSON text malloc'd; NULL when out of memory. */
+char *sio_server_history_answer(struct sio_server *server, const struct sio_histreq *req,
+				size_t *len);
+
 /* Our boot, in the positions of what our clients publish (the bus's). */
 void sio_server_set_boot(struct sio_server *server, uint64_t boot);
 

@@ -108,18 +108,35 @@ setup() {
 	assert_equal "$(imetric B 'sio_recoveries_total{result="refused",why="evicted"}')" 1
 }
 
-@test "an instance without a history of the channel says so at once" {
+@test "an instance without a history of the channel gets it from a peer" {
 	instance C --bus-peer "${IBUS[A]}"
 	wait_mesh 2 A B C
 	client x A "text:{\"action\":\"SUBSCRIBE_CHANNEL_ACTION\",\"channel\":\"r\",\"recover\":true}" recv:2
 	wait_imetric A sio_subscriptions 2
 	pub_numbers A 1 1
 	wait_bg x
-	client y C "$(resume_frame x)" recv:2
+	pub_numbers A 2 3
+	wait_for has_lines stayB 3
+	# C never had "r": it asks A and B, and replays what one of them holds.
+	client y C "$(resume_frame x)" recv:3
+	wait_bg y
+	assert_equal "$(data_of y | tr '\n' ' ')" "2 3 "
+	run grep -c RECOVERY_GAP "$BATS_TEST_TMPDIR/y.out"
+	assert_output 0
+	assert_equal "$(imetric C sio_recoveries_from_peers_total)" 1
+}
+
+@test "when no instance holds the gap, the client is told, after the peers said so" {
+	instance C --bus-peer "${IBUS[A]}"
+	wait_mesh 2 A B C
+	# A position older than every history there is.
+	client y C 'text:{"action":"SUBSCRIBE_CHANNEL_ACTION","channel":"r","recover":{"t":1,"o":{"Z":[1,5]}}}' recv:2
 	wait_bg y
 	run cat "$BATS_TEST_TMPDIR/y.out"
 	assert_line --index 0 --regexp '^\{"channel":"r","action":"RECOVERY_GAP","data":\{"why":"no_history","t":[0-9]+\}\}$'
 	assert_line --index 1 --regexp '^\{"channel":"r","action":"RECOVERED","data":\{"count":0,"t":[0-9]+\}\}$'
+	assert_equal "$(imetric C 'sio_recoveries_total{result="refused",why="no_history"}')" 1
+	assert_equal "$(imetric A sio_history_answers_total)" 1
 }
 
 @test "a malformed position is a gap, never a crash" {

@@ -13,11 +13,11 @@
 #   average, no refusal, no instance moving them back, no client moved
 #   twice, no message lost.
 #
-# A subscriber that stays (sio-cat) on each instance keeps a history of the
-# channel there, as any instance with clients of it does: an instance that
-# never had the channel answers no_history (it does not fetch one from a
-# peer yet). Figures go to the TAP log; waits poll to deadlines, no timing
-# decides.
+# In the first tests a subscriber that stays (sio-cat) on each instance keeps
+# a history of the channel there, as any instance with clients of it does;
+# in the rebalancing test the instances that receive the clients have none,
+# and fetch it from the one that has (histreq over the bus). Figures go to
+# the TAP log; waits poll to deadlines, no timing decides.
 
 load hosts
 
@@ -183,15 +183,18 @@ within_10pct() {
 @test "rebalancing: four instances from all clients on one to within 10 % of the average, no refusal, no ping-pong, nothing lost" {
 	node_check
 	hosts_up 6
+	# No subscriber elsewhere: the first clients moved to h2, h3 and h4
+	# recover from h1's history, fetched over the bus.
 	mesh_up 4 --rebalance --rebalance-rate 10 --rebalance-period 10
-	anchors 2 3 4
 	hx_bg monitor 6 "$SIO_BIN/sio-monitor" --events $(seeds 1)
-	node_clients sub 5 --url "${IURL[1]}" --count 100 --channel r --recover 1 --delay 300
-	node_clients pub 6 --url "${IURL[1]}" --channel r --every 50 --tag P --recover 1 \
-		--delay 300
 	local t0
 	t0=$(_now_us)
+	node_clients sub 5 --url "${IURL[1]}" --count 100 --channel r --recover 1 --delay 300
 	wait_for all_open sub 100
+	# Subscribed (RECOVERED answers the subscribe) before the first message.
+	wait_for events_at_least sub '.ev == "recovered"' 100
+	node_clients pub 6 --url "${IURL[1]}" --channel r --every 50 --tag P --recover 1 \
+		--delay 300
 	SIO_WAIT=120 wait_for within_10pct 1 2 3 4
 	local took=$((($(_now_us) - t0) / 1000))
 	wait_for grep -q 'REBALANCE id=h1 end' "${ILOG[1]}"
@@ -218,6 +221,12 @@ within_10pct() {
 	# Nothing lost, nothing twice, no gap.
 	run jq -e '.dups == 0 and .holes == 0 and .gaps == 0' <<<"$(stats sub)"
 	assert_success
+	local fetched=0
+	for i in 2 3 4; do
+		fetched=$((fetched + $(imetric "$i" sio_recoveries_from_peers_total)))
+	done
+	figure "$fetched recoveries served from h1's history, fetched over the bus"
+	((fetched >= 3))
 	# sio-monitor saw the round begin and end.
 	wait_for grep -q '^REBALANCE .*start' "$BATS_TEST_TMPDIR/monitor.out"
 	wait_for grep -q '^REBALANCE .*end moved=' "$BATS_TEST_TMPDIR/monitor.out"
