@@ -50,7 +50,9 @@ _Static_assert(SIO_FRAME_HEADROOM >= SIO_WSFRAME_MAX_HEADER,
 #define FETCH_TIMEOUT_MS 1000
 /* Recoveries waiting for peers, all connections together. */
 #define MAX_PENDING 4096
-/* Bytes of history one answer to a peer carries at most. */
+/* Bytes of history one answer to a peer carries at most: its JSON quoting
+ * may double them, and a peer takes no bus message over hard_max_length
+ * and 64 KiB (it would cut the link), so a quarter of that at most too. */
 #define MAX_ANSWER_BYTES (4u << 20)
 /* Origins whose replayed positions a recovery from a peer remembers. */
 #define MAX_SENT 64
@@ -748,11 +750,17 @@ void sio_server_history_fetched(struct sio_server *s, const struct sio_histrep *
 		finish(s, p, NULL);
 }
 
+struct answer {
+	struct sio_histrep_builder b;
+	size_t max;
+};
+
 static void add_answer(void *arg, const struct sio_history_entry *e)
 {
-	struct sio_histrep_builder *b = arg;
+	struct answer *a = arg;
+	struct sio_histrep_builder *b = &a->b;
 
-	if (b->bytes + e->len > MAX_ANSWER_BYTES)
+	if (b->bytes + e->len > a->max)
 		sio_histmsg_reply_refuse(b, SIO_HISTORY_EVICTED);
 	else if (!b->refused)
 		sio_histmsg_reply_add(b, e);
@@ -760,18 +768,20 @@ static void add_answer(void *arg, const struct sio_history_entry *e)
 
 char *sio_server_history_answer(struct sio_server *s, const struct sio_histreq *req, size_t *len)
 {
-	struct sio_histrep_builder b;
+	struct answer a = { .max = (size_t)s->cfg.serve.hard_max_length / 4 };
 	uint64_t now = sio_clock_wall_ms();
 	enum sio_history_gap gap = s->history
 		? sio_history_covers(s->history, req->channel, req->clen, &req->want, now)
 		: SIO_HISTORY_NO_HISTORY;
 
-	if (sio_histmsg_reply_begin(&b, req->id, gap))
+	if (a.max > MAX_ANSWER_BYTES)
+		a.max = MAX_ANSWER_BYTES;
+	if (sio_histmsg_reply_begin(&a.b, req->id, gap))
 		return NULL;
 	if (gap == SIO_HISTORY_COVERED)
-		sio_history_replay(s->history, req->channel, req->clen, &req->want, add_answer, &b);
+		sio_history_replay(s->history, req->channel, req->clen, &req->want, add_answer, &a);
 	s->stats.history_answers++;
-	return sio_histmsg_reply_end(&b, len);
+	return sio_histmsg_reply_end(&a.b, len);
 }
 
 /*
