@@ -133,7 +133,12 @@ export function connect({
     const [origin, boot, seq, t] = message.pos;
     const had = at.o[origin];
     if (had && had[0] === boot && seq <= had[1]) return false;
+    // Most recent last; past 32 origins (what an instance takes) the one
+    // not heard from the longest goes: its messages now count by time.
+    delete at.o[origin];
     at.o[origin] = [boot, seq];
+    const origins = Object.keys(at.o);
+    if (origins.length > 32) delete at.o[origins[0]];
     if (t > at.t) at.t = t;
     return true;
   }
