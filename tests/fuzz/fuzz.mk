@@ -46,7 +46,7 @@ FUZZ_fuzz_bus_LIB    := busmsg event registry load proto frame histmsg history
 FUZZ_fuzz_bus_PKGS   := jansson
 FUZZ_fuzz_app_LIB    := appmsg connid event proto frame
 FUZZ_fuzz_app_PKGS   := jansson
-FUZZ_fuzz_config_LIB := config cli settings strlist hostport load
+FUZZ_fuzz_config_LIB := config cli settings strlist hostport load history
 FUZZ_fuzz_config_PKGS := libconfig
 
 # Deferred (=): pkg-config is asked when a recipe runs, after fuzz-deps.
