@@ -53,7 +53,7 @@ const why = (target, point) => {
 const group = (n) => Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 const fmt = {
   bytes: (v) => (Math.abs(v) >= 1024 ? `${(v / 1024).toFixed(2)} KiB` : `${Math.round(v)} B`),
-  rate: (v) => `${group(v)} /s`,
+  rate: (v) => (v < 10 ? `${v.toFixed(2)} /s` : `${group(v)} /s`),
   pct: (v) => `${v.toFixed(2)} %`,
   us: (v) => (Math.abs(v) >= 1e6 ? `${(v / 1e6).toFixed(2)} s`
     : Math.abs(v) >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`),

@@ -406,20 +406,22 @@ run_history() {
 
 # Memory: the same publishing with a history holding all of it, and with none.
 run_history_mem() {
-	local hist rss kept d=$(((HIST_N + HIST_RATE - 1) / HIST_RATE))
+	local hist kept before d=$(((HIST_N + HIST_RATE - 1) / HIST_RATE))
 	local -A r k
+	# Each run's growth, so that what a start costs cancels out.
 	for hist in $HIST_N 0; do
 		start_sio --history-messages "$hist" --history-bytes 1G --history-age 3600
+		before=$(rss_of "$SERVER_PID")
 		"${PIN_BENCH[@]}" "$BIN/sio-bench" --json --quiet fanout -u "$SERVER_URL" -n 1 -d "$d" \
 			-s "$SIZE" -r "$HIST_RATE" >"$WORK/hist.json" 2>"$WORK/err" || true
-		r[$hist]=$(rss_of "$SERVER_PID")
+		r[$hist]=$(($(rss_of "$SERVER_PID") - before))
 		k[$hist]=$(sample "$PORT" sio_history_messages)
 		stop_servers
 	done
 	kept=${k[$HIST_N]:-0}
 	printf 'bench: %-6s %-13s done\n' sio history-mem >&2
 	if ((kept > 0)); then
-		printf '{"target":"sio","point":"history-mem","result":{"completed":true,"retained":%d,"size":%d,"rss_with":%d,"rss_without":%d,"per_message":%s}}\n' \
+		printf '{"target":"sio","point":"history-mem","result":{"completed":true,"retained":%d,"size":%d,"rss_growth_with":%d,"rss_growth_without":%d,"per_message":%s}}\n' \
 			"$kept" "$SIZE" "${r[$HIST_N]}" "${r[0]}" \
 			"$(((${r[$HIST_N]} - ${r[0]}) / kept))" >>"$LINES"
 	else
@@ -482,7 +484,8 @@ run_rebalance() {
 	if within_10pct "${ports[@]}"; then
 		echo done >&2
 		printf '{"target":"sio","point":"rebalance","result":{"completed":true,"clients":%d,"rate_pct":%d,"ms":%d,"moved":%d,"reconnects_per_s":%s,"counts":[%s]}}\n' \
-			"$REB_N" "$REB_RATE" "$ms" "${moved:-0}" "$(((${moved:-0} * 1000) / (ms > 0 ? ms : 1)))" \
+			"$REB_N" "$REB_RATE" "$ms" "${moved:-0}" \
+			"$(awk -v m="${moved:-0}" -v t="$ms" 'BEGIN { printf "%.2f", t > 0 ? m * 1000 / t : 0 }')" \
 			"$counts" >>"$LINES"
 	else
 		echo failed >&2
