@@ -20,6 +20,8 @@ const primary = {
   hold: 'server_rss_per_conn', connect: 'connect_rate', fanout: 'frames_per_s',
   rate: 'latency_us.p99', relay: 'latency_us.p99', 'relay-fanout': 'frames_per_s',
   'hop-connect': 'connect_rate', 'hop-fanout': 'frames_per_s',
+  'history-on': 'frames_per_s', 'history-off': 'frames_per_s', 'history-mem': 'per_message',
+  rebalance: 'ms',
 };
 // The app points carry their rate and way in their names (app-rtt-1000-c).
 const primaryOf = (point) => primary[point] ||
@@ -52,7 +54,7 @@ const why = (target, point) => {
 const group = (n) => Math.round(n).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 const fmt = {
   bytes: (v) => (Math.abs(v) >= 1024 ? `${(v / 1024).toFixed(2)} KiB` : `${Math.round(v)} B`),
-  rate: (v) => `${group(v)} /s`,
+  rate: (v) => (v < 10 ? `${v.toFixed(2)} /s` : `${group(v)} /s`),
   pct: (v) => `${v.toFixed(2)} %`,
   us: (v) => (Math.abs(v) >= 1e6 ? `${(v / 1e6).toFixed(2)} s`
     : Math.abs(v) >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`),
@@ -206,6 +208,39 @@ if (runs.some((r) => r.point.startsWith('app-events'))) {
   refPoint = undefined;
 }
 
+// Recovery and rebalancing: sio-serve against itself. The history rows'
+// reference is sio-serve with --history-messages 0 (in the reference's
+// column); the rebalance row has none.
+if (R.sio && (R.sio['history-on'] || R.sio['history-mem'] || R.sio.rebalance)) {
+  const self = (label, unit, on, off) => { rows.push({ label, point, refPoint, unit, sio: on, ref: off,
+    ratio: typeof on === 'number' && typeof off === 'number' && off ? on / off : undefined }); };
+  if (R.sio['history-on']) {
+    point = 'history-on';
+    refPoint = 'history-off';
+    self('fan-out frames, history on / off', 'rate', val('sio', 'history-on', 'frames_per_s'),
+      val('sio', 'history-off', 'frames_per_s'));
+    self('  server CPU per frame, on / off', 'us', val('sio', 'history-on', 'server_cpu_us_per_frame'),
+      val('sio', 'history-off', 'server_cpu_us_per_frame'));
+  }
+  if (R.sio['history-mem']) {
+    point = 'history-mem';
+    refPoint = point;
+    const per = val('sio', point, 'per_message'), size = val('sio', point, 'size');
+    self(`memory per retained message (${size} B payload)`, 'bytes', per, size);
+    self('  over its payload', 'bytes', per !== undefined ? per - size : undefined, undefined);
+  }
+  if (R.sio.rebalance) {
+    point = 'rebalance';
+    refPoint = point;
+    const n = val('sio', point, 'clients');
+    self(`rebalance 4 instances from ${n}/0/0/0 to 10 %`, 'us',
+      val('sio', point, 'ms') !== undefined ? val('sio', point, 'ms') * 1000 : undefined, undefined);
+    self(`  reconnects per second (rate ${val('sio', point, 'rate_pct')} %/s)`, 'rate',
+      val('sio', point, 'reconnects_per_s'), undefined);
+  }
+  refPoint = undefined;
+}
+
 const cell = (unit, v, at, target) => {
   if (v === undefined || v === null || Number.isNaN(v)) return why(target, at) ? 'failed' : '—';
   return fmt[unit](v);
@@ -232,6 +267,8 @@ if (rows.some((r) => r.point.startsWith('app-')))
   console.log('app rows: the reference is bench/reference/app.js, the same application in one process on ws');
 if (rows.some((r) => r.bare !== undefined))
   console.log('bare: bench/bare.c, epoll, the handshake, one channel, one send per client per loop turn: the limit');
+if (rows.some((r) => r.point.startsWith('history')))
+  console.log('history rows: the reference is sio-serve with --history-messages 0');
 
 const failures = runs.filter((r) => !r.result.completed);
 for (const f of failures) console.log(`! ${f.target} ${f.point}: ${f.result.error || 'failed'}`);

@@ -38,6 +38,21 @@
 #                instance, and its CPU counts with the server's. Skipped
 #                when haproxy is not installed.
 #
+# Recovery and rebalancing (sio(7) RECOVERY, REBALANCING), sio-serve alone:
+#
+#   history      fanout as above, once with the channel history on (its
+#                defaults) and once with --history-messages 0: the cost of
+#                history on fan-out, as a ratio.
+#   history-mem  HIST_N [20000] messages of SIZE bytes kept in one channel's
+#                history (one subscriber, HIST_RATE [20000] a second): the
+#                server's resident memory per retained message, over its
+#                payload size, against the same run with no history.
+#   rebalance    REB_N [100] clients of the browser module (under Node.js,
+#                tests/hosts/clients.mjs) on one of four instances with
+#                --rebalance (--rebalance-rate REB_RATE [10] %/s, period 1 s):
+#                the time until each holds within 10 % of the average, and
+#                the reconnects per second that caused.
+#
 # Two more, not in the default suite (about 3 minutes together: POINTS="app-rtt
 # app-events"), measure a socketiyo application on the mesh: echo (a message
 # on "echo" back to its sender, socketiyo's send) and shout
@@ -102,7 +117,11 @@ RATE_N=${RATE_N:-1}
 RATE=${RATE:-10000}
 RATE_S=${RATE_S:-10}
 REPEAT=${REPEAT:-1}
-POINTS=${POINTS:-hold connect fanout rate relay relay-fanout hop-connect hop-fanout}
+POINTS=${POINTS:-hold connect fanout rate relay relay-fanout hop-connect hop-fanout history history-mem rebalance}
+HIST_N=${HIST_N:-20000}
+HIST_RATE=${HIST_RATE:-20000}
+REB_N=${REB_N:-100}
+REB_RATE=${REB_RATE:-10}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 PING=${PING:-20}
@@ -429,11 +448,125 @@ run_app_events() {
 	PIN_BENCH=("${PIN_CLIENT[@]}")
 }
 
+# --- recovery and rebalancing -------------------------------------------------
+
+# A sample of an instance's /metrics on PORT.
+sample() {
+	curl -s --noproxy '*' --max-time 5 "http://127.0.0.1:$1/metrics" |
+		awk -v n="$2" '$1 == n { print $2 }'
+}
+
+rss_of() { awk '/^VmRSS:/ { print $2 * 1024 }' "/proc/$1/status"; }
+
+run_history() {
+	local label
+	for label in history-on history-off; do
+		if [[ $label == history-on ]]; then start_sio; else start_sio --history-messages 0; fi
+		bench sio "$label" fanout -u "$SERVER_URL" -n "$FANOUT_N" -d "$FANOUT_S" \
+			-s "$SIZE" --window "$FANOUT_WINDOW" -C 200 --server-pid "$SERVER_PID"
+		stop_servers
+	done
+}
+
+# Memory: the same publishing with a history holding all of it, and with none.
+run_history_mem() {
+	local hist kept before d=$(((HIST_N + HIST_RATE - 1) / HIST_RATE))
+	local -A r k
+	# Each run's growth, so that what a start costs cancels out.
+	for hist in $HIST_N 0; do
+		start_sio --history-messages "$hist" --history-bytes 1G --history-age 3600
+		before=$(rss_of "$SERVER_PID")
+		"${PIN_BENCH[@]}" "$BIN/sio-bench" --json --quiet fanout -u "$SERVER_URL" -n 1 -d "$d" \
+			-s "$SIZE" -r "$HIST_RATE" >"$WORK/hist.json" 2>"$WORK/err" || true
+		r[$hist]=$(($(rss_of "$SERVER_PID") - before))
+		k[$hist]=$(sample "$PORT" sio_history_messages)
+		stop_servers
+	done
+	kept=${k[$HIST_N]:-0}
+	printf 'bench: %-6s %-13s done\n' sio history-mem >&2
+	if ((kept > 0)); then
+		printf '{"target":"sio","point":"history-mem","result":{"completed":true,"retained":%d,"size":%d,"rss_growth_with":%d,"rss_growth_without":%d,"per_message":%s}}\n' \
+			"$kept" "$SIZE" "${r[$HIST_N]}" "${r[0]}" \
+			"$(((${r[$HIST_N]} - ${r[0]}) / kept))" >>"$LINES"
+	else
+		printf '{"target":"sio","point":"history-mem","result":{"completed":false,"error":"nothing retained"}}\n' >>"$LINES"
+	fi
+}
+
+# within_10pct PORT...: each instance's count within 10 % of their average.
+within_10pct() {
+	local p total=0 n=0
+	local -A c
+	for p in "$@"; do
+		c[$p]=$(sample "$p" sio_clients)
+		total=$((total + ${c[$p]:-0}))
+		n=$((n + 1))
+	done
+	((total >= REB_N)) || return 1
+	for p in "$@"; do
+		((c[$p] * n * 10 >= total * 9 && c[$p] * n * 10 <= total * 11)) || return 1
+	done
+}
+
+run_rebalance() {
+	local -a ports=() args=(--rebalance --rebalance-rate "$REB_RATE" --rebalance-period 1)
+	local first_bus i t0 t1 moved=0 ms
+	start_sio "${args[@]}"
+	ports+=("$PORT")
+	first_bus=$BUS
+	local first_url=$SERVER_URL
+	for i in 2 3 4; do
+		start_sio "${args[@]}" --bus-peer "$first_bus"
+		ports+=("$PORT")
+	done
+	for ((i = 0; i < 100; i++)); do
+		[[ $(sample "${ports[0]}" sio_peers_alive) == 3 ]] && break
+		sleep 0.1
+	done
+	cp "$ROOT/web/sio-client.js" "$WORK/sio-client.mjs"
+	"${PIN_CLIENT[@]}" node --experimental-websocket --no-warnings "$ROOT/tests/hosts/clients.mjs" \
+		--module "$WORK/sio-client.mjs" --url "$first_url" --count "$REB_N" --delay 300 \
+		>"$WORK/reb.out" 2>&1 &
+	PIDS+=("$!")
+	for ((i = 0; i < 300; i++)); do
+		[[ $(sample "${ports[0]}" sio_clients) == "$REB_N" ]] && break
+		sleep 0.1
+	done
+	t0=$(date +%s%N)
+	printf 'bench: %-6s %-13s ' sio rebalance >&2
+	for ((i = 0; i < 1200; i++)); do
+		within_10pct "${ports[@]}" && break
+		sleep 0.1
+	done
+	t1=$(date +%s%N)
+	ms=$(((t1 - t0) / 1000000))
+	moved=$(sample "${ports[0]}" sio_rebalance_moved_total)
+	local counts="" p
+	for p in "${ports[@]}"; do
+		counts+="${counts:+,}$(sample "$p" sio_clients)"
+	done
+	if within_10pct "${ports[@]}"; then
+		echo done >&2
+		printf '{"target":"sio","point":"rebalance","result":{"completed":true,"clients":%d,"rate_pct":%d,"ms":%d,"moved":%d,"reconnects_per_s":%s,"counts":[%s]}}\n' \
+			"$REB_N" "$REB_RATE" "$ms" "${moved:-0}" \
+			"$(awk -v m="${moved:-0}" -v t="$ms" 'BEGIN { printf "%.2f", t > 0 ? m * 1000 / t : 0 }')" \
+			"$counts" >>"$LINES"
+	else
+		echo failed >&2
+		printf '{"target":"sio","point":"rebalance","result":{"completed":false,"error":"not within 10 %% after 2 minutes: %s"}}\n' \
+			"$counts" >>"$LINES"
+	fi
+	stop_servers
+}
+
 run_point() {
 	local point=$1 target
 	case $point in
 	app-rtt) run_app_rtt; return ;;
 	app-events) run_app_events; return ;;
+	history) run_history; return ;;
+	history-mem) run_history_mem; return ;;
+	rebalance) run_rebalance; return ;;
 	esac
 	case $point in
 	hop-*)
@@ -521,7 +654,8 @@ else
 	PINNED="unpinned"
 fi
 echo "bench: sio-serve against node $(node --version) ws $(node -p "require('$REFERENCE/node_modules/ws/package.json').version"), $PINNED" >&2
-for point in hold connect fanout rate relay relay-fanout hop-connect hop-fanout app-rtt app-events; do
+for point in hold connect fanout rate relay relay-fanout hop-connect hop-fanout history history-mem \
+	rebalance app-rtt app-events; do
 	want "$point" || continue
 	for ((i = 1; i <= REPEAT; i++)); do
 		run_point "$point"

@@ -347,6 +347,8 @@ static const char *const inbox_names[] = {
 	[SIO_INBOX_BEAT] = "beat",
 	[SIO_INBOX_PUB] = "pub",
 	[SIO_INBOX_ANNOUNCE] = "announce",
+	[SIO_INBOX_HISTREQ] = "histreq",
+	[SIO_INBOX_HISTREP] = "histrep",
 };
 /* Frames of each kind of inbox message. */
 static const size_t inbox_frames[] = {
@@ -354,11 +356,13 @@ static const size_t inbox_frames[] = {
 	[SIO_INBOX_BEAT] = 2,
 	[SIO_INBOX_PUB] = 4,
 	[SIO_INBOX_ANNOUNCE] = 2,
+	[SIO_INBOX_HISTREQ] = 2,
+	[SIO_INBOX_HISTREP] = 2,
 };
 
 const char *sio_busmsg_inbox_name(enum sio_inbox_kind kind)
 {
-	return kind <= SIO_INBOX_ANNOUNCE ? inbox_names[kind] : "?";
+	return kind < SIO_INBOX_COUNT ? inbox_names[kind] : "?";
 }
 
 static int decode_announce(const char *buf, size_t len, char *url)
@@ -383,16 +387,18 @@ int sio_busmsg_inbox_decode(const struct sio_busframe *f, size_t n,
 	size_t k;
 
 	memset(m, 0, sizeof *m);
-	for (k = 0; k <= SIO_INBOX_ANNOUNCE; k++)
+	for (k = 0; k < SIO_INBOX_COUNT; k++)
 		if (f[0].len == strlen(inbox_names[k]) &&
 		    !memcmp(f[0].data, inbox_names[k], f[0].len) && n == inbox_frames[k])
 			break;
-	if (k > SIO_INBOX_ANNOUNCE)
+	if (k >= SIO_INBOX_COUNT)
 		return why_fail(why, "unknown message");
 	m->kind = (enum sio_inbox_kind)k;
 	switch (m->kind) {
 	case SIO_INBOX_HELLO:
 	case SIO_INBOX_BEAT:
+	case SIO_INBOX_HISTREQ:
+	case SIO_INBOX_HISTREP:
 		m->json = f[1].data;
 		m->jlen = f[1].len;
 		return 0;
@@ -412,6 +418,8 @@ int sio_busmsg_inbox_decode(const struct sio_busframe *f, size_t n,
 		if (decode_announce(f[1].data, f[1].len, m->url))
 			return why_fail(why, "bad announcement");
 		return 0;
+	case SIO_INBOX_COUNT:
+		break;
 	}
 	return why_fail(why, "unknown message");
 }

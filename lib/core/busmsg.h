@@ -38,6 +38,8 @@
  *            the channel holds no NUL, data is one JSON value
  *   announce [ "announce" ] [ JSON { "v", "url" } ]
  *            an announcer's URL for clients the instance refuses ("": none)
+ *   histreq  [ "histreq" ] [ JSON ]  a channel's history asked of a peer
+ *   histrep  [ "histrep" ] [ JSON ]  its answer (both in histmsg.h)
  */
 #ifndef SIO_BUSMSG_H
 #define SIO_BUSMSG_H
@@ -152,6 +154,9 @@ enum sio_inbox_kind {
 	SIO_INBOX_BEAT,
 	SIO_INBOX_PUB,
 	SIO_INBOX_ANNOUNCE,
+	SIO_INBOX_HISTREQ,
+	SIO_INBOX_HISTREP,
+	SIO_INBOX_COUNT,
 };
 
 /* The first frame of an inbox message of that kind. */
@@ -160,7 +165,7 @@ const char *sio_busmsg_inbox_name(enum sio_inbox_kind kind);
 /* A message on an inbox, decoded but for the control's JSON (hello, beat). */
 struct sio_busmsg_inbox {
 	enum sio_inbox_kind kind;
-	const char *json;            /* hello, beat */
+	const char *json;            /* hello, beat, histreq, histrep */
 	size_t jlen;
 	const char *channel;         /* pub */
 	size_t clen;

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "history.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -400,6 +401,9 @@ static int check(struct sio_config *cfg, char *err, size_t errlen)
 		if (!*cfg->serve.allow_origins.items[i])
 			return fail(err, errlen, cfg, sio_settings_find("serve", "allow_origin"),
 				    "an empty pattern matches no Origin");
+	for (size_t i = 0; i < cfg->serve.history_rules.count; i++)
+		if (sio_history_rule_check(cfg->serve.history_rules.items[i], why, sizeof why))
+			return fail(err, errlen, cfg, sio_settings_find("serve", "history"), why);
 	if (cfg->serve.workers > 1) {
 		/* Each worker derives these from its own port. */
 		static const char *const per_worker[][2] = {

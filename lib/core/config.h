@@ -64,6 +64,14 @@ struct sio_config {
 		struct sio_strlist private_channels; /* fnmatch patterns */
 		int64_t app_queue;       /* messages queued to one backend */
 		int64_t app_hold;        /* events held while no worker is attached */
+		int64_t history_messages; /* per channel; 0 and no rules: no history */
+		int64_t history_bytes;
+		int64_t history_age;     /* s */
+		struct sio_strlist history_rules; /* PATTERN:MESSAGES:BYTES:AGE */
+		bool rebalance;
+		int64_t rebalance_margin; /* % above the mesh's average */
+		int64_t rebalance_rate;  /* % of the connections per second */
+		int64_t rebalance_period; /* s: a connection is moved at most once in it */
 	} serve;
 	struct {
 		char *bind;

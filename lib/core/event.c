@@ -10,6 +10,7 @@ static const char *const names[SIO_EV_COUNT] = {
 	[SIO_EV_JOIN] = "JOIN",
 	[SIO_EV_LEAVE] = "LEAVE",
 	[SIO_EV_DRAIN] = "DRAIN",
+	[SIO_EV_REBALANCE] = "REBALANCE",
 	[SIO_EV_RELOAD] = "RELOAD",
 };
 

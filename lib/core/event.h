@@ -17,6 +17,7 @@ enum sio_event {
 	SIO_EV_JOIN,
 	SIO_EV_LEAVE,
 	SIO_EV_DRAIN,
+	SIO_EV_REBALANCE,  /* why: "start n=N avg=A" or "end moved=M n=N" */
 	SIO_EV_RELOAD,     /* counted by the instance, never on the bus */
 	SIO_EV_COUNT,
 };

@@ -1,5 +1,7 @@
 #include "proto.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -284,4 +286,100 @@ const char *sio_proto_error_name(enum sio_proto_error error)
 	case SIO_PROTO_ERROR_COUNT: break;
 	}
 	return "UNKNOWN";
+}
+
+/* An integer JSON gives exactly (read as a real: below 2^53). */
+static bool exact_uint(const json_t *v, uint64_t *out)
+{
+	if (!json_is_number(v))
+		return false;
+	double d = json_number_value(v);
+	if (!(d >= 0 && d <= 9007199254740992.0) || d != (double)(uint64_t)d)
+		return false;
+	*out = (uint64_t)d;
+	return true;
+}
+
+enum sio_recover_kind sio_proto_recover(const struct sio_msg *msg, struct sio_history_want *want)
+{
+	return sio_proto_want(msg->doc ? json_object_get(msg->doc, "recover") : NULL, want);
+}
+
+enum sio_recover_kind sio_proto_want(const void *value, struct sio_history_want *want)
+{
+	json_t *r = (json_t *)value;
+	const char *origin;
+	json_t *pos;
+
+	memset(want, 0, sizeof *want);
+	if (!r || json_is_false(r) || json_is_null(r))
+		return SIO_RECOVER_NONE;
+	if (json_is_true(r))
+		return SIO_RECOVER_FRESH;
+	if (!json_is_object(r))
+		return SIO_RECOVER_BAD;
+	json_t *t = json_object_get(r, "t"), *o = json_object_get(r, "o");
+	if ((t && !exact_uint(t, &want->t)) || (o && !json_is_object(o)))
+		return SIO_RECOVER_BAD;
+	if (o && json_object_size(o) > SIO_HISTORY_WANT_MAX)
+		return SIO_RECOVER_BAD;
+	json_object_foreach(o, origin, pos) {
+		size_t k = want->n;
+		if (!json_is_array(pos) || json_array_size(pos) != 2 ||
+		    strlen(origin) >= sizeof want->pos[k].origin ||
+		    !exact_uint(json_array_get(pos, 0), &want->pos[k].boot) ||
+		    !exact_uint(json_array_get(pos, 1), &want->pos[k].seq))
+			return SIO_RECOVER_BAD;
+		memcpy(want->pos[k].origin, origin, strlen(origin) + 1);
+		want->n++;
+	}
+	return want->t || want->n ? SIO_RECOVER_FROM : SIO_RECOVER_FRESH;
+}
+
+struct sio_frame *sio_proto_frame_at(const char *head, size_t head_len,
+				     const struct sio_history_entry *e)
+{
+	size_t qlen;
+	char *q = sio_proto_quote(e->origin, strlen(e->origin), &qlen);
+	char tail[96];
+
+	if (!q)
+		return NULL;
+	int tlen = snprintf(tail, sizeof tail, ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 "]}", e->boot,
+			    e->seq, e->t);
+	static const char pos[] = ",\"pos\":[";
+	size_t len = head_len + e->len + sizeof pos - 1 + qlen + (size_t)tlen;
+	struct sio_frame *f = sio_frame_new(len);
+	if (f) {
+		unsigned char *p = sio_frame_payload(f);
+		memcpy(p, head, head_len);
+		p += head_len;
+		memcpy(p, e->data, e->len);
+		p += e->len;
+		memcpy(p, pos, sizeof pos - 1);
+		p += sizeof pos - 1;
+		memcpy(p, q, qlen);
+		memcpy(p + qlen, tail, (size_t)tlen);
+	}
+	free(q);
+	return f;
+}
+
+struct sio_frame *sio_proto_recovery_frame(const char *channel, size_t channel_len,
+					   const char *why, size_t count, uint64_t t)
+{
+	json_t *doc = why ? json_pack("{s:s#, s:s, s:{s:s, s:I}}", "channel", channel,
+				      (int)channel_len, "action", "RECOVERY_GAP", "data", "why",
+				      why, "t", (json_int_t)t)
+			  : json_pack("{s:s#, s:s, s:{s:I, s:I}}", "channel", channel,
+				      (int)channel_len, "action", "RECOVERED", "data", "count",
+				      (json_int_t)count, "t", (json_int_t)t);
+	if (!doc)
+		return NULL;
+	size_t len = json_dumpb(doc, NULL, 0, JSON_COMPACT);
+	struct sio_frame *f = len ? sio_frame_new(len) : NULL;
+	if (f)
+		json_dumpb(doc, (char *)sio_frame_payload(f), len, JSON_COMPACT);
+	json_decref(doc);
+	return f;
 }

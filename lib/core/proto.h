@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "frame.h"
+#include "history.h"
 
 enum sio_msg_kind {
 	SIO_MSG_READY,        /* {"action":"CLIENT_READY","channel":""} */
@@ -77,5 +78,32 @@ bool sio_proto_is_json(const char *text, size_t len);
 char *sio_proto_quote(const char *text, size_t len, size_t *out_len);
 
 const char *sio_proto_error_name(enum sio_proto_error error);
+
+/*
+ * Recovery, the toolkit's extension of the subscribe frame (sio(7),
+ * RECOVERY): a "recover" member that the reference clients never send.
+ *   "recover":true                          positions, no replay
+ *   "recover":{"t":T,"o":{"ORIGIN":[BOOT,SEQ],...}}  what it has: replay
+ * A connection that asked gets, on every channel it is in, frames with a
+ * fourth member "pos":["ORIGIN",BOOT,SEQ,T], and after each recovering
+ * subscribe, {"channel":C,"action":"RECOVERY_GAP","data":{"why":W,"t":T}}
+ * first when the history cannot cover its gap, then what it missed, then
+ * {"channel":C,"action":"RECOVERED","data":{"count":N,"t":T}}.
+ */
+enum sio_recover_kind {
+	SIO_RECOVER_NONE,    /* a plain subscribe */
+	SIO_RECOVER_FRESH,   /* positions wanted, nothing to replay */
+	SIO_RECOVER_FROM,    /* want filled: replay */
+	SIO_RECOVER_BAD,     /* a recover member that makes no sense */
+};
+enum sio_recover_kind sio_proto_recover(const struct sio_msg *msg, struct sio_history_want *want);
+/* The same from the recover value itself (a json_t *, NULL when absent). */
+enum sio_recover_kind sio_proto_want(const void *value, struct sio_history_want *want);
+/* {"channel":C,"data":D,"pos":[...]} from the channel's head; NULL when out of memory. */
+struct sio_frame *sio_proto_frame_at(const char *head, size_t head_len,
+				     const struct sio_history_entry *e);
+/* RECOVERED (why NULL, count) or RECOVERY_GAP (why); NULL when out of memory. */
+struct sio_frame *sio_proto_recovery_frame(const char *channel, size_t channel_len,
+					   const char *why, size_t count, uint64_t t);
 
 #endif

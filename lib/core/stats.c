@@ -12,6 +12,7 @@ static const char *const close_names[SIO_CLOSE_REASON_COUNT] = {
 	[SIO_CLOSE_CLOSED] = "closed",
 	[SIO_CLOSE_PROTOCOL] = "protocol",
 	[SIO_CLOSE_INVALID_UTF8] = "invalid_utf8",
+	[SIO_CLOSE_REBALANCE] = "rebalance",
 };
 
 static const char *const refusal_names[SIO_REFUSAL_COUNT] = {
@@ -46,6 +47,13 @@ static void label_value(FILE *out, const char *v)
 		else
 			fputc(*v, out);
 	}
+}
+
+/* A metric of one sample without labels. */
+static void single(FILE *out, const char *name, const char *type, const char *help, uint64_t n)
+{
+	metric(out, name, type, help);
+	fprintf(out, "%s %llu\n", name, (unsigned long long)n);
 }
 
 /* One sample of a metric with one label. */
@@ -164,4 +172,30 @@ void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
 	       "Backend commands not carried out: the connection gone, or malformed.");
 	labelled(out, "sio_app_commands_failed_total", "reason", "gone", s->app_failed_gone);
 	labelled(out, "sio_app_commands_failed_total", "reason", "bad", s->app_failed_bad);
+
+	single(out, "sio_history_channels", "gauge",
+	       "Channels with a history (lingering ones too).", s->history_channels);
+	single(out, "sio_history_messages", "gauge", "Messages held in the channels' histories.",
+	       s->history_messages);
+	single(out, "sio_history_bytes", "gauge", "Bytes the histories hold, bookkeeping included.",
+	       s->history_bytes);
+	single(out, "sio_history_evicted_total", "counter",
+	       "Messages dropped from a history by count, bytes or age.", s->history_evicted);
+	metric(out, "sio_recoveries_total", "counter",
+	       "Recovering subscribes, by answer: served (covered) or refused (the gap's kind).");
+	for (int g = 0; g < SIO_HISTORY_GAP_COUNT; g++)
+		fprintf(out, "sio_recoveries_total{result=\"%s\",why=\"%s\"} %llu\n",
+			g == SIO_HISTORY_COVERED ? "served" : "refused",
+			sio_history_gap_name((enum sio_history_gap)g),
+			(unsigned long long)s->recoveries[g]);
+	single(out, "sio_recovered_messages_total", "counter",
+	       "Messages replayed to recovering clients.", s->recovered_messages);
+	single(out, "sio_recoveries_from_peers_total", "counter",
+	       "Recoveries served from a peer's history (this instance had none).",
+	       s->recovered_from_peers);
+	single(out, "sio_history_answers_total", "counter",
+	       "Peers' requests for a channel's history answered.", s->history_answers);
+	single(out, "sio_rebalance_moved_total", "counter",
+	       "Connections closed with 1012 to move them to an instance below the average.",
+	       s->rebalance_moved);
 }

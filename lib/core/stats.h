@@ -11,6 +11,7 @@
 #include "appmsg.h"
 #include "event.h"
 #include "load.h"
+#include "history.h"
 #include "proto.h"
 
 enum sio_close_reason {
@@ -25,6 +26,7 @@ enum sio_close_reason {
 	SIO_CLOSE_CLOSED,       /* an application backend's close command */
 	SIO_CLOSE_PROTOCOL,     /* 1002, a frame RFC 6455 forbids */
 	SIO_CLOSE_INVALID_UTF8, /* 1007, a text message or close reason not UTF-8 */
+	SIO_CLOSE_REBALANCE,    /* 1012, moved to an instance below the average */
 	SIO_CLOSE_REASON_COUNT,
 };
 
@@ -74,6 +76,13 @@ struct sio_stats {
 	uint64_t app_commands[SIO_APPCMD_COUNT];
 	uint64_t app_failed_gone;    /* for a connection no longer here */
 	uint64_t app_failed_bad;     /* malformed */
+	/* Recovery (history.h) and rebalancing. */
+	uint64_t history_channels, history_messages, history_bytes, history_evicted;
+	uint64_t recoveries[SIO_HISTORY_GAP_COUNT]; /* by answer: covered or the gap */
+	uint64_t recovered_messages;
+	uint64_t recovered_from_peers; /* recoveries served from a peer's history */
+	uint64_t history_answers;    /* peers' requests for a history answered */
+	uint64_t rebalance_moved;    /* connections closed with 1012 to move them */
 };
 
 const char *sio_stats_close_reason_name(enum sio_close_reason reason);

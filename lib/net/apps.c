@@ -490,16 +490,18 @@ void sio_apps_command(struct sio_apps *a, const struct sio_appcmd *c, const char
 					    c->data_len) : -1;
 		break;
 	case SIO_APPCMD_SEND_ALL:
-		/* The service side's publish: our clients, then the mesh. */
-		sio_server_deliver(a->server, c->channel, c->channel_len, c->data, c->data_len);
-		sio_bus_relay(a->bus, c->channel, c->channel_len, c->data, c->data_len, 0);
+	case SIO_APPCMD_SEND_EXCEPT: {
+		/* The service side's publish: the mesh numbers it, then our
+		 * clients get it at that position. */
+		struct sio_pos pos = { .origin = a->instance, .boot = a->boot };
+		pos.seq = c->cmd == SIO_APPCMD_SEND_ALL
+			? sio_bus_relay(a->bus, c->channel, c->channel_len, c->data, c->data_len, 0)
+			: sio_bus_relay_except(a->bus, c->channel, c->channel_len, c->data,
+					       c->data_len, c->conn, strlen(c->conn));
+		sio_server_deliver_at(a->server, c->channel, c->channel_len, c->data, c->data_len,
+				      &pos, c->cmd == SIO_APPCMD_SEND_EXCEPT && here ? n : 0);
 		break;
-	case SIO_APPCMD_SEND_EXCEPT:
-		sio_server_deliver_except(a->server, c->channel, c->channel_len, c->data,
-					  c->data_len, here ? n : 0);
-		sio_bus_relay_except(a->bus, c->channel, c->channel_len, c->data, c->data_len,
-				     c->conn, strlen(c->conn));
-		break;
+	}
 	case SIO_APPCMD_CLOSE:
 		rc = here ? sio_server_close(a->server, n, (uint16_t)c->code, c->reason) : -1;
 		break;

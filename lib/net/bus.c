@@ -777,6 +777,44 @@ static void on_inbox(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 		if (b->hooks.announced)
 			b->hooks.announced(b->arg, m.url);
 		break;
+	case SIO_INBOX_HISTREQ:
+	case SIO_INBOX_HISTREP:
+		if (b->hooks.history)
+			b->hooks.history(b->arg, m.kind == SIO_INBOX_HISTREQ, m.json, m.jlen);
+		break;
+	case SIO_INBOX_COUNT:
+		break;
+	}
+}
+
+size_t sio_bus_history_ask(struct sio_bus *b, const char *json, size_t len)
+{
+	struct sio_peer *p, *tmp;
+	size_t asked = 0;
+
+	sio_registry_foreach(&b->reg, p, tmp) {
+		if (!p->alive || !*p->status.inbox)
+			continue;
+		struct pusher *ps = pusher_for(b, p->status.inbox);
+		if (ps && send_inbox(ps->sock, SIO_INBOX_HISTREQ, json, len) == 0)
+			asked++;
+	}
+	return asked;
+}
+
+void sio_bus_history_answer(struct sio_bus *b, const char *inbox, const char *json, size_t len)
+{
+	struct sio_peer *p, *tmp;
+
+	/* Only to a live peer's inbox: a request must not make us dial any
+	 * endpoint it names. */
+	sio_registry_foreach(&b->reg, p, tmp) {
+		if (!p->alive || strcmp(p->status.inbox, inbox))
+			continue;
+		struct pusher *ps = pusher_for(b, p->status.inbox);
+		if (ps)
+			send_inbox(ps->sock, SIO_INBOX_HISTREP, json, len);
+		return;
 	}
 }
 
@@ -798,6 +836,28 @@ void sio_bus_announce(struct sio_bus *b, const char *url)
 	free(json);
 }
 
+/* A channel's sequence, wanted by the mesh or kept for itself; NULL when
+ * out of memory. */
+static struct interest *interest_add(struct sio_bus *b, const char *channel, size_t clen,
+				     bool wanted)
+{
+	size_t tlen;
+	struct interest *in = calloc(1, sizeof *in);
+
+	if (in && (in->topic = sio_busmsg_topic(channel, clen, &tlen))) {
+		in->clen = clen;
+		in->wanted = wanted;
+		HASH_ADD_KEYPTR(hh, b->interests, in->topic + 1, clen, in);
+	}
+	if (in && !SIO_HASH_ADDED(in)) {
+		free(in->topic);
+		free(in);
+		return NULL;
+	}
+	b->unwanted += in && !wanted;
+	return in;
+}
+
 /* XPUB tells us, through subscription messages, which channels the mesh
  * wants from us: only those get a sequence and cross the network. */
 static void on_xpub(struct sio_bus *b, zmq_msg_t *msg)
@@ -815,17 +875,7 @@ static void on_xpub(struct sio_bus *b, zmq_msg_t *msg)
 			b->unwanted--;
 		in->wanted = true;
 	} else if (on) {
-		size_t tlen;
-		in = calloc(1, sizeof *in);
-		if (in && (in->topic = sio_busmsg_topic(channel, clen, &tlen))) {
-			in->clen = clen;
-			in->wanted = true;
-			HASH_ADD_KEYPTR(hh, b->interests, in->topic + 1, clen, in);
-		}
-		if (in && !SIO_HASH_ADDED(in)) {
-			free(in->topic);
-			free(in);
-		}
+		interest_add(b, channel, clen, true);
 	} else if (in && in->wanted && b->unwanted < MAX_UNWANTED) {
 		in->wanted = false;
 		b->unwanted++;
@@ -905,19 +955,21 @@ int sio_bus_poll(struct sio_bus *b, int timeout_ms, int wake_fd)
 
 /* A relay to the instances that want the channel; with except (a
  * send_except), a fourth frame names the connection to skip. */
-static void relay(struct sio_bus *b, const char *channel, size_t clen, const char *data,
-		  size_t dlen, uint8_t flags, const char *except, size_t elen)
+static uint64_t relay(struct sio_bus *b, const char *channel, size_t clen, const char *data,
+		      size_t dlen, uint8_t flags, const char *except, size_t elen)
 {
 	struct interest *in = NULL;
 
 	if (!b->pub)
-		return;
+		return 0;
 	HASH_FIND(hh, b->interests, channel, clen, in);
-	if (!in)
-		return;
+	/* Numbered even when no peer wants it yet: the sequence is the
+	 * message's position in every history (history.h), ours included. */
+	if (!in && (b->unwanted >= MAX_UNWANTED || !(in = interest_add(b, channel, clen, false))))
+		return 0;
 	in->seq++;
 	if (!in->wanted)
-		return;
+		return in->seq;
 	/* Every client message comes this way: the topic and all of the meta
 	 * frame but two fields were made beforehand, nothing is formatted. */
 	struct sio_busframe f[] = {
@@ -926,21 +978,23 @@ static void relay(struct sio_bus *b, const char *channel, size_t clen, const cha
 		{ data, dlen },
 		{ except, elen },
 	};
+	uint64_t seq = in->seq;
 	if (sio_bus_send(b->pub, f, except ? 4 : 3) == 0)
 		b->counters.relay_out++;
 	drain_xpub(b);
+	return seq;
 }
 
-void sio_bus_relay(struct sio_bus *b, const char *channel, size_t clen,
-		   const char *data, size_t dlen, uint8_t flags)
+uint64_t sio_bus_relay(struct sio_bus *b, const char *channel, size_t clen,
+		       const char *data, size_t dlen, uint8_t flags)
 {
-	relay(b, channel, clen, data, dlen, flags, NULL, 0);
+	return relay(b, channel, clen, data, dlen, flags, NULL, 0);
 }
 
-void sio_bus_relay_except(struct sio_bus *b, const char *channel, size_t clen,
-			  const char *data, size_t dlen, const char *except, size_t elen)
+uint64_t sio_bus_relay_except(struct sio_bus *b, const char *channel, size_t clen,
+			      const char *data, size_t dlen, const char *except, size_t elen)
 {
-	relay(b, channel, clen, data, dlen, SIO_RELAY_EXCEPT, except, elen);
+	return relay(b, channel, clen, data, dlen, SIO_RELAY_EXCEPT, except, elen);
 }
 
 void *sio_bus_push_socket(struct sio_bus *b, const char *endpoint, int hwm)

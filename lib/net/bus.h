@@ -39,6 +39,9 @@ struct sio_bus_hooks {
 	void (*attach)(void *arg, const struct sio_appattach *a);
 	/* A backend's command; c NULL and why set when it was malformed. */
 	void (*command)(void *arg, const struct sio_appcmd *c, const char *why);
+	/* A peer asks for a channel's history (request), or answers (not):
+	 * the JSON of histmsg.h, undecoded. */
+	void (*history)(void *arg, bool request, const char *json, size_t len);
 };
 
 /* The strings and the seed list are read by sio_bus_new only: the bus keeps
@@ -94,19 +97,25 @@ int sio_bus_poll(struct sio_bus *bus, int timeout_ms, int wake_fd);
 
 /* Our event, on the bus at once. */
 void sio_bus_event(struct sio_bus *bus, enum sio_event event, const char *why);
-/* A client message, to the instances that want its channel. */
-void sio_bus_relay(struct sio_bus *bus, const char *channel, size_t clen,
-		   const char *data, size_t dlen, uint8_t flags);
+/* A client message, to the instances that want its channel. Returns its
+ * sequence (its position with our id and boot), 0 when it has none. */
+uint64_t sio_bus_relay(struct sio_bus *bus, const char *channel, size_t clen,
+		       const char *data, size_t dlen, uint8_t flags);
 /* The same, to be delivered to every subscriber but the connection except
  * (its id, elen bytes): SIO_RELAY_EXCEPT and a fourth frame. */
-void sio_bus_relay_except(struct sio_bus *bus, const char *channel, size_t clen,
-			  const char *data, size_t dlen, const char *except, size_t elen);
+uint64_t sio_bus_relay_except(struct sio_bus *bus, const char *channel, size_t clen,
+			      const char *data, size_t dlen, const char *except, size_t elen);
 /* Local subscribers for channel came (on) or went (off). */
 void sio_bus_interest(struct sio_bus *bus, const char *channel, size_t clen, bool on);
 /* Service side: hands a message to one live instance, which relays it to the
  * whole mesh. -1 when no instance is known yet. */
 int sio_bus_inject(struct sio_bus *bus, const char *channel, size_t clen,
 		   const char *data, size_t dlen);
+
+/* A history request (histmsg.h) to every live peer: how many were asked. */
+size_t sio_bus_history_ask(struct sio_bus *bus, const char *json, size_t len);
+/* An answer to the live peer whose inbox is inbox (no other). */
+void sio_bus_history_answer(struct sio_bus *bus, const char *inbox, const char *json, size_t len);
 
 /* A seed given after start (reload): connects to it if it is new. */
 void sio_bus_add_seed(struct sio_bus *bus, const char *endpoint);

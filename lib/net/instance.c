@@ -8,6 +8,7 @@
 #include "connid.h"
 #include "clock.h"
 #include "log.h"
+#include "rebalance.h"
 #include "server.h"
 
 struct sio_instance {
@@ -20,14 +21,22 @@ struct sio_instance {
 	uint64_t started_ms, dead_after_ms;
 	char bind[SIO_ENDPOINT_MAX];
 	const struct sio_stats *last;
+	/* Rebalancing: its settings as they run now (reloads included). */
+	bool rebalance;
+	struct sio_rebalance_limits rebalance_limits;
+	uint32_t rebalance_period_s;
+	struct sio_rebalance rb;
+	uint64_t rebalances;         /* REBALANCE events */
+	struct sio_rebalance_peer peers[SIO_REGISTRY_MAX_PEERS];
 };
 
-static void on_publish(void *arg, const char *channel, size_t clen, const char *data, size_t dlen)
+static uint64_t on_publish(void *arg, const char *channel, size_t clen, const char *data,
+			   size_t dlen)
 {
 	struct sio_instance *in = arg;
 
-	sio_bus_relay(in->bus, channel, clen, data, dlen,
-		      sio_server_relays(in->server) ? 0 : SIO_RELAY_NO_CLIENTS);
+	return sio_bus_relay(in->bus, channel, clen, data, dlen,
+			     sio_server_relays(in->server) ? 0 : SIO_RELAY_NO_CLIENTS);
 }
 
 static void on_interest(void *arg, const char *channel, size_t clen, bool on)
@@ -85,6 +94,7 @@ static void add_bus_stats(void *arg, struct sio_stats *st)
 	st->peers_alive = sio_bus_registry(in->bus)->alive;
 	st->events[SIO_EV_JOIN] = in->joins;
 	st->events[SIO_EV_LEAVE] = in->leaves;
+	st->events[SIO_EV_REBALANCE] = in->rebalances;
 	if (in->apps)
 		sio_apps_stats(in->apps, st);
 }
@@ -94,6 +104,7 @@ static void on_relay(void *arg, const char *channel, size_t clen, const char *da
 {
 	struct sio_instance *in = arg;
 	struct sio_connid except;
+	struct sio_pos pos = { .origin = meta->origin, .boot = meta->boot, .seq = meta->seq };
 
 	if (meta->flags & SIO_RELAY_NO_CLIENTS)
 		return;
@@ -102,9 +113,48 @@ static void on_relay(void *arg, const char *channel, size_t clen, const char *da
 	if (meta->except && !sio_connid_parse(meta->except, meta->except_len, &except) &&
 	    !strcmp(except.instance, sio_server_id(in->server)) &&
 	    except.boot == sio_bus_boot(in->bus))
-		sio_server_deliver_except(in->server, channel, clen, data, dlen, except.n);
+		sio_server_deliver_at(in->server, channel, clen, data, dlen, &pos, except.n);
 	else
-		sio_server_deliver(in->server, channel, clen, data, dlen);
+		sio_server_deliver_at(in->server, channel, clen, data, dlen, &pos, 0);
+}
+
+static size_t on_fetch(void *arg, uint64_t id, const char *channel, size_t clen,
+		       const struct sio_history_want *want)
+{
+	struct sio_instance *in = arg;
+	struct sio_histreq req = { .id = id, .clen = clen, .want = *want };
+	size_t len, asked = 0;
+
+	req.channel = (char *)channel;
+	snprintf(req.inbox, sizeof req.inbox, "%s", sio_bus_inbox(in->bus));
+	char *json = sio_histmsg_request_encode(&req, &len);
+	if (json)
+		asked = sio_bus_history_ask(in->bus, json, len);
+	free(json);
+	return asked;
+}
+
+static void on_history(void *arg, bool request, const char *json, size_t len)
+{
+	struct sio_instance *in = arg;
+
+	if (request) {
+		struct sio_histreq req;
+		size_t alen;
+		if (sio_histmsg_request_decode(json, len, &req))
+			return;
+		char *answer = sio_server_history_answer(in->server, &req, &alen);
+		if (answer)
+			sio_bus_history_answer(in->bus, req.inbox, answer, alen);
+		free(answer);
+		sio_histmsg_request_free(&req);
+	} else {
+		struct sio_histrep rep;
+		if (sio_histmsg_reply_decode(json, len, &rep))
+			return;
+		sio_server_history_fetched(in->server, &rep);
+		sio_histmsg_reply_free(&rep);
+	}
 }
 
 static void on_app_event(void *arg, const struct sio_server_conn *conn,
@@ -136,9 +186,11 @@ static void on_command(void *arg, const struct sio_appcmd *c, const char *why)
 static void on_inject(void *arg, const char *channel, size_t clen, const char *data, size_t dlen)
 {
 	struct sio_instance *in = arg;
+	uint64_t seq = sio_bus_relay(in->bus, channel, clen, data, dlen, 0);
+	struct sio_pos pos = { .origin = sio_server_id(in->server),
+			       .boot = sio_bus_boot(in->bus), .seq = seq };
 
-	sio_server_deliver(in->server, channel, clen, data, dlen);
-	sio_bus_relay(in->bus, channel, clen, data, dlen, 0);
+	sio_server_deliver_at(in->server, channel, clen, data, dlen, &pos, 0);
 }
 
 static void on_mesh_event(void *arg, enum sio_event event, const struct sio_peer *peer,
@@ -182,12 +234,69 @@ static void bus_ready(void *arg)
 		sio_server_defer(in->server, bus_ready, in);
 }
 
+static void rebalance_event(struct sio_instance *in, const char *why)
+{
+	in->rebalances++;
+	sio_bus_event(in->bus, SIO_EV_REBALANCE, why);
+	sio_log(SIO_LOG_INFO, "REBALANCE", "id=%s %s", sio_server_id(in->server), why);
+}
+
+/* Moves connections to instances below the mesh's average when this one is
+ * clearly above it (rebalance.h decides; the server closes them). */
+static void rebalance_tick(struct sio_instance *in, uint64_t now)
+{
+	const struct sio_stats *st = sio_server_stats(in->server);
+	struct sio_peer *p, *tmp;
+	struct sio_rebalance_plan plan;
+	size_t n = 0;
+	char why[24];
+
+	if (!in->rebalance && !in->rb.active)
+		return;
+	const struct sio_registry *reg = sio_bus_registry(in->bus);
+	sio_registry_foreach(reg, p, tmp) {
+		if (!p->alive || n >= SIO_REGISTRY_MAX_PEERS)
+			continue;
+		in->peers[n++] = (struct sio_rebalance_peer){
+			.url = p->status.url, .clients = p->status.clients, .high = p->status.high,
+			.counts = !p->status.draining,
+			.takes = !p->status.draining && p->status.state == SIO_LOAD_NORMAL,
+		};
+	}
+	sio_rebalance_plan(&in->rb, &in->rebalance_limits, st->clients,
+			   st->draining || !in->rebalance, in->peers, n, now, &plan);
+	if (plan.event == SIO_REBALANCE_START) {
+		snprintf(why, sizeof why, "start n=%llu avg=%llu", (unsigned long long)st->clients,
+			 (unsigned long long)plan.average);
+		rebalance_event(in, why);
+	}
+	if (plan.move) {
+		size_t moved = sio_server_shed(in->server, (size_t)plan.move, in->peers[plan.to].url,
+					       in->rebalance_period_s);
+		sio_rebalance_moved(&in->rb, in->peers[plan.to].url, moved, now);
+	}
+	if (plan.event == SIO_REBALANCE_END) {
+		snprintf(why, sizeof why, "end moved=%llu n=%llu", (unsigned long long)plan.moved,
+			 (unsigned long long)st->clients);
+		rebalance_event(in, why);
+	}
+}
+
+static void rebalance_settings(struct sio_instance *in, const struct sio_config *cfg)
+{
+	in->rebalance = cfg->serve.rebalance;
+	in->rebalance_limits.margin_pct = (uint64_t)cfg->serve.rebalance_margin;
+	in->rebalance_limits.rate_pct = (uint64_t)cfg->serve.rebalance_rate;
+	in->rebalance_period_s = (uint32_t)cfg->serve.rebalance_period;
+}
+
 static void bus_tick(void *arg)
 {
 	struct sio_instance *in = arg;
 
 	bus_ready(in);
 	sio_bus_tick(in->bus, sio_clock_ms());
+	rebalance_tick(in, sio_clock_ms());
 	if (in->apps)
 		sio_apps_tick(in->apps, sio_clock_ms());
 	bus_ready(in);
@@ -206,6 +315,8 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 	in->seeded = cfg->bus.peers.count > 0;
 	in->started_ms = sio_clock_ms();
 	in->dead_after_ms = (uint64_t)cfg->bus.dead_after_ms;
+	rebalance_settings(in, cfg);
+	sio_rebalance_init(&in->rb);
 	in->server = sio_server_new(cfg, err, errlen);
 	if (!in->server)
 		goto fail;
@@ -229,11 +340,12 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 	struct sio_bus_hooks bus_hooks = {
 		.relay = on_relay, .inject = on_inject, .event = on_mesh_event,
 		.status = fill_status, .announced = on_announced,
-		.attach = on_attach, .command = on_command,
+		.attach = on_attach, .command = on_command, .history = on_history,
 	};
 	in->bus = sio_bus_new(&opt, &bus_hooks, in, err, errlen);
 	if (!in->bus)
 		goto fail;
+	sio_server_set_boot(in->server, sio_bus_boot(in->bus));
 	struct sio_apps_options app_opt = {
 		.queue = (uint64_t)cfg->serve.app_queue,
 		.hold = (uint64_t)cfg->serve.app_hold,
@@ -248,6 +360,7 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 		.publish = on_publish, .interest = on_interest, .event = on_server_event,
 		.elsewhere = elsewhere, .room_elsewhere = room_elsewhere,
 		.stats = add_bus_stats, .app = on_app_event,
+		.fetch = on_fetch,
 	};
 	sio_server_set_hooks(in->server, &server_hooks, in);
 	size_t n = sio_bus_fds(in->bus, fds, 4);
@@ -298,6 +411,7 @@ void sio_instance_wake(struct sio_instance *in) { if (in) sio_server_wake(in->se
 void sio_instance_reload(struct sio_instance *in, const struct sio_config *cfg)
 {
 	sio_server_reload(in->server, cfg);
+	rebalance_settings(in, cfg);
 	/* New seeds join; a removed one is left to the registry's expiry. */
 	for (size_t i = 0; i < cfg->bus.peers.count; i++)
 		sio_bus_add_seed(in->bus, cfg->bus.peers.items[i]);

@@ -22,6 +22,8 @@
 #include "clock.h"
 #include "frame.h"
 #include "hash.h"
+#include "histmsg.h"
+#include "history.h"
 #include "load.h"
 #include "log.h"
 #include "proto.h"
@@ -44,6 +46,18 @@ _Static_assert(SIO_FRAME_HEADROOM >= SIO_WSFRAME_MAX_HEADER,
 #define CLOSE_GRACE_S 3
 /* How often connections held back by the rate limit are looked at. */
 #define RESUME_TICK_MS 10
+/* How long a recovery waits for the peers' histories. */
+#define FETCH_TIMEOUT_MS 1000
+/* Recoveries waiting for peers, all connections together. */
+#define MAX_PENDING 4096
+/* Bytes of history one answer to a peer carries at most: its JSON quoting
+ * may double them, and a peer takes no bus message over hard_max_length
+ * and 64 KiB (it would cut the link), so a quarter of that at most too. */
+#define MAX_ANSWER_BYTES (4u << 20)
+/* Origins whose replayed positions a recovery from a peer remembers. */
+#define MAX_SENT 64
+/* A connection that published within this many seconds is moved last. */
+#define QUIET_S 2
 
 /* Per connection, so kept small: 19,500 of them fill an instance. */
 struct conn {
@@ -74,6 +88,10 @@ struct conn {
 	bool ping_due;               /* a ping waits for the next writable turn */
 	bool pinged;                 /* a ping went out since it was last heard */
 	bool rate_logged;            /* its first pause was logged */
+	bool positions;              /* asked for recovery: frames carry "pos" */
+	uint32_t born_s;             /* idle clock when it came: rebalance moves old ones */
+	uint32_t said_s;             /* idle clock of its last publish (0: none) */
+	uint16_t pendings;           /* its recoveries waiting for peers */
 	/* For application backends, from CLIENT_READY on: in the server's
 	 * index by serial (the n of its id), and what ADOPT repeats. */
 	uint16_t peer_code;          /* the client's close code; 0: none heard */
@@ -150,7 +168,31 @@ struct sio_server {
 	size_t rx_reserved;          /* bytes held by messages arriving in pieces */
 	struct sio_rate refuse_log;
 	char close_reason[124];      /* a close frame holds 123 bytes of reason */
+	struct sio_history *history; /* NULL: serve.history_messages 0 */
+	uint64_t boot;               /* ours in positions (the bus's) */
+	uint64_t expire_ms;          /* next look at the history's ages */
+	struct pending *pendings;    /* recoveries waiting for peers' histories */
+	size_t npending;
+	uint64_t next_fetch;
 };
+
+/* A recovery whose instance has no history of the channel: the peers are
+ * asked for theirs, and the connection gets nothing of the channel until
+ * one answers, all refuse, or the time is up. */
+struct pending {
+	struct pending *next;
+	unsigned long long serial;
+	uint64_t id;
+	uint64_t deadline_ms;
+	size_t asked, refused;
+	struct sio_history_want want;
+	char *channel;
+	size_t clen;
+};
+
+static bool waiting(const struct sio_server *s, const struct conn *c, const char *channel,
+		    size_t clen);
+static void finish(struct sio_server *s, struct pending *p, const struct sio_histrep *rep);
 
 struct watch {
 	int fd;
@@ -235,10 +277,21 @@ static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 }
 
 static void deliver(struct sio_server *s, const char *channel, size_t channel_len,
-		    const char *data, size_t data_len, const struct conn *skip)
+		    const char *data, size_t data_len, const struct conn *skip,
+		    const struct sio_pos *pos)
 {
 	struct sio_channel *ch = NULL;
+	/* Its stamp is the one in the history: a recovering client's t. */
+	struct sio_history_entry at = { .data = data, .len = data_len };
 
+	if (pos && channel_len) {
+		at.origin = pos->origin;
+		at.boot = pos->boot;
+		at.seq = pos->seq;
+		at.t = sio_clock_wall_ms();
+		if (s->history)
+			sio_history_add(s->history, channel, channel_len, pos, data, data_len, at.t);
+	}
 	if (channel_len) {
 		ch = sio_channels_find(s->channels, channel, channel_len);
 		if (!ch)
@@ -256,10 +309,18 @@ static void deliver(struct sio_server *s, const char *channel, size_t channel_le
 	}
 	if (ch) {
 		struct sio_member *m;
+		struct sio_frame *fp = NULL;   /* with its position, built once if asked */
 		uint32_t i;
-		sio_channel_foreach_member(ch, i, m)
-			if (m->owner != skip)
-				enqueue(s, m->owner, f);
+		sio_channel_foreach_member(ch, i, m) {
+			struct conn *c = m->owner;
+			if (c == skip || (c->pendings && waiting(s, c, ch->name, ch->name_len)))
+				continue;
+			if (c->positions && at.seq && !fp)
+				fp = sio_proto_frame_at(ch->head, ch->head_len, &at);
+			enqueue(s, c, c->positions && fp ? fp : f);
+		}
+		if (fp)
+			sio_frame_unref(&fp);
 	} else {
 		struct conn *c;
 		DL_FOREACH(s->conns, c)
@@ -272,8 +333,9 @@ static void deliver(struct sio_server *s, const char *channel, size_t channel_le
 void sio_server_deliver(struct sio_server *s, const char *channel, size_t channel_len,
 			const char *data, size_t data_len)
 {
-	deliver(s, channel, channel_len, data, data_len, NULL);
+	deliver(s, channel, channel_len, data, data_len, NULL, NULL);
 }
+
 
 /* A ready connection by its serial, closing or not; NULL when gone. */
 static struct conn *find_ready(struct sio_server *s, uint64_t n)
@@ -296,7 +358,15 @@ static struct conn *find_conn(struct sio_server *s, uint64_t n)
 void sio_server_deliver_except(struct sio_server *s, const char *channel, size_t channel_len,
 			       const char *data, size_t data_len, uint64_t n)
 {
-	deliver(s, channel, channel_len, data, data_len, n ? find_ready(s, n) : NULL);
+	deliver(s, channel, channel_len, data, data_len, n ? find_ready(s, n) : NULL, NULL);
+}
+
+void sio_server_deliver_at(struct sio_server *s, const char *channel, size_t channel_len,
+			   const char *data, size_t data_len, const struct sio_pos *pos,
+			   uint64_t except)
+{
+	deliver(s, channel, channel_len, data, data_len, except ? find_ready(s, except) : NULL,
+		pos && pos->seq ? pos : NULL);
 }
 
 static void conn_info(struct conn *c, struct sio_server_conn *out)
@@ -336,8 +406,24 @@ static void report_suppressed(struct sio_server *s, uint32_t suppressed)
 		suppressed);
 }
 
+static void history_gone(void *arg, const char *name, size_t len)
+{
+	struct sio_server *s = arg;
+
+	if (s->hooks.interest)
+		s->hooks.interest(s->hooks_arg, name, len, false);
+}
+
 void sio_server_tick(struct sio_server *s)
 {
+	struct pending *p, *tmp;
+	LL_FOREACH_SAFE(s->pendings, p, tmp)
+		if (sio_clock_ms() >= p->deadline_ms)
+			finish(s, p, NULL);
+	if (s->history && sio_clock_ms() >= s->expire_ms) {
+		s->expire_ms = sio_clock_ms() + 1000;
+		sio_history_expire(s->history, sio_clock_wall_ms(), history_gone, s);
+	}
 	/* A flood that stopped still owes its summary line. */
 	if (s->reject_log.suppressed && sio_clock_ms() - s->reject_log.window_start_ms >= 1000) {
 		report_suppressed(s, s->reject_log.suppressed);
@@ -436,6 +522,296 @@ static void subscribe(struct sio_server *s, struct conn *c, const char *channel,
 	}
 }
 
+struct replay {
+	struct sio_server *server;
+	struct conn *conn;
+	const struct sio_channel *channel;
+	size_t count;
+	/* What a peer's answer replayed: per origin and boot, the last. */
+	size_t nsent;
+	struct {
+		const char *origin;
+		uint64_t boot, seq;
+	} sent[MAX_SENT];
+};
+
+static size_t sent_index(const struct replay *r, const char *origin, uint64_t boot)
+{
+	size_t i = 0;
+
+	while (i < r->nsent && (r->sent[i].boot != boot || strcmp(r->sent[i].origin, origin)))
+		i++;
+	return i;
+}
+
+static void replay_one(void *arg, const struct sio_history_entry *e)
+{
+	struct replay *r = arg;
+	size_t i = sent_index(r, e->origin, e->boot);
+
+	/* Ours after a peer's: what it had already came. */
+	if (i < r->nsent && e->seq <= r->sent[i].seq)
+		return;
+	struct sio_frame *f = sio_proto_frame_at(r->channel->head, r->channel->head_len, e);
+	if (f) {
+		enqueue(r->server, r->conn, f);
+		sio_frame_unref(&f);
+		r->count++;
+	}
+}
+
+static void send_recovery(struct sio_server *s, struct conn *c, const struct sio_channel *ch,
+			  const char *why, size_t count, uint64_t now)
+{
+	struct sio_frame *f = sio_proto_recovery_frame(ch->name, ch->name_len, why, count, now);
+
+	if (f) {
+		enqueue(s, c, f);
+		sio_frame_unref(&f);
+	}
+}
+
+/* A peer's answer, replayed first: its positions are remembered, so that
+ * ours skips them. */
+static void replay_peer(struct replay *r, const struct sio_histrep *rep)
+{
+	for (size_t k = 0; k < rep->n; k++) {
+		const struct sio_history_entry *e = &rep->e[k];
+		size_t i = sent_index(r, e->origin, e->boot);
+		if (i == r->nsent && r->nsent < MAX_SENT) {
+			r->sent[i].origin = e->origin;
+			r->sent[i].boot = e->boot;
+			r->sent[i].seq = 0;
+			r->nsent++;
+		}
+		if (i < r->nsent && e->seq <= r->sent[i].seq)
+			continue;
+		replay_one(r, e);
+		if (i < r->nsent)
+			r->sent[i].seq = e->seq;
+	}
+}
+
+/* Whether our history takes over where the peer's answer ends, for each
+ * origin it named: a message between the two came to neither. */
+static bool seamless(struct sio_server *s, const struct sio_channel *ch,
+		     const struct replay *r)
+{
+	for (size_t i = 0; i < r->nsent; i++) {
+		uint64_t first = sio_history_first(s->history, ch->name, ch->name_len,
+						   r->sent[i].origin, r->sent[i].boot);
+		if (first > r->sent[i].seq + 1)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The answer to a recovering subscribe: the news of a gap if there is one,
+ * then what it missed (from a peer's answer first, when one covered it),
+ * then RECOVERED; all queued in this turn, before anything live.
+ */
+static void answer(struct sio_server *s, struct conn *c, const struct sio_channel *ch,
+		   enum sio_recover_kind kind, const struct sio_history_want *want,
+		   enum sio_history_gap gap, const struct sio_histrep *rep)
+{
+	uint64_t now = sio_clock_wall_ms();
+	struct replay r = { .server = s, .conn = c, .channel = ch };
+	const char *why = kind == SIO_RECOVER_BAD ? "bad_position"
+			: gap != SIO_HISTORY_COVERED ? sio_history_gap_name(gap) : NULL;
+
+	if (rep) {
+		/* Told first, when the seam shows a hole: "at once". */
+		struct replay probe = r;
+		for (size_t k = 0; k < rep->n && probe.nsent < MAX_SENT; k++) {
+			size_t i = sent_index(&probe, rep->e[k].origin, rep->e[k].boot);
+			if (i == probe.nsent) {
+				probe.sent[i].origin = rep->e[k].origin;
+				probe.sent[i].boot = rep->e[k].boot;
+				probe.nsent++;
+			}
+			if (rep->e[k].seq > probe.sent[i].seq)
+				probe.sent[i].seq = rep->e[k].seq;
+		}
+		if (!seamless(s, ch, &probe)) {
+			gap = SIO_HISTORY_MISSED;
+			why = sio_history_gap_name(gap);
+		}
+	}
+	if (why)
+		send_recovery(s, c, ch, why, 0, now);
+	if (rep)
+		replay_peer(&r, rep);
+	if (kind == SIO_RECOVER_FROM && s->history)
+		sio_history_replay(s->history, ch->name, ch->name_len, want, replay_one, &r);
+	send_recovery(s, c, ch, NULL, r.count, now);
+	if (kind != SIO_RECOVER_FRESH) {
+		s->stats.recoveries[gap]++;
+		s->stats.recovered_messages += r.count;
+		s->stats.recovered_from_peers += rep != NULL;
+		sio_log(gap ? SIO_LOG_INFO : SIO_LOG_DEBUG, gap ? "RECOVERY_GAP" : "RECOVERED",
+			"id=%s conn=%llu channel_bytes=%zu replayed=%zu why=%s from=%s", s->id,
+			c->serial, ch->name_len, r.count, why ? why : "none",
+			rep ? "peer" : "here");
+	}
+}
+
+/* Asks the peers for a channel's history on behalf of c: 0 when under
+ * way, -1 when no peer can be asked. */
+static int fetch(struct sio_server *s, struct conn *c, const struct sio_channel *ch,
+		 const struct sio_history_want *want)
+{
+	struct pending *p = NULL;
+
+	if (!s->hooks.fetch || s->npending >= MAX_PENDING || c->pendings == UINT16_MAX ||
+	    !(p = calloc(1, sizeof *p)) || !(p->channel = malloc(ch->name_len + 1))) {
+		free(p);
+		return -1;
+	}
+	memcpy(p->channel, ch->name, ch->name_len + 1);
+	p->clen = ch->name_len;
+	p->serial = c->serial;
+	p->id = ++s->next_fetch;
+	p->want = *want;
+	p->deadline_ms = sio_clock_ms() + FETCH_TIMEOUT_MS;
+	p->asked = s->hooks.fetch(s->hooks_arg, p->id, ch->name, ch->name_len, want);
+	if (!p->asked) {
+		free(p->channel);
+		free(p);
+		return -1;
+	}
+	p->next = s->pendings;
+	s->pendings = p;
+	s->npending++;
+	c->pendings++;
+	return 0;
+}
+
+/* Whether c waits for a peer's history of channel. */
+static bool waiting(const struct sio_server *s, const struct conn *c, const char *channel,
+		    size_t clen)
+{
+	for (const struct pending *p = s->pendings; p; p = p->next)
+		if (p->serial == c->serial && p->clen == clen && !memcmp(p->channel, channel, clen))
+			return true;
+	return false;
+}
+
+static bool member_of(const struct conn *c, const struct sio_channel *ch)
+{
+	for (uint32_t i = 0; i < c->member.count; i++)
+		if (c->member.subs[i]->channel == ch)
+			return true;
+	return false;
+}
+
+/* Ends a pending recovery: with the peer's answer that covers it, or
+ * without (all refused, time up), then no history. */
+static void finish(struct sio_server *s, struct pending *p, const struct sio_histrep *rep)
+{
+	struct conn *c = find_ready(s, p->serial);
+	const struct sio_channel *ch = sio_channels_find(s->channels, p->channel, p->clen);
+
+	LL_DELETE(s->pendings, p);
+	s->npending--;
+	if (c) {
+		c->pendings--;
+		if (!c->close_code && ch && member_of(c, ch))
+			answer(s, c, ch, SIO_RECOVER_FROM, &p->want,
+			       rep ? SIO_HISTORY_COVERED : SIO_HISTORY_NO_HISTORY, rep);
+	}
+	free(p->channel);
+	free(p);
+}
+
+static void forget_pendings(struct sio_server *s, const struct conn *c)
+{
+	struct pending *p, *tmp;
+
+	LL_FOREACH_SAFE(s->pendings, p, tmp)
+		if (p->serial == c->serial) {
+			LL_DELETE(s->pendings, p);
+			s->npending--;
+			free(p->channel);
+			free(p);
+		}
+}
+
+void sio_server_history_fetched(struct sio_server *s, const struct sio_histrep *rep)
+{
+	struct pending *p;
+
+	LL_SEARCH_SCALAR(s->pendings, p, id, rep->id);
+	if (!p)
+		return;
+	if (rep->gap == SIO_HISTORY_COVERED)
+		finish(s, p, rep);
+	else if (++p->refused >= p->asked)
+		finish(s, p, NULL);
+}
+
+struct answer {
+	struct sio_histrep_builder b;
+	size_t max;
+};
+
+static void add_answer(void *arg, const struct sio_history_entry *e)
+{
+	struct answer *a = arg;
+	struct sio_histrep_builder *b = &a->b;
+
+	if (b->bytes + e->len > a->max)
+		sio_histmsg_reply_refuse(b, SIO_HISTORY_EVICTED);
+	else if (!b->refused)
+		sio_histmsg_reply_add(b, e);
+}
+
+char *sio_server_history_answer(struct sio_server *s, const struct sio_histreq *req, size_t *len)
+{
+	struct answer a = { .max = (size_t)s->cfg.serve.hard_max_length / 4 };
+	uint64_t now = sio_clock_wall_ms();
+	enum sio_history_gap gap = s->history
+		? sio_history_covers(s->history, req->channel, req->clen, &req->want, now)
+		: SIO_HISTORY_NO_HISTORY;
+
+	if (a.max > MAX_ANSWER_BYTES)
+		a.max = MAX_ANSWER_BYTES;
+	if (sio_histmsg_reply_begin(&a.b, req->id, gap))
+		return NULL;
+	if (gap == SIO_HISTORY_COVERED)
+		sio_history_replay(s->history, req->channel, req->clen, &req->want, add_answer, &a);
+	s->stats.history_answers++;
+	return sio_histmsg_reply_end(&a.b, len);
+}
+
+/*
+ * A subscribe that asked for recovery (proto.h): from now on the connection
+ * gets positions; and what it missed. An instance with no history of the
+ * channel asks its peers first (fetch).
+ */
+static void recover(struct sio_server *s, struct conn *c, const struct sio_msg *msg)
+{
+	struct sio_history_want want;
+	enum sio_recover_kind kind = sio_proto_recover(msg, &want);
+	const struct sio_channel *ch = sio_channels_find(s->channels, msg->channel,
+							 msg->channel_len);
+	enum sio_history_gap gap = SIO_HISTORY_COVERED;
+
+	if (kind == SIO_RECOVER_NONE || c->close_code || !ch)
+		return;
+	c->positions = true;
+	if (kind == SIO_RECOVER_BAD)
+		gap = SIO_HISTORY_MISSED;
+	else if (kind == SIO_RECOVER_FROM)
+		gap = s->history ? sio_history_covers(s->history, ch->name, ch->name_len, &want,
+						      sio_clock_wall_ms())
+				 : SIO_HISTORY_NO_HISTORY;
+	if (gap == SIO_HISTORY_NO_HISTORY && s->history && !waiting(s, c, ch->name, ch->name_len) &&
+	    fetch(s, c, ch, &want) == 0)
+		return;
+	answer(s, c, ch, kind, &want, gap, NULL);
+}
+
 static void handle_message(struct sio_server *s, struct conn *c, const char *buf, size_t len)
 {
 	struct sio_proto_limits limits;
@@ -456,19 +832,26 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 		/* Only a backend's subscribe command puts a client there. */
 		if (is_private(s, msg.channel, msg.channel_len))
 			reject(s, c, SIO_PROTO_PRIVATE_CHANNEL_ERROR, "private channel");
-		else
+		else {
 			subscribe(s, c, msg.channel, msg.channel_len, true, true);
+			recover(s, c, &msg);
+		}
 		break;
 	case SIO_MSG_UNSUBSCRIBE:
 		subscribe(s, c, msg.channel, msg.channel_len, false, true);
 		break;
 	case SIO_MSG_PUBLISH: {
 		s->stats.published++;
+		c->said_s = s->idle_clock_s ? s->idle_clock_s : 1;
+		/* The mesh first: it numbers the message, its position here too. */
+		uint64_t seq = s->hooks.publish ? s->hooks.publish(s->hooks_arg, msg.channel,
+								   msg.channel_len, msg.data,
+								   msg.data_len)
+						: 0;
+		struct sio_pos pos = { .origin = s->id, .boot = s->boot, .seq = seq };
 		if (sio_server_relays(s))
-			sio_server_deliver(s, msg.channel, msg.channel_len, msg.data, msg.data_len);
-		if (s->hooks.publish)
-			s->hooks.publish(s->hooks_arg, msg.channel, msg.channel_len, msg.data,
-					 msg.data_len);
+			deliver(s, msg.channel, msg.channel_len, msg.data, msg.data_len, NULL,
+				seq ? &pos : NULL);
 		struct sio_appev ev = { .event = SIO_APPEV_MESSAGE, .channel = msg.channel,
 					.channel_len = msg.channel_len, .data = msg.data,
 					.data_len = msg.data_len };
@@ -1151,6 +1534,7 @@ static void established(struct sio_server *s, struct conn *c, struct lws *wsi)
 	c->wsi = wsi;
 	c->member.owner = c;
 	c->heard_s = s->idle_clock_s;
+	c->born_s = s->idle_clock_s;
 	c->serial = ++s->next_serial;
 	DL_APPEND(s->conns, c);
 	if (s->loop)
@@ -1196,6 +1580,8 @@ static void closed(struct sio_server *s, struct conn *c)
 		if (SIO_HASH_ADDED(c))
 			HASH_DEL(s->index, c);
 	}
+	if (c->pendings)
+		forget_pendings(s, c);
 	s->subscriptions -= c->member.count;
 	sio_channels_leave_all(s->channels, &c->member);
 	sio_sendq_clear(&c->queue);
@@ -1580,8 +1966,45 @@ static void on_interest(void *arg, const char *name, size_t len, int on)
 {
 	struct sio_server *s = arg;
 
+	/* A lingering history keeps the bus interest of its channel, so that
+	 * it stays whole: the mesh hears of it when the history goes. */
+	if (s->history && on && sio_history_has(s->history, name, len)) {
+		sio_history_open(s->history, name, len, sio_clock_wall_ms());
+		return;
+	}
+	if (s->history && on)
+		sio_history_open(s->history, name, len, sio_clock_wall_ms());
+	if (s->history && !on && sio_history_close(s->history, name, len, sio_clock_wall_ms()))
+		return;
 	if (s->hooks.interest)
 		s->hooks.interest(s->hooks_arg, name, len, on);
+}
+
+void sio_server_set_boot(struct sio_server *s, uint64_t boot) { s->boot = boot; }
+
+/* A new history with the settings' limits and rules; NULL when off or on
+ * error (err set then). */
+static struct sio_history *history_new(const struct sio_config *cfg, char *err, size_t errlen)
+{
+	struct sio_history_limits l = {
+		(uint64_t)cfg->serve.history_messages, (uint64_t)cfg->serve.history_bytes,
+		(uint64_t)cfg->serve.history_age * 1000,
+	};
+	struct sio_history *h;
+
+	*err = '\0';
+	if (!l.messages && !cfg->serve.history_rules.count)
+		return NULL;
+	if (!(h = sio_history_new(&l))) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->serve.history_rules.count; i++)
+		if (sio_history_rule(h, cfg->serve.history_rules.items[i], err, errlen)) {
+			sio_history_destroy(&h);
+			return NULL;
+		}
+	return h;
 }
 
 void sio_server_set_hooks(struct sio_server *s, const struct sio_server_hooks *hooks, void *arg)
@@ -1672,6 +2095,9 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	s->history = history_new(cfg, err, errlen);
+	if (!s->history && *err)
+		goto fail;
 	struct sio_load_limits limits = {
 		(uint64_t)cfg->serve.max_clients, (uint64_t)cfg->serve.high_clients,
 		(uint64_t)cfg->serve.low_enough,
@@ -1768,6 +2194,13 @@ void sio_server_destroy(struct sio_server **sp)
 		free(w);
 	}
 	sio_channels_destroy(&s->channels);
+	sio_history_destroy(&s->history);
+	while (s->pendings) {
+		struct pending *p = s->pendings;
+		s->pendings = p->next;
+		free(p->channel);
+		free(p);
+	}
 	sio_addrs_clear(&s->addrs);
 	free(s->id);
 	free(s->url);
@@ -1860,6 +2293,38 @@ static size_t count_conns(const struct sio_server *s)
 	return n;
 }
 
+size_t sio_server_shed(struct sio_server *s, size_t n, const char *url, uint32_t min_age_s)
+{
+	static const char lead[] = "rebalancing, try ";
+	char reason[124];
+	size_t done = 0;
+	struct conn *c;
+
+	/* Behind a load balancer, clients come back through it. */
+	if (*s->cfg.serve.public_url)
+		url = s->cfg.serve.public_url;
+	if (strlen(lead) + strlen(url) >= sizeof reason)
+		return 0;
+	snprintf(reason, sizeof reason, "%s%s", lead, url);
+	/* Those that recover lose nothing by the move: they go first; and
+	 * those that publish last, since what they send while the close is on
+	 * its way is dropped. Pass 0: recovering and quiet; 1: quiet; 2: any. */
+	for (int pass = 0; pass < 3; pass++)
+		DL_FOREACH(s->conns, c) {
+			bool quiet = !c->said_s || s->idle_clock_s - c->said_s > QUIET_S;
+			if (done >= n)
+				break;
+			int rank = !quiet ? 2 : c->positions ? 0 : 1;
+			if (c->close_code || !c->ready || rank != pass ||
+			    s->idle_clock_s - c->born_s < min_age_s)
+				continue;
+			conn_close(c, 1012 /* service restart */, reason, SIO_CLOSE_REBALANCE);
+			done++;
+		}
+	s->stats.rebalance_moved += done;
+	return done;
+}
+
 /* Closes clients at an even pace over the drain time, so that they come
  * back to the other instances spread out instead of all at once. */
 static void drain_tick(lws_sorted_usec_list_t *sul)
@@ -1923,6 +2388,12 @@ const struct sio_stats *sio_server_stats(struct sio_server *s)
 	st->channels = sio_channels_count(s->channels);
 	st->subscriptions = s->subscriptions;
 	st->queued_bytes = sio_frame_live_bytes();
+	struct sio_history_stats hs;
+	sio_history_stats(s->history, &hs);
+	st->history_channels = hs.channels;
+	st->history_messages = hs.messages;
+	st->history_bytes = hs.bytes;
+	st->history_evicted = hs.evicted;
 	if (s->hooks.stats)
 		s->hooks.stats(s->hooks_arg, st);
 	return st;

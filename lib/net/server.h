@@ -13,6 +13,8 @@
 
 #include "appmsg.h"
 #include "config.h"
+#include "histmsg.h"
+#include "history.h"
 #include "stats.h"
 
 struct sio_server;
@@ -29,9 +31,10 @@ struct sio_server_conn {
 
 /* What the instance around the server (the bus) wants to hear of. */
 struct sio_server_hooks {
-	/* A valid client message on a channel. */
-	void (*publish)(void *arg, const char *channel, size_t clen, const char *data,
-			size_t dlen);
+	/* A valid client message on a channel: its sequence on the mesh (its
+	 * position, with our id and boot), 0 when it has none. */
+	uint64_t (*publish)(void *arg, const char *channel, size_t clen, const char *data,
+			    size_t dlen);
 	/* The first local subscriber of a channel came (on), or the last went. */
 	void (*interest)(void *arg, const char *channel, size_t clen, bool on);
 	/* An event of this instance: HIGH_LOAD, OVER_LOAD, AVAILABLE, DRAIN. */
@@ -41,6 +44,11 @@ struct sio_server_hooks {
 	/* Whether another instance is NORMAL and takes clients (a HIGH one
 	 * then turns new clients away from its /accepting). */
 	bool (*room_elsewhere)(void *arg);
+	/* Asks the peers for their history of channel, for a recovering client
+	 * (the answer comes back by sio_server_history_fetched with id): how
+	 * many were asked. */
+	size_t (*fetch)(void *arg, uint64_t id, const char *channel, size_t clen,
+			const struct sio_history_want *want);
 	/* Adds what only the instance knows (bus counters) to the stats. */
 	void (*stats)(void *arg, struct sio_stats *stats);
 	/* An event of a connection for application backends: CONNECT,
@@ -76,6 +84,10 @@ void sio_server_reload(struct sio_server *server, const struct sio_config *cfg);
  * reloads included): the one place the instance and the server ask. */
 bool sio_server_relays(const struct sio_server *server);
 
+/* Closes up to n connections older than min_age_s, those that asked for
+ * recovery first, with 1012 and a reason naming url: how many. */
+size_t sio_server_shed(struct sio_server *server, size_t n, const char *url, uint32_t min_age_s);
+
 /* Stops taking clients and closes them with 1001, spread over drain_ms. */
 void sio_server_drain(struct sio_server *server);
 /* True once draining and every client is gone. */
@@ -85,6 +97,21 @@ bool sio_server_drained(const struct sio_server *server);
  * the default channel "" reaches every connection. */
 void sio_server_deliver(struct sio_server *server, const char *channel, size_t channel_len,
 			const char *data, size_t data_len);
+
+/* The same, with the message's position (history.h): kept in the channel's
+ * history, and shown to the connections that asked for positions; except,
+ * when not 0, is the counter of a connection that must not get it. */
+void sio_server_deliver_at(struct sio_server *server, const char *channel, size_t channel_len,
+			   const char *data, size_t data_len, const struct sio_pos *pos,
+			   uint64_t except);
+/* A peer's answer to a fetch. */
+void sio_server_history_fetched(struct sio_server *server, const struct sio_histrep *rep);
+/* Our answer to a peer's request, JSON text malloc'd; NULL when out of memory. */
+char *sio_server_history_answer(struct sio_server *server, const struct sio_histreq *req,
+				size_t *len);
+
+/* Our boot, in the positions of what our clients publish (the bus's). */
+void sio_server_set_boot(struct sio_server *server, uint64_t boot);
 
 /* The same, but for the connection n (its counter): the relay of a
  * backend's send_except. */

@@ -42,11 +42,11 @@ FUZZ_WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-pr
 # What each target compiles from lib/core/, and the pkg-config modules they use.
 FUZZ_fuzz_frame_LIB  := proto frame channels
 FUZZ_fuzz_frame_PKGS := jansson
-FUZZ_fuzz_bus_LIB    := busmsg event registry load proto frame
+FUZZ_fuzz_bus_LIB    := busmsg event registry load proto frame histmsg history
 FUZZ_fuzz_bus_PKGS   := jansson
 FUZZ_fuzz_app_LIB    := appmsg connid event proto frame
 FUZZ_fuzz_app_PKGS   := jansson
-FUZZ_fuzz_config_LIB := config cli settings strlist hostport load
+FUZZ_fuzz_config_LIB := config cli settings strlist hostport load history
 FUZZ_fuzz_config_PKGS := libconfig
 
 # Deferred (=): pkg-config is asked when a recipe runs, after fuzz-deps.

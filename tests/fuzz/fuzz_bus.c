@@ -11,7 +11,8 @@
  *     by sio_busmsg_topic.
  *
  * Then the input is a session of multipart messages, decoded by
- * sio_busmsg_pub_decode and sio_busmsg_inbox_decode as lib/net/bus.c does: messages separated by GS (0x1d),
+ * sio_busmsg_pub_decode and sio_busmsg_inbox_decode as lib/net/bus.c does (and
+ * a history request or answer as sio-serve reads it, histmsg.h): messages separated by GS (0x1d),
  * frames by RS (0x1e), neither valid in JSON. Controls update a registry
  * (heard, left, learn) under a clock that advances 100 ms a message and
  * expires silent peers; its invariants are checked after every message.
@@ -27,6 +28,7 @@
 #include <string.h>
 
 #include "busmsg.h"
+#include "histmsg.h"
 #include "frame.h"
 #include "load.h"
 #include "proto.h"
@@ -309,6 +311,32 @@ static void on_message(struct session *ss, const char **part, const size_t *plen
 			break;
 		case SIO_INBOX_ANNOUNCE:
 			CHECK_STR(in.url);
+			break;
+		case SIO_INBOX_HISTREQ: {
+			struct sio_histreq req;
+			if (sio_histmsg_request_decode(in.json, in.jlen, &req) == 0) {
+				CHECK(req.clen && !memchr(req.channel, '\0', req.clen));
+				CHECK_STR(req.inbox);
+				CHECK(req.want.n <= SIO_HISTORY_WANT_MAX);
+				sio_histmsg_request_free(&req);
+			}
+			break;
+		}
+		case SIO_INBOX_HISTREP: {
+			/* Each entry goes to a client as a channel's message. */
+			struct sio_histrep rep;
+			if (sio_histmsg_reply_decode(in.json, in.jlen, &rep) == 0) {
+				CHECK(rep.gap < SIO_HISTORY_GAP_COUNT);
+				for (size_t i = 0; i < rep.n; i++) {
+					CHECK(rep.e[i].seq > 0);
+					deliver("h", 1, rep.e[i].data, rep.e[i].len);
+				}
+				sio_histmsg_reply_free(&rep);
+			}
+			break;
+		}
+		case SIO_INBOX_COUNT:
+			CHECK(0);
 			break;
 		}
 		return;

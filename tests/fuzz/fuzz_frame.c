@@ -7,6 +7,8 @@
  *   - the data span of a publish is one JSON value equal to the parsed "data",
  *   - the frame built for it parses back to the same channel and data bytes.
  *
+ * A subscribe's recover member (sio_proto_recover) is read too.
+ *
  * Second, the input is a session: segments separated by RS (0x1e, never
  * valid in JSON), each one a selector byte then a frame. The selector's low
  * bits pick one of NMEMBERS connections, its high bit closes that connection
@@ -50,6 +52,17 @@ static void check_msg(const char *buf, size_t len, const struct sio_msg *msg)
 	if (msg->kind != SIO_MSG_READY) {
 		CHECK(msg->channel_len > 0 && msg->channel_len < MAX_CHANNEL_LENGTH);
 		CHECK(!memchr(msg->channel, '\0', msg->channel_len));
+	}
+	if (msg->kind == SIO_MSG_SUBSCRIBE) {
+		/* A recovering subscribe's position: whatever it holds, a kind,
+		 * and a bounded list of origins that are C strings. */
+		struct sio_history_want want;
+		enum sio_recover_kind kind = sio_proto_recover(msg, &want);
+		CHECK(kind >= SIO_RECOVER_NONE && kind <= SIO_RECOVER_BAD);
+		CHECK(want.n <= SIO_HISTORY_WANT_MAX);
+		for (size_t i = 0; i < want.n; i++)
+			CHECK(memchr(want.pos[i].origin, '\0', sizeof want.pos[i].origin) != NULL);
+		CHECK(kind != SIO_RECOVER_FROM || want.t || want.n);
 	}
 	if (msg->kind != SIO_MSG_PUBLISH) {
 		CHECK(msg->data == NULL && msg->data_len == 0);
