@@ -347,6 +347,7 @@ static const char *const inbox_names[] = {
 	[SIO_INBOX_BEAT] = "beat",
 	[SIO_INBOX_PUB] = "pub",
 	[SIO_INBOX_ANNOUNCE] = "announce",
+	[SIO_INBOX_LAG] = "lag",
 };
 /* Frames of each kind of inbox message. */
 static const size_t inbox_frames[] = {
@@ -354,11 +355,12 @@ static const size_t inbox_frames[] = {
 	[SIO_INBOX_BEAT] = 2,
 	[SIO_INBOX_PUB] = 4,
 	[SIO_INBOX_ANNOUNCE] = 2,
+	[SIO_INBOX_LAG] = 2,
 };
 
 const char *sio_busmsg_inbox_name(enum sio_inbox_kind kind)
 {
-	return kind <= SIO_INBOX_ANNOUNCE ? inbox_names[kind] : "?";
+	return kind <= SIO_INBOX_LAG ? inbox_names[kind] : "?";
 }
 
 static int decode_announce(const char *buf, size_t len, char *url)
@@ -377,17 +379,36 @@ static int decode_announce(const char *buf, size_t len, char *url)
 	return rc;
 }
 
+static int decode_lag(const char *buf, size_t len, struct sio_busmsg_inbox *m)
+{
+	json_t *o = json_loadb(buf, len, 0, NULL);
+	json_t *id = json_object_get(o, "id"), *rate = json_object_get(o, "rate");
+	int rc = -1;
+
+	if (json_is_object(o) && json_integer_value(json_object_get(o, "v")) == SIO_BUS_VERSION &&
+	    json_is_string(id) && json_string_length(id) > 0 &&
+	    json_string_length(id) < SIO_ID_MAX &&
+	    strlen(json_string_value(id)) == json_string_length(id) && json_is_integer(rate) &&
+	    json_integer_value(rate) >= 0) {
+		memcpy(m->id, json_string_value(id), json_string_length(id) + 1);
+		m->rate = (uint64_t)json_integer_value(rate);
+		rc = 0;
+	}
+	json_decref(o);
+	return rc;
+}
+
 int sio_busmsg_inbox_decode(const struct sio_busframe *f, size_t n,
 			    struct sio_busmsg_inbox *m, const char **why)
 {
 	size_t k;
 
 	memset(m, 0, sizeof *m);
-	for (k = 0; k <= SIO_INBOX_ANNOUNCE; k++)
+	for (k = 0; k <= SIO_INBOX_LAG; k++)
 		if (f[0].len == strlen(inbox_names[k]) &&
 		    !memcmp(f[0].data, inbox_names[k], f[0].len) && n == inbox_frames[k])
 			break;
-	if (k > SIO_INBOX_ANNOUNCE)
+	if (k > SIO_INBOX_LAG)
 		return why_fail(why, "unknown message");
 	m->kind = (enum sio_inbox_kind)k;
 	switch (m->kind) {
@@ -412,6 +433,10 @@ int sio_busmsg_inbox_decode(const struct sio_busframe *f, size_t n,
 		if (decode_announce(f[1].data, f[1].len, m->url))
 			return why_fail(why, "bad announcement");
 		return 0;
+	case SIO_INBOX_LAG:
+		if (decode_lag(f[1].data, f[1].len, m))
+			return why_fail(why, "bad lag report");
+		return 0;
 	}
 	return why_fail(why, "unknown message");
 }
@@ -430,6 +455,18 @@ void sio_busmsg_pub_frames(const char *channel, size_t clen, const char *data, s
 char *sio_busmsg_announce_encode(const char *url, size_t *len)
 {
 	json_t *o = json_pack("{s:i, s:s}", "v", SIO_BUS_VERSION, "url", url ? url : "");
+	char *json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	if (json && len)
+		*len = strlen(json);
+	return json;
+}
+
+char *sio_busmsg_lag_encode(const char *id, uint64_t rate, size_t *len)
+{
+	json_t *o = json_pack("{s:i, s:s, s:I}", "v", SIO_BUS_VERSION, "id", id,
+			      "rate", (json_int_t)rate);
 	char *json = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);

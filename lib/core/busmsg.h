@@ -38,6 +38,10 @@
  *            the channel holds no NUL, data is one JSON value
  *   announce [ "announce" ] [ JSON { "v", "url" } ]
  *            an announcer's URL for clients the instance refuses ("": none)
+ *   lag      [ "lag" ] [ JSON { "v", "id", "rate" } ]
+ *            from instance "id", behind on our relayed messages: of those it
+ *            took "rate" a second lately, and skipped the rest; the origin
+ *            paces its publishers to what its peers take
  */
 #ifndef SIO_BUSMSG_H
 #define SIO_BUSMSG_H
@@ -152,6 +156,7 @@ enum sio_inbox_kind {
 	SIO_INBOX_BEAT,
 	SIO_INBOX_PUB,
 	SIO_INBOX_ANNOUNCE,
+	SIO_INBOX_LAG,
 };
 
 /* The first frame of an inbox message of that kind. */
@@ -167,6 +172,8 @@ struct sio_busmsg_inbox {
 	const char *data;
 	size_t dlen;
 	char url[SIO_ENDPOINT_MAX];  /* announce */
+	char id[SIO_ID_MAX];         /* lag: who is behind */
+	uint64_t rate;               /* lag: what it takes of ours, a second */
 };
 
 /* frames[0] to frames[n - 1], n at least 1: 0, or -1 with *why set. */
@@ -180,5 +187,7 @@ void sio_busmsg_pub_frames(const char *channel, size_t clen, const char *data, s
 
 /* The JSON frame of an announce message, malloc'd; NULL when out of memory. */
 char *sio_busmsg_announce_encode(const char *url, size_t *len);
+/* The JSON frame of a lag message, malloc'd; NULL when out of memory. */
+char *sio_busmsg_lag_encode(const char *id, uint64_t rate, size_t *len);
 
 #endif

@@ -18,6 +18,8 @@ enum sio_event {
 	SIO_EV_LEAVE,
 	SIO_EV_DRAIN,
 	SIO_EV_RELOAD,     /* counted by the instance, never on the bus */
+	SIO_EV_LAGGING,    /* behind on relayed messages: shedding them */
+	SIO_EV_CAUGHT_UP,  /* no longer */
 	SIO_EV_COUNT,
 };
 

@@ -777,6 +777,10 @@ static void on_inbox(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 		if (b->hooks.announced)
 			b->hooks.announced(b->arg, m.url);
 		break;
+	case SIO_INBOX_LAG:
+		if (b->hooks.lag)
+			b->hooks.lag(b->arg, m.id, m.rate);
+		break;
 	}
 }
 
@@ -795,6 +799,20 @@ void sio_bus_announce(struct sio_bus *b, const char *url)
 		if (ps)
 			send_inbox(ps->sock, SIO_INBOX_ANNOUNCE, json, len);
 	}
+	free(json);
+}
+
+void sio_bus_lag(struct sio_bus *b, const char *origin, uint64_t rate)
+{
+	const struct sio_peer *p = sio_registry_find(&b->reg, origin);
+	size_t len;
+
+	if (!p || !p->alive || !*p->status.inbox)
+		return;
+	struct pusher *ps = pusher_for(b, p->status.inbox);
+	char *json = ps ? sio_busmsg_lag_encode(b->id, rate, &len) : NULL;
+	if (json)
+		send_inbox(ps->sock, SIO_INBOX_LAG, json, len);
 	free(json);
 }
 

@@ -37,6 +37,9 @@ struct sio_bus_hooks {
 	void (*announced)(void *arg, const char *url);
 	/* An application backend's attach or detach (instances only). */
 	void (*attach)(void *arg, const struct sio_appattach *a);
+	/* Instance id is behind on our relayed messages: it took rate of them
+	 * a second lately (instances only). */
+	void (*lag)(void *arg, const char *id, uint64_t rate);
 	/* A backend's command; c NULL and why set when it was malformed. */
 	void (*command)(void *arg, const struct sio_appcmd *c, const char *why);
 };
@@ -107,6 +110,10 @@ void sio_bus_interest(struct sio_bus *bus, const char *channel, size_t clen, boo
  * whole mesh. -1 when no instance is known yet. */
 int sio_bus_inject(struct sio_bus *bus, const char *channel, size_t clen,
 		   const char *data, size_t dlen);
+
+/* Tells the instance origin (an id) that we are behind on its relayed
+ * messages and took rate of them a second: it paces its publishers. */
+void sio_bus_lag(struct sio_bus *bus, const char *origin, uint64_t rate);
 
 /* A seed given after start (reload): connects to it if it is new. */
 void sio_bus_add_seed(struct sio_bus *bus, const char *endpoint);

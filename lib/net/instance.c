@@ -7,8 +7,22 @@
 #include "bus.h"
 #include "connid.h"
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
+#include "pace.h"
 #include "server.h"
+
+/* How often a peer behind on our messages hears of it, at most. */
+#define LAG_REPORT_MS 250
+/* Origins whose relayed messages are counted for lag reports: a flood of
+ * made-up origins must not grow the table without end. */
+#define MAX_ORIGINS 4096
+
+struct origin {            /* relayed messages from one instance, this report's */
+	char *id;
+	uint64_t taken, shed;
+	UT_hash_handle hh;
+};
 
 struct sio_instance {
 	struct sio_server *server;
@@ -20,7 +34,76 @@ struct sio_instance {
 	uint64_t started_ms, dead_after_ms;
 	char bind[SIO_ENDPOINT_MAX];
 	const struct sio_stats *last;
+	struct origin *origins;
+	uint64_t report_ms;          /* the last round of lag reports */
+	struct sio_pace pace;        /* what peers behind on ours take */
+	uint32_t paced_at;           /* the pace given to the server */
 };
+
+static struct origin *origin_of(struct sio_instance *in, const char *id)
+{
+	struct origin *o = NULL;
+
+	HASH_FIND_STR(in->origins, id, o);
+	if (o || HASH_COUNT(in->origins) >= MAX_ORIGINS)
+		return o;
+	o = calloc(1, sizeof *o);
+	if (!o || !(o->id = strdup(id))) {
+		free(o);
+		return NULL;
+	}
+	HASH_ADD_KEYPTR(hh, in->origins, o->id, strlen(o->id), o);
+	if (!SIO_HASH_ADDED(o)) {
+		free(o->id);
+		free(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Every origin we shed from hears what we took of it a second, and paces
+ * its publishers to that: the mesh's TCP. The table starts afresh each
+ * round, so it holds only the origins heard lately. */
+static void report_lag(struct sio_instance *in, uint64_t now)
+{
+	struct origin *o, *tmp;
+	uint64_t span = now - in->report_ms;
+
+	if (span < LAG_REPORT_MS)
+		return;
+	in->report_ms = now;
+	HASH_ITER(hh, in->origins, o, tmp) {
+		if (o->shed)
+			sio_bus_lag(in->bus, o->id, o->taken * 1000 / span);
+		HASH_DEL(in->origins, o);
+		free(o->id);
+		free(o);
+	}
+}
+
+static void on_lag(void *arg, const char *id, uint64_t rate)
+{
+	struct sio_instance *in = arg;
+	bool was = in->pace.rate > 0;
+
+	sio_pace_report(&in->pace, sio_clock_ms(), rate);
+	if (!was)
+		sio_log(SIO_LOG_INFO, "PACED", "id=%s peer=%s rate=%llu why=\"a peer is behind on our messages\"",
+			sio_server_id(in->server), id, (unsigned long long)rate);
+}
+
+/* The pace follows the reports; the server reads its publishers at it. */
+static void apply_pace(struct sio_instance *in, uint64_t now)
+{
+	uint32_t rate = sio_pace_rate(&in->pace, now);
+
+	if (rate == in->paced_at)
+		return;
+	if (!rate)
+		sio_log(SIO_LOG_INFO, "UNPACED", "id=%s", sio_server_id(in->server));
+	in->paced_at = rate;
+	sio_server_pace(in->server, rate);
+}
 
 static void on_publish(void *arg, const char *channel, size_t clen, const char *data, size_t dlen)
 {
@@ -88,6 +171,8 @@ static void on_relay(void *arg, const char *channel, size_t clen, const char *da
 	struct sio_instance *in = arg;
 	struct sio_connid except;
 
+	uint64_t skip = 0;
+
 	if (meta->flags & SIO_RELAY_NO_CLIENTS)
 		return;
 	/* A backend's send_except: the one connection it names is skipped,
@@ -95,9 +180,13 @@ static void on_relay(void *arg, const char *channel, size_t clen, const char *da
 	if (meta->except && !sio_connid_parse(meta->except, meta->except_len, &except) &&
 	    !strcmp(except.instance, sio_server_id(in->server)) &&
 	    except.boot == sio_bus_boot(in->bus))
-		sio_server_deliver_except(in->server, channel, clen, data, dlen, except.n);
-	else
-		sio_server_deliver(in->server, channel, clen, data, dlen);
+		skip = except.n;
+	bool taken = sio_server_deliver_relayed(in->server, channel, clen, data, dlen, skip);
+	struct origin *o = origin_of(in, meta->origin);
+	if (o) {
+		o->taken += taken;
+		o->shed += !taken;
+	}
 }
 
 static void on_app_event(void *arg, const struct sio_server_conn *conn,
@@ -181,6 +270,8 @@ static void bus_tick(void *arg)
 
 	bus_ready(in);
 	sio_bus_tick(in->bus, sio_clock_ms());
+	report_lag(in, sio_clock_ms());
+	apply_pace(in, sio_clock_ms());
 	if (in->apps)
 		sio_apps_tick(in->apps, sio_clock_ms());
 	bus_ready(in);
@@ -222,7 +313,7 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 	struct sio_bus_hooks bus_hooks = {
 		.relay = on_relay, .inject = on_inject, .event = on_mesh_event,
 		.status = fill_status, .announced = on_announced,
-		.attach = on_attach, .command = on_command,
+		.attach = on_attach, .command = on_command, .lag = on_lag,
 	};
 	in->bus = sio_bus_new(&opt, &bus_hooks, in, err, errlen);
 	if (!in->bus)
@@ -281,6 +372,12 @@ void sio_instance_destroy(struct sio_instance **ip)
 	sio_apps_destroy(&in->apps);
 	sio_server_destroy(&in->server);
 	sio_bus_destroy(&in->bus);
+	struct origin *o, *tmp;
+	HASH_ITER(hh, in->origins, o, tmp) {
+		HASH_DEL(in->origins, o);
+		free(o->id);
+		free(o);
+	}
 	free(in);
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -28,6 +29,7 @@
 #include "bucket.h"
 #include "rate.h"
 #include "sendq.h"
+#include "shed.h"
 #include "tls.h"
 #include "utf8.h"
 #include "wsframe.h"
@@ -44,6 +46,16 @@ _Static_assert(SIO_FRAME_HEADROOM >= SIO_WSFRAME_MAX_HEADER,
 #define CLOSE_GRACE_S 3
 /* How often connections held back by the rate limit are looked at. */
 #define RESUME_TICK_MS 10
+/* Relayed messages a channel's readers may have queued before the next is
+ * skipped (see shed.h): at most about twice this many wait for a reader. */
+#define SHED_DEPTH 128
+/* CAUGHT_UP once nothing was shed for this long: the hysteresis that keeps
+ * LAGGING and CAUGHT_UP from flapping. */
+#define CAUGHT_UP_MS 1000
+/* The loop is busy when it spent this share of a window working rather
+ * than waiting for work: only then is a backlog the instance's own. */
+#define BUSY_WINDOW_NS 200000000ULL
+#define BUSY_SHARE 0.7
 
 /* Per connection, so kept small: 19,500 of them fill an instance. */
 struct conn {
@@ -58,6 +70,7 @@ struct conn {
 	uint32_t discarded;          /* bytes of an over-long message skipped so far */
 	uint32_t heard_s;            /* idle clock (seconds) when last heard from */
 	uint32_t close_by_s;         /* idle clock by which a close must be done */
+	uint32_t progress_s;         /* idle clock when its queue last moved (or filled from empty) */
 	struct sio_rate rejects;
 	struct sio_bucket messages;  /* the per-connection rate limit */
 	struct conn *paused_next;    /* in the server's list of held-back ones */
@@ -74,6 +87,7 @@ struct conn {
 	bool ping_due;               /* a ping waits for the next writable turn */
 	bool pinged;                 /* a ping went out since it was last heard */
 	bool rate_logged;            /* its first pause was logged */
+	bool pace_held;              /* its last publish found the mesh's pace spent */
 	/* For application backends, from CLIENT_READY on: in the server's
 	 * index by serial (the n of its id), and what ADOPT repeats. */
 	uint16_t peer_code;          /* the client's close code; 0: none heard */
@@ -148,6 +162,18 @@ struct sio_server {
 	struct conn *paused;         /* connections the rate limit holds back */
 	lws_sorted_usec_list_t paused_sul;
 	size_t rx_reserved;          /* bytes held by messages arriving in pieces */
+	/* Behind on relayed messages (DESIGN §7): shedding since lag_since_ms,
+	 * the last one shed at shed_ms. */
+	bool lagging;
+	uint64_t lag_since_ms, shed_ms;
+	uint64_t lag_shed_start;     /* sio_shed_total when LAGGING was said */
+	struct sio_shed default_shed; /* the default channel's (it has no sio_channel) */
+	ev_prepare before_wait;      /* the loop's share of time at work */
+	ev_check after_wait;
+	uint64_t woke_ns, window_ns, work_ns;
+	bool busy;                   /* in the last window, or no libev to tell */
+	uint32_t pace_rate;          /* publishes a second the mesh takes; 0: no pace */
+	struct sio_bucket pace;
 	struct sio_rate refuse_log;
 	char close_reason[124];      /* a close frame holds 123 bytes of reason */
 };
@@ -210,21 +236,41 @@ static void conn_close(struct conn *c, uint16_t code, const char *reason,
 	c->close_by_s = c->server->idle_clock_s + CLOSE_GRACE_S + 1;
 }
 
+static void slow_consumer(struct sio_server *s, struct conn *c, const char *why)
+{
+	if (sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
+		sio_log(SIO_LOG_WARN, "SLOW_CONSUMER", "id=%s conn=%llu queued=%u bytes=%zu why=\"%s\"",
+			s->id, c->serial, c->queue.count, c->queue.bytes, why);
+	conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer", SIO_CLOSE_SLOW);
+}
+
 static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 {
 	if (c->close_code)
 		return;
 	bool was_empty = sio_sendq_empty(&c->queue);
-	switch (sio_sendq_push(&c->queue, f, (uint32_t)s->cfg.serve.max_queue_frames,
-			       (size_t)s->cfg.serve.max_queue_bytes)) {
+	uint32_t max_frames = (uint32_t)s->cfg.serve.max_queue_frames;
+	size_t max_bytes = (size_t)s->cfg.serve.max_queue_bytes;
+	enum sio_sendq_result r = sio_sendq_push(&c->queue, f, max_frames, max_bytes);
+
+	/* Full while the instance itself is behind: the reader is not to
+	 * blame, its oldest frames go (counted), and it stays. */
+	while (r == SIO_SENDQ_FULL && s->lagging && !sio_sendq_empty(&c->queue)) {
+		sio_sendq_pop(&c->queue);
+		s->stats.frames_shed++;
+		r = sio_sendq_push(&c->queue, f, max_frames, max_bytes);
+	}
+	switch (r) {
 	case SIO_SENDQ_OK:
-		if (was_empty)
+		if (was_empty) {
+			c->progress_s = s->idle_clock_s;
 			lws_callback_on_writable(c->wsi);
+		}
 		break;
 	case SIO_SENDQ_FULL:
-		sio_log(SIO_LOG_WARN, "SLOW_CONSUMER", "id=%s conn=%llu queued=%u bytes=%zu",
-			s->id, c->serial, c->queue.count, c->queue.bytes);
-		conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "send queue full", SIO_CLOSE_SLOW);
+		/* Full while the instance keeps up: it reads slower than its
+		 * messages come. */
+		slow_consumer(s, c, "send queue full");
 		break;
 	case SIO_SENDQ_NOMEM:
 		sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s conn=%llu what=send_queue",
@@ -234,17 +280,90 @@ static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 	}
 }
 
-static void deliver(struct sio_server *s, const char *channel, size_t channel_len,
-		    const char *data, size_t data_len, const struct conn *skip)
+static void lagging(struct sio_server *s, uint64_t now)
+{
+	s->shed_ms = now;
+	if (s->lagging)
+		return;
+	s->lagging = true;
+	s->lag_since_ms = now;
+	s->lag_shed_start = s->stats.relay_shed;
+	s->stats.events[SIO_EV_LAGGING]++;
+	sio_log(SIO_LOG_WARN, "LAGGING", "id=%s clients=%llu shed=%llu why=\"behind on relayed messages\"",
+		s->id, (unsigned long long)s->load.clients,
+		(unsigned long long)(s->stats.relay_shed + s->stats.frames_shed));
+	if (s->hooks.event)
+		s->hooks.event(s->hooks_arg, SIO_EV_LAGGING);
+}
+
+static void caught_up(struct sio_server *s, uint64_t now)
+{
+	if (!s->lagging || now - s->shed_ms < CAUGHT_UP_MS)
+		return;
+	s->lagging = false;
+	s->stats.events[SIO_EV_CAUGHT_UP]++;
+	sio_log(SIO_LOG_INFO, "CAUGHT_UP", "id=%s lagged_ms=%llu shed=%llu", s->id,
+		(unsigned long long)(s->shed_ms - s->lag_since_ms),
+		(unsigned long long)(s->stats.relay_shed - s->lag_shed_start));
+	if (s->hooks.event)
+		s->hooks.event(s->hooks_arg, SIO_EV_CAUGHT_UP);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Time from a wakeup to the next wait is work, preemption by other
+ * processes included: a starved instance is as behind as a busy one. */
+static void on_before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct sio_server *s = (struct sio_server *)((char *)w - offsetof(struct sio_server, before_wait));
+	uint64_t now = now_ns();
+
+	(void)loop;
+	(void)revents;
+	if (s->woke_ns)
+		s->work_ns += now - s->woke_ns;
+	if (now - s->window_ns >= BUSY_WINDOW_NS) {
+		s->busy = (double)s->work_ns >= BUSY_SHARE * (double)(now - s->window_ns);
+		s->window_ns = now;
+		s->work_ns = 0;
+	}
+}
+
+static void on_after_wait(struct ev_loop *loop, ev_check *w, int revents)
+{
+	struct sio_server *s = (struct sio_server *)((char *)w - offsetof(struct sio_server, after_wait));
+
+	(void)loop;
+	(void)revents;
+	s->woke_ns = now_ns();
+}
+
+/* Returns false when a relayed message was shed rather than delivered. */
+static bool deliver(struct sio_server *s, const char *channel, size_t channel_len,
+		    const char *data, size_t data_len, const struct conn *skip, bool relayed)
 {
 	struct sio_channel *ch = NULL;
 
 	if (channel_len) {
 		ch = sio_channels_find(s->channels, channel, channel_len);
 		if (!ch)
-			return;
+			return true;
 	} else if (!s->conns) {
-		return;
+		return true;
+	}
+	struct sio_shed *shed = ch ? &ch->shed : &s->default_shed;
+	/* Only a busy instance sheds: an idle one with a backlog has readers
+	 * that do not read, which the slow-consumer rules are for. */
+	if (relayed && s->busy && !sio_shed_admit(shed, SHED_DEPTH)) {
+		s->stats.relay_shed++;
+		lagging(s, sio_clock_ms());
+		return false;
 	}
 	struct sio_frame *f = ch ? sio_proto_frame_from_head(ch->head, ch->head_len, data, data_len)
 				 : sio_proto_frame_from_head(SIO_PROTO_DEFAULT_HEAD,
@@ -252,7 +371,7 @@ static void deliver(struct sio_server *s, const char *channel, size_t channel_le
 							     data, data_len);
 	if (!f) {
 		sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s what=frame bytes=%zu", s->id, data_len);
-		return;
+		return true;
 	}
 	if (ch) {
 		struct sio_member *m;
@@ -266,14 +385,19 @@ static void deliver(struct sio_server *s, const char *channel, size_t channel_le
 			if (c != skip)
 				enqueue(s, c, f);
 	}
+	/* Every message counts towards the backlog (a local publisher's as
+	 * well); only relayed ones are ever skipped. */
+	sio_shed_taken(shed, f, f->refs - 1, SHED_DEPTH);
 	sio_frame_unref(&f);
+	return true;
 }
 
 void sio_server_deliver(struct sio_server *s, const char *channel, size_t channel_len,
 			const char *data, size_t data_len)
 {
-	deliver(s, channel, channel_len, data, data_len, NULL);
+	deliver(s, channel, channel_len, data, data_len, NULL, false);
 }
+
 
 /* A ready connection by its serial, closing or not; NULL when gone. */
 static struct conn *find_ready(struct sio_server *s, uint64_t n)
@@ -296,7 +420,14 @@ static struct conn *find_conn(struct sio_server *s, uint64_t n)
 void sio_server_deliver_except(struct sio_server *s, const char *channel, size_t channel_len,
 			       const char *data, size_t data_len, uint64_t n)
 {
-	deliver(s, channel, channel_len, data, data_len, n ? find_ready(s, n) : NULL);
+	deliver(s, channel, channel_len, data, data_len, n ? find_ready(s, n) : NULL, false);
+}
+
+bool sio_server_deliver_relayed(struct sio_server *s, const char *channel, size_t channel_len,
+				const char *data, size_t data_len, uint64_t except)
+{
+	return deliver(s, channel, channel_len, data, data_len,
+		       except ? find_ready(s, except) : NULL, true);
 }
 
 static void conn_info(struct conn *c, struct sio_server_conn *out)
@@ -338,6 +469,7 @@ static void report_suppressed(struct sio_server *s, uint32_t suppressed)
 
 void sio_server_tick(struct sio_server *s)
 {
+	caught_up(s, sio_clock_ms());
 	/* A flood that stopped still owes its summary line. */
 	if (s->reject_log.suppressed && sio_clock_ms() - s->reject_log.window_start_ms >= 1000) {
 		report_suppressed(s, s->reject_log.suppressed);
@@ -464,6 +596,11 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 		break;
 	case SIO_MSG_PUBLISH: {
 		s->stats.published++;
+		/* A peer behind on our messages: publishers are read at the pace
+		 * the mesh takes (limit_rate pauses this one). */
+		if (s->pace_rate &&
+		    !sio_bucket_take(&s->pace, sio_clock_ms(), s->pace_rate, s->pace_rate / 10 + 1))
+			c->pace_held = true;
 		if (sio_server_relays(s))
 			sio_server_deliver(s, msg.channel, msg.channel_len, msg.data, msg.data_len);
 		if (s->hooks.publish)
@@ -583,10 +720,14 @@ static void resume_tick(lws_sorted_usec_list_t *sul)
 	uint64_t now = sio_clock_ms();
 	struct conn *c, *tmp;
 
+	bool paced = s->pace_rate &&
+		     !sio_bucket_ready(&s->pace, now, s->pace_rate, s->pace_rate / 10 + 1);
 	LL_FOREACH_SAFE2(s->paused, c, tmp, paused_next) {
 		if (s->cfg.serve.rate_limit &&
 		    !sio_bucket_ready(&c->messages, now, (uint32_t)s->cfg.serve.rate_limit,
 				      (uint32_t)s->cfg.serve.rate_burst))
+			continue;
+		if (paced)
 			continue;
 		LL_DELETE2(s->paused, c, paused_next);
 		c->paused = false;
@@ -604,18 +745,27 @@ static void resume_tick(lws_sorted_usec_list_t *sul)
  * socket and TCP pushes back, so nothing it sent is lost. */
 static void limit_rate(struct sio_server *s, struct conn *c)
 {
-	if (!s->cfg.serve.rate_limit || c->paused || c->close_code ||
-	    sio_bucket_take(&c->messages, sio_clock_ms(), (uint32_t)s->cfg.serve.rate_limit,
-			    (uint32_t)s->cfg.serve.rate_burst))
+	bool paced = c->pace_held;
+
+	c->pace_held = false;
+	if (c->paused || c->close_code)
 		return;
-	s->stats.rate_limited++;
+	if (!s->cfg.serve.rate_limit ||
+	    sio_bucket_take(&c->messages, sio_clock_ms(), (uint32_t)s->cfg.serve.rate_limit,
+			    (uint32_t)s->cfg.serve.rate_burst)) {
+		if (!paced)
+			return;
+		s->stats.paced++;
+	} else {
+		s->stats.rate_limited++;
+	}
 	/* Once per connection: the counter tells how often after that. */
-	if (!c->rate_logged &&
+	if (!paced && !c->rate_logged &&
 	    sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
 		sio_log(SIO_LOG_INFO, "RATE_LIMITED", "id=%s conn=%llu rate=%lld burst=%lld",
 			s->id, c->serial, (long long)s->cfg.serve.rate_limit,
 			(long long)s->cfg.serve.rate_burst);
-	c->rate_logged = true;
+	c->rate_logged |= !paced;
 	if (!s->paused)
 		lws_sul_schedule(s->context, 0, &s->paused_sul, resume_tick,
 				 RESUME_TICK_MS * LWS_US_PER_MS);
@@ -1073,6 +1223,7 @@ static int writeable(struct sio_server *s, struct conn *c)
 		}
 		s->stats.frames_out += n;
 		s->stats.writes_out++;
+		c->progress_s = s->idle_clock_s;
 		while (n--)
 			sio_sendq_pop(&c->queue);
 		if (lws_send_pipe_choked(c->wsi))
@@ -1535,6 +1686,7 @@ static void idle_tick(lws_sorted_usec_list_t *sul)
 	uint32_t now = ++s->idle_clock_s;
 	uint32_t ping_after = (uint32_t)s->cfg.serve.ping_interval;
 	uint32_t close_after = (uint32_t)s->cfg.serve.idle_timeout;
+	uint32_t slow_after = (uint32_t)s->cfg.serve.slow_consumer_after;
 	struct conn *c;
 
 	lws_sul_schedule(s->context, 0, &s->idle_sul, idle_tick, LWS_US_PER_SEC);
@@ -1549,7 +1701,12 @@ static void idle_tick(lws_sorted_usec_list_t *sul)
 		}
 		/* A second apart: a subscriber fed more often keeps its ring. */
 		sio_sendq_trim(&c->queue);
-		if (close_after && quiet >= close_after) {
+		/* Frames wait and none went out for slow_after: its socket does
+		 * not drain, the client does not read. A client that reads, however
+		 * far behind its instance is, moves its queue every turn. */
+		if (slow_after && !sio_sendq_empty(&c->queue) && now - c->progress_s >= slow_after) {
+			slow_consumer(s, c, "not reading");
+		} else if (close_after && quiet >= close_after) {
 			conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "idle timeout", SIO_CLOSE_IDLE);
 		} else if (ping_after && quiet >= ping_after && !c->pinged) {
 			c->pinged = true;
@@ -1701,7 +1858,16 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 		info.foreign_loops = loops;
 		s->context = lws_create_context(&info);
 	}
-	if (!s->context) {
+	if (s->context) {
+		ev_prepare_init(&s->before_wait, on_before_wait);
+		ev_prepare_start(s->loop, &s->before_wait);
+		ev_unref(s->loop);
+		ev_check_init(&s->after_wait, on_after_wait);
+		ev_check_start(s->loop, &s->after_wait);
+		ev_unref(s->loop);
+		s->window_ns = now_ns();
+	} else {
+		s->busy = true;
 		/* Without the libev plugin of lws, poll() it is. */
 		if (s->loop) {
 			sio_log(SIO_LOG_WARN, NULL, "libev event loop unavailable, using poll()");
@@ -1743,14 +1909,22 @@ void sio_server_destroy(struct sio_server **sp)
 				lws_set_opaque_user_data(w->wsi, NULL);
 		lws_context_destroy(s->context);
 	}
-	if (s->loop)
+	if (s->loop) {
+		if (ev_is_active(&s->before_wait)) {
+			ev_ref(s->loop);
+			ev_prepare_stop(s->loop, &s->before_wait);
+			ev_ref(s->loop);
+			ev_check_stop(s->loop, &s->after_wait);
+		}
 		ev_loop_destroy(s->loop);
+	}
 	while (s->watches) {
 		struct watch *w = s->watches;
 		s->watches = w->next;
 		free(w);
 	}
 	sio_channels_destroy(&s->channels);
+	sio_shed_clear(&s->default_shed);
 	sio_addrs_clear(&s->addrs);
 	free(s->id);
 	free(s->url);
@@ -1906,6 +2080,7 @@ const struct sio_stats *sio_server_stats(struct sio_server *s)
 	st->channels = sio_channels_count(s->channels);
 	st->subscriptions = s->subscriptions;
 	st->queued_bytes = sio_frame_live_bytes();
+	st->lagging = s->lagging;
 	if (s->hooks.stats)
 		s->hooks.stats(s->hooks_arg, st);
 	return st;
@@ -2006,3 +2181,10 @@ void sio_server_foreach_conn(struct sio_server *s,
 		fn(arg, &info);
 	}
 }
+
+void sio_server_pace(struct sio_server *s, uint32_t rate)
+{
+	s->pace_rate = rate;
+}
+
+bool sio_server_lagging(const struct sio_server *s) { return s->lagging; }
