@@ -236,6 +236,54 @@ static void conn_close(struct conn *c, uint16_t code, const char *reason,
 	c->close_by_s = c->server->idle_clock_s + CLOSE_GRACE_S + 1;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Time from a wakeup to the next wait is work, preemption by other
+ * processes included: a starved instance is as behind as a busy one. */
+static void on_before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct sio_server *s = (struct sio_server *)((char *)w - offsetof(struct sio_server, before_wait));
+	uint64_t now = now_ns();
+
+	(void)loop;
+	(void)revents;
+	if (s->woke_ns)
+		s->work_ns += now - s->woke_ns;
+	if (now - s->window_ns >= BUSY_WINDOW_NS) {
+		s->busy = (double)s->work_ns >= BUSY_SHARE * (double)(now - s->window_ns);
+		s->window_ns = now;
+		s->work_ns = 0;
+	}
+}
+
+static void on_after_wait(struct ev_loop *loop, ev_check *w, int revents)
+{
+	struct sio_server *s = (struct sio_server *)((char *)w - offsetof(struct sio_server, after_wait));
+
+	(void)loop;
+	(void)revents;
+	s->woke_ns = now_ns();
+}
+
+/* Behind now: the last window was busy, or this one is so far (a burst
+ * that began since shows here first, the work under way included). */
+static bool behind(struct sio_server *s)
+{
+	if (s->busy)
+		return true;
+	uint64_t now = now_ns(), span = now - s->window_ns;
+	uint64_t work = s->work_ns + (s->woke_ns ? now - s->woke_ns : 0);
+	return span >= BUSY_WINDOW_NS / 10 && (double)work >= BUSY_SHARE * (double)span;
+}
+
+static void lagging(struct sio_server *s, uint64_t now);
+
 static void slow_consumer(struct sio_server *s, struct conn *c, const char *why)
 {
 	if (sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
@@ -255,6 +303,8 @@ static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 
 	/* Full while the instance itself is behind: the reader is not to
 	 * blame, its oldest frames go (counted), and it stays. */
+	if (r == SIO_SENDQ_FULL && !s->lagging && behind(s))
+		lagging(s, sio_clock_ms());
 	while (r == SIO_SENDQ_FULL && s->lagging && !sio_sendq_empty(&c->queue)) {
 		sio_sendq_pop(&c->queue);
 		s->stats.frames_shed++;
@@ -309,41 +359,6 @@ static void caught_up(struct sio_server *s, uint64_t now)
 		s->hooks.event(s->hooks_arg, SIO_EV_CAUGHT_UP);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-/* Time from a wakeup to the next wait is work, preemption by other
- * processes included: a starved instance is as behind as a busy one. */
-static void on_before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
-{
-	struct sio_server *s = (struct sio_server *)((char *)w - offsetof(struct sio_server, before_wait));
-	uint64_t now = now_ns();
-
-	(void)loop;
-	(void)revents;
-	if (s->woke_ns)
-		s->work_ns += now - s->woke_ns;
-	if (now - s->window_ns >= BUSY_WINDOW_NS) {
-		s->busy = (double)s->work_ns >= BUSY_SHARE * (double)(now - s->window_ns);
-		s->window_ns = now;
-		s->work_ns = 0;
-	}
-}
-
-static void on_after_wait(struct ev_loop *loop, ev_check *w, int revents)
-{
-	struct sio_server *s = (struct sio_server *)((char *)w - offsetof(struct sio_server, after_wait));
-
-	(void)loop;
-	(void)revents;
-	s->woke_ns = now_ns();
-}
-
 /* Returns false when a relayed message was shed rather than delivered. */
 static bool deliver(struct sio_server *s, const char *channel, size_t channel_len,
 		    const char *data, size_t data_len, const struct conn *skip, bool relayed)
@@ -360,7 +375,7 @@ static bool deliver(struct sio_server *s, const char *channel, size_t channel_le
 	struct sio_shed *shed = ch ? &ch->shed : &s->default_shed;
 	/* Only a busy instance sheds: an idle one with a backlog has readers
 	 * that do not read, which the slow-consumer rules are for. */
-	if (relayed && s->busy && !sio_shed_admit(shed, SHED_DEPTH)) {
+	if (relayed && !sio_shed_admit(shed, SHED_DEPTH) && behind(s)) {
 		s->stats.relay_shed++;
 		lagging(s, sio_clock_ms());
 		return false;
