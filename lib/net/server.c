@@ -71,6 +71,7 @@ struct conn {
 	uint32_t heard_s;            /* idle clock (seconds) when last heard from */
 	uint32_t close_by_s;         /* idle clock by which a close must be done */
 	uint32_t progress_s;         /* idle clock when its queue last moved (or filled from empty) */
+	uint32_t overflow_s;         /* idle clock when its queue overflowed, with overflowing */
 	struct sio_rate rejects;
 	struct sio_bucket messages;  /* the per-connection rate limit */
 	struct conn *paused_next;    /* in the server's list of held-back ones */
@@ -88,6 +89,7 @@ struct conn {
 	bool pinged;                 /* a ping went out since it was last heard */
 	bool rate_logged;            /* its first pause was logged */
 	bool pace_held;              /* its last publish found the mesh's pace spent */
+	bool overflowing;            /* its queue was full and is not half empty yet */
 	/* For application backends, from CLIENT_READY on: in the server's
 	 * index by serial (the n of its id), and what ADOPT repeats. */
 	uint16_t peer_code;          /* the client's close code; 0: none heard */
@@ -172,6 +174,9 @@ struct sio_server {
 	ev_check after_wait;
 	uint64_t woke_ns, window_ns, work_ns;
 	bool busy;                   /* in the last window, or no libev to tell */
+	/* At the last idle tick: connections with frames waiting, and those of
+	 * them that wrote nothing for a whole second (readers that stopped). */
+	uint32_t queued_conns, stalled_conns;
 	uint32_t pace_rate;          /* publishes a second the mesh takes; 0: no pace */
 	struct sio_bucket pace;
 	struct sio_rate refuse_log;
@@ -303,9 +308,15 @@ static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 
 	/* Full while the instance itself is behind: the reader is not to
 	 * blame, its oldest frames go (counted), and it stays. */
-	if (r == SIO_SENDQ_FULL && !s->lagging && behind(s))
-		lagging(s, sio_clock_ms());
-	while (r == SIO_SENDQ_FULL && s->lagging && !sio_sendq_empty(&c->queue)) {
+	/* Full: its oldest frames go (counted) and the reader stays, for
+	 * slow_consumer_after at most (idle_tick): whether it reads slower
+	 * than its messages come, or its instance is behind, takes time to
+	 * tell, and intake shedding soon empties the queues of the latter. */
+	if (r == SIO_SENDQ_FULL && !c->overflowing) {
+		c->overflowing = true;
+		c->overflow_s = s->idle_clock_s;
+	}
+	while (r == SIO_SENDQ_FULL && !sio_sendq_empty(&c->queue)) {
 		sio_sendq_pop(&c->queue);
 		s->stats.frames_shed++;
 		r = sio_sendq_push(&c->queue, f, max_frames, max_bytes);
@@ -318,8 +329,7 @@ static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 		}
 		break;
 	case SIO_SENDQ_FULL:
-		/* Full while the instance keeps up: it reads slower than its
-		 * messages come. */
+		/* One frame larger than the whole queue may hold. */
 		slow_consumer(s, c, "send queue full");
 		break;
 	case SIO_SENDQ_NOMEM:
@@ -373,9 +383,12 @@ static bool deliver(struct sio_server *s, const char *channel, size_t channel_le
 		return true;
 	}
 	struct sio_shed *shed = ch ? &ch->shed : &s->default_shed;
-	/* Only a busy instance sheds: an idle one with a backlog has readers
-	 * that do not read, which the slow-consumer rules are for. */
-	if (relayed && !sio_shed_admit(shed, SHED_DEPTH) && behind(s)) {
+	/* A backlog sheds when it is the instance's (busy), or when its
+	 * readers do read, only slower than the messages come: not when most
+	 * of those with frames waiting stopped reading, which the
+	 * slow-consumer rules are for. */
+	if (relayed && !sio_shed_admit(shed, SHED_DEPTH) &&
+	    (s->queued_conns > 2 * s->stalled_conns || behind(s))) {
 		s->stats.relay_shed++;
 		lagging(s, sio_clock_ms());
 		return false;
@@ -1241,6 +1254,9 @@ static int writeable(struct sio_server *s, struct conn *c)
 		c->progress_s = s->idle_clock_s;
 		while (n--)
 			sio_sendq_pop(&c->queue);
+		if (c->overflowing && c->queue.count <= s->cfg.serve.max_queue_frames / 2 &&
+		    c->queue.bytes <= (size_t)s->cfg.serve.max_queue_bytes / 2)
+			c->overflowing = false;
 		if (lws_send_pipe_choked(c->wsi))
 			break;
 	}
@@ -1705,6 +1721,7 @@ static void idle_tick(lws_sorted_usec_list_t *sul)
 	struct conn *c;
 
 	lws_sul_schedule(s->context, 0, &s->idle_sul, idle_tick, LWS_US_PER_SEC);
+	s->queued_conns = s->stalled_conns = 0;
 	DL_FOREACH(s->conns, c) {
 		uint32_t quiet = now - c->heard_s;
 		if (c->close_code) {
@@ -1719,8 +1736,15 @@ static void idle_tick(lws_sorted_usec_list_t *sul)
 		/* Frames wait and none went out for slow_after: its socket does
 		 * not drain, the client does not read. A client that reads, however
 		 * far behind its instance is, moves its queue every turn. */
-		if (slow_after && !sio_sendq_empty(&c->queue) && now - c->progress_s >= slow_after) {
+		bool waiting = !sio_sendq_empty(&c->queue);
+		s->queued_conns += waiting;
+		s->stalled_conns += waiting && now - c->progress_s >= 2;
+		if (slow_after && waiting && now - c->progress_s >= slow_after) {
 			slow_consumer(s, c, "not reading");
+		} else if (slow_after && c->overflowing && now - c->overflow_s >= slow_after) {
+			/* Its queue stayed full while intake shedding kept the
+			 * others' short: it reads slower than its messages come. */
+			slow_consumer(s, c, "send queue full");
 		} else if (close_after && quiet >= close_after) {
 			conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "idle timeout", SIO_CLOSE_IDLE);
 		} else if (ping_after && quiet >= ping_after && !c->pinged) {

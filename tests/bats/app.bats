@@ -138,7 +138,7 @@ setup() {
 @test "DISCONNECT for every way a connection ends: the client, idle, policy, slow consumer, the drain" {
 	# D closes the silent, the unruly and the slow quickly.
 	instance D --bus-peer "${IBUS[A]}" --ping-interval 1 --idle-timeout 2 --max-rejects 2 \
-		--reject-interval 60 --max-queue-frames 64 --max-queue-bytes 64K
+		--reject-interval 60 --max-queue-frames 64 --max-queue-bytes 64K --slow-consumer-after 1
 	backend app
 	wait_for imetric_ge D 'sio_app_backends{role="worker"}' 1
 	client leaves B
