@@ -72,7 +72,8 @@
 #                bench/reference/socketio-bench.js (sio-bench speaks
 #                socketiyo, not Socket.IO). Both instances, or both nodes and
 #                Redis, run on SERVER_CPU. Its table is printed apart
-#                (bench/sweep-report.js).
+#                (bench/sweep-report.js). SWEEP_TARGETS ["sio socketio"]
+#                runs one side only.
 #
 # Servers run on CPU SERVER_CPU [0] (both instances of relay), sio-bench on
 # CPU CLIENT_CPU [1], when taskset is there and the machine has two CPUs or
@@ -122,6 +123,7 @@ APPBACKEND=${APPBACKEND:-$ROOT/build/bench/appbackend}
 SWEEP_N=${SWEEP_N:-100 1000}
 SWEEP_RATES=${SWEEP_RATES:-400 1000 2000 5000 10000 20000 50000}
 SWEEP_S=${SWEEP_S:-10}
+SWEEP_TARGETS=${SWEEP_TARGETS:-sio socketio}
 
 die() { echo "bench: $*" >&2; exit 1; }
 want() { [[ " $POINTS " == *" $1 "* ]]; }
@@ -404,37 +406,44 @@ start_socketio() {
 	wait_port "$PORT" "$SERVER_PID" || { cat "$WORK/socketio-$PORT.log" >&2; die "Socket.IO did not start"; }
 }
 
+# sweep_sio N RATE: one point of the sweep against two sio-serve instances.
+sweep_sio() {
+	start_sio
+	local a_url=$SERVER_URL a_pid=$SERVER_PID a_bus=$BUS
+	start_sio --bus-peer "$a_bus"
+	bench sio "sweep-$1-$2" relay -u "$SERVER_URL" -P "$a_url" -n "$1" -d "$SWEEP_S" \
+		-s "$SIZE" -r "$2" -C 200 -t 20 --server-pid "$a_pid" --server-pid "$SERVER_PID"
+	stop_servers
+}
+
+# sweep_socketio N RATE: the same against two Socket.IO nodes and Redis.
+sweep_socketio() {
+	local redis line rc=0
+	free_port
+	redis=$PORT
+	"${PIN_SERVER[@]}" redis-server --port "$redis" --bind 127.0.0.1 --save '' \
+		--appendonly no >"$WORK/redis-$redis.log" 2>&1 &
+	PIDS+=("$!")
+	wait_port "$redis" "$!" || die "redis-server did not start"
+	start_socketio "$redis"
+	local a_io=$SERVER_URL
+	start_socketio "$redis"
+	printf 'bench: %-6s %-13s ' socketio "sweep-$1-$2" >&2
+	line=$("${PIN_BENCH[@]}" node "$REFERENCE/socketio-bench.js" --sub "$SERVER_URL" \
+		--pub "$a_io" -n "$1" -r "$2" -d "$SWEEP_S" -s "$SIZE" -t 20 2>"$WORK/err") || rc=$?
+	[[ -n $line ]] || line='{"completed":false,"error":"no output"}'
+	echo "done${rc:+ (exit $rc)}" | sed 's/ (exit 0)//' >&2
+	printf '{"target":"socketio","point":"%s","result":%s}\n' "sweep-$1-$2" "$line" >>"$LINES"
+	stop_servers
+}
+
 run_sweep() {
-	local n rate line rc
+	local n rate target
 	for n in $SWEEP_N; do
 		for rate in $SWEEP_RATES; do
-			start_sio
-			local a_url=$SERVER_URL a_pid=$SERVER_PID a_bus=$BUS
-			start_sio --bus-peer "$a_bus"
-			bench sio "sweep-$n-$rate" relay -u "$SERVER_URL" -P "$a_url" -n "$n" \
-				-d "$SWEEP_S" -s "$SIZE" -r "$rate" -C 200 -t 20 \
-				--server-pid "$a_pid" --server-pid "$SERVER_PID"
-			stop_servers
-
-			free_port
-			local redis=$PORT
-			"${PIN_SERVER[@]}" redis-server --port "$redis" --bind 127.0.0.1 --save '' \
-				--appendonly no >"$WORK/redis-$redis.log" 2>&1 &
-			PIDS+=("$!")
-			wait_port "$redis" "$!" || die "redis-server did not start"
-			start_socketio "$redis"
-			local a_io=$SERVER_URL
-			start_socketio "$redis"
-			printf 'bench: %-6s %-13s ' socketio "sweep-$n-$rate" >&2
-			rc=0
-			line=$("${PIN_BENCH[@]}" node "$REFERENCE/socketio-bench.js" --sub "$SERVER_URL" \
-				--pub "$a_io" -n "$n" -r "$rate" -d "$SWEEP_S" -s "$SIZE" -t 20 \
-				2>"$WORK/err") || rc=$?
-			[[ -n $line ]] || line='{"completed":false,"error":"no output"}'
-			echo "done${rc:+ (exit $rc)}" | sed 's/ (exit 0)//' >&2
-			printf '{"target":"socketio","point":"%s","result":%s}\n' "sweep-$n-$rate" \
-				"$line" >>"$LINES"
-			stop_servers
+			for target in $SWEEP_TARGETS; do
+				"sweep_$target" "$n" "$rate"
+			done
 		done
 	done
 }

@@ -535,8 +535,15 @@ static void pace_tick(struct sio_bus *b, uint64_t now_ms)
 
 	if (b->opt.instance || span < PACE_REPORT_MS)
 		return;
-	if (b->pace_sent && mesh_lagging(b))
-		sio_pace_report(&b->pace, now_ms, b->pace_sent * 1000 / span);
+	if (b->pace_sent && mesh_lagging(b)) {
+		if (!b->pace.rate)
+			sio_log(SIO_LOG_INFO, "PACED", "id=%s rate=%llu why=\"an instance is behind\"",
+				b->id, (unsigned long long)(b->pace_sent * 1000 / span));
+		sio_pace_report(&b->pace, now_ms, b->pace_sent * 1000 / span,
+				b->pace_sent * 1000 / span);
+	} else if (b->pace.rate && !sio_pace_rate(&b->pace, now_ms)) {
+		sio_log(SIO_LOG_INFO, "UNPACED", "id=%s", b->id);
+	}
 	b->pace_sent = 0;
 	b->pace_window_ms = now_ms;
 }

@@ -14,13 +14,17 @@
 
 /* How often a peer behind on our messages hears of it, at most. */
 #define LAG_REPORT_MS 250
+/* What it took is counted over this many reports' time (a second): over
+ * one alone, a burst that came late or a pause makes it far off. */
+#define LAG_WINDOWS 4
 /* Origins whose relayed messages are counted for lag reports: a flood of
  * made-up origins must not grow the table without end. */
 #define MAX_ORIGINS 4096
 
-struct origin {            /* relayed messages from one instance, this report's */
+struct origin {            /* relayed messages from one instance, by report window */
 	char *id;
-	uint64_t taken, shed;
+	uint64_t taken[LAG_WINDOWS], shed[LAG_WINDOWS];
+	unsigned windows;        /* windows it was counted in, up to LAG_WINDOWS */
 	UT_hash_handle hh;
 };
 
@@ -36,8 +40,12 @@ struct sio_instance {
 	const struct sio_stats *last;
 	struct origin *origins;
 	uint64_t report_ms;          /* the last round of lag reports */
+	unsigned window;             /* the origins' window being counted */
 	struct sio_pace pace;        /* what peers behind on ours take */
 	uint32_t paced_at;           /* the pace given to the server */
+	uint64_t paced_seen;         /* the server's sio_paced_total, last tick */
+	uint64_t sent_seen, sent_ms; /* our relays out, at the last measure */
+	uint64_t sending;            /* our relays out a second, lately */
 };
 
 static struct origin *origin_of(struct sio_instance *in, const char *id)
@@ -61,20 +69,31 @@ static struct origin *origin_of(struct sio_instance *in, const char *id)
 	return o;
 }
 
-/* Every origin we shed from hears what we took of it a second, and paces
- * its publishers to that: the mesh's TCP. The table starts afresh each
- * round, so it holds only the origins heard lately. */
+/* Every origin we shed from lately hears what we took of it a second, and
+ * paces its publishers to that: the mesh's TCP. An origin silent for all
+ * the windows leaves the table, which so holds only those heard lately. */
 static void report_lag(struct sio_instance *in, uint64_t now)
 {
 	struct origin *o, *tmp;
-	uint64_t span = now - in->report_ms;
+	unsigned w = in->window;
 
-	if (span < LAG_REPORT_MS)
+	if (now - in->report_ms < LAG_REPORT_MS)
 		return;
 	in->report_ms = now;
+	in->window = (w + 1) % LAG_WINDOWS;
 	HASH_ITER(hh, in->origins, o, tmp) {
-		if (o->shed)
-			sio_bus_lag(in->bus, o->id, o->taken * 1000 / span);
+		uint64_t taken = 0, any = 0;
+		for (unsigned i = 0; i < LAG_WINDOWS; i++) {
+			taken += o->taken[i];
+			any += o->taken[i] + o->shed[i];
+		}
+		if (o->windows < LAG_WINDOWS)
+			o->windows++;
+		if (o->shed[w])
+			sio_bus_lag(in->bus, o->id, taken * 1000 / (o->windows * LAG_REPORT_MS));
+		o->taken[in->window] = o->shed[in->window] = 0;
+		if (any)
+			continue;
 		HASH_DEL(in->origins, o);
 		free(o->id);
 		free(o);
@@ -86,7 +105,7 @@ static void on_lag(void *arg, const char *id, uint64_t rate)
 	struct sio_instance *in = arg;
 	bool was = in->pace.rate > 0;
 
-	sio_pace_report(&in->pace, sio_clock_ms(), rate);
+	sio_pace_report(&in->pace, sio_clock_ms(), rate, in->sending);
 	if (!was)
 		sio_log(SIO_LOG_INFO, "PACED", "id=%s peer=%s rate=%llu why=\"a peer is behind on our messages\"",
 			sio_server_id(in->server), id, (unsigned long long)rate);
@@ -95,6 +114,18 @@ static void on_lag(void *arg, const char *id, uint64_t rate)
 /* The pace follows the reports; the server reads its publishers at it. */
 static void apply_pace(struct sio_instance *in, uint64_t now)
 {
+	const struct sio_stats *st = sio_server_stats(in->server);
+	uint64_t out = sio_bus_counters(in->bus)->relay_out;
+
+	if (st->paced != in->paced_seen) {
+		in->paced_seen = st->paced;
+		sio_pace_held(&in->pace, now);
+	}
+	if (now - in->sent_ms >= 1000) {
+		in->sending = (out - in->sent_seen) * 1000 / (now - in->sent_ms);
+		in->sent_seen = out;
+		in->sent_ms = now;
+	}
 	uint32_t rate = sio_pace_rate(&in->pace, now);
 
 	if (rate == in->paced_at)
@@ -184,8 +215,8 @@ static void on_relay(void *arg, const char *channel, size_t clen, const char *da
 	bool taken = sio_server_deliver_relayed(in->server, channel, clen, data, dlen, skip);
 	struct origin *o = origin_of(in, meta->origin);
 	if (o) {
-		o->taken += taken;
-		o->shed += !taken;
+		o->taken[in->window] += taken;
+		o->shed[in->window] += !taken;
 	}
 }
 

@@ -287,8 +287,6 @@ static bool behind(struct sio_server *s)
 	return span >= BUSY_WINDOW_NS / 10 && (double)work >= BUSY_SHARE * (double)span;
 }
 
-static void lagging(struct sio_server *s, uint64_t now);
-
 static void slow_consumer(struct sio_server *s, struct conn *c, const char *why)
 {
 	if (sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
@@ -306,8 +304,6 @@ static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 	size_t max_bytes = (size_t)s->cfg.serve.max_queue_bytes;
 	enum sio_sendq_result r = sio_sendq_push(&c->queue, f, max_frames, max_bytes);
 
-	/* Full while the instance itself is behind: the reader is not to
-	 * blame, its oldest frames go (counted), and it stays. */
 	/* Full: its oldest frames go (counted) and the reader stays, for
 	 * slow_consumer_after at most (idle_tick): whether it reads slower
 	 * than its messages come, or its instance is behind, takes time to
@@ -425,7 +421,6 @@ void sio_server_deliver(struct sio_server *s, const char *channel, size_t channe
 {
 	deliver(s, channel, channel_len, data, data_len, NULL, false);
 }
-
 
 /* A ready connection by its serial, closing or not; NULL when gone. */
 static struct conn *find_ready(struct sio_server *s, uint64_t n)

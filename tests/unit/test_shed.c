@@ -80,20 +80,26 @@ static void test_pace_follows_reports_and_lifts(void **state)
 
 	(void)state;
 	assert_int_equal(sio_pace_rate(&p, 1000), 0);
-	sio_pace_report(&p, 1000, 10000);
+	/* Below what the peer took. */
+	sio_pace_report(&p, 1000, 10000, 12000);
 	uint32_t cut = sio_pace_rate(&p, 1000);
-	assert_true(cut > 0 && cut < 10000);
-	/* A later report of more does not raise it; of less, cuts again. */
-	sio_pace_report(&p, 1100, 20000);
+	assert_true(cut > 6000 && cut < 10000);
+	/* A later report of more does not raise it; of less, cuts again, by
+	 * half at most at a time. */
+	sio_pace_report(&p, 1100, 20000, 0);
 	assert_true(sio_pace_rate(&p, 1100) <= cut);
-	sio_pace_report(&p, 1200, 1000);
-	assert_true(sio_pace_rate(&p, 1200) < 1000);
-	/* It grows back without reports, and is lifted after a quiet while. */
+	sio_pace_report(&p, 1200, 100, 0);
 	uint32_t low = sio_pace_rate(&p, 1200);
+	assert_true(low >= cut / 2 - 1 && low < cut);
+	/* It grows back without reports. */
 	assert_true(sio_pace_rate(&p, 2200) > low);
-	assert_int_equal(sio_pace_rate(&p, 1200 + 60000), 0);
+	/* Not lifted while it still holds publishers back... */
+	sio_pace_held(&p, 7000);
+	assert_true(sio_pace_rate(&p, 7000) > 0);
+	/* ...but once quiet. */
+	assert_int_equal(sio_pace_rate(&p, 12000), 0);
 	/* Never to a standstill. */
-	sio_pace_report(&p, 100000, 0);
+	sio_pace_report(&p, 100000, 0, 0);
 	assert_true(sio_pace_rate(&p, 100000) >= 1);
 }
 
