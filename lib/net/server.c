@@ -8,6 +8,8 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,7 +73,9 @@ struct conn {
 	uint32_t heard_s;            /* idle clock (seconds) when last heard from */
 	uint32_t close_by_s;         /* idle clock by which a close must be done */
 	uint32_t progress_s;         /* idle clock when its queue last moved (or filled from empty) */
-	uint32_t overflow_s;         /* idle clock when its queue overflowed, with overflowing */
+	uint32_t overflow_s;         /* idle clock when its queue first overflowed, with overflowing */
+	uint32_t overflow_last_s;    /* and when it last did */
+	uint32_t outq;               /* bytes its kernel buffer held at the last idle tick, overflowing */
 	struct sio_rate rejects;
 	struct sio_bucket messages;  /* the per-connection rate limit */
 	struct conn *paused_next;    /* in the server's list of held-back ones */
@@ -311,7 +315,10 @@ static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 	if (r == SIO_SENDQ_FULL && !c->overflowing) {
 		c->overflowing = true;
 		c->overflow_s = s->idle_clock_s;
+		c->outq = UINT32_MAX;
 	}
+	if (r == SIO_SENDQ_FULL)
+		c->overflow_last_s = s->idle_clock_s;
 	while (r == SIO_SENDQ_FULL && !sio_sendq_empty(&c->queue)) {
 		sio_sendq_pop(&c->queue);
 		s->stats.frames_shed++;
@@ -1195,6 +1202,9 @@ static int writeable(struct sio_server *s, struct conn *c)
 {
 	if (c->close_code)
 		return write_closing(c);
+	/* lws calls here once what it held of an earlier write went out: the
+	 * socket drains, the client reads. */
+	c->progress_s = s->idle_clock_s;
 	if (c->pongs_len) {
 		/* Framed already: passed through as they are. */
 		memcpy(s->out + LWS_PRE, c->pongs, c->pongs_len);
@@ -1249,13 +1259,12 @@ static int writeable(struct sio_server *s, struct conn *c)
 		c->progress_s = s->idle_clock_s;
 		while (n--)
 			sio_sendq_pop(&c->queue);
-		if (c->overflowing && c->queue.count <= s->cfg.serve.max_queue_frames / 2 &&
-		    c->queue.bytes <= (size_t)s->cfg.serve.max_queue_bytes / 2)
-			c->overflowing = false;
 		if (lws_send_pipe_choked(c->wsi))
 			break;
 	}
-	if (!sio_sendq_empty(&c->queue))
+	/* Also when only lws holds the rest of a write: the call that says it
+	 * went out is the progress idle_tick looks for. */
+	if (!sio_sendq_empty(&c->queue) || lws_partial_buffered(c->wsi))
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -1700,6 +1709,29 @@ static char *default_url(const struct sio_config *cfg)
 }
 
 /*
+ * After an overflow, whether the client still reads is the kernel's to
+ * say: the frames may all have gone into its socket buffer, where they
+ * stay if it does not. Returns whether all is written and read (the
+ * overflow is over); otherwise its progress is noted when the kernel's
+ * queue shrank. Only for connections that overflowed: one ioctl each.
+ */
+static bool overflow_watch(struct conn *c, uint32_t now, bool waiting)
+{
+	int queued = 0;
+
+	if (ioctl(lws_get_socket_fd(c->wsi), SIOCOUTQ, &queued) < 0)
+		queued = 0;
+	if (!waiting && queued == 0) {
+		c->overflowing = false;
+		return true;
+	}
+	if ((uint32_t)queued < c->outq)
+		c->progress_s = now;
+	c->outq = (uint32_t)queued;
+	return false;
+}
+
+/*
  * The idle policy is sio's, not lws's: lws 4.1 keeps one timer per
  * connection in a sorted list and moves it on every frame received, a walk
  * over all the connections each time. Here a connection only notes the
@@ -1731,13 +1763,16 @@ static void idle_tick(lws_sorted_usec_list_t *sul)
 		/* Frames wait and none went out for slow_after: its socket does
 		 * not drain, the client does not read. A client that reads, however
 		 * far behind its instance is, moves its queue every turn. */
-		bool waiting = !sio_sendq_empty(&c->queue);
+		bool waiting = !sio_sendq_empty(&c->queue) || lws_partial_buffered(c->wsi);
+		if (c->overflowing && !overflow_watch(c, now, waiting))
+			waiting = true;
 		s->queued_conns += waiting;
 		s->stalled_conns += waiting && now - c->progress_s >= 2;
 		if (slow_after && waiting && now - c->progress_s >= slow_after) {
 			slow_consumer(s, c, "not reading");
-		} else if (slow_after && c->overflowing && now - c->overflow_s >= slow_after) {
-			/* Its queue stayed full while intake shedding kept the
+		} else if (slow_after && c->overflowing && now - c->overflow_s >= slow_after &&
+			   now - c->overflow_last_s <= 1) {
+			/* Its queue kept overflowing while intake shedding kept the
 			 * others' short: it reads slower than its messages come. */
 			slow_consumer(s, c, "send queue full");
 		} else if (close_after && quiet >= close_after) {
