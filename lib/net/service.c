@@ -22,6 +22,8 @@ struct service {
 	bool failed;
 	struct sio_lines in;  /* input not yet published */
 	bool held;            /* the pace stopped the publishing of its lines */
+	char *retry;          /* a message the instance's queue had no room for */
+	size_t retry_len;
 	unsigned long long sent, skipped;
 };
 
@@ -38,6 +40,22 @@ static void on_relay(void *arg, const char *channel, size_t clen, const char *da
 		s->failed = true;
 	sio_frame_unref(&f);
 	s->consumed++;
+}
+
+/* A full queue at the instance is pushback, not a reason to drop: the
+ * message waits here, the input with it, and goes first next time. */
+static bool send_retry(struct service *s)
+{
+	const char *ch = s->o->publish;
+
+	if (!s->retry)
+		return true;
+	if (sio_bus_inject(s->bus, ch, strlen(ch), s->retry, s->retry_len))
+		return false;
+	s->sent++;
+	free(s->retry);
+	s->retry = NULL;
+	return true;
 }
 
 static void publish_line(struct service *s, const char *line, size_t len)
@@ -58,6 +76,8 @@ static void publish_line(struct service *s, const char *line, size_t len)
 	}
 	if (sio_bus_inject(s->bus, ch, strlen(ch), line, len) == 0)
 		s->sent++;
+	else if (errno == EAGAIN && (s->retry = malloc(len ? len : 1)))
+		memcpy(s->retry, line, (s->retry_len = len));
 	else
 		sio_log(SIO_LOG_WARN, NULL, "no instance to take a message: dropped");
 	free(quoted);
@@ -72,7 +92,7 @@ static void publish_lines(struct service *s, bool eof)
 
 	/* While an instance is behind, the lines wait here, and the input is
 	 * not read: whoever writes to us is held back. */
-	while (!(s->held = sio_bus_paced(s->bus)) &&
+	while (!(s->held = sio_bus_paced(s->bus) || !send_retry(s)) &&
 	       (r = sio_lines_next(&s->in, eof, &line, &len)) != SIO_LINE_NONE) {
 		if (r == SIO_LINE_TOO_LONG) {
 			sio_log(SIO_LOG_WARN, NULL, "skipping a line longer than %u bytes",
@@ -198,5 +218,6 @@ enum sio_service_end sio_service_run(const struct sio_service_opts *o, char *why
 	/* Destroying the bus waits, within linger, for queued messages to go. */
 	sio_bus_destroy(&s.bus);
 	sio_lines_free(&s.in);
+	free(s.retry);
 	return end;
 }
