@@ -310,6 +310,10 @@ static void on_message(struct session *ss, const char **part, const size_t *plen
 		case SIO_INBOX_ANNOUNCE:
 			CHECK_STR(in.url);
 			break;
+		case SIO_INBOX_LAG:
+			CHECK_STR(in.id);
+			CHECK(*in.id);
+			break;
 		}
 		return;
 	}
