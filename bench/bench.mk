@@ -1,8 +1,9 @@
 # make bench: the performance suite, sio-serve against a reference (a minimal
-# socketiyo relay on the Node.js ws package), measured by sio-bench in the
-# same run. See bench/run.sh for the points and the knobs (REPEAT=3, POINTS=,
-# HOLD_N=, ...: make bench passes them through the environment), and
-# bench/results/ for the figures. A benchmark, not a test: nothing here is
+# socketiyo relay on the Node.js ws package; for the overload sweep,
+# Socket.IO with its Redis adapter), measured in the same run. See
+# bench/run.sh for the points and the knobs (REPEAT=3, POINTS=, HOLD_N=,
+# ...: make bench passes them through the environment), and bench/results/
+# for the figures. A benchmark, not a test: nothing here is
 # part of make test, and no figure fails anything.
 
 BENCH_REF := bench/reference
@@ -33,10 +34,12 @@ bench-million: all
 	@$(MAKE) --no-print-directory install-pkgs PKGS_WANTED="jq"
 	@bash bench/million.sh
 
-# node and npm (nodejs on Debian), then the ws package, from npm, once and
+# node and npm (nodejs on Debian), then the ws and Socket.IO packages, from npm, once and
 # whenever package.json changes. package.json pins the version; no lock file
 # is kept (it would only repeat the pin, with the registry's addresses).
+# redis-server (Debian's) for the Socket.IO reference of the sweep.
 bench-deps: $(BENCH_REF)/node_modules/.package-lock.json
+	@$(MAKE) --no-print-directory install-pkgs PKGS_WANTED="redis-server"
 
 $(BENCH_REF)/node_modules/.package-lock.json: $(BENCH_REF)/package.json
 	@if ! command -v node >/dev/null || ! command -v npm >/dev/null; then \

@@ -83,6 +83,24 @@
 #                of events dropped because the backend's queue was full says
 #                whether the backend or the instance set the pace.
 #
+# The last point of the default suite (about 8 minutes alone: POINTS=sweep
+# SWEEP_S=3 for a quick look) measures overload
+# across the mesh against Socket.IO with its Redis adapter, the usual way to
+# run Socket.IO on more than one server:
+#
+#   sweep        the publisher on instance A, SWEEP_N ["100 1000"]
+#                subscribers on B, at each of SWEEP_RATES ["400 1000 2000
+#                5000 10000 20000 50000"] messages a second (open loop) for
+#                SWEEP_S [10] seconds: delivered frames a second, frames
+#                lost, latency p50 and p99, subscribers closed. The same
+#                against two Socket.IO 4.8 nodes (bench/reference/socketio.js)
+#                sharing one Debian redis-server, measured by
+#                bench/reference/socketio-bench.js (sio-bench speaks
+#                socketiyo, not Socket.IO). Both instances, or both nodes and
+#                Redis, run on SERVER_CPU. Its table is printed apart
+#                (bench/sweep-report.js). SWEEP_TARGETS ["sio socketio"]
+#                runs one side only.
+#
 # Servers run on CPU SERVER_CPU [0] (both instances of relay), sio-bench on
 # CPU CLIENT_CPU [1], when taskset is there and the machine has two CPUs or
 # more. Each point is run REPEAT [1] times and the run with the median figure
@@ -90,7 +108,7 @@
 # go to bench/results/bench-DATE.json (and .txt for the table, .jsonl for
 # sio-bench's lines), which git ignores.
 #
-#   bench/run.sh                     the default suite (about 2.5 minutes)
+#   bench/run.sh                     the default suite (about 10 minutes)
 #   POINTS="app-rtt app-events" bench/run.sh    a socketiyo application
 #   REPEAT=3 bench/run.sh            median of 3
 #   HOLD_N=5000 HOLD_S=5 FANOUT_N=1000 bench/run.sh    a quick look
@@ -117,7 +135,7 @@ RATE_N=${RATE_N:-1}
 RATE=${RATE:-10000}
 RATE_S=${RATE_S:-10}
 REPEAT=${REPEAT:-1}
-POINTS=${POINTS:-hold connect fanout rate relay relay-fanout hop-connect hop-fanout history history-mem rebalance}
+POINTS=${POINTS:-hold connect fanout rate relay relay-fanout hop-connect hop-fanout history history-mem rebalance sweep}
 HIST_N=${HIST_N:-20000}
 HIST_RATE=${HIST_RATE:-20000}
 REB_N=${REB_N:-100}
@@ -137,13 +155,24 @@ BARE=${BARE:-$ROOT/build/bench/bare}
 HOP_MAX=$(ulimit -Hn)
 [[ $HOP_MAX == unlimited ]] && HOP_MAX=2000000
 HOP_MAX=$((HOP_MAX / 2 - 500))
+SWEEP_N=${SWEEP_N:-100 1000}
+SWEEP_RATES=${SWEEP_RATES:-400 1000 2000 5000 10000 20000 50000}
+SWEEP_S=${SWEEP_S:-10}
+SWEEP_TARGETS=${SWEEP_TARGETS:-sio socketio}
 
 die() { echo "bench: $*" >&2; exit 1; }
+want() { [[ " $POINTS " == *" $1 "* ]]; }
 
 [[ -x $BIN/sio-serve && -x $BIN/sio-bench ]] || die "no $BIN/sio-serve or $BIN/sio-bench: run make first"
 command -v node >/dev/null || die "node is not installed (make bench installs it)"
 [[ -d $REFERENCE/node_modules/ws ]] ||
 	die "the ws package is missing: npm install --prefix bench/reference"
+
+if want sweep; then
+	command -v redis-server >/dev/null || die "redis-server is not installed (make bench installs it)"
+	[[ -d $REFERENCE/node_modules/socket.io && -d $REFERENCE/node_modules/@socket.io/redis-adapter ]] ||
+		die "socket.io is missing: npm install --prefix bench/reference"
+fi
 
 if [[ " $POINTS " == *" app-"* ]]; then
 	[[ -x $APPBACKEND ]] || die "no $APPBACKEND: make build/bench/appbackend (make bench builds it)"
@@ -300,7 +329,6 @@ bench() {
 	printf '{"target":"%s","point":"%s","result":%s}\n' "$target" "$point" "$line" >>"$LINES"
 }
 
-want() { [[ " $POINTS " == *" $1 "* ]]; }
 
 # --- the app points ---------------------------------------------------------
 
@@ -559,6 +587,61 @@ run_rebalance() {
 	stop_servers
 }
 
+# --- the sweep ---------------------------------------------------------------
+
+# start_socketio REDIS_PORT: one Socket.IO node on the Redis at REDIS_PORT.
+start_socketio() {
+	free_port
+	"${PIN_SERVER[@]}" node "$REFERENCE/socketio.js" --port "$PORT" \
+		--redis "redis://127.0.0.1:$1" >"$WORK/socketio-$PORT.log" 2>&1 &
+	SERVER_PID=$!
+	PIDS+=("$SERVER_PID")
+	SERVER_URL=http://127.0.0.1:$PORT
+	wait_port "$PORT" "$SERVER_PID" || { cat "$WORK/socketio-$PORT.log" >&2; die "Socket.IO did not start"; }
+}
+
+# sweep_sio N RATE: one point of the sweep against two sio-serve instances.
+sweep_sio() {
+	start_sio
+	local a_url=$SERVER_URL a_pid=$SERVER_PID a_bus=$BUS
+	start_sio --bus-peer "$a_bus"
+	bench sio "sweep-$1-$2" relay -u "$SERVER_URL" -P "$a_url" -n "$1" -d "$SWEEP_S" \
+		-s "$SIZE" -r "$2" -C 200 -t 20 --server-pid "$a_pid" --server-pid "$SERVER_PID"
+	stop_servers
+}
+
+# sweep_socketio N RATE: the same against two Socket.IO nodes and Redis.
+sweep_socketio() {
+	local redis line rc=0
+	free_port
+	redis=$PORT
+	"${PIN_SERVER[@]}" redis-server --port "$redis" --bind 127.0.0.1 --save '' \
+		--appendonly no >"$WORK/redis-$redis.log" 2>&1 &
+	PIDS+=("$!")
+	wait_port "$redis" "$!" || die "redis-server did not start"
+	start_socketio "$redis"
+	local a_io=$SERVER_URL
+	start_socketio "$redis"
+	printf 'bench: %-6s %-13s ' socketio "sweep-$1-$2" >&2
+	line=$("${PIN_BENCH[@]}" node "$REFERENCE/socketio-bench.js" --sub "$SERVER_URL" \
+		--pub "$a_io" -n "$1" -r "$2" -d "$SWEEP_S" -s "$SIZE" -t 20 2>"$WORK/err") || rc=$?
+	[[ -n $line ]] || line='{"completed":false,"error":"no output"}'
+	echo "done${rc:+ (exit $rc)}" | sed 's/ (exit 0)//' >&2
+	printf '{"target":"socketio","point":"%s","result":%s}\n' "sweep-$1-$2" "$line" >>"$LINES"
+	stop_servers
+}
+
+run_sweep() {
+	local n rate target
+	for n in $SWEEP_N; do
+		for rate in $SWEEP_RATES; do
+			for target in $SWEEP_TARGETS; do
+				"sweep_$target" "$n" "$rate"
+			done
+		done
+	done
+}
+
 run_point() {
 	local point=$1 target
 	case $point in
@@ -567,6 +650,7 @@ run_point() {
 	history) run_history; return ;;
 	history-mem) run_history_mem; return ;;
 	rebalance) run_rebalance; return ;;
+	sweep) run_sweep; return ;;
 	esac
 	case $point in
 	hop-*)
@@ -655,7 +739,7 @@ else
 fi
 echo "bench: sio-serve against node $(node --version) ws $(node -p "require('$REFERENCE/node_modules/ws/package.json').version"), $PINNED" >&2
 for point in hold connect fanout rate relay relay-fanout hop-connect hop-fanout history history-mem \
-	rebalance app-rtt app-events; do
+	rebalance app-rtt app-events sweep; do
 	want "$point" || continue
 	for ((i = 1; i <= REPEAT; i++)); do
 		run_point "$point"
@@ -663,4 +747,7 @@ for point in hold connect fanout rate relay relay-fanout hop-connect hop-fanout 
 done
 
 node "$ROOT/bench/report.js" "$LINES" "$RESULTS/bench-$STAMP.json" | tee "$RESULTS/bench-$STAMP.txt"
+if want sweep; then
+	node "$ROOT/bench/sweep-report.js" "$LINES" | tee -a "$RESULTS/bench-$STAMP.txt"
+fi
 echo "bench: figures saved in ${RESULTS#"$ROOT"/}/bench-$STAMP.json" >&2

@@ -699,6 +699,11 @@ static void message_end(struct worker *w, struct conn *c, uint64_t now)
 	if (c->msg_seq <= c->last_seq)
 		w->r->reordered++;
 	c->last_seq = c->msg_seq;
+	uint64_t top = atomic_load_explicit(&w->sh->max_seq, memory_order_relaxed);
+	while (c->msg_seq > top &&
+	       !atomic_compare_exchange_weak_explicit(&w->sh->max_seq, &top, c->msg_seq,
+						      memory_order_relaxed, memory_order_relaxed))
+		;
 	w->r->last_delivery_ns = now;
 }
 
@@ -927,10 +932,16 @@ static void advance(struct worker *w, uint64_t now)
 	uint64_t live = w->plan->mode == SIO_BENCH_APP_RTT ? 1 : live_subscribers(w);
 	uint64_t limit = (uint64_t)(w->plan->timeout * 1e9);
 
+	uint64_t top = atomic_load_explicit(&w->sh->max_seq, memory_order_relaxed);
+
 	while (w->oldest_seq < w->next_seq) {
 		uint64_t s = w->oldest_seq % SIO_BENCH_RING;
-		if (atomic_load_explicit(&w->sh->ring[s], memory_order_relaxed) < live &&
-		    now - w->sent_ns[s] < limit)
+		uint32_t got = atomic_load_explicit(&w->sh->ring[s], memory_order_relaxed);
+		/* Skipped for every subscriber (a later one came): lost, never to
+		 * come, and no reason to hold the window until the timeout. It
+		 * stays in lost, expected minus delivered. */
+		bool skipped = got == 0 && w->oldest_seq < top;
+		if (got < live && !skipped && now - w->sent_ns[s] < limit)
 			break;
 		w->oldest_seq++;
 	}

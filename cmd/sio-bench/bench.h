@@ -116,6 +116,9 @@ struct sio_bench_shared {
 	char first_failure[160];       /* the first connection that failed */
 	_Atomic int failure_lock;
 	_Atomic uint32_t ring[SIO_BENCH_RING];
+	/* The highest message any subscriber received: one before it that no
+	 * subscriber got was skipped for all (a relay delivers in order). */
+	_Atomic uint64_t max_seq;
 };
 
 /* Maps the block shared by the workers (MAP_SHARED); NULL with errno. */

@@ -349,6 +349,7 @@ static const char *const inbox_names[] = {
 	[SIO_INBOX_ANNOUNCE] = "announce",
 	[SIO_INBOX_HISTREQ] = "histreq",
 	[SIO_INBOX_HISTREP] = "histrep",
+	[SIO_INBOX_LAG] = "lag",
 };
 /* Frames of each kind of inbox message. */
 static const size_t inbox_frames[] = {
@@ -358,6 +359,7 @@ static const size_t inbox_frames[] = {
 	[SIO_INBOX_ANNOUNCE] = 2,
 	[SIO_INBOX_HISTREQ] = 2,
 	[SIO_INBOX_HISTREP] = 2,
+	[SIO_INBOX_LAG] = 2,
 };
 
 const char *sio_busmsg_inbox_name(enum sio_inbox_kind kind)
@@ -375,6 +377,25 @@ static int decode_announce(const char *buf, size_t len, char *url)
 	    json_is_string(u) && json_string_length(u) < SIO_ENDPOINT_MAX &&
 	    strlen(json_string_value(u)) == json_string_length(u)) {
 		memcpy(url, json_string_value(u), json_string_length(u) + 1);
+		rc = 0;
+	}
+	json_decref(o);
+	return rc;
+}
+
+static int decode_lag(const char *buf, size_t len, struct sio_busmsg_inbox *m)
+{
+	json_t *o = json_loadb(buf, len, 0, NULL);
+	json_t *id = json_object_get(o, "id"), *rate = json_object_get(o, "rate");
+	int rc = -1;
+
+	if (json_is_object(o) && json_integer_value(json_object_get(o, "v")) == SIO_BUS_VERSION &&
+	    json_is_string(id) && json_string_length(id) > 0 &&
+	    json_string_length(id) < SIO_ID_MAX &&
+	    strlen(json_string_value(id)) == json_string_length(id) && json_is_integer(rate) &&
+	    json_integer_value(rate) >= 0) {
+		memcpy(m->id, json_string_value(id), json_string_length(id) + 1);
+		m->rate = (uint64_t)json_integer_value(rate);
 		rc = 0;
 	}
 	json_decref(o);
@@ -418,6 +439,10 @@ int sio_busmsg_inbox_decode(const struct sio_busframe *f, size_t n,
 		if (decode_announce(f[1].data, f[1].len, m->url))
 			return why_fail(why, "bad announcement");
 		return 0;
+	case SIO_INBOX_LAG:
+		if (decode_lag(f[1].data, f[1].len, m))
+			return why_fail(why, "bad lag report");
+		return 0;
 	case SIO_INBOX_COUNT:
 		break;
 	}
@@ -438,6 +463,18 @@ void sio_busmsg_pub_frames(const char *channel, size_t clen, const char *data, s
 char *sio_busmsg_announce_encode(const char *url, size_t *len)
 {
 	json_t *o = json_pack("{s:i, s:s}", "v", SIO_BUS_VERSION, "url", url ? url : "");
+	char *json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	json_decref(o);
+	if (json && len)
+		*len = strlen(json);
+	return json;
+}
+
+char *sio_busmsg_lag_encode(const char *id, uint64_t rate, size_t *len)
+{
+	json_t *o = json_pack("{s:i, s:s, s:I}", "v", SIO_BUS_VERSION, "id", id,
+			      "rate", (json_int_t)rate);
 	char *json = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
 	json_decref(o);

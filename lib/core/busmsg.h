@@ -40,6 +40,10 @@
  *            an announcer's URL for clients the instance refuses ("": none)
  *   histreq  [ "histreq" ] [ JSON ]  a channel's history asked of a peer
  *   histrep  [ "histrep" ] [ JSON ]  its answer (both in histmsg.h)
+ *   lag      [ "lag" ] [ JSON { "v", "id", "rate" } ]
+ *            from instance "id", behind on our relayed messages: of those it
+ *            took "rate" a second lately, and skipped the rest; the origin
+ *            paces its publishers to what its peers take
  */
 #ifndef SIO_BUSMSG_H
 #define SIO_BUSMSG_H
@@ -156,6 +160,7 @@ enum sio_inbox_kind {
 	SIO_INBOX_ANNOUNCE,
 	SIO_INBOX_HISTREQ,
 	SIO_INBOX_HISTREP,
+	SIO_INBOX_LAG,
 	SIO_INBOX_COUNT,
 };
 
@@ -172,6 +177,8 @@ struct sio_busmsg_inbox {
 	const char *data;
 	size_t dlen;
 	char url[SIO_ENDPOINT_MAX];  /* announce */
+	char id[SIO_ID_MAX];         /* lag: who is behind */
+	uint64_t rate;               /* lag: what it takes of ours, a second */
 };
 
 /* frames[0] to frames[n - 1], n at least 1: 0, or -1 with *why set. */
@@ -185,5 +192,7 @@ void sio_busmsg_pub_frames(const char *channel, size_t clen, const char *data, s
 
 /* The JSON frame of an announce message, malloc'd; NULL when out of memory. */
 char *sio_busmsg_announce_encode(const char *url, size_t *len);
+/* The JSON frame of a lag message, malloc'd; NULL when out of memory. */
+char *sio_busmsg_lag_encode(const char *id, uint64_t rate, size_t *len);
 
 #endif

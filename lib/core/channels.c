@@ -49,6 +49,7 @@ static void channel_free(struct sio_channels *index, struct sio_channel *ch, boo
 	index->count--;
 	if (told && index->on_interest)
 		index->on_interest(index->arg, ch->name, ch->name_len, 0);
+	sio_shed_clear(&ch->shed);
 	free(ch->subscribers);
 	free(ch->head);
 	free(ch->name);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "hash.h"
+#include "shed.h"
 
 struct sio_channel;
 
@@ -40,6 +41,7 @@ struct sio_channel {
 	struct sio_subscription **subscribers;
 	uint32_t count;
 	uint32_t cap;
+	struct sio_shed shed;  /* relayed messages skipped when behind */
 	UT_hash_handle hh;
 };
 

@@ -12,6 +12,8 @@ static const char *const names[SIO_EV_COUNT] = {
 	[SIO_EV_DRAIN] = "DRAIN",
 	[SIO_EV_REBALANCE] = "REBALANCE",
 	[SIO_EV_RELOAD] = "RELOAD",
+	[SIO_EV_LAGGING] = "LAGGING",
+	[SIO_EV_CAUGHT_UP] = "CAUGHT_UP",
 };
 
 const char *sio_event_name(enum sio_event event)

@@ -19,6 +19,8 @@ enum sio_event {
 	SIO_EV_DRAIN,
 	SIO_EV_REBALANCE,  /* why: "start n=N avg=A" or "end moved=M n=N" */
 	SIO_EV_RELOAD,     /* counted by the instance, never on the bus */
+	SIO_EV_LAGGING,    /* behind on relayed messages: shedding them */
+	SIO_EV_CAUGHT_UP,  /* no longer */
 	SIO_EV_COUNT,
 };
 

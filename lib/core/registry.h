@@ -39,6 +39,7 @@ struct sio_peer {
 	uint64_t last_seen_ms;
 	uint64_t joined_ms;
 	bool alive;
+	bool lagging;        /* from its LAGGING to its CAUGHT_UP */
 	/* For rates in the monitor: the counters at the previous refresh. */
 	uint64_t prev_published, prev_sent, prev_ms;
 	double published_rate, sent_rate;

@@ -107,6 +107,9 @@ void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
 	metric(out, "sio_rate_limited_total", "counter",
 	       "Times a connection over rate_limit had its reading paused.");
 	fprintf(out, "sio_rate_limited_total %llu\n", (unsigned long long)s->rate_limited);
+	metric(out, "sio_paced_total", "counter",
+	       "Times a publisher had its reading paused because a peer is behind on our messages.");
+	fprintf(out, "sio_paced_total %llu\n", (unsigned long long)s->paced);
 
 	metric(out, "sio_frames_received_total", "counter", "Frames received from clients.");
 	fprintf(out, "sio_frames_received_total %llu\n", (unsigned long long)s->frames_in);
@@ -132,6 +135,14 @@ void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
 	fprintf(out, "sio_relay_total{direction=\"out\"} %llu\n", (unsigned long long)s->relay_out);
 	metric(out, "sio_bus_gaps_total", "counter", "Relayed messages missed, by sequence gaps.");
 	fprintf(out, "sio_bus_gaps_total %llu\n", (unsigned long long)s->bus_gaps);
+	metric(out, "sio_shed_total", "counter",
+	       "Relayed messages not delivered because this instance is behind: skipped at intake "
+	       "for every local subscriber (where=intake), or dropped oldest first from one "
+	       "subscriber's full queue (where=queue, frames).");
+	fprintf(out, "sio_shed_total{where=\"intake\"} %llu\n", (unsigned long long)s->relay_shed);
+	fprintf(out, "sio_shed_total{where=\"queue\"} %llu\n", (unsigned long long)s->frames_shed);
+	metric(out, "sio_lagging", "gauge", "1 from LAGGING to CAUGHT_UP: shedding relayed messages.");
+	fprintf(out, "sio_lagging %d\n", s->lagging ? 1 : 0);
 	metric(out, "sio_bus_heartbeats_total", "counter", "Heartbeats this instance published.");
 	fprintf(out, "sio_bus_heartbeats_total %llu\n", (unsigned long long)s->bus_heartbeats);
 	metric(out, "sio_bus_dropped_total", "counter", "Malformed or unknown bus messages dropped.");

@@ -18,7 +18,7 @@ enum sio_close_reason {
 	SIO_CLOSE_CLIENT,       /* the client closed or vanished */
 	SIO_CLOSE_REFUSED,      /* 1013, over max_clients */
 	SIO_CLOSE_POLICY,       /* 1008, too many rejected frames */
-	SIO_CLOSE_SLOW,         /* 1008, send queue full */
+	SIO_CLOSE_SLOW,         /* 1008, not reading: no write progress, or queue full */
 	SIO_CLOSE_TOO_BIG,      /* 1009 */
 	SIO_CLOSE_DRAIN,        /* 1001 */
 	SIO_CLOSE_BUSY,         /* 1013, over the reassembly budget */
@@ -53,6 +53,10 @@ struct sio_stats {
 	uint64_t closed[SIO_CLOSE_REASON_COUNT];
 	uint64_t handshakes_refused[SIO_REFUSAL_COUNT];
 	uint64_t rate_limited;       /* times a sender was held back */
+	uint64_t paced;              /* the same, by the mesh's pace (a peer behind) */
+	uint64_t relay_shed;         /* relayed messages skipped at intake, behind */
+	uint64_t frames_shed;        /* frames dropped from one full queue, behind */
+	int lagging;                 /* 1 from LAGGING to CAUGHT_UP */
 	uint64_t frames_in, frames_out;
 	uint64_t writes_out;         /* system calls that carried frames_out */
 	uint64_t bytes_in, bytes_out;

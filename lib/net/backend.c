@@ -410,6 +410,14 @@ int sio_backend_command(struct sio_backend *b, const struct sio_appcmd *cmd, con
 		b->counters.commands_failed++;
 		return -1;
 	}
+	/* What fans out over the mesh waits while an instance is behind:
+	 * the caller is told to slow down, nothing is sent. */
+	if ((c.cmd == SIO_APPCMD_SEND_ALL || c.cmd == SIO_APPCMD_SEND_EXCEPT) &&
+	    sio_bus_pace_take(b->bus)) {
+		*why = "the mesh is behind: slow down";
+		b->counters.commands_failed++;
+		return -1;
+	}
 	c.backend = b->id;
 	if (!c.channel) {
 		c.channel = "";

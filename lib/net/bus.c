@@ -13,8 +13,10 @@
 #include <dirent.h>
 #include <zmq.h>
 
+#include "bucket.h"
 #include "clock.h"
 #include "log.h"
+#include "pace.h"
 #include "rate.h"
 
 /* Messages handled per sio_bus_process call, so a flood on the bus cannot
@@ -38,6 +40,8 @@
 #define MAX_JOINS_PER_SEC 32
 /* Heartbeats without a peer before an instance with seeds says it is alone. */
 #define ALONE_BEATS 10
+/* How often the service side cuts its pace while an instance lags. */
+#define PACE_REPORT_MS 250
 
 struct interest {          /* a channel the mesh asked us for, and its sequence */
 	/* Its relay topic, built once: the hash key is the channel inside it. */
@@ -107,6 +111,11 @@ struct sio_bus {
 	uint64_t last_tick_ms;
 	uint64_t alone_since_ms;    /* an instance with no peer alive, since; 0: not */
 	uint64_t trust_silence_ms;  /* after a stall of ours, silence proves nothing until */
+	/* The service side's publishes, paced while an instance says LAGGING:
+	 * cut below what went out lately every PACE_REPORT_MS it lasts. */
+	struct sio_pace pace;
+	struct sio_bucket pace_bucket;
+	uint64_t pace_sent, pace_window_ms;
 	char **fresh;      /* endpoints learned lately, gossiped GOSSIP_REPEAT times */
 	size_t nfresh;
 	unsigned fresh_left;
@@ -507,9 +516,50 @@ static void warn_alone(struct sio_bus *b, uint64_t now_ms)
 			(unsigned long long)(ALONE_BEATS * b->opt.heartbeat_ms));
 }
 
+static bool mesh_lagging(struct sio_bus *b)
+{
+	struct sio_peer *p, *tmp;
+
+	sio_registry_foreach(&b->reg, p, tmp)
+		if (p->alive && p->lagging)
+			return true;
+	return false;
+}
+
+/* The service side has no lag report of its own (those go to the instance
+ * that relayed its messages): while an instance lags it cuts its pace below
+ * what it sent lately, again and again, until it says CAUGHT_UP. */
+static void pace_tick(struct sio_bus *b, uint64_t now_ms)
+{
+	uint64_t span = now_ms - b->pace_window_ms;
+
+	if (b->opt.instance || span < PACE_REPORT_MS)
+		return;
+	if (b->pace_sent && mesh_lagging(b)) {
+		if (!b->pace.rate)
+			sio_log(SIO_LOG_INFO, "PACED", "id=%s rate=%llu why=\"an instance is behind\"",
+				b->id, (unsigned long long)(b->pace_sent * 1000 / span));
+		sio_pace_report(&b->pace, now_ms, b->pace_sent * 1000 / span,
+				b->pace_sent * 1000 / span);
+	} else if (b->pace.rate && !sio_pace_rate(&b->pace, now_ms)) {
+		sio_log(SIO_LOG_INFO, "UNPACED", "id=%s", b->id);
+	}
+	b->pace_sent = 0;
+	b->pace_window_ms = now_ms;
+}
+
+bool sio_bus_paced(struct sio_bus *b)
+{
+	uint64_t now = sio_clock_ms();
+	uint32_t rate = sio_pace_rate(&b->pace, now);
+
+	return rate && !sio_bucket_ready(&b->pace_bucket, now, rate, rate / 10 + 1);
+}
+
 void sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
 {
 	warn_alone(b, now_ms);
+	pace_tick(b, now_ms);
 	if (b->opt.instance && !b->left && now_ms >= b->next_heartbeat_ms) {
 		heartbeat(b);
 		/* On the schedule, not "now + interval": a late tick does not
@@ -598,6 +648,9 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 		if (b->hooks.event)
 			b->hooks.event(b->arg, SIO_EV_JOIN, peer, NULL);
 	}
+	if (peer && m.type == SIO_CONTROL_EVENT &&
+	    (m.event == SIO_EV_LAGGING || m.event == SIO_EV_CAUGHT_UP))
+		peer->lagging = m.event == SIO_EV_LAGGING;
 	if (peer && m.type == SIO_CONTROL_EVENT && b->hooks.event)
 		b->hooks.event(b->arg, m.event, peer, *m.why ? m.why : NULL);
 	sio_busmsg_control_free(&m);
@@ -782,6 +835,10 @@ static void on_inbox(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 		if (b->hooks.history)
 			b->hooks.history(b->arg, m.kind == SIO_INBOX_HISTREQ, m.json, m.jlen);
 		break;
+	case SIO_INBOX_LAG:
+		if (b->hooks.lag)
+			b->hooks.lag(b->arg, m.id, m.rate);
+		break;
 	case SIO_INBOX_COUNT:
 		break;
 	}
@@ -856,6 +913,20 @@ static struct interest *interest_add(struct sio_bus *b, const char *channel, siz
 	}
 	b->unwanted += in && !wanted;
 	return in;
+}
+
+void sio_bus_lag(struct sio_bus *b, const char *origin, uint64_t rate)
+{
+	const struct sio_peer *p = sio_registry_find(&b->reg, origin);
+	size_t len;
+
+	if (!p || !p->alive || !*p->status.inbox)
+		return;
+	struct pusher *ps = pusher_for(b, p->status.inbox);
+	char *json = ps ? sio_busmsg_lag_encode(b->id, rate, &len) : NULL;
+	if (json)
+		send_inbox(ps->sock, SIO_INBOX_LAG, json, len);
+	free(json);
 }
 
 /* XPUB tells us, through subscription messages, which channels the mesh
@@ -1035,11 +1106,28 @@ void sio_bus_interest(struct sio_bus *b, const char *channel, size_t clen, bool 
 		forget_cursors(b, channel, clen);
 }
 
+int sio_bus_pace_take(struct sio_bus *b)
+{
+	uint64_t now = sio_clock_ms();
+	uint32_t rate = sio_pace_rate(&b->pace, now);
+
+	if (rate && !sio_bucket_ready(&b->pace_bucket, now, rate, rate / 10 + 1)) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (rate)
+		sio_bucket_take(&b->pace_bucket, now, rate, rate / 10 + 1);
+	b->pace_sent++;
+	return 0;
+}
+
 int sio_bus_inject(struct sio_bus *b, const char *channel, size_t clen,
 		   const char *data, size_t dlen)
 {
 	struct sio_peer *p, *tmp, *best = NULL;
 
+	if (sio_bus_pace_take(b))
+		return -1;
 	/* Any live instance will do: it relays to the others. Prefer the
 	 * one heard from last, the least likely to be gone. */
 	sio_registry_foreach(&b->reg, p, tmp)

@@ -37,6 +37,9 @@ struct sio_bus_hooks {
 	void (*announced)(void *arg, const char *url);
 	/* An application backend's attach or detach (instances only). */
 	void (*attach)(void *arg, const struct sio_appattach *a);
+	/* Instance id is behind on our relayed messages: it took rate of them
+	 * a second lately (instances only). */
+	void (*lag)(void *arg, const char *id, uint64_t rate);
 	/* A backend's command; c NULL and why set when it was malformed. */
 	void (*command)(void *arg, const struct sio_appcmd *c, const char *why);
 	/* A peer asks for a channel's history (request), or answers (not):
@@ -108,7 +111,9 @@ uint64_t sio_bus_relay_except(struct sio_bus *bus, const char *channel, size_t c
 /* Local subscribers for channel came (on) or went (off). */
 void sio_bus_interest(struct sio_bus *bus, const char *channel, size_t clen, bool on);
 /* Service side: hands a message to one live instance, which relays it to the
- * whole mesh. -1 when no instance is known yet. */
+ * whole mesh. -1 when no instance is known yet, or with errno EAGAIN when
+ * the mesh is behind and the pace of the service side is spent for now
+ * (sio_bus_paced): slow down and try again, nothing was sent. */
 int sio_bus_inject(struct sio_bus *bus, const char *channel, size_t clen,
 		   const char *data, size_t dlen);
 
@@ -116,6 +121,17 @@ int sio_bus_inject(struct sio_bus *bus, const char *channel, size_t clen,
 size_t sio_bus_history_ask(struct sio_bus *bus, const char *json, size_t len);
 /* An answer to the live peer whose inbox is inbox (no other). */
 void sio_bus_history_answer(struct sio_bus *bus, const char *inbox, const char *json, size_t len);
+
+/* Tells the instance origin (an id) that we are behind on its relayed
+ * messages and took rate of them a second: it paces its publishers. */
+void sio_bus_lag(struct sio_bus *bus, const char *origin, uint64_t rate);
+
+/* Service side: whether a publish must wait now, an instance being behind
+ * (LAGGING): the pace, cut while it lasts, is spent for the moment. */
+bool sio_bus_paced(struct sio_bus *bus);
+/* Service side: takes one publish's share of the pace: 0, or -1 with errno
+ * EAGAIN when it is spent (sio_bus_inject does it itself). */
+int sio_bus_pace_take(struct sio_bus *bus);
 
 /* A seed given after start (reload): connects to it if it is new. */
 void sio_bus_add_seed(struct sio_bus *bus, const char *endpoint);

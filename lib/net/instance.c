@@ -7,9 +7,27 @@
 #include "bus.h"
 #include "connid.h"
 #include "clock.h"
+#include "hash.h"
 #include "log.h"
 #include "rebalance.h"
+#include "pace.h"
 #include "server.h"
+
+/* How often a peer behind on our messages hears of it, at most. */
+#define LAG_REPORT_MS 250
+/* What it took is counted over this many reports' time (a second): over
+ * one alone, a burst that came late or a pause makes it far off. */
+#define LAG_WINDOWS 4
+/* Origins whose relayed messages are counted for lag reports: a flood of
+ * made-up origins must not grow the table without end. */
+#define MAX_ORIGINS 4096
+
+struct origin {            /* relayed messages from one instance, by report window */
+	char *id;
+	uint64_t taken[LAG_WINDOWS], shed[LAG_WINDOWS];
+	unsigned windows;        /* windows it was counted in, up to LAG_WINDOWS */
+	UT_hash_handle hh;
+};
 
 struct sio_instance {
 	struct sio_server *server;
@@ -28,7 +46,103 @@ struct sio_instance {
 	struct sio_rebalance rb;
 	uint64_t rebalances;         /* REBALANCE events */
 	struct sio_rebalance_peer peers[SIO_REGISTRY_MAX_PEERS];
+	struct origin *origins;
+	uint64_t report_ms;          /* the last round of lag reports */
+	unsigned window;             /* the origins' window being counted */
+	struct sio_pace pace;        /* what peers behind on ours take */
+	uint32_t paced_at;           /* the pace given to the server */
+	uint64_t paced_seen;         /* the server's sio_paced_total, last tick */
+	uint64_t sent_seen, sent_ms; /* our relays out, at the last measure */
+	uint64_t sending;            /* our relays out a second, lately */
 };
+
+static struct origin *origin_of(struct sio_instance *in, const char *id)
+{
+	struct origin *o = NULL;
+
+	HASH_FIND_STR(in->origins, id, o);
+	if (o || HASH_COUNT(in->origins) >= MAX_ORIGINS)
+		return o;
+	o = calloc(1, sizeof *o);
+	if (!o || !(o->id = strdup(id))) {
+		free(o);
+		return NULL;
+	}
+	HASH_ADD_KEYPTR(hh, in->origins, o->id, strlen(o->id), o);
+	if (!SIO_HASH_ADDED(o)) {
+		free(o->id);
+		free(o);
+		return NULL;
+	}
+	return o;
+}
+
+/* Every origin we shed from lately hears what we took of it a second, and
+ * paces its publishers to that: the mesh's TCP. An origin silent for all
+ * the windows leaves the table, which so holds only those heard lately. */
+static void report_lag(struct sio_instance *in, uint64_t now)
+{
+	struct origin *o, *tmp;
+	unsigned w = in->window;
+
+	if (now - in->report_ms < LAG_REPORT_MS)
+		return;
+	in->report_ms = now;
+	in->window = (w + 1) % LAG_WINDOWS;
+	HASH_ITER(hh, in->origins, o, tmp) {
+		uint64_t taken = 0, any = 0;
+		for (unsigned i = 0; i < LAG_WINDOWS; i++) {
+			taken += o->taken[i];
+			any += o->taken[i] + o->shed[i];
+		}
+		if (o->windows < LAG_WINDOWS)
+			o->windows++;
+		if (o->shed[w])
+			sio_bus_lag(in->bus, o->id, taken * 1000 / (o->windows * LAG_REPORT_MS));
+		o->taken[in->window] = o->shed[in->window] = 0;
+		if (any)
+			continue;
+		HASH_DEL(in->origins, o);
+		free(o->id);
+		free(o);
+	}
+}
+
+static void on_lag(void *arg, const char *id, uint64_t rate)
+{
+	struct sio_instance *in = arg;
+	bool was = in->pace.rate > 0;
+
+	sio_pace_report(&in->pace, sio_clock_ms(), rate, in->sending);
+	if (!was)
+		sio_log(SIO_LOG_INFO, "PACED", "id=%s peer=%s rate=%llu why=\"a peer is behind on our messages\"",
+			sio_server_id(in->server), id, (unsigned long long)rate);
+}
+
+/* The pace follows the reports; the server reads its publishers at it. */
+static void apply_pace(struct sio_instance *in, uint64_t now)
+{
+	const struct sio_stats *st = sio_server_stats(in->server);
+	uint64_t out = sio_bus_counters(in->bus)->relay_out;
+
+	if (st->paced != in->paced_seen) {
+		in->paced_seen = st->paced;
+		sio_pace_held(&in->pace, now);
+	}
+	if (now - in->sent_ms >= 1000) {
+		in->sending = (out - in->sent_seen) * 1000 / (now - in->sent_ms);
+		in->sent_seen = out;
+		in->sent_ms = now;
+	}
+	uint32_t rate = sio_pace_rate(&in->pace, now);
+
+	if (rate == in->paced_at)
+		return;
+	if (!rate)
+		sio_log(SIO_LOG_INFO, "UNPACED", "id=%s", sio_server_id(in->server));
+	in->paced_at = rate;
+	sio_server_pace(in->server, rate);
+}
 
 static uint64_t on_publish(void *arg, const char *channel, size_t clen, const char *data,
 			   size_t dlen)
@@ -106,6 +220,8 @@ static void on_relay(void *arg, const char *channel, size_t clen, const char *da
 	struct sio_connid except;
 	struct sio_pos pos = { .origin = meta->origin, .boot = meta->boot, .seq = meta->seq };
 
+	uint64_t skip = 0;
+
 	if (meta->flags & SIO_RELAY_NO_CLIENTS)
 		return;
 	/* A backend's send_except: the one connection it names is skipped,
@@ -113,9 +229,13 @@ static void on_relay(void *arg, const char *channel, size_t clen, const char *da
 	if (meta->except && !sio_connid_parse(meta->except, meta->except_len, &except) &&
 	    !strcmp(except.instance, sio_server_id(in->server)) &&
 	    except.boot == sio_bus_boot(in->bus))
-		sio_server_deliver_at(in->server, channel, clen, data, dlen, &pos, except.n);
-	else
-		sio_server_deliver_at(in->server, channel, clen, data, dlen, &pos, 0);
+		skip = except.n;
+	bool taken = sio_server_deliver_relayed(in->server, channel, clen, data, dlen, &pos, skip);
+	struct origin *o = origin_of(in, meta->origin);
+	if (o) {
+		o->taken[in->window] += taken;
+		o->shed[in->window] += !taken;
+	}
 }
 
 static size_t on_fetch(void *arg, uint64_t id, const char *channel, size_t clen,
@@ -297,6 +417,8 @@ static void bus_tick(void *arg)
 	bus_ready(in);
 	sio_bus_tick(in->bus, sio_clock_ms());
 	rebalance_tick(in, sio_clock_ms());
+	report_lag(in, sio_clock_ms());
+	apply_pace(in, sio_clock_ms());
 	if (in->apps)
 		sio_apps_tick(in->apps, sio_clock_ms());
 	bus_ready(in);
@@ -340,7 +462,7 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 	struct sio_bus_hooks bus_hooks = {
 		.relay = on_relay, .inject = on_inject, .event = on_mesh_event,
 		.status = fill_status, .announced = on_announced,
-		.attach = on_attach, .command = on_command, .history = on_history,
+		.attach = on_attach, .command = on_command, .history = on_history, .lag = on_lag,
 	};
 	in->bus = sio_bus_new(&opt, &bus_hooks, in, err, errlen);
 	if (!in->bus)
@@ -402,6 +524,12 @@ void sio_instance_destroy(struct sio_instance **ip)
 	sio_apps_destroy(&in->apps);
 	sio_server_destroy(&in->server);
 	sio_bus_destroy(&in->bus);
+	struct origin *o, *tmp;
+	HASH_ITER(hh, in->origins, o, tmp) {
+		HASH_DEL(in->origins, o);
+		free(o->id);
+		free(o);
+	}
 	free(in);
 }
 

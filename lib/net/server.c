@@ -8,7 +8,10 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -30,6 +33,7 @@
 #include "bucket.h"
 #include "rate.h"
 #include "sendq.h"
+#include "shed.h"
 #include "tls.h"
 #include "utf8.h"
 #include "wsframe.h"
@@ -58,6 +62,16 @@ _Static_assert(SIO_FRAME_HEADROOM >= SIO_WSFRAME_MAX_HEADER,
 #define MAX_SENT 64
 /* A connection that published within this many seconds is moved last. */
 #define QUIET_S 2
+/* Relayed messages a channel's readers may have queued before the next is
+ * skipped (see shed.h): at most about twice this many wait for a reader. */
+#define SHED_DEPTH 128
+/* CAUGHT_UP once nothing was shed for this long: the hysteresis that keeps
+ * LAGGING and CAUGHT_UP from flapping. */
+#define CAUGHT_UP_MS 1000
+/* The loop is busy when it spent this share of a window working rather
+ * than waiting for work: only then is a backlog the instance's own. */
+#define BUSY_WINDOW_NS 200000000ULL
+#define BUSY_SHARE 0.7
 
 /* Per connection, so kept small: 19,500 of them fill an instance. */
 struct conn {
@@ -72,6 +86,10 @@ struct conn {
 	uint32_t discarded;          /* bytes of an over-long message skipped so far */
 	uint32_t heard_s;            /* idle clock (seconds) when last heard from */
 	uint32_t close_by_s;         /* idle clock by which a close must be done */
+	uint32_t progress_s;         /* idle clock when its queue last moved (or filled from empty) */
+	uint32_t overflow_s;         /* idle clock when its queue first overflowed, with overflowing */
+	uint32_t overflow_last_s;    /* and when it last did */
+	uint32_t outq;               /* bytes its kernel buffer held at the last idle tick, overflowing */
 	struct sio_rate rejects;
 	struct sio_bucket messages;  /* the per-connection rate limit */
 	struct conn *paused_next;    /* in the server's list of held-back ones */
@@ -92,6 +110,8 @@ struct conn {
 	uint32_t born_s;             /* idle clock when it came: rebalance moves old ones */
 	uint32_t said_s;             /* idle clock of its last publish (0: none) */
 	uint16_t pendings;           /* its recoveries waiting for peers */
+	bool pace_held;              /* its last publish found the mesh's pace spent */
+	bool overflowing;            /* its queue was full and is not half empty yet */
 	/* For application backends, from CLIENT_READY on: in the server's
 	 * index by serial (the n of its id), and what ADOPT repeats. */
 	uint16_t peer_code;          /* the client's close code; 0: none heard */
@@ -166,6 +186,21 @@ struct sio_server {
 	struct conn *paused;         /* connections the rate limit holds back */
 	lws_sorted_usec_list_t paused_sul;
 	size_t rx_reserved;          /* bytes held by messages arriving in pieces */
+	/* Behind on relayed messages (DESIGN §7): shedding since lag_since_ms,
+	 * the last one shed at shed_ms. */
+	bool lagging;
+	uint64_t lag_since_ms, shed_ms;
+	uint64_t lag_shed_start;     /* sio_shed_total when LAGGING was said */
+	struct sio_shed default_shed; /* the default channel's (it has no sio_channel) */
+	ev_prepare before_wait;      /* the loop's share of time at work */
+	ev_check after_wait;
+	uint64_t woke_ns, window_ns, work_ns;
+	bool busy;                   /* in the last window, or no libev to tell */
+	/* At the last idle tick: connections with frames waiting, and those of
+	 * them that wrote nothing for a whole second (readers that stopped). */
+	uint32_t queued_conns, stalled_conns;
+	uint32_t pace_rate;          /* publishes a second the mesh takes; 0: no pace */
+	struct sio_bucket pace;
 	struct sio_rate refuse_log;
 	char close_reason[124];      /* a close frame holds 123 bytes of reason */
 	struct sio_history *history; /* NULL: serve.history_messages 0 */
@@ -252,21 +287,95 @@ static void conn_close(struct conn *c, uint16_t code, const char *reason,
 	c->close_by_s = c->server->idle_clock_s + CLOSE_GRACE_S + 1;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+/* Time from a wakeup to the next wait is work, preemption by other
+ * processes included: a starved instance is as behind as a busy one. */
+static void on_before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	struct sio_server *s = (struct sio_server *)((char *)w - offsetof(struct sio_server, before_wait));
+	uint64_t now = now_ns();
+
+	(void)loop;
+	(void)revents;
+	if (s->woke_ns)
+		s->work_ns += now - s->woke_ns;
+	if (now - s->window_ns >= BUSY_WINDOW_NS) {
+		s->busy = (double)s->work_ns >= BUSY_SHARE * (double)(now - s->window_ns);
+		s->window_ns = now;
+		s->work_ns = 0;
+	}
+}
+
+static void on_after_wait(struct ev_loop *loop, ev_check *w, int revents)
+{
+	struct sio_server *s = (struct sio_server *)((char *)w - offsetof(struct sio_server, after_wait));
+
+	(void)loop;
+	(void)revents;
+	s->woke_ns = now_ns();
+}
+
+/* Behind now: the last window was busy, or this one is so far (a burst
+ * that began since shows here first, the work under way included). */
+static bool behind(struct sio_server *s)
+{
+	if (s->busy)
+		return true;
+	uint64_t now = now_ns(), span = now - s->window_ns;
+	uint64_t work = s->work_ns + (s->woke_ns ? now - s->woke_ns : 0);
+	return span >= BUSY_WINDOW_NS / 10 && (double)work >= BUSY_SHARE * (double)span;
+}
+
+static void slow_consumer(struct sio_server *s, struct conn *c, const char *why)
+{
+	if (sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
+		sio_log(SIO_LOG_WARN, "SLOW_CONSUMER", "id=%s conn=%llu queued=%u bytes=%zu why=\"%s\"",
+			s->id, c->serial, c->queue.count, c->queue.bytes, why);
+	conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer", SIO_CLOSE_SLOW);
+}
+
 static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 {
 	if (c->close_code)
 		return;
 	bool was_empty = sio_sendq_empty(&c->queue);
-	switch (sio_sendq_push(&c->queue, f, (uint32_t)s->cfg.serve.max_queue_frames,
-			       (size_t)s->cfg.serve.max_queue_bytes)) {
+	uint32_t max_frames = (uint32_t)s->cfg.serve.max_queue_frames;
+	size_t max_bytes = (size_t)s->cfg.serve.max_queue_bytes;
+	enum sio_sendq_result r = sio_sendq_push(&c->queue, f, max_frames, max_bytes);
+
+	/* Full: its oldest frames go (counted) and the reader stays, for
+	 * slow_consumer_after at most (idle_tick): whether it reads slower
+	 * than its messages come, or its instance is behind, takes time to
+	 * tell, and intake shedding soon empties the queues of the latter. */
+	if (r == SIO_SENDQ_FULL && !c->overflowing) {
+		c->overflowing = true;
+		c->overflow_s = s->idle_clock_s;
+		c->outq = UINT32_MAX;
+	}
+	if (r == SIO_SENDQ_FULL)
+		c->overflow_last_s = s->idle_clock_s;
+	while (r == SIO_SENDQ_FULL && !sio_sendq_empty(&c->queue)) {
+		sio_sendq_pop(&c->queue);
+		s->stats.frames_shed++;
+		r = sio_sendq_push(&c->queue, f, max_frames, max_bytes);
+	}
+	switch (r) {
 	case SIO_SENDQ_OK:
-		if (was_empty)
+		if (was_empty) {
+			c->progress_s = s->idle_clock_s;
 			lws_callback_on_writable(c->wsi);
+		}
 		break;
 	case SIO_SENDQ_FULL:
-		sio_log(SIO_LOG_WARN, "SLOW_CONSUMER", "id=%s conn=%llu queued=%u bytes=%zu",
-			s->id, c->serial, c->queue.count, c->queue.bytes);
-		conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "send queue full", SIO_CLOSE_SLOW);
+		/* One frame larger than the whole queue may hold. */
+		slow_consumer(s, c, "send queue full");
 		break;
 	case SIO_SENDQ_NOMEM:
 		sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s conn=%llu what=send_queue",
@@ -276,9 +385,39 @@ static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 	}
 }
 
-static void deliver(struct sio_server *s, const char *channel, size_t channel_len,
+static void lagging(struct sio_server *s, uint64_t now)
+{
+	s->shed_ms = now;
+	if (s->lagging)
+		return;
+	s->lagging = true;
+	s->lag_since_ms = now;
+	s->lag_shed_start = s->stats.relay_shed;
+	s->stats.events[SIO_EV_LAGGING]++;
+	sio_log(SIO_LOG_WARN, "LAGGING", "id=%s clients=%llu shed=%llu why=\"behind on relayed messages\"",
+		s->id, (unsigned long long)s->load.clients,
+		(unsigned long long)(s->stats.relay_shed + s->stats.frames_shed));
+	if (s->hooks.event)
+		s->hooks.event(s->hooks_arg, SIO_EV_LAGGING);
+}
+
+static void caught_up(struct sio_server *s, uint64_t now)
+{
+	if (!s->lagging || now - s->shed_ms < CAUGHT_UP_MS)
+		return;
+	s->lagging = false;
+	s->stats.events[SIO_EV_CAUGHT_UP]++;
+	sio_log(SIO_LOG_INFO, "CAUGHT_UP", "id=%s lagged_ms=%llu shed=%llu", s->id,
+		(unsigned long long)(s->shed_ms - s->lag_since_ms),
+		(unsigned long long)(s->stats.relay_shed - s->lag_shed_start));
+	if (s->hooks.event)
+		s->hooks.event(s->hooks_arg, SIO_EV_CAUGHT_UP);
+}
+
+/* Returns false when a relayed message was shed rather than delivered. */
+static bool deliver(struct sio_server *s, const char *channel, size_t channel_len,
 		    const char *data, size_t data_len, const struct conn *skip,
-		    const struct sio_pos *pos)
+		    const struct sio_pos *pos, bool relayed)
 {
 	struct sio_channel *ch = NULL;
 	/* Its stamp is the one in the history: a recovering client's t. */
@@ -295,9 +434,20 @@ static void deliver(struct sio_server *s, const char *channel, size_t channel_le
 	if (channel_len) {
 		ch = sio_channels_find(s->channels, channel, channel_len);
 		if (!ch)
-			return;
+			return true;
 	} else if (!s->conns) {
-		return;
+		return true;
+	}
+	struct sio_shed *shed = ch ? &ch->shed : &s->default_shed;
+	/* A backlog sheds when it is the instance's (busy), or when its
+	 * readers do read, only slower than the messages come: not when most
+	 * of those with frames waiting stopped reading, which the
+	 * slow-consumer rules are for. */
+	if (relayed && !sio_shed_admit(shed, SHED_DEPTH) &&
+	    (s->queued_conns > 2 * s->stalled_conns || behind(s))) {
+		s->stats.relay_shed++;
+		lagging(s, sio_clock_ms());
+		return false;
 	}
 	struct sio_frame *f = ch ? sio_proto_frame_from_head(ch->head, ch->head_len, data, data_len)
 				 : sio_proto_frame_from_head(SIO_PROTO_DEFAULT_HEAD,
@@ -305,7 +455,7 @@ static void deliver(struct sio_server *s, const char *channel, size_t channel_le
 							     data, data_len);
 	if (!f) {
 		sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s what=frame bytes=%zu", s->id, data_len);
-		return;
+		return true;
 	}
 	if (ch) {
 		struct sio_member *m;
@@ -327,13 +477,17 @@ static void deliver(struct sio_server *s, const char *channel, size_t channel_le
 			if (c != skip)
 				enqueue(s, c, f);
 	}
+	/* Every message counts towards the backlog (a local publisher's as
+	 * well); only relayed ones are ever skipped. */
+	sio_shed_taken(shed, f, f->refs - 1, SHED_DEPTH);
 	sio_frame_unref(&f);
+	return true;
 }
 
 void sio_server_deliver(struct sio_server *s, const char *channel, size_t channel_len,
 			const char *data, size_t data_len)
 {
-	deliver(s, channel, channel_len, data, data_len, NULL, NULL);
+	deliver(s, channel, channel_len, data, data_len, NULL, NULL, false);
 }
 
 
@@ -358,7 +512,7 @@ static struct conn *find_conn(struct sio_server *s, uint64_t n)
 void sio_server_deliver_except(struct sio_server *s, const char *channel, size_t channel_len,
 			       const char *data, size_t data_len, uint64_t n)
 {
-	deliver(s, channel, channel_len, data, data_len, n ? find_ready(s, n) : NULL, NULL);
+	deliver(s, channel, channel_len, data, data_len, n ? find_ready(s, n) : NULL, NULL, false);
 }
 
 void sio_server_deliver_at(struct sio_server *s, const char *channel, size_t channel_len,
@@ -366,7 +520,15 @@ void sio_server_deliver_at(struct sio_server *s, const char *channel, size_t cha
 			   uint64_t except)
 {
 	deliver(s, channel, channel_len, data, data_len, except ? find_ready(s, except) : NULL,
-		pos && pos->seq ? pos : NULL);
+		pos && pos->seq ? pos : NULL, false);
+}
+
+bool sio_server_deliver_relayed(struct sio_server *s, const char *channel, size_t channel_len,
+				const char *data, size_t data_len, const struct sio_pos *pos,
+				uint64_t except)
+{
+	return deliver(s, channel, channel_len, data, data_len,
+		       except ? find_ready(s, except) : NULL, pos && pos->seq ? pos : NULL, true);
 }
 
 static void conn_info(struct conn *c, struct sio_server_conn *out)
@@ -424,6 +586,7 @@ void sio_server_tick(struct sio_server *s)
 		s->expire_ms = sio_clock_ms() + 1000;
 		sio_history_expire(s->history, sio_clock_wall_ms(), history_gone, s);
 	}
+	caught_up(s, sio_clock_ms());
 	/* A flood that stopped still owes its summary line. */
 	if (s->reject_log.suppressed && sio_clock_ms() - s->reject_log.window_start_ms >= 1000) {
 		report_suppressed(s, s->reject_log.suppressed);
@@ -842,6 +1005,11 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 		break;
 	case SIO_MSG_PUBLISH: {
 		s->stats.published++;
+		/* A peer behind on our messages: publishers are read at the pace
+		 * the mesh takes (limit_rate pauses this one). */
+		if (s->pace_rate &&
+		    !sio_bucket_take(&s->pace, sio_clock_ms(), s->pace_rate, s->pace_rate / 10 + 1))
+			c->pace_held = true;
 		c->said_s = s->idle_clock_s ? s->idle_clock_s : 1;
 		/* The mesh first: it numbers the message, its position here too. */
 		uint64_t seq = s->hooks.publish ? s->hooks.publish(s->hooks_arg, msg.channel,
@@ -851,7 +1019,7 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 		struct sio_pos pos = { .origin = s->id, .boot = s->boot, .seq = seq };
 		if (sio_server_relays(s))
 			deliver(s, msg.channel, msg.channel_len, msg.data, msg.data_len, NULL,
-				seq ? &pos : NULL);
+				seq ? &pos : NULL, false);
 		struct sio_appev ev = { .event = SIO_APPEV_MESSAGE, .channel = msg.channel,
 					.channel_len = msg.channel_len, .data = msg.data,
 					.data_len = msg.data_len };
@@ -966,10 +1134,14 @@ static void resume_tick(lws_sorted_usec_list_t *sul)
 	uint64_t now = sio_clock_ms();
 	struct conn *c, *tmp;
 
+	bool paced = s->pace_rate &&
+		     !sio_bucket_ready(&s->pace, now, s->pace_rate, s->pace_rate / 10 + 1);
 	LL_FOREACH_SAFE2(s->paused, c, tmp, paused_next) {
 		if (s->cfg.serve.rate_limit &&
 		    !sio_bucket_ready(&c->messages, now, (uint32_t)s->cfg.serve.rate_limit,
 				      (uint32_t)s->cfg.serve.rate_burst))
+			continue;
+		if (paced)
 			continue;
 		LL_DELETE2(s->paused, c, paused_next);
 		c->paused = false;
@@ -987,18 +1159,27 @@ static void resume_tick(lws_sorted_usec_list_t *sul)
  * socket and TCP pushes back, so nothing it sent is lost. */
 static void limit_rate(struct sio_server *s, struct conn *c)
 {
-	if (!s->cfg.serve.rate_limit || c->paused || c->close_code ||
-	    sio_bucket_take(&c->messages, sio_clock_ms(), (uint32_t)s->cfg.serve.rate_limit,
-			    (uint32_t)s->cfg.serve.rate_burst))
+	bool paced = c->pace_held;
+
+	c->pace_held = false;
+	if (c->paused || c->close_code)
 		return;
-	s->stats.rate_limited++;
+	if (!s->cfg.serve.rate_limit ||
+	    sio_bucket_take(&c->messages, sio_clock_ms(), (uint32_t)s->cfg.serve.rate_limit,
+			    (uint32_t)s->cfg.serve.rate_burst)) {
+		if (!paced)
+			return;
+		s->stats.paced++;
+	} else {
+		s->stats.rate_limited++;
+	}
 	/* Once per connection: the counter tells how often after that. */
-	if (!c->rate_logged &&
+	if (!paced && !c->rate_logged &&
 	    sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
 		sio_log(SIO_LOG_INFO, "RATE_LIMITED", "id=%s conn=%llu rate=%lld burst=%lld",
 			s->id, c->serial, (long long)s->cfg.serve.rate_limit,
 			(long long)s->cfg.serve.rate_burst);
-	c->rate_logged = true;
+	c->rate_logged |= !paced;
 	if (!s->paused)
 		lws_sul_schedule(s->context, 0, &s->paused_sul, resume_tick,
 				 RESUME_TICK_MS * LWS_US_PER_MS);
@@ -1405,6 +1586,9 @@ static int writeable(struct sio_server *s, struct conn *c)
 {
 	if (c->close_code)
 		return write_closing(c);
+	/* lws calls here once what it held of an earlier write went out: the
+	 * socket drains, the client reads. */
+	c->progress_s = s->idle_clock_s;
 	if (c->pongs_len) {
 		/* Framed already: passed through as they are. */
 		memcpy(s->out + LWS_PRE, c->pongs, c->pongs_len);
@@ -1456,12 +1640,15 @@ static int writeable(struct sio_server *s, struct conn *c)
 		}
 		s->stats.frames_out += n;
 		s->stats.writes_out++;
+		c->progress_s = s->idle_clock_s;
 		while (n--)
 			sio_sendq_pop(&c->queue);
 		if (lws_send_pipe_choked(c->wsi))
 			break;
 	}
-	if (!sio_sendq_empty(&c->queue))
+	/* Also when only lws holds the rest of a write: the call that says it
+	 * went out is the progress idle_tick looks for. */
+	if (!sio_sendq_empty(&c->queue) || lws_partial_buffered(c->wsi))
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -1926,6 +2113,29 @@ static char *default_url(const struct sio_config *cfg)
 }
 
 /*
+ * After an overflow, whether the client still reads is the kernel's to
+ * say: the frames may all have gone into its socket buffer, where they
+ * stay if it does not. Returns whether all is written and read (the
+ * overflow is over); otherwise its progress is noted when the kernel's
+ * queue shrank. Only for connections that overflowed: one ioctl each.
+ */
+static bool overflow_watch(struct conn *c, uint32_t now, bool waiting)
+{
+	int queued = 0;
+
+	if (ioctl(lws_get_socket_fd(c->wsi), SIOCOUTQ, &queued) < 0)
+		queued = 0;
+	if (!waiting && queued == 0) {
+		c->overflowing = false;
+		return true;
+	}
+	if ((uint32_t)queued < c->outq)
+		c->progress_s = now;
+	c->outq = (uint32_t)queued;
+	return false;
+}
+
+/*
  * The idle policy is sio's, not lws's: lws 4.1 keeps one timer per
  * connection in a sorted list and moves it on every frame received, a walk
  * over all the connections each time. Here a connection only notes the
@@ -1938,9 +2148,11 @@ static void idle_tick(lws_sorted_usec_list_t *sul)
 	uint32_t now = ++s->idle_clock_s;
 	uint32_t ping_after = (uint32_t)s->cfg.serve.ping_interval;
 	uint32_t close_after = (uint32_t)s->cfg.serve.idle_timeout;
+	uint32_t slow_after = (uint32_t)s->cfg.serve.slow_consumer_after;
 	struct conn *c;
 
 	lws_sul_schedule(s->context, 0, &s->idle_sul, idle_tick, LWS_US_PER_SEC);
+	s->queued_conns = s->stalled_conns = 0;
 	DL_FOREACH(s->conns, c) {
 		uint32_t quiet = now - c->heard_s;
 		if (c->close_code) {
@@ -1952,7 +2164,22 @@ static void idle_tick(lws_sorted_usec_list_t *sul)
 		}
 		/* A second apart: a subscriber fed more often keeps its ring. */
 		sio_sendq_trim(&c->queue);
-		if (close_after && quiet >= close_after) {
+		/* Frames wait and none went out for slow_after: its socket does
+		 * not drain, the client does not read. A client that reads, however
+		 * far behind its instance is, moves its queue every turn. */
+		bool waiting = !sio_sendq_empty(&c->queue) || lws_partial_buffered(c->wsi);
+		if (c->overflowing && !overflow_watch(c, now, waiting))
+			waiting = true;
+		s->queued_conns += waiting;
+		s->stalled_conns += waiting && now - c->progress_s >= 2;
+		if (slow_after && waiting && now - c->progress_s >= slow_after) {
+			slow_consumer(s, c, "not reading");
+		} else if (slow_after && c->overflowing && now - c->overflow_s >= slow_after &&
+			   now - c->overflow_last_s <= 1) {
+			/* Its queue kept overflowing while intake shedding kept the
+			 * others' short: it reads slower than its messages come. */
+			slow_consumer(s, c, "send queue full");
+		} else if (close_after && quiet >= close_after) {
 			conn_close(c, LWS_CLOSE_STATUS_GOINGAWAY, "idle timeout", SIO_CLOSE_IDLE);
 		} else if (ping_after && quiet >= ping_after && !c->pinged) {
 			c->pinged = true;
@@ -2144,7 +2371,16 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 		info.foreign_loops = loops;
 		s->context = lws_create_context(&info);
 	}
-	if (!s->context) {
+	if (s->context) {
+		ev_prepare_init(&s->before_wait, on_before_wait);
+		ev_prepare_start(s->loop, &s->before_wait);
+		ev_unref(s->loop);
+		ev_check_init(&s->after_wait, on_after_wait);
+		ev_check_start(s->loop, &s->after_wait);
+		ev_unref(s->loop);
+		s->window_ns = now_ns();
+	} else {
+		s->busy = true;
 		/* Without the libev plugin of lws, poll() it is. */
 		if (s->loop) {
 			sio_log(SIO_LOG_WARN, NULL, "libev event loop unavailable, using poll()");
@@ -2186,8 +2422,15 @@ void sio_server_destroy(struct sio_server **sp)
 				lws_set_opaque_user_data(w->wsi, NULL);
 		lws_context_destroy(s->context);
 	}
-	if (s->loop)
+	if (s->loop) {
+		if (ev_is_active(&s->before_wait)) {
+			ev_ref(s->loop);
+			ev_prepare_stop(s->loop, &s->before_wait);
+			ev_ref(s->loop);
+			ev_check_stop(s->loop, &s->after_wait);
+		}
 		ev_loop_destroy(s->loop);
+	}
 	while (s->watches) {
 		struct watch *w = s->watches;
 		s->watches = w->next;
@@ -2201,6 +2444,7 @@ void sio_server_destroy(struct sio_server **sp)
 		free(p->channel);
 		free(p);
 	}
+	sio_shed_clear(&s->default_shed);
 	sio_addrs_clear(&s->addrs);
 	free(s->id);
 	free(s->url);
@@ -2394,6 +2638,7 @@ const struct sio_stats *sio_server_stats(struct sio_server *s)
 	st->history_messages = hs.messages;
 	st->history_bytes = hs.bytes;
 	st->history_evicted = hs.evicted;
+	st->lagging = s->lagging;
 	if (s->hooks.stats)
 		s->hooks.stats(s->hooks_arg, st);
 	return st;
@@ -2494,3 +2739,10 @@ void sio_server_foreach_conn(struct sio_server *s,
 		fn(arg, &info);
 	}
 }
+
+void sio_server_pace(struct sio_server *s, uint32_t rate)
+{
+	s->pace_rate = rate;
+}
+
+bool sio_server_lagging(const struct sio_server *s) { return s->lagging; }

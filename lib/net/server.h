@@ -117,6 +117,18 @@ void sio_server_set_boot(struct sio_server *server, uint64_t boot);
  * backend's send_except. */
 void sio_server_deliver_except(struct sio_server *server, const char *channel,
 			       size_t channel_len, const char *data, size_t data_len, uint64_t n);
+/* A message relayed from another instance at pos (its history keeps it):
+ * skipped for every local subscriber of the channel (false, counted in
+ * sio_shed_total) when the instance is behind on it; see shed.h. except: a
+ * connection's n to skip. */
+bool sio_server_deliver_relayed(struct sio_server *server, const char *channel,
+				size_t channel_len, const char *data, size_t data_len,
+				const struct sio_pos *pos, uint64_t except);
+/* Publishes a second read from clients, all together, while a peer is
+ * behind on our relayed messages; 0 lifts the pace. */
+void sio_server_pace(struct sio_server *server, uint32_t rate);
+/* From LAGGING to CAUGHT_UP. */
+bool sio_server_lagging(const struct sio_server *server);
 
 /*
  * One connection, named by its counter n (those that had CLIENT_READY):

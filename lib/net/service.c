@@ -21,6 +21,9 @@ struct service {
 	unsigned long long consumed;
 	bool failed;
 	struct sio_lines in;  /* input not yet published */
+	bool held;            /* the pace stopped the publishing of its lines */
+	char *retry;          /* a message the instance's queue had no room for */
+	size_t retry_len;
 	unsigned long long sent, skipped;
 };
 
@@ -37,6 +40,22 @@ static void on_relay(void *arg, const char *channel, size_t clen, const char *da
 		s->failed = true;
 	sio_frame_unref(&f);
 	s->consumed++;
+}
+
+/* A full queue at the instance is pushback, not a reason to drop: the
+ * message waits here, the input with it, and goes first next time. */
+static bool send_retry(struct service *s)
+{
+	const char *ch = s->o->publish;
+
+	if (!s->retry)
+		return true;
+	if (sio_bus_inject(s->bus, ch, strlen(ch), s->retry, s->retry_len))
+		return false;
+	s->sent++;
+	free(s->retry);
+	s->retry = NULL;
+	return true;
 }
 
 static void publish_line(struct service *s, const char *line, size_t len)
@@ -57,6 +76,8 @@ static void publish_line(struct service *s, const char *line, size_t len)
 	}
 	if (sio_bus_inject(s->bus, ch, strlen(ch), line, len) == 0)
 		s->sent++;
+	else if (errno == EAGAIN && (s->retry = malloc(len ? len : 1)))
+		memcpy(s->retry, line, (s->retry_len = len));
 	else
 		sio_log(SIO_LOG_WARN, NULL, "no instance to take a message: dropped");
 	free(quoted);
@@ -69,7 +90,10 @@ static void publish_lines(struct service *s, bool eof)
 	size_t len;
 	enum sio_line r;
 
-	while ((r = sio_lines_next(&s->in, eof, &line, &len)) != SIO_LINE_NONE) {
+	/* While an instance is behind, the lines wait here, and the input is
+	 * not read: whoever writes to us is held back. */
+	while (!(s->held = sio_bus_paced(s->bus) || !send_retry(s)) &&
+	       (r = sio_lines_next(&s->in, eof, &line, &len)) != SIO_LINE_NONE) {
 		if (r == SIO_LINE_TOO_LONG) {
 			sio_log(SIO_LOG_WARN, NULL, "skipping a line longer than %u bytes",
 				LINE_MAX_BYTES);
@@ -149,8 +173,12 @@ enum sio_service_end sio_service_run(const struct sio_service_opts *o, char *why
 			break;
 		if (o->count && s.consumed >= o->count)
 			break;
+		/* Lines held back by the pace go first. */
+		if (s.held && ready(&s))
+			publish_lines(&s, !reading);
+		bool held = s.held;
 		/* Input done: finished, unless messages are still expected. */
-		if (o->publish && !reading && !(o->count && o->nsubscribe))
+		if (o->publish && !reading && !held && !(o->count && o->nsubscribe))
 			break;
 		bool up = ready(&s);
 		/* Nobody heard is the same failure whichever deadline comes first. */
@@ -169,9 +197,10 @@ enum sio_service_end sio_service_run(const struct sio_service_opts *o, char *why
 			sio_log(SIO_LOG_INFO, "READY", "instances=%zu subscriptions=%zu",
 				sio_bus_registry(s.bus)->alive, o->nsubscribe);
 		}
-		/* Input waits until an instance can take it. */
-		int fd = reading && up ? o->in_fd : o->wake_fd;
-		int rc = sio_bus_poll(s.bus, 100, fd);
+		/* Input waits until an instance can take it, and while the
+		 * mesh is behind, until the lines already read went out. */
+		int fd = reading && up && !held ? o->in_fd : o->wake_fd;
+		int rc = sio_bus_poll(s.bus, held ? 10 : 100, fd);
 		if (rc < 0) {
 			snprintf(why, whylen, "poll failed: %s", strerror(errno));
 			end = SIO_SERVICE_FAILED;
@@ -189,5 +218,6 @@ enum sio_service_end sio_service_run(const struct sio_service_opts *o, char *why
 	/* Destroying the bus waits, within linger, for queued messages to go. */
 	sio_bus_destroy(&s.bus);
 	sio_lines_free(&s.in);
+	free(s.retry);
 	return end;
 }

@@ -138,7 +138,7 @@ setup() {
 @test "DISCONNECT for every way a connection ends: the client, idle, policy, slow consumer, the drain" {
 	# D closes the silent, the unruly and the slow quickly.
 	instance D --bus-peer "${IBUS[A]}" --ping-interval 1 --idle-timeout 2 --max-rejects 2 \
-		--reject-interval 60 --max-queue-frames 64 --max-queue-bytes 64K
+		--reject-interval 60 --max-queue-frames 64 --max-queue-bytes 64K --slow-consumer-after 1
 	backend app
 	wait_for imetric_ge D 'sio_app_backends{role="worker"}' 1
 	client leaves B
@@ -221,7 +221,7 @@ has_either() { grep -qF "\"$1\"" "${BLOG[one]}" "${BLOG[two]}"; }
 		i=$((i + 1))
 		client "m$i" "$(printf 'A\nB\nC\n' | sed -n "$(((i % 3) + 1))p")"
 		wait_got "m$i" welcome
-		moved=$(grep -c '"event":"CONNECT"' "${BLOG[one]}")
+		moved=$(grep -c '"event":"CONNECT"' "${BLOG[one]}" || true)
 	done
 	((moved > 0)) || fail "backend one got none of $i connections"
 	n=$i

@@ -630,7 +630,7 @@ payload() {
 }
 
 @test "matrix: load: a slow consumer that never reads → 1008 when its queue is full, the others unaffected" {
-	serve_watched --max-queue-frames 64 --max-queue-bytes 64K
+	serve_watched --max-queue-frames 64 --max-queue-bytes 64K --slow-consumer-after 1
 	badclient_bg slow nonreader "$SERVE_PORT" /socketiyo flood
 	wait_for bg_printed slow '^subscribed$'
 	wait_metric sio_subscriptions 2

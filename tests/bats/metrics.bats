@@ -137,6 +137,7 @@ serve: {
 	max_rejects = 5;
 	max_queue_frames = 16;
 	max_queue_bytes = "1M";
+	slow_consumer_after = 1;
 };
 EOF
 	start_serve -c "$conf" --id A --bus-bind "tcp://127.0.0.1:$abus" --drain-ms 4000

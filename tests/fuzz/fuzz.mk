@@ -40,7 +40,7 @@ FUZZ_CFLAGS   ?= -O1 -g -fno-omit-frame-pointer
 FUZZ_WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 
 # What each target compiles from lib/core/, and the pkg-config modules they use.
-FUZZ_fuzz_frame_LIB  := proto frame channels
+FUZZ_fuzz_frame_LIB  := proto frame channels shed
 FUZZ_fuzz_frame_PKGS := jansson
 FUZZ_fuzz_bus_LIB    := busmsg event registry load proto frame histmsg history
 FUZZ_fuzz_bus_PKGS   := jansson

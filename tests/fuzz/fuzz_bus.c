@@ -335,9 +335,12 @@ static void on_message(struct session *ss, const char **part, const size_t *plen
 			}
 			break;
 		}
+		case SIO_INBOX_LAG:
+			CHECK_STR(in.id);
+			CHECK(*in.id);
+			break;
 		case SIO_INBOX_COUNT:
 			CHECK(0);
-			break;
 		}
 		return;
 	}

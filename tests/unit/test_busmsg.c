@@ -1346,6 +1346,26 @@ static void test_inbox_round_trips(void **state)
 	assert_string_equal(sio_busmsg_inbox_name(SIO_INBOX_HELLO), "hello");
 	assert_string_equal(sio_busmsg_inbox_name(SIO_INBOX_BEAT), "beat");
 	assert_string_equal(sio_busmsg_inbox_name(SIO_INBOX_PUB), "pub");
+
+	/* A lag report: who is behind, and what it takes of ours a second. */
+	size_t len;
+	char *json = sio_busmsg_lag_encode("web-2", 12345, &len);
+	assert_non_null(json);
+	const char *name = sio_busmsg_inbox_name(SIO_INBOX_LAG);
+	assert_string_equal(name, "lag");
+	struct sio_busframe l[] = { { name, strlen(name) }, { json, len } };
+	assert_int_equal(sio_busmsg_inbox_decode(l, 2, &m, &why), 0);
+	assert_int_equal(m.kind, SIO_INBOX_LAG);
+	assert_string_equal(m.id, "web-2");
+	assert_int_equal(m.rate, 12345);
+	free(json);
+	const char *bad[] = { "{\"v\":1,\"id\":\"\",\"rate\":1}", "{\"v\":1,\"id\":\"a\",\"rate\":-1}",
+			      "{\"v\":2,\"id\":\"a\",\"rate\":1}", "{\"v\":1,\"id\":\"a\"}", "[]" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		struct sio_busframe b[] = { { name, strlen(name) }, { bad[i], strlen(bad[i]) } };
+		assert_int_equal(sio_busmsg_inbox_decode(b, 2, &m, &why), -1);
+		assert_string_equal(why, "bad lag report");
+	}
 }
 
 static void test_subscription(void **state)

@@ -17,6 +17,7 @@ static void test_names_are_stable(void **state)
 {
 	static const char *const want[SIO_EV_COUNT] = {
 		"HIGH_LOAD", "OVER_LOAD", "AVAILABLE", "JOIN", "LEAVE", "DRAIN", "REBALANCE", "RELOAD",
+		"LAGGING", "CAUGHT_UP",
 	};
 
 	(void)state;
