@@ -96,10 +96,10 @@ DEB_PKGS   := build-essential pkg-config libwebsockets-dev libzmq3-dev \
               python3 procps iproute2 binutils xxd
 
 # What only the tests need: a real front-end web server, a load balancer
-# (HAProxy, beside nginx, in front of a mesh) and a real browser,
-# promtool to check /metrics, jq for JSON in shell, clang for the fuzzers,
-# valgrind for valgrind.bats.
-TEST_PKGS  := nginx-light haproxy chromium jq clang libclang-rt-14-dev prometheus valgrind
+# (HAProxy, beside nginx, in front of a mesh) and a real browser, zsh to
+# parse its completions, promtool to check /metrics, jq for JSON in shell,
+# clang for the fuzzers, valgrind for valgrind.bats.
+TEST_PKGS  := nginx-light haproxy zsh chromium jq clang libclang-rt-14-dev prometheus valgrind
 
 .PHONY: all build deps test-deps install-pkgs test unit asan valgrind clean install uninstall man run
 # pkg-config answers at parse time, so the build runs in a second make once
