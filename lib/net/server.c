@@ -1439,12 +1439,24 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 static const struct lws_protocols protocols[] = {
 	/* No subprotocol name is required: the socketiyo client asks for none,
 	 * and lws binds such connections to the first protocol. */
-	/* lws gives each connection a receive buffer of this size for its whole
-	 * life: small keeps idle connections cheap. It reads the handshake
-	 * into it; the frames sio reads itself (on_readable), or without libev
-	 * lws hands them over in pieces of this size, gathered in receive(). */
-	{ "socketiyo", callback, sizeof(struct conn), 512, 0, NULL, 0 },
+	/* lws gives each connection a receive buffer of rx_buffer_size (+20)
+	 * for its whole life. On libev sio reads the frames itself
+	 * (on_readable): lws parses only what came in with the handshake, so
+	 * the buffer need hold no more than a whole control frame, which lws
+	 * 4.1 cannot take in pieces. Without libev (the second array) lws
+	 * hands every frame over in pieces of this size, gathered in
+	 * receive(). tx_packet_size: what one send() may take; 0 would cap it
+	 * at rx_buffer_size, a batch then going out in pieces of that size,
+	 * the rest copied into lws's buffer and sent one piece a loop turn. */
+	{ "socketiyo", callback, sizeof(struct conn), SIO_WSFRAME_MAX_CONTROL, 0, NULL,
+	  LWS_PRE + 65536 },
 	/* Foreign descriptors (the bus) adopted into the same loop. */
+	{ "sio-watch", callback, 0, 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static const struct lws_protocols protocols_poll[] = {
+	{ "socketiyo", callback, sizeof(struct conn), 512, 0, NULL, LWS_PRE + 65536 },
 	{ "sio-watch", callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
@@ -1710,6 +1722,7 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 		}
 		info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
 		info.foreign_loops = NULL;
+		info.protocols = protocols_poll;
 		s->context = lws_create_context(&info);
 	}
 	if (!s->context) {
