@@ -1075,7 +1075,9 @@ static int writeable(struct sio_server *s, struct conn *c)
 		s->stats.writes_out++;
 		while (n--)
 			sio_sendq_pop(&c->queue);
-		if (lws_send_pipe_choked(c->wsi))
+		/* lws asks poll() whether the socket takes more: a system call
+		 * per write, worth it only when something is left to write. */
+		if (!sio_sendq_empty(&c->queue) && lws_send_pipe_choked(c->wsi))
 			break;
 	}
 	if (!sio_sendq_empty(&c->queue))
