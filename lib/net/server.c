@@ -1500,15 +1500,15 @@ static const struct lws_protocols protocols[] = {
 	 * and lws binds such connections to the first protocol. */
 	/* lws gives each connection a receive buffer of rx_buffer_size (+20)
 	 * for its whole life. On libev sio reads the frames itself
-	 * (on_readable): lws parses only what came in with the handshake, so
-	 * the buffer need hold no more than a whole control frame, which lws
-	 * 4.1 cannot take in pieces. Without libev (the second array) lws
-	 * hands every frame over in pieces of this size, gathered in
-	 * receive(). tx_packet_size: what one send() may take; 0 would cap it
-	 * at rx_buffer_size, a batch then going out in pieces of that size,
-	 * the rest copied into lws's buffer and sent one piece a loop turn. */
-	{ "socketiyo", callback, sizeof(struct conn), SIO_WSFRAME_MAX_CONTROL, 0, NULL,
-	  LWS_PRE + 65536 },
+	 * (on_readable) and lws never fills it: what a client sends with its
+	 * handshake, before the answer (RFC 6455 4.1 forbids it), stays in
+	 * lws's own buffer, read by no one. 1, the least lws takes. Without
+	 * libev (the second array) lws hands every frame over in pieces of
+	 * this size, gathered in receive(). tx_packet_size: what one send()
+	 * may take; 0 would cap it at rx_buffer_size, a batch then going out
+	 * in pieces of that size, the rest copied into lws's buffer and sent
+	 * one piece a loop turn. */
+	{ "socketiyo", callback, sizeof(struct conn), 1, 0, NULL, LWS_PRE + 65536 },
 	/* Foreign descriptors (the bus) adopted into the same loop. */
 	{ "sio-watch", callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
