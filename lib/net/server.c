@@ -90,6 +90,7 @@ struct conn {
 	uint32_t overflow_s;         /* idle clock when its queue first overflowed, with overflowing */
 	uint32_t overflow_last_s;    /* and when it last did */
 	uint32_t outq;               /* bytes its kernel buffer held at the last idle tick, overflowing */
+	uint32_t flush_ix;           /* 1 + its place in the server's flush list; 0: none */
 	struct sio_rate rejects;
 	struct sio_bucket messages;  /* the per-connection rate limit */
 	struct conn *paused_next;    /* in the server's list of held-back ones */
@@ -184,6 +185,10 @@ struct sio_server {
 	struct watch *watches;
 	struct sio_addrs addrs;
 	struct conn *paused;         /* connections the rate limit holds back */
+	/* Connections given frames in this loop turn, written at its end
+	 * (flush); a closed one leaves a NULL. */
+	struct conn **flush;
+	uint32_t flush_len, flush_cap;
 	lws_sorted_usec_list_t paused_sul;
 	size_t rx_reserved;          /* bytes held by messages arriving in pieces */
 	/* Behind on relayed messages (DESIGN §7): shedding since lag_since_ms,
@@ -295,15 +300,19 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
+static void flush(struct sio_server *s);
+
 /* Time from a wakeup to the next wait is work, preemption by other
  * processes included: a starved instance is as behind as a busy one. */
 static void on_before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 {
 	struct sio_server *s = (struct sio_server *)((char *)w - offsetof(struct sio_server, before_wait));
-	uint64_t now = now_ns();
 
 	(void)loop;
 	(void)revents;
+	/* The turn's writes are work of the turn. */
+	flush(s);
+	uint64_t now = now_ns();
 	if (s->woke_ns)
 		s->work_ns += now - s->woke_ns;
 	if (now - s->window_ns >= BUSY_WINDOW_NS) {
@@ -341,6 +350,51 @@ static void slow_consumer(struct sio_server *s, struct conn *c, const char *why)
 	conn_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow consumer", SIO_CLOSE_SLOW);
 }
 
+/* On libev the frames a connection is given in one loop turn are written
+ * at the end of the turn (flush), before the loop waits again: waiting for
+ * lws's writable callback instead costs two epoll_ctl (POLLOUT on, then
+ * off) and one more wakeup for each write. */
+static void want_write(struct sio_server *s, struct conn *c)
+{
+	if (c->flush_ix)
+		return;
+	if (s->loop && s->flush_len == s->flush_cap) {
+		uint32_t cap = s->flush_cap ? s->flush_cap * 2 : 256;
+		struct conn **grown = realloc(s->flush, cap * sizeof *grown);
+		if (grown) {
+			s->flush = grown;
+			s->flush_cap = cap;
+		}
+	}
+	if (!s->loop || s->flush_len == s->flush_cap) {
+		lws_callback_on_writable(c->wsi);
+		return;
+	}
+	s->flush[s->flush_len++] = c;
+	c->flush_ix = s->flush_len;
+}
+
+static int writeable(struct sio_server *s, struct conn *c);
+
+static void flush(struct sio_server *s)
+{
+	for (uint32_t i = 0; i < s->flush_len; i++) {
+		struct conn *c = s->flush[i];
+		if (!c)
+			continue;
+		c->flush_ix = 0;
+		/* A close, or what lws holds unsent: lws's writable turn. */
+		if (c->close_code || lws_partial_buffered(c->wsi)) {
+			lws_callback_on_writable(c->wsi);
+		} else if (writeable(s, c) < 0) {
+			if (c->owned)
+				ev_io_stop(s->loop, &c->io);
+			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
+		}
+	}
+	s->flush_len = 0;
+}
+
 static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 {
 	if (c->close_code)
@@ -370,7 +424,7 @@ static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 	case SIO_SENDQ_OK:
 		if (was_empty) {
 			c->progress_s = s->idle_clock_s;
-			lws_callback_on_writable(c->wsi);
+			want_write(s, c);
 		}
 		break;
 	case SIO_SENDQ_FULL:
@@ -1643,7 +1697,9 @@ static int writeable(struct sio_server *s, struct conn *c)
 		c->progress_s = s->idle_clock_s;
 		while (n--)
 			sio_sendq_pop(&c->queue);
-		if (lws_send_pipe_choked(c->wsi))
+		/* lws asks poll() whether the socket takes more: a system call
+		 * per write, worth it only when something is left to write. */
+		if (!sio_sendq_empty(&c->queue) && lws_send_pipe_choked(c->wsi))
 			break;
 	}
 	/* Also when only lws holds the rest of a write: the call that says it
@@ -1776,6 +1832,8 @@ static void closed(struct sio_server *s, struct conn *c)
 	sio_addrs_release(&s->addrs, &c->addr);
 	if (c->paused)
 		LL_DELETE2(s->paused, c, paused_next);
+	if (c->flush_ix)
+		s->flush[c->flush_ix - 1] = NULL;
 	if (c->owned)
 		ev_io_stop(s->loop, &c->io);
 	free(c->ctl);
@@ -2029,12 +2087,24 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 static const struct lws_protocols protocols[] = {
 	/* No subprotocol name is required: the socketiyo client asks for none,
 	 * and lws binds such connections to the first protocol. */
-	/* lws gives each connection a receive buffer of this size for its whole
-	 * life: small keeps idle connections cheap. It reads the handshake
-	 * into it; the frames sio reads itself (on_readable), or without libev
-	 * lws hands them over in pieces of this size, gathered in receive(). */
-	{ "socketiyo", callback, sizeof(struct conn), 512, 0, NULL, 0 },
+	/* lws gives each connection a receive buffer of rx_buffer_size (+20)
+	 * for its whole life. On libev sio reads the frames itself
+	 * (on_readable) and lws never fills it: what a client sends with its
+	 * handshake, before the answer (RFC 6455 4.1 forbids it), stays in
+	 * lws's own buffer, read by no one. 1, the least lws takes. Without
+	 * libev (the second array) lws hands every frame over in pieces of
+	 * this size, gathered in receive(). tx_packet_size: what one send()
+	 * may take; 0 would cap it at rx_buffer_size, a batch then going out
+	 * in pieces of that size, the rest copied into lws's buffer and sent
+	 * one piece a loop turn. */
+	{ "socketiyo", callback, sizeof(struct conn), 1, 0, NULL, LWS_PRE + 65536 },
 	/* Foreign descriptors (the bus) adopted into the same loop. */
+	{ "sio-watch", callback, 0, 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, NULL, 0 },
+};
+
+static const struct lws_protocols protocols_poll[] = {
+	{ "socketiyo", callback, sizeof(struct conn), 512, 0, NULL, LWS_PRE + 65536 },
 	{ "sio-watch", callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
@@ -2389,6 +2459,7 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 		}
 		info.options &= ~(uint64_t)LWS_SERVER_OPTION_LIBEV;
 		info.foreign_loops = NULL;
+		info.protocols = protocols_poll;
 		s->context = lws_create_context(&info);
 	}
 	if (!s->context) {
@@ -2431,6 +2502,7 @@ void sio_server_destroy(struct sio_server **sp)
 		}
 		ev_loop_destroy(s->loop);
 	}
+	free(s->flush);
 	while (s->watches) {
 		struct watch *w = s->watches;
 		s->watches = w->next;
