@@ -132,21 +132,30 @@ struct sio_peer *sio_registry_left(struct sio_registry *reg, const char *id)
 	return p;
 }
 
-void sio_registry_expire(struct sio_registry *reg, uint64_t now_ms, uint64_t dead_after_ms,
-			 sio_peer_fn fn, void *arg)
+void sio_registry_sweep(struct sio_registry *reg, uint64_t now_ms, uint64_t late_ms,
+			uint64_t dead_after_ms, sio_peer_fn late, sio_peer_fn dead, void *arg)
 {
 	struct sio_peer *p, *tmp;
 
 	HASH_ITER(hh, reg->peers, p, tmp) {
 		/* A clock read before the last heartbeat is not silence. */
-		if (p->alive && now_ms > p->last_seen_ms &&
-		    now_ms - p->last_seen_ms >= dead_after_ms) {
+		if (!p->alive || now_ms <= p->last_seen_ms)
+			continue;
+		if (now_ms - p->last_seen_ms >= dead_after_ms) {
 			p->alive = false;
 			reg->alive--;
-			if (fn)
-				fn(arg, p);
+			if (dead)
+				dead(arg, p);
+		} else if (late && now_ms - p->last_seen_ms >= late_ms) {
+			late(arg, p);
 		}
 	}
+}
+
+void sio_registry_expire(struct sio_registry *reg, uint64_t now_ms, uint64_t dead_after_ms,
+			 sio_peer_fn fn, void *arg)
+{
+	sio_registry_sweep(reg, now_ms, 0, dead_after_ms, NULL, fn, arg);
 }
 
 bool sio_registry_learn(struct sio_registry *reg, const char *endpoint, bool seed)

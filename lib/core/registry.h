@@ -16,6 +16,7 @@
 
 #define SIO_ID_MAX 128
 #define SIO_ENDPOINT_MAX 256
+#define SIO_CELL_MAX 64
 
 /* What an instance says of itself in each heartbeat. */
 struct sio_status {
@@ -32,6 +33,8 @@ struct sio_status {
 	uint64_t gaps;
 	uint64_t sent;             /* frames to clients, total */
 	uint64_t mesh;             /* instances the sender knows alive, itself included */
+	char cell[SIO_CELL_MAX];   /* two-level mesh: the sender's cell ("": flat) */
+	bool gateway;              /* it carries its cell's traffic to other cells */
 };
 
 struct sio_peer {
@@ -39,6 +42,7 @@ struct sio_peer {
 	uint64_t last_seen_ms;
 	uint64_t joined_ms;
 	bool alive;
+	uint64_t probed_ms;   /* when we last asked it for a heartbeat of its own */
 	/* For rates in the monitor: the counters at the previous refresh. */
 	uint64_t prev_published, prev_sent, prev_ms;
 	double published_rate, sent_rate;
@@ -86,6 +90,10 @@ struct sio_peer *sio_registry_left(struct sio_registry *reg, const char *id);
 typedef void (*sio_peer_fn)(void *arg, struct sio_peer *peer);
 void sio_registry_expire(struct sio_registry *reg, uint64_t now_ms, uint64_t dead_after_ms,
 			 sio_peer_fn fn, void *arg);
+/* The same in one pass, and late is called for each peer silent for
+ * late_ms or more but not yet dead (late may be NULL). */
+void sio_registry_sweep(struct sio_registry *reg, uint64_t now_ms, uint64_t late_ms,
+			uint64_t dead_after_ms, sio_peer_fn late, sio_peer_fn dead, void *arg);
 
 /* Remembers a bus endpoint; true when it was not known (connect to it). */
 bool sio_registry_learn(struct sio_registry *reg, const char *endpoint, bool seed);

@@ -38,6 +38,15 @@
 #define MAX_JOINS_PER_SEC 32
 /* Heartbeats without a peer before an instance with seeds says it is alone. */
 #define ALONE_BEATS 10
+/* Peers whose probes we answer at once, each for a dead-after. */
+#define MAX_PROBERS 32
+/*
+ * ZeroMQ's own heartbeats (ZMTP PING) on every link, this many dead-after
+ * apart: they only free the far end of a link a partition killed (its TTL),
+ * since our side dials a dead peer's bus again itself. At one PING a
+ * dead-after they cost a mesh of 64 as much as its heartbeats.
+ */
+#define ZMTP_PING_DEAD_AFTERS 10
 
 struct interest {          /* a channel the mesh asked us for, and its sequence */
 	/* Its relay topic, built once: the hash key is the channel inside it. */
@@ -63,6 +72,11 @@ struct pusher {            /* a PUSH socket to one instance's inbox */
 	char *endpoint;
 	void *sock;
 	UT_hash_handle hh;
+};
+
+struct prober {            /* a peer that asked for our heartbeats directly */
+	char id[SIO_ID_MAX];
+	uint64_t until_ms;
 };
 
 struct sio_bus {
@@ -110,6 +124,8 @@ struct sio_bus {
 	char **fresh;      /* endpoints learned lately, gossiped GOSSIP_REPEAT times */
 	size_t nfresh;
 	unsigned fresh_left;
+	struct prober probers[MAX_PROBERS];
+	size_t nprobers;
 };
 
 void sio_bus_default_bind(char *buf, size_t size, int port)
@@ -176,9 +192,10 @@ static void *make_socket(struct sio_bus *b, int type)
 	int64_t max_message = b->opt.max_message > 0 ? b->opt.max_message : (16 << 20) + (64 << 10);
 	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message);
 	/* ZMTP heartbeats on every link: a subscriber only ever receives, so a
-	 * link a partition killed would look open to it for good; this way it
-	 * is dropped within a few dead_after and dialled again. */
-	int hb_ivl = (int)b->opt.dead_after_ms, hb_timeout = 3 * (int)b->opt.dead_after_ms;
+	 * link a partition killed would look open to its publisher for good;
+	 * this way it is dropped in the end (our side dials a peer found dead
+	 * again at once: resubscribe). */
+	int hb_ivl = (int)b->opt.dead_after_ms * ZMTP_PING_DEAD_AFTERS, hb_timeout = 3 * hb_ivl;
 	zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
 	zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
 	zmq_setsockopt(s, ZMQ_HEARTBEAT_TTL, &hb_timeout, sizeof hb_timeout);
@@ -355,11 +372,11 @@ static void say_hello(struct sio_bus *b, const char *inbox)
 	snprintf(m.status.id, sizeof m.status.id, "%s", b->id);
 	snprintf(m.status.bus, sizeof m.status.bus, "%s", b->advertised);
 	m.time_ms = sio_clock_wall_ms();
-	char *json = sio_busmsg_control_encode(&m, &len);
+	unsigned char *msg = sio_busmsg_control_pack(&m, &len);
 	struct pusher *p = pusher_for(b, inbox);
-	if (json && p)
-		send_inbox(p->sock, SIO_INBOX_HELLO, json, len);
-	free(json);
+	if (msg && p)
+		send_inbox(p->sock, SIO_INBOX_HELLO, (const char *)msg, len);
+	free(msg);
 }
 
 static void fill_status(struct sio_bus *b, struct sio_status *st)
@@ -377,29 +394,94 @@ static void fill_status(struct sio_bus *b, struct sio_status *st)
 	st->gaps = b->counters.gaps;
 }
 
-static void drain_xpub(struct sio_bus *b);
+static bool drain_xpub(struct sio_bus *b);
 static void drain_auth_watch(struct sio_bus *b);
 
-static void publish_control(struct sio_bus *b, struct sio_control *m, bool both_ways)
+/* A heartbeat to the inbox of the peer id, if it is alive and has one. */
+static void beat_to(struct sio_bus *b, const char *id, const unsigned char *msg, size_t len)
+{
+	struct sio_peer *peer = sio_registry_find(&b->reg, id);
+	struct pusher *p;
+
+	if (peer && peer->alive && *peer->status.inbox &&
+	    (p = pusher_for(b, peer->status.inbox)))
+		send_inbox(p->sock, SIO_INBOX_BEAT, (const char *)msg, len);
+}
+
+/*
+ * A heartbeat goes to the inboxes of the peers that probed us lately, over
+ * TCP connections of their own: a lossy link that holds one stream back
+ * behind its retransmissions seldom holds both, so a slow link is not taken
+ * for a dead peer. Only those: one path per peer is enough while it works.
+ */
+static void beat_to_probers(struct sio_bus *b, const unsigned char *msg, size_t len)
+{
+	uint64_t now = sio_clock_ms();
+
+	for (size_t i = 0; i < b->nprobers;) {
+		if (b->probers[i].until_ms <= now) {
+			b->probers[i] = b->probers[--b->nprobers];
+			continue;
+		}
+		beat_to(b, b->probers[i].id, msg, len);
+		i++;
+	}
+}
+
+static void publish_control(struct sio_bus *b, struct sio_control *m, bool heartbeat)
 {
 	size_t len;
-	char *json = sio_busmsg_control_encode(m, &len);
+	unsigned char *msg = sio_busmsg_control_pack(m, &len);
 
-	if (!json)
+	if (!msg)
 		return;
-	struct sio_busframe f[] = { { SIO_TOPIC_CONTROL, 1 }, { json, len } };
+	struct sio_busframe f[] = { { SIO_TOPIC_CONTROL, 1 }, { msg, len } };
 	sio_bus_send(b->pub, f, 2);
-	if (both_ways) {
-		/* Heartbeats also go to every peer's inbox, over a TCP connection
-		 * of their own: a lossy link that holds one stream back behind
-		 * its retransmissions seldom holds both, so a slow link is not
-		 * taken for a dead peer. */
-		struct pusher *p, *tmp;
-		HASH_ITER(hh, b->pushers, p, tmp)
-			send_inbox(p->sock, SIO_INBOX_BEAT, json, len);
-	}
-	free(json);
+	if (heartbeat && b->nprobers)
+		beat_to_probers(b, msg, len);
+	free(msg);
 	drain_xpub(b);
+}
+
+static void status_control(struct sio_bus *b, struct sio_control *m, enum sio_control_type type)
+{
+	memset(m, 0, sizeof *m);
+	m->type = type;
+	fill_status(b, &m->status);
+	m->time_ms = sio_clock_wall_ms();
+}
+
+/* A peer did not hear us on time: from now on for a dead-after, each
+ * heartbeat goes to its inbox too, and one goes at once. */
+static void on_probe(struct sio_bus *b, const char *id)
+{
+	struct sio_peer *peer = sio_registry_find(&b->reg, id);
+	uint64_t until = sio_clock_ms() + b->opt.dead_after_ms;
+	size_t i;
+
+	if (!b->opt.instance || b->left || !peer || !peer->alive) {
+		dropped(b, "probe", "from an instance not known alive");
+		return;
+	}
+	for (i = 0; i < b->nprobers && strcmp(b->probers[i].id, id); i++)
+		;
+	if (i < b->nprobers) {
+		b->probers[i].until_ms = until;
+		return;
+	}
+	if (i == MAX_PROBERS)
+		i = 0;   /* full: the first goes, it had its turn */
+	else
+		b->nprobers++;
+	snprintf(b->probers[i].id, sizeof b->probers[i].id, "%s", id);
+	b->probers[i].until_ms = until;
+	struct sio_control m;
+	status_control(b, &m, SIO_CONTROL_HEARTBEAT);
+	size_t len;
+	unsigned char *msg = sio_busmsg_control_pack(&m, &len);
+	if (msg)
+		beat_to(b, id, msg, len);
+	free(msg);
 }
 
 void sio_bus_event(struct sio_bus *b, enum sio_event event, const char *why)
@@ -408,12 +490,9 @@ void sio_bus_event(struct sio_bus *b, enum sio_event event, const char *why)
 
 	if (!b->opt.instance)
 		return;
-	memset(&m, 0, sizeof m);
-	m.type = SIO_CONTROL_EVENT;
-	fill_status(b, &m.status);
+	status_control(b, &m, SIO_CONTROL_EVENT);
 	m.event = event;
 	snprintf(m.why, sizeof m.why, "%s", why ? why : "");
-	m.time_ms = sio_clock_wall_ms();
 	publish_control(b, &m, false);
 }
 
@@ -432,10 +511,7 @@ static void heartbeat(struct sio_bus *b)
 	char **all = NULL;
 	size_t every = HASH_COUNT(b->reg.endpoints);
 
-	memset(&m, 0, sizeof m);
-	m.type = SIO_CONTROL_HEARTBEAT;
-	fill_status(b, &m.status);
-	m.time_ms = sio_clock_wall_ms();
+	status_control(b, &m, SIO_CONTROL_HEARTBEAT);
 	if (every < GOSSIP_FULL_MIN)
 		every = GOSSIP_FULL_MIN;
 	/* The whole list now and then, and at once for a newcomer, which
@@ -465,11 +541,45 @@ static void heartbeat(struct sio_bus *b)
 	}
 }
 
+/* Dials a peer's bus again: a link that a partition or a lost reset left
+ * looking open would otherwise stay silent until ZeroMQ's PING gave up. */
+static void resubscribe(struct sio_bus *b, const char *endpoint)
+{
+	char addr[SIO_ENDPOINT_MAX];
+
+	split_key(endpoint, addr, sizeof addr);
+	if (!*addr || zmq_disconnect(b->sub, addr))
+		return;   /* not dialled under that name */
+	if (connect_to(b, b->sub, endpoint))
+		sio_log(SIO_LOG_WARN, "BUS_CONNECT_FAILED", "id=%s endpoint=%s why=\"%s\"", b->id,
+			addr, zmq_strerror(errno));
+}
+
+/* A peer silent for a heartbeat and a half: it may be alive behind a lossy
+ * link; ask it, over its inbox, to send its heartbeats that way too. */
+static void peer_late(void *arg, struct sio_peer *peer)
+{
+	struct sio_bus *b = arg;
+	uint64_t now = sio_clock_ms();
+	struct pusher *p;
+
+	if (!b->opt.instance || b->left || !*peer->status.inbox ||
+	    now - peer->probed_ms < b->opt.heartbeat_ms || !(p = pusher_for(b, peer->status.inbox)))
+		return;
+	struct sio_busframe f[SIO_BUSMSG_PROBE_FRAMES];
+	sio_busmsg_probe_frames(b->id, f);
+	if (sio_bus_send(p->sock, f, SIO_BUSMSG_PROBE_FRAMES) == 0) {
+		peer->probed_ms = now;
+		b->counters.probes_out++;
+	}
+}
+
 static void peer_died(void *arg, struct sio_peer *peer)
 {
 	struct sio_bus *b = arg;
 
 	forget_pusher(b, peer->status.inbox);
+	resubscribe(b, peer->status.bus);
 	if (b->hooks.event)
 		b->hooks.event(b->arg, SIO_EV_LEAVE, peer, "timeout");
 }
@@ -507,16 +617,37 @@ static void warn_alone(struct sio_bus *b, uint64_t now_ms)
 			(unsigned long long)(ALONE_BEATS * b->opt.heartbeat_ms));
 }
 
-void sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
+/*
+ * The next multiple of step on the wall clock, as a time of the monotonic
+ * one. Every instance beats on the same beat of the wall clock (hosts keep
+ * it within a millisecond or so): a peer's heartbeats then arrive together,
+ * and its ZeroMQ thread and its loop wake once for all of them instead of
+ * once for each. The wall clock only sets the phase: the wait is never
+ * longer than step, whatever the clock does.
+ */
+static uint64_t next_on_phase(uint64_t now_ms, uint64_t step)
 {
+	/* A quarter of a step of slack: a timer that fires a little early
+	 * still gets the boundary after the one it was set for. */
+	uint64_t ahead = sio_clock_wall_ms() + step / 4;
+
+	if (!step)
+		return now_ms + 1;
+	return now_ms + step / 4 + (step - ahead % step);
+}
+
+uint64_t sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
+{
+	/* Half a heartbeat between looks at the registry: a silent peer is
+	 * dead within dead_after plus half a heartbeat. */
+	uint64_t half = b->opt.heartbeat_ms / 2 ? b->opt.heartbeat_ms / 2 : 1;
+
 	warn_alone(b, now_ms);
-	if (b->opt.instance && !b->left && now_ms >= b->next_heartbeat_ms) {
+	if (b->opt.instance && !b->left && now_ms + half / 4 >= b->next_heartbeat_ms) {
 		heartbeat(b);
 		/* On the schedule, not "now + interval": a late tick does not
 		 * push every later heartbeat back. */
-		b->next_heartbeat_ms += b->opt.heartbeat_ms;
-		if (b->next_heartbeat_ms <= now_ms)
-			b->next_heartbeat_ms = now_ms + b->opt.heartbeat_ms;
+		b->next_heartbeat_ms = next_on_phase(now_ms, b->opt.heartbeat_ms);
 	}
 	/* Stopped or starved ourselves (SIGSTOP, a swapped-out process): the
 	 * peers' heartbeats are still on their way in, and their silence is
@@ -525,7 +656,8 @@ void sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
 		b->trust_silence_ms = now_ms + b->opt.dead_after_ms;
 	b->last_tick_ms = now_ms;
 	if (now_ms >= b->trust_silence_ms)
-		sio_registry_expire(&b->reg, now_ms, b->opt.dead_after_ms, peer_died, b);
+		sio_registry_sweep(&b->reg, now_ms, b->opt.heartbeat_ms + half, b->opt.dead_after_ms,
+				   peer_late, peer_died, b);
 	/* A flood that stopped still owes its summary line. */
 	if (b->drop_log.suppressed && now_ms - b->drop_log.window_start_ms >= 1000) {
 		b->counters.log_suppressed += b->drop_log.suppressed;
@@ -533,6 +665,10 @@ void sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
 			b->drop_log.suppressed);
 		b->drop_log.suppressed = 0;
 	}
+	uint64_t next = next_on_phase(now_ms, half);
+	if (b->opt.instance && !b->left && b->next_heartbeat_ms < next)
+		next = b->next_heartbeat_ms;
+	return next;
 }
 
 static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_inbox)
@@ -555,13 +691,15 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 		sio_busmsg_control_free(&m);
 		return;
 	}
-	learn(b, m.status.bus, false);
+	const struct sio_peer *known = sio_registry_find(&b->reg, m.status.id);
+	/* A peer heard before on the same endpoint: nothing to learn. */
+	if (!known || strcmp(known->status.bus, m.status.bus))
+		learn(b, m.status.bus, false);
 	for (size_t i = 0; i < m.npeers; i++)
 		learn(b, m.peers[i], false);
 
 	bool leaving = m.type == SIO_CONTROL_EVENT && m.event == SIO_EV_LEAVE;
 	if (leaving) {
-		const struct sio_peer *known = sio_registry_find(&b->reg, m.status.id);
 		if (known && known->alive && known->status.boot != m.status.boot) {
 			dropped(b, "control", "LEAVE for another start of a live instance's id");
 			sio_busmsg_control_free(&m);
@@ -578,7 +716,6 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 		sio_busmsg_control_free(&m);
 		return;
 	}
-	const struct sio_peer *known = sio_registry_find(&b->reg, m.status.id);
 	if ((!known || !known->alive) && strcmp(m.status.id, b->reg.self) &&
 	    !sio_rate_hit(&b->joins, sio_clock_ms(), MAX_JOINS_PER_SEC, 1000, NULL)) {
 		dropped(b, "control", "too many instances joining at once");
@@ -701,15 +838,6 @@ static void close_parts(zmq_msg_t *parts, int n)
 		zmq_msg_close(&parts[i]);
 }
 
-static bool readable(void *sock)
-{
-	int events = 0;
-	size_t len = sizeof events;
-
-	return sock && zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) == 0 &&
-	       (events & ZMQ_POLLIN);
-}
-
 static void on_sub(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 {
 	struct sio_busmsg_pub m;
@@ -777,6 +905,9 @@ static void on_inbox(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 		if (b->hooks.announced)
 			b->hooks.announced(b->arg, m.url);
 		break;
+	case SIO_INBOX_PROBE:
+		on_probe(b, m.id);
+		break;
 	}
 }
 
@@ -836,15 +967,22 @@ static void on_xpub(struct sio_bus *b, zmq_msg_t *msg)
 	}
 }
 
-static void drain_xpub(struct sio_bus *b)
+/* True when the budget ran out before the socket did. Each call into an
+ * idle socket costs ZeroMQ a poll(2) of its mailbox: read until EAGAIN,
+ * rather than asking ZMQ_EVENTS first. */
+static bool drain_xpub(struct sio_bus *b)
 {
-	for (int i = 0; i < PROCESS_BUDGET && readable(b->pub); i++) {
+	for (int i = 0; i < PROCESS_BUDGET; i++) {
 		zmq_msg_t m;
 		zmq_msg_init(&m);
-		if (zmq_msg_recv(&m, b->pub, ZMQ_DONTWAIT) >= 0)
+		int rc = zmq_msg_recv(&m, b->pub, ZMQ_DONTWAIT);
+		if (rc >= 0)
 			on_xpub(b, &m);
 		zmq_msg_close(&m);
+		if (rc < 0)
+			return false;
 	}
+	return true;
 }
 
 bool sio_bus_process(struct sio_bus *b)
@@ -852,9 +990,8 @@ bool sio_bus_process(struct sio_bus *b)
 	zmq_msg_t parts[4];
 	struct sio_busframe f[4];
 	int budget = PROCESS_BUDGET, n;
+	bool more = b->pub && drain_xpub(b);
 
-	if (b->pub)
-		drain_xpub(b);
 	while (budget > 0 && (n = recv_parts(b->sub, parts, 4)) != 0) {
 		budget--;
 		if (n < 0) {
@@ -865,6 +1002,8 @@ bool sio_bus_process(struct sio_bus *b)
 		on_sub(b, f, (size_t)n);
 		close_parts(parts, n);
 	}
+	more |= budget == 0;
+	budget = PROCESS_BUDGET;
 	while (b->inbox && budget > 0 && (n = recv_parts(b->inbox, parts, 4)) != 0) {
 		budget--;
 		if (n < 0) {
@@ -875,8 +1014,11 @@ bool sio_bus_process(struct sio_bus *b)
 		on_inbox(b, f, (size_t)n);
 		close_parts(parts, n);
 	}
+	more |= budget == 0;
 	drain_auth_watch(b);
-	return readable(b->sub) || readable(b->inbox) || readable(b->pub);
+	/* Each loop above read until EAGAIN, which rearms its descriptor,
+	 * unless its budget ran out first. */
+	return more;
 }
 
 int sio_bus_poll(struct sio_bus *b, int timeout_ms, int wake_fd)

@@ -73,6 +73,7 @@ static void add_bus_stats(void *arg, struct sio_stats *st)
 	st->bus_gaps = c->gaps;
 	st->bus_dropped = c->dropped;
 	st->bus_heartbeats = c->heartbeats_out;
+	st->bus_probes = c->probes_out;
 	st->bus_auth_failures = c->auth_failures;
 	st->bus_log_suppressed = c->log_suppressed;
 	st->peers_alive = sio_bus_registry(in->bus)->alive;
@@ -179,12 +180,14 @@ static void bus_tick(void *arg)
 {
 	struct sio_instance *in = arg;
 
-	bus_ready(in);
-	sio_bus_tick(in->bus, sio_clock_ms());
+	uint64_t now = sio_clock_ms(), next = sio_bus_tick(in->bus, now);
 	if (in->apps)
-		sio_apps_tick(in->apps, sio_clock_ms());
+		sio_apps_tick(in->apps, now);
 	bus_ready(in);
 	sio_server_tick(in->server);
+	/* The bus says when it wants the next tick: on the mesh's beat, so
+	 * that an idle instance wakes a few times per heartbeat, no more. */
+	sio_server_every_next(in->server, next > now ? next - now : 1);
 }
 
 struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, size_t errlen)
@@ -248,9 +251,8 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 			snprintf(err, errlen, "unable to watch the bus descriptors");
 			goto fail;
 		}
-	/* Ticks finer than the heartbeat, so that heartbeats leave on time
-	 * and a silent peer is declared dead close to dead_after_ms. */
-	uint64_t tick = (uint64_t)cfg->bus.heartbeat_ms / 5;
+	/* The period is a fallback: each tick sets the next one. */
+	uint64_t tick = (uint64_t)cfg->bus.heartbeat_ms / 2;
 	sio_server_every(in->server, tick ? tick : 1, bus_tick, in);
 	bus_tick(in);
 	sio_log(SIO_LOG_INFO, "BUS", "id=%s bus=%s inbox=%s seeds=%zu", sio_server_id(in->server),
