@@ -12,8 +12,9 @@ BENCH_APP := build/bench/appbackend
 
 .PHONY: bench bench-deps bench-million
 
-bench: all bench-deps $(BENCH_APP)
+bench: all bench-deps $(BENCH_APP) $(MESHSIM)
 	@bash bench/run.sh
+	@bash bench/meshsim.sh
 
 $(BENCH_APP): bench/appbackend.c $(LIB)
 	@mkdir -p $(@D)
@@ -37,3 +38,19 @@ $(BENCH_REF)/node_modules/.package-lock.json: $(BENCH_REF)/package.json
 	fi
 	npm install --prefix $(BENCH_REF) --no-audit --no-fund --no-package-lock --loglevel=error
 	@touch $@
+
+# The mesh's control plane on a simulated clock and network (bench/meshsim.c,
+# sio's registry and encoder): 1,000 and 10,000 instances, flat and
+# two-level, 0, 1 and 5 % loss; and the cost of a real idle mesh
+# (bench/mesh-scale.sh). The small cases run in make test (meshsim.bats).
+MESHSIM := build/bench/meshsim
+TEST_TOOLS += $(MESHSIM)
+
+$(MESHSIM): bench/meshsim.c $(LIB)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -Ilib/core -o $@ $< $(LIB) $(ALL_LIBS)
+
+.PHONY: bench-mesh
+bench-mesh: all $(MESHSIM)
+	@bash bench/meshsim.sh

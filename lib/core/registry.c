@@ -80,7 +80,8 @@ enum sio_peer_change sio_registry_heard(struct sio_registry *reg,
 	}
 
 	if (!p) {
-		if (HASH_COUNT(reg->peers) >= SIO_REGISTRY_MAX_PEERS && !evict_dead(reg)) {
+		size_t max = reg->max_peers ? reg->max_peers : SIO_REGISTRY_MAX_PEERS;
+		if (HASH_COUNT(reg->peers) >= max && !evict_dead(reg)) {
 			*peerp = NULL;
 			return SIO_PEER_REFUSED;
 		}

@@ -72,6 +72,7 @@ struct sio_registry {
 	struct sio_peer *peers;      /* by id */
 	struct sio_endpoint *endpoints;
 	size_t alive;
+	size_t max_peers;            /* 0: SIO_REGISTRY_MAX_PEERS (a simulation sets more) */
 	char self[SIO_ID_MAX];       /* our own id, ignored when heard back */
 };
 
