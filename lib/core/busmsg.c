@@ -198,7 +198,7 @@ static int control_decode_json(const char *buf, size_t len, struct sio_control *
 enum field {
 	F_ID = 1, F_BUS, F_INBOX, F_URL, F_TIME, F_BOOT, F_CLIENTS, F_HIGH, F_MAX, F_LOW,
 	F_STATE, F_DRAINING, F_PUBLISHED, F_RELAY_IN, F_RELAY_OUT, F_GAPS, F_SENT, F_MESH,
-	F_EVENT, F_WHY, F_PEER, F_CELL, F_GATEWAY,
+	F_EVENT, F_WHY, F_PEER, F_CELL, F_GATEWAY, F_GW_BUS,
 };
 
 struct packer {
@@ -264,6 +264,8 @@ unsigned char *sio_busmsg_control_pack(const struct sio_control *m, size_t *len)
 		put_str(&p, F_CELL, st->cell);
 	if (st->gateway)
 		put_uint(&p, F_GATEWAY, 1);
+	if (*st->gw_bus)
+		put_str(&p, F_GW_BUS, st->gw_bus);
 	if (m->type != SIO_CONTROL_HELLO) {
 		put_str(&p, F_URL, st->url);
 		put_str(&p, F_INBOX, st->inbox);
@@ -349,6 +351,7 @@ static int field(struct sio_control *m, unsigned tag, const unsigned char *v, si
 	case F_URL: *seen |= 4; return get_str(v, n, st->url, sizeof st->url);
 	case F_INBOX: *seen |= 8; return get_str(v, n, st->inbox, sizeof st->inbox);
 	case F_CELL: return get_str(v, n, st->cell, sizeof st->cell);
+	case F_GW_BUS: return get_str(v, n, st->gw_bus, sizeof st->gw_bus);
 	case F_WHY: return get_str(v, n, m->why, sizeof m->why);
 	case F_TIME: return get_uint(v, n, &m->time_ms);
 	case F_BOOT: return get_uint(v, n, &st->boot);

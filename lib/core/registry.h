@@ -35,6 +35,7 @@ struct sio_status {
 	uint64_t mesh;             /* instances the sender knows alive, itself included */
 	char cell[SIO_CELL_MAX];   /* two-level mesh: the sender's cell ("": flat) */
 	bool gateway;              /* it carries its cell's traffic to other cells */
+	char gw_bus[SIO_ENDPOINT_MAX];  /* a gateway's endpoint for the other cells */
 };
 
 struct sio_peer {

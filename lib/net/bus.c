@@ -57,6 +57,7 @@ struct interest {          /* a channel the mesh asked us for, and its sequence 
 	 * uncounted: a subscriber cut off by a partition then sees, once back,
 	 * how many it missed. */
 	bool wanted;
+	bool remote;       /* a gateway's: other cells want it too */
 	UT_hash_handle hh;
 };
 
@@ -97,7 +98,16 @@ struct sio_bus {
 	void *pub;         /* XPUB */
 	void *sub;
 	void *inbox;       /* PULL */
-	int fds[4];
+	/* Two-level mesh: our cell, and a gateway's second XPUB (the other
+	 * cells' gateways subscribe to it) and its SUB to theirs. */
+	char cell[SIO_CELL_MAX];
+	bool gateway;
+	bool active;       /* the gateway of its cell that carries, now */
+	bool foreign_hello;  /* said hello to a seed of another cell */
+	void *gw_pub;
+	void *gw_sub;
+	char advertised_gw[SIO_ENDPOINT_MAX];
+	int fds[SIO_BUS_MAX_FDS];
 	size_t nfds;
 	struct sio_registry reg;
 	struct interest *interests;
@@ -209,14 +219,31 @@ static void *make_socket(struct sio_bus *b, int type)
 	return s;
 }
 
-/* "tcp://host:port#KEY": the address into addr, the key (or NULL) returned. */
+/* "tcp://host:port#KEY;cell=NAME;gateway": the address into addr, the key
+ * (or NULL) returned. */
 static const char *split_key(const char *endpoint, char *addr, size_t size)
 {
-	const char *hash = strchr(endpoint, '#');
-	size_t n = hash ? (size_t)(hash - endpoint) : strlen(endpoint);
+	size_t n = strcspn(endpoint, "#;");
+	const char *hash = endpoint[n] == '#' ? endpoint + n : NULL;
 
 	snprintf(addr, size, "%.*s", (int)n, endpoint);
-	return hash && strlen(hash + 1) == 40 ? hash + 1 : NULL;
+	return hash && strcspn(hash + 1, ";") == 40 ? hash + 1 : NULL;
+}
+
+/* The cell an endpoint names (";cell=NAME"; "" when none), and whether it
+ * is a gateway's second endpoint (";gateway"). false when it names none:
+ * a seed given by hand, whose cell is learned from its heartbeat. */
+static bool endpoint_cell(const char *endpoint, char *cell, size_t size, bool *gw)
+{
+	const char *c = strstr(endpoint, ";cell=");
+
+	*gw = strstr(endpoint, ";gateway") != NULL;
+	*cell = '\0';
+	if (!c)
+		return false;
+	c += 6;
+	snprintf(cell, size, "%.*s", (int)strcspn(c, ";"), c);
+	return true;
 }
 
 static bool is_self(const struct sio_bus *b, const char *endpoint)
@@ -278,7 +305,19 @@ static void learn(struct sio_bus *b, const char *endpoint, bool seed)
 	}
 	if (!sio_registry_learn(&b->reg, endpoint, seed))
 		return;
-	if (connect_to(b, b->sub, endpoint)) {
+	/* Two-level: an instance dials its own cell's buses, a gateway the
+	 * other cells' gateways too; an observer dials every instance. The
+	 * endpoints of all are kept and told on all the same. */
+	char cell[SIO_CELL_MAX];
+	bool gw, named = endpoint_cell(endpoint, cell, sizeof cell, &gw);
+	void *sock = b->sub;
+	if (gw)
+		sock = b->gateway && strcmp(cell, b->cell) ? b->gw_sub : NULL;
+	else if (b->opt.instance && named && strcmp(cell, b->cell))
+		sock = NULL;
+	if (!sock)
+		return;
+	if (connect_to(b, sock, endpoint)) {
 		if (errno != EPERM)
 			sio_log(SIO_LOG_WARN, "BUS_CONNECT_FAILED", "id=%s endpoint=%s why=\"%s\"",
 				b->id, endpoint, zmq_strerror(errno));
@@ -371,6 +410,7 @@ static void say_hello(struct sio_bus *b, const char *inbox)
 	m.type = SIO_CONTROL_HELLO;
 	snprintf(m.status.id, sizeof m.status.id, "%s", b->id);
 	snprintf(m.status.bus, sizeof m.status.bus, "%s", b->advertised);
+	snprintf(m.status.gw_bus, sizeof m.status.gw_bus, "%s", b->advertised_gw);
 	m.time_ms = sio_clock_wall_ms();
 	unsigned char *msg = sio_busmsg_control_pack(&m, &len);
 	struct pusher *p = pusher_for(b, inbox);
@@ -388,6 +428,9 @@ static void fill_status(struct sio_bus *b, struct sio_status *st)
 	snprintf(st->bus, sizeof st->bus, "%s", b->advertised);
 	snprintf(st->inbox, sizeof st->inbox, "%s", b->advertised_inbox);
 	st->boot = b->boot;
+	snprintf(st->cell, sizeof st->cell, "%s", b->cell);
+	st->gateway = b->gateway;
+	snprintf(st->gw_bus, sizeof st->gw_bus, "%s", b->advertised_gw);
 	st->mesh = b->reg.alive + 1;
 	st->relay_in = b->counters.relay_in;
 	st->relay_out = b->counters.relay_out;
@@ -395,6 +438,7 @@ static void fill_status(struct sio_bus *b, struct sio_status *st)
 }
 
 static bool drain_xpub(struct sio_bus *b);
+static void elect(struct sio_bus *b);
 static void drain_auth_watch(struct sio_bus *b);
 
 /* A heartbeat to the inbox of the peer id, if it is alive and has one. */
@@ -437,6 +481,9 @@ static void publish_control(struct sio_bus *b, struct sio_control *m, bool heart
 		return;
 	struct sio_busframe f[] = { { SIO_TOPIC_CONTROL, 1 }, { msg, len } };
 	sio_bus_send(b->pub, f, 2);
+	/* The other cells' gateways know a gateway alive as its cell does. */
+	if (b->gw_pub)
+		sio_bus_send(b->gw_pub, f, 2);
 	if (heartbeat && b->nprobers)
 		beat_to_probers(b, msg, len);
 	free(msg);
@@ -655,6 +702,7 @@ uint64_t sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
 	if (b->last_tick_ms && now_ms - b->last_tick_ms > b->opt.dead_after_ms / 2)
 		b->trust_silence_ms = now_ms + b->opt.dead_after_ms;
 	b->last_tick_ms = now_ms;
+	elect(b);
 	if (now_ms >= b->trust_silence_ms)
 		sio_registry_sweep(&b->reg, now_ms, b->opt.heartbeat_ms + half, b->opt.dead_after_ms,
 				   peer_late, peer_died, b);
@@ -671,7 +719,10 @@ uint64_t sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
 	return next;
 }
 
-static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_inbox)
+static bool foreign(struct sio_bus *b, struct sio_control *m, bool via_gw);
+
+static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_inbox,
+		       bool via_gw)
 {
 	struct sio_control m;
 	const char *why;
@@ -684,6 +735,7 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 	if (m.type == SIO_CONTROL_HELLO) {
 		if (via_inbox) {
 			learn(b, m.status.bus, false);
+			learn(b, m.status.gw_bus, false);
 			b->gossip_all = true;
 		}
 		else
@@ -691,10 +743,16 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 		sio_busmsg_control_free(&m);
 		return;
 	}
+	if (foreign(b, &m, via_gw)) {
+		sio_busmsg_control_free(&m);
+		return;
+	}
 	const struct sio_peer *known = sio_registry_find(&b->reg, m.status.id);
 	/* A peer heard before on the same endpoint: nothing to learn. */
-	if (!known || strcmp(known->status.bus, m.status.bus))
+	if (!known || strcmp(known->status.bus, m.status.bus)) {
 		learn(b, m.status.bus, false);
+		learn(b, m.status.gw_bus, false);
+	}
 	for (size_t i = 0; i < m.npeers; i++)
 		learn(b, m.peers[i], false);
 
@@ -740,15 +798,56 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 	sio_busmsg_control_free(&m);
 }
 
-static void count_sequence(struct sio_bus *b, const char *channel, size_t clen,
+/*
+ * An instance of another cell, heard by an instance of a cell: the seed it
+ * was given, or another cell's gateway on our gateway's SUB. Its gossip is
+ * learned (the endpoints of our own cell come that way first), and the
+ * seed is told hello once, so that it answers with every endpoint; only a
+ * gateway heard by a gateway is a peer. True when the message is done with.
+ */
+static bool foreign(struct sio_bus *b, struct sio_control *m, bool via_gw)
+{
+	if (!b->opt.instance || !strcmp(m->status.cell, b->cell) ||
+	    (via_gw && m->status.gateway))
+		return false;
+	for (size_t i = 0; i < m->npeers; i++)
+		learn(b, m->peers[i], false);
+	learn(b, m->status.gw_bus, false);
+	if (!b->foreign_hello && m->type == SIO_CONTROL_HEARTBEAT) {
+		b->foreign_hello = true;
+		say_hello(b, m->status.inbox);
+	}
+	return true;
+}
+
+/* Whether the gateway carries now: no live gateway of its cell has a
+ * smaller id. The other waits, subscribed, to take over. */
+static void elect(struct sio_bus *b)
+{
+	struct sio_peer *p, *tmp;
+
+	if (!b->gateway)
+		return;
+	b->active = true;
+	sio_registry_foreach(&b->reg, p, tmp)
+		if (p->alive && p->status.gateway && !strcmp(p->status.cell, b->cell) &&
+		    strcmp(p->status.id, b->id) < 0)
+			b->active = false;
+}
+
+/* false for a message already heard (a gateway's copy of what the other
+ * gateway carried): it is neither delivered nor carried again. */
+static bool count_sequence(struct sio_bus *b, const char *channel, size_t clen,
 			   const struct sio_relay_meta *meta)
 {
+	bool fresh = true;
+
 	size_t olen = strlen(meta->origin), keylen = clen + 1 + olen;
 	char stack[512], *key = keylen <= sizeof stack ? stack : malloc(keylen);
 	struct cursor *c = NULL;
 
 	if (!key)
-		return;
+		return true;
 	memcpy(key, channel, clen);
 	key[clen] = '\0';
 	memcpy(key + clen + 1, meta->origin, olen);
@@ -770,7 +869,10 @@ static void count_sequence(struct sio_bus *b, const char *channel, size_t clen,
 		/* The origin restarted: its sequence starts over. */
 		c->boot = meta->boot;
 		c->seq = meta->seq;
-	} else if (meta->seq > c->seq) {
+	} else if (meta->seq <= c->seq) {
+		fresh = false;
+		b->counters.duplicates++;
+	} else {
 		uint64_t missed = meta->seq - c->seq - 1;
 		if (missed) {
 			b->counters.gaps += missed;
@@ -782,6 +884,7 @@ static void count_sequence(struct sio_bus *b, const char *channel, size_t clen,
 	}
 	if (key != stack)
 		free(key);
+	return fresh;
 }
 
 static void forget_cursors(struct sio_bus *b, const char *channel, size_t clen)
@@ -838,7 +941,19 @@ static void close_parts(zmq_msg_t *parts, int n)
 		zmq_msg_close(&parts[i]);
 }
 
-static void on_sub(struct sio_bus *b, const struct sio_busframe *f, size_t n)
+/* Whether origin is an instance of our cell (we are). */
+static bool in_cell(const struct sio_bus *b, const char *origin)
+{
+	const struct sio_peer *p = sio_registry_find(&b->reg, origin);
+
+	return p && p->alive && !strcmp(p->status.cell, b->cell);
+}
+
+/* A message from our cell, or from another cell's gateway (via_gw): the
+ * gateway that carries sends it on, as it came (origin and sequence kept),
+ * to the other cells' gateways or into its cell. Each XPUB sends it only
+ * to those that subscribed to its channel. */
+static void on_sub(struct sio_bus *b, const struct sio_busframe *f, size_t n, bool via_gw)
 {
 	struct sio_busmsg_pub m;
 	const char *what, *why;
@@ -848,11 +963,19 @@ static void on_sub(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 		return;
 	}
 	if (!m.relay) {
-		on_control(b, m.json, m.jlen, false);
+		on_control(b, m.json, m.jlen, false, via_gw);
 		return;
 	}
 	b->counters.relay_in++;
-	count_sequence(b, m.channel, m.clen, &m.meta);
+	if (!count_sequence(b, m.channel, m.clen, &m.meta))
+		return;
+	if (b->active && via_gw) {
+		if (sio_bus_send(b->pub, f, n) == 0)
+			b->counters.carried++;
+	} else if (b->active && in_cell(b, m.meta.origin)) {
+		if (sio_bus_send(b->gw_pub, f, n) == 0)
+			b->counters.carried++;
+	}
 	if (b->hooks.relay)
 		b->hooks.relay(b->arg, m.channel, m.clen, m.data, m.dlen, &m.meta);
 }
@@ -895,7 +1018,7 @@ static void on_inbox(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 	switch (m.kind) {
 	case SIO_INBOX_HELLO:
 	case SIO_INBOX_BEAT:
-		on_control(b, m.json, m.jlen, m.kind == SIO_INBOX_HELLO);
+		on_control(b, m.json, m.jlen, m.kind == SIO_INBOX_HELLO, false);
 		break;
 	case SIO_INBOX_PUB:
 		if (b->hooks.inject)
@@ -940,6 +1063,11 @@ static void on_xpub(struct sio_bus *b, zmq_msg_t *msg)
 
 	if (sio_busmsg_subscription(zmq_msg_data(msg), zmq_msg_size(msg), &on, &channel, &clen))
 		return;
+	/* A gateway asks the other cells' gateways for what its cell wants
+	 * (XPUB says each channel's first subscriber and its last). */
+	if (b->gw_sub)
+		zmq_setsockopt(b->gw_sub, on ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE,
+			       (const char *)zmq_msg_data(msg) + 1, zmq_msg_size(msg) - 1);
 	HASH_FIND(hh, b->interests, channel, clen, in);
 	if (on && in) {
 		if (!in->wanted)
@@ -967,57 +1095,101 @@ static void on_xpub(struct sio_bus *b, zmq_msg_t *msg)
 	}
 }
 
+/* What the other cells' gateways want from our cell: our SUB subscribes
+ * to it on our cell's instances, and our own clients' messages on it go to
+ * them with the sequence of the channel. */
+static void on_gw_xpub(struct sio_bus *b, zmq_msg_t *msg)
+{
+	const char *channel;
+	size_t clen, tlen;
+	bool on;
+	struct interest *in = NULL;
+
+	if (sio_busmsg_subscription(zmq_msg_data(msg), zmq_msg_size(msg), &on, &channel, &clen))
+		return;
+	zmq_setsockopt(b->sub, on ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE,
+		       (const char *)zmq_msg_data(msg) + 1, zmq_msg_size(msg) - 1);
+	HASH_FIND(hh, b->interests, channel, clen, in);
+	if (!in && on && (in = calloc(1, sizeof *in)) &&
+	    (in->topic = sio_busmsg_topic(channel, clen, &tlen))) {
+		in->clen = clen;
+		b->unwanted++;   /* by our cell: kept for its sequence */
+		HASH_ADD_KEYPTR(hh, b->interests, in->topic + 1, clen, in);
+		if (!SIO_HASH_ADDED(in)) {
+			free(in->topic);
+			free(in);
+			return;
+		}
+	} else if (!in && on) {
+		free(in);
+		return;
+	}
+	if (in)
+		in->remote = on;
+}
+
+
 /* True when the budget ran out before the socket did. Each call into an
  * idle socket costs ZeroMQ a poll(2) of its mailbox: read until EAGAIN,
  * rather than asking ZMQ_EVENTS first. */
-static bool drain_xpub(struct sio_bus *b)
+/* The subscription messages of an XPUB, each to fn. */
+static bool drain_subscriptions(struct sio_bus *b, void *sock,
+				void (*fn)(struct sio_bus *b, zmq_msg_t *msg))
 {
-	for (int i = 0; i < PROCESS_BUDGET; i++) {
+	for (int i = 0; sock && i < PROCESS_BUDGET; i++) {
 		zmq_msg_t m;
 		zmq_msg_init(&m);
-		int rc = zmq_msg_recv(&m, b->pub, ZMQ_DONTWAIT);
+		int rc = zmq_msg_recv(&m, sock, ZMQ_DONTWAIT);
 		if (rc >= 0)
-			on_xpub(b, &m);
+			fn(b, &m);
 		zmq_msg_close(&m);
 		if (rc < 0)
 			return false;
 	}
-	return true;
+	return sock != NULL;
+}
+
+static bool drain_xpub(struct sio_bus *b)
+{
+	return drain_subscriptions(b, b->pub, on_xpub);
+}
+
+enum source { FROM_SUB, FROM_GATEWAYS, FROM_INBOX };
+
+/* Handles what sock holds, up to the budget: true when the budget ran out
+ * first. Reading until EAGAIN rearms the socket's descriptor. */
+static bool drain(struct sio_bus *b, void *sock, enum source from)
+{
+	static const char *const what[] = { "bus", "gateway", "inbox" };
+	zmq_msg_t parts[4];
+	struct sio_busframe f[4];
+	int budget = PROCESS_BUDGET, n;
+
+	while (sock && budget > 0 && (n = recv_parts(sock, parts, 4)) != 0) {
+		budget--;
+		if (n < 0) {
+			dropped(b, what[from], "too many frames");
+			continue;
+		}
+		frames_of(parts, n, f);
+		if (from == FROM_INBOX)
+			on_inbox(b, f, (size_t)n);
+		else
+			on_sub(b, f, (size_t)n, from == FROM_GATEWAYS);
+		close_parts(parts, n);
+	}
+	return budget == 0;
 }
 
 bool sio_bus_process(struct sio_bus *b)
 {
-	zmq_msg_t parts[4];
-	struct sio_busframe f[4];
-	int budget = PROCESS_BUDGET, n;
 	bool more = b->pub && drain_xpub(b);
 
-	while (budget > 0 && (n = recv_parts(b->sub, parts, 4)) != 0) {
-		budget--;
-		if (n < 0) {
-			dropped(b, "bus", "too many frames");
-			continue;
-		}
-		frames_of(parts, n, f);
-		on_sub(b, f, (size_t)n);
-		close_parts(parts, n);
-	}
-	more |= budget == 0;
-	budget = PROCESS_BUDGET;
-	while (b->inbox && budget > 0 && (n = recv_parts(b->inbox, parts, 4)) != 0) {
-		budget--;
-		if (n < 0) {
-			dropped(b, "inbox", "too many frames");
-			continue;
-		}
-		frames_of(parts, n, f);
-		on_inbox(b, f, (size_t)n);
-		close_parts(parts, n);
-	}
-	more |= budget == 0;
+	more |= drain(b, b->sub, FROM_SUB);
+	more |= drain(b, b->gw_sub, FROM_GATEWAYS);
+	more |= drain_subscriptions(b, b->gw_pub, on_gw_xpub);
+	more |= drain(b, b->inbox, FROM_INBOX);
 	drain_auth_watch(b);
-	/* Each loop above read until EAGAIN, which rearms its descriptor,
-	 * unless its budget ran out first. */
 	return more;
 }
 
@@ -1058,7 +1230,7 @@ static void relay(struct sio_bus *b, const char *channel, size_t clen, const cha
 	if (!in)
 		return;
 	in->seq++;
-	if (!in->wanted)
+	if (!in->wanted && !(in->remote && b->active))
 		return;
 	/* Every client message comes this way: the topic and all of the meta
 	 * frame but two fields were made beforehand, nothing is formatted. */
@@ -1068,8 +1240,10 @@ static void relay(struct sio_bus *b, const char *channel, size_t clen, const cha
 		{ data, dlen },
 		{ except, elen },
 	};
-	if (sio_bus_send(b->pub, f, except ? 4 : 3) == 0)
+	if (in->wanted && sio_bus_send(b->pub, f, except ? 4 : 3) == 0)
 		b->counters.relay_out++;
+	if (in->remote && b->active && sio_bus_send(b->gw_pub, f, except ? 4 : 3) == 0)
+		b->counters.carried++;
 	drain_xpub(b);
 }
 
@@ -1163,6 +1337,38 @@ static int fail(char *err, size_t errlen, const char *what, const char *endpoint
 	return -1;
 }
 
+/* A gateway's second XPUB, on the bus address with a port the system
+ * picks, told to all as "ENDPOINT;cell=NAME;gateway"; and its SUB to the
+ * other cells' gateways. */
+static int open_gateway(struct sio_bus *b, char *err, size_t errlen)
+{
+	char want[SIO_ENDPOINT_MAX - 80], last[SIO_ENDPOINT_MAX - 80];
+	size_t len = sizeof last;
+
+	b->gw_pub = make_socket(b, ZMQ_XPUB);
+	b->gw_sub = make_socket(b, ZMQ_SUB);
+	if (!b->gw_pub || !b->gw_sub)
+		return fail(err, errlen, "create gateway sockets for", b->bind);
+	zmq_setsockopt(b->gw_pub, ZMQ_XPUB_NODROP, &(int){ 0 }, sizeof(int));
+	zmq_setsockopt(b->gw_sub, ZMQ_LINGER, &(int){ 0 }, sizeof(int));
+	zmq_setsockopt(b->gw_sub, ZMQ_SUBSCRIBE, SIO_TOPIC_CONTROL, 1);
+	if (derive_inbox(b->bind, want, sizeof want))
+		return fail(err, errlen, "derive a gateway endpoint from", b->bind);
+	if (zmq_bind(b->gw_pub, want))
+		return fail(err, errlen, "bind the gateway on", want);
+	if (zmq_getsockopt(b->gw_pub, ZMQ_LAST_ENDPOINT, last, &len))
+		return fail(err, errlen, "read the gateway endpoint of", want);
+	if (b->cert)
+		snprintf(b->advertised_gw, sizeof b->advertised_gw, "%s#%s;cell=%s;gateway", last,
+			 zcert_public_txt(b->cert), b->cell);
+	else
+		snprintf(b->advertised_gw, sizeof b->advertised_gw, "%s;cell=%s;gateway", last,
+			 b->cell);
+	/* Told on like any endpoint we know; never dialled by us. */
+	sio_registry_learn(&b->reg, b->advertised_gw, false);
+	return 0;
+}
+
 static int open_instance(struct sio_bus *b, const char *want_inbox, char *err, size_t errlen)
 {
 	/* Room left in an advertised endpoint for "#" and a 40-byte key. */
@@ -1203,6 +1409,14 @@ static int open_instance(struct sio_bus *b, const char *want_inbox, char *err, s
 		snprintf(b->advertised, sizeof b->advertised, "%s", b->bind);
 		snprintf(b->advertised_inbox, sizeof b->advertised_inbox, "%s", last);
 	}
+	/* The cell rides on the endpoint, so that the gossip tells it: an
+	 * instance dials only its own cell's. */
+	if (*b->cell) {
+		size_t used = strlen(b->advertised);
+		snprintf(b->advertised + used, sizeof b->advertised - used, ";cell=%s", b->cell);
+	}
+	if (b->gateway)
+		return open_gateway(b, err, errlen);
 	return 0;
 }
 
@@ -1362,6 +1576,9 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 	b->opt.heartbeat_ms = opt->heartbeat_ms;
 	b->opt.dead_after_ms = opt->dead_after_ms;
 	b->opt.max_message = opt->max_message;
+	if (opt->cell)
+		snprintf(b->cell, sizeof b->cell, "%s", opt->cell);
+	b->gateway = opt->instance && opt->gateway && *b->cell;
 	b->hooks = *hooks;
 	b->arg = arg;
 	/* An observer's id only filters its own voice; make it unique so
@@ -1412,8 +1629,9 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 	}
 	for (size_t i = 0; opt->seeds && i < opt->seeds->count; i++)
 		learn(b, opt->seeds->items[i], true);
-	void *socks[] = { b->sub, b->pub, b->inbox, b->auth_watch };
-	for (size_t i = 0; i < 4; i++) {
+	void *socks[SIO_BUS_MAX_FDS] = { b->sub, b->pub, b->inbox, b->auth_watch, b->gw_pub,
+					 b->gw_sub };
+	for (size_t i = 0; i < SIO_BUS_MAX_FDS; i++) {
 		if (!socks[i])
 			continue;
 		int fd = sock_fd(socks[i]);
@@ -1464,6 +1682,10 @@ void sio_bus_destroy(struct sio_bus **bp)
 		zmq_close(b->pub);
 	if (b->inbox)
 		zmq_close(b->inbox);
+	if (b->gw_pub)
+		zmq_close(b->gw_pub);
+	if (b->gw_sub)
+		zmq_close(b->gw_sub);
 	if (b->auth_watch) {
 		zmq_socket_monitor(b->pub, NULL, 0);
 		zmq_close(b->auth_watch);

@@ -48,6 +48,8 @@ struct sio_bus_options {
 	const char *id;
 	const char *bind;          /* instances: the PUB endpoint */
 	const char *inbox;         /* instances: NULL or "" derives one from bind */
+	const char *cell;          /* two-level mesh: our cell (NULL or "": flat) */
+	bool gateway;              /* a gateway of its cell (needs cell) */
 	const struct sio_strlist *seeds;
 	uint64_t heartbeat_ms;
 	uint64_t dead_after_ms;
@@ -68,6 +70,8 @@ struct sio_bus_counters {
 	uint64_t dropped;          /* malformed or unknown messages */
 	uint64_t heartbeats_out;
 	uint64_t probes_out;       /* peers asked for their heartbeats directly */
+	uint64_t carried;          /* gateways: relays carried between cells */
+	uint64_t duplicates;       /* relays heard twice (a gateway's copy), dropped */
 	uint64_t auth_failures;    /* peers refused by CURVE */
 	uint64_t log_suppressed;   /* BUS_DROPPED lines held back */
 };
@@ -79,6 +83,7 @@ void sio_bus_destroy(struct sio_bus **bus);
 void sio_bus_leave(struct sio_bus *bus);
 
 /* Descriptors to watch for reading; each signals "look at the sockets". */
+#define SIO_BUS_MAX_FDS 6
 size_t sio_bus_fds(const struct sio_bus *bus, int *fds, size_t max);
 /* Handles what the sockets hold, up to a budget; true when more is waiting
  * (call again soon: the descriptors will not signal it a second time). */

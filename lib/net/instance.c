@@ -193,7 +193,7 @@ static void bus_tick(void *arg)
 struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, size_t errlen)
 {
 	struct sio_instance *in = calloc(1, sizeof *in);
-	int fds[4];
+	int fds[SIO_BUS_MAX_FDS];
 
 	if (!in) {
 		snprintf(err, errlen, "out of memory");
@@ -215,6 +215,8 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 		.id = sio_server_id(in->server),
 		.bind = in->bind,
 		.inbox = cfg->bus.inbox,
+		.cell = cfg->bus.cell,
+		.gateway = cfg->bus.gateway,
 		.seeds = &cfg->bus.peers,
 		.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms,
 		.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms,
@@ -245,7 +247,7 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 		.elsewhere = elsewhere, .stats = add_bus_stats, .app = on_app_event,
 	};
 	sio_server_set_hooks(in->server, &server_hooks, in);
-	size_t n = sio_bus_fds(in->bus, fds, 4);
+	size_t n = sio_bus_fds(in->bus, fds, SIO_BUS_MAX_FDS);
 	for (size_t i = 0; i < n; i++)
 		if (sio_server_watch(in->server, fds[i], bus_ready, in)) {
 			snprintf(err, errlen, "unable to watch the bus descriptors");
