@@ -40,6 +40,10 @@
 #define ALONE_BEATS 10
 /* Peers whose probes we answer at once, each for a dead-after. */
 #define MAX_PROBERS 32
+/* Late peers probed per tick: a few slow links are worth it; many peers
+ * late at once says that we are the slow one (or the machine is), and
+ * probes would only add to it. */
+#define MAX_PROBES_PER_TICK 4
 /*
  * ZeroMQ's own heartbeats (ZMTP PING) on every link, this many dead-after
  * apart: they only free the far end of a link a partition killed (its TTL),
@@ -136,6 +140,7 @@ struct sio_bus {
 	unsigned fresh_left;
 	struct prober probers[MAX_PROBERS];
 	size_t nprobers;
+	unsigned probes_this_tick;
 };
 
 void sio_bus_default_bind(char *buf, size_t size, int port)
@@ -611,8 +616,10 @@ static void peer_late(void *arg, struct sio_peer *peer)
 	struct pusher *p;
 
 	if (!b->opt.instance || b->left || !*peer->status.inbox ||
+	    b->probes_this_tick >= MAX_PROBES_PER_TICK ||
 	    now - peer->probed_ms < b->opt.heartbeat_ms || !(p = pusher_for(b, peer->status.inbox)))
 		return;
+	b->probes_this_tick++;
 	struct sio_busframe f[SIO_BUSMSG_PROBE_FRAMES];
 	sio_busmsg_probe_frames(b->id, f);
 	if (sio_bus_send(p->sock, f, SIO_BUSMSG_PROBE_FRAMES) == 0) {
@@ -703,6 +710,7 @@ uint64_t sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
 		b->trust_silence_ms = now_ms + b->opt.dead_after_ms;
 	b->last_tick_ms = now_ms;
 	elect(b);
+	b->probes_this_tick = 0;
 	if (now_ms >= b->trust_silence_ms)
 		sio_registry_sweep(&b->reg, now_ms, b->opt.heartbeat_ms + half, b->opt.dead_after_ms,
 				   peer_late, peer_died, b);
