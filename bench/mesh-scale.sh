@@ -126,9 +126,14 @@ if [[ -n $CELL_SIZE ]]; then
 fi
 sleep 2
 
-ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-declare -a before=()
-for p in "${PIDS[@]}"; do before+=("$(ticks "$p")"); done
+# The CPU ticks of every instance, one a line, read in one pass so that
+# the window is the same for all.
+all_ticks() {
+	local p files=()
+	for p in "${PIDS[@]}"; do files+=("/proc/$p/stat"); done
+	awk '{ print $14 + $15 }' "${files[@]}"
+}
+mapfile -t before < <(all_ticks)
 m0=$(now_ms)
 if [[ -n $PROFILE ]]; then
 	perf record -q -e cpu-clock -g -o "$PROFILE" -p "${PIDS[$((INSTANCES / 2))]}" \
@@ -136,12 +141,13 @@ if [[ -n $PROFILE ]]; then
 else
 	sleep "$MEASURE_S"
 fi
+mapfile -t after < <(all_ticks)
 m1=$(now_ms)
 hz=$(getconf CLK_TCK)
 total=0 rss=0 maxcpu=0
 for idx in "${!PIDS[@]}"; do
 	p=${PIDS[$idx]}
-	d=$(($(ticks "$p") - before[idx]))
+	d=$((after[idx] - before[idx]))
 	total=$((total + d))
 	((d > maxcpu)) && maxcpu=$d
 	rss=$((rss + $(awk '/^VmRSS:/ { print $2 }' "/proc/$p/status")))

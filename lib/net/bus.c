@@ -251,6 +251,24 @@ static bool endpoint_cell(const char *endpoint, char *cell, size_t size, bool *g
 	return true;
 }
 
+/* Whether endpoint is one we were given as a seed (compared by address:
+ * the seed given by hand carries no cell, its advertised form may). */
+static bool is_seed(const struct sio_bus *b, const char *endpoint)
+{
+	char addr[SIO_ENDPOINT_MAX], seed[SIO_ENDPOINT_MAX];
+	struct sio_endpoint *e, *tmp;
+
+	split_key(endpoint, addr, sizeof addr);
+	HASH_ITER(hh, b->reg.endpoints, e, tmp) {
+		if (!e->seed)
+			continue;
+		split_key(e->endpoint, seed, sizeof seed);
+		if (!strcmp(seed, addr))
+			return true;
+	}
+	return false;
+}
+
 static bool is_self(const struct sio_bus *b, const char *endpoint)
 {
 	char addr[SIO_ENDPOINT_MAX];
@@ -409,7 +427,7 @@ static void say_hello(struct sio_bus *b, const char *inbox)
 	struct sio_control m;
 	size_t len;
 
-	if (!b->opt.instance || !inbox || !*inbox)
+	if (!inbox || !*inbox)
 		return;
 	memset(&m, 0, sizeof m);
 	m.type = SIO_CONTROL_HELLO;
@@ -796,8 +814,12 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 		sio_busmsg_control_free(&m);
 		return;
 	}
-	if (peer && change == SIO_PEER_JOINED) {
+	/* An observer says hello to its seeds only (with no bus of its own):
+	 * they answer with every endpoint at once, not after a round of the
+	 * full list, which takes a heartbeat per instance. */
+	if (peer && change == SIO_PEER_JOINED && (b->opt.instance || is_seed(b, m.status.bus)))
 		say_hello(b, m.status.inbox);
+	if (peer && change == SIO_PEER_JOINED) {
 		if (b->hooks.event)
 			b->hooks.event(b->arg, SIO_EV_JOIN, peer, NULL);
 	}
