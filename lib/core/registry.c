@@ -188,11 +188,24 @@ bool sio_registry_learn(struct sio_registry *reg, const char *endpoint, bool see
 bool sio_registry_complete(const struct sio_registry *reg)
 {
 	struct sio_peer *p, *tmp;
+	struct sio_endpoint *e, *etmp;
 	uint64_t claimed = 0;
+	bool cells = false;
 
-	HASH_ITER(hh, reg->peers, p, tmp)
+	HASH_ITER(hh, reg->peers, p, tmp) {
 		if (p->alive && p->status.mesh > claimed)
 			claimed = p->status.mesh;
+		cells |= p->alive && *p->status.cell;
+	}
+	/* In a two-level mesh an instance knows its cell only: the mesh is
+	 * every instance endpoint told on (";cell=", not a gateway's). */
+	if (cells) {
+		uint64_t told = 0;
+		HASH_ITER(hh, reg->endpoints, e, etmp)
+			told += strstr(e->endpoint, ";cell=") && !strstr(e->endpoint, ";gateway");
+		if (told > claimed)
+			claimed = told;
+	}
 	return reg->alive > 0 && reg->alive >= claimed;
 }
 

@@ -104,8 +104,9 @@ struct sio_peer *sio_registry_find(const struct sio_registry *reg, const char *i
 
 /*
  * Whether an observer has heard every instance the mesh says exists: as many
- * alive as the largest mesh size any of them reports. Observers stop waiting
- * for gossip then, instead of after a fixed time.
+ * alive as the largest mesh size any of them reports (in a two-level mesh,
+ * as the instance endpoints it was told of). Observers stop waiting for
+ * gossip then, instead of after a fixed time.
  */
 bool sio_registry_complete(const struct sio_registry *reg);
 
