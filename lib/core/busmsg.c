@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "proto.h"
+#include "utf8.h"
 
 static const char *const type_names[] = {
 	[SIO_CONTROL_HEARTBEAT] = "hb",
@@ -299,9 +300,11 @@ unsigned char *sio_busmsg_control_pack(const struct sio_control *m, size_t *len)
 	return p.buf;
 }
 
+/* What JSON would take: UTF-8, no NUL; numbers up to 2^63 - 1. A control
+ * reads the same in both forms. */
 static int get_str(const unsigned char *v, size_t n, char *dst, size_t size)
 {
-	if (n >= size || memchr(v, '\0', n))
+	if (n >= size || memchr(v, '\0', n) || !sio_utf8_valid(v, n))
 		return -1;
 	memcpy(dst, v, n);
 	dst[n] = '\0';
@@ -316,6 +319,8 @@ static int get_uint(const unsigned char *v, size_t n, uint64_t *dst)
 		return -1;
 	for (size_t i = 0; i < n; i++)
 		x = x << 8 | v[i];
+	if (x > INT64_MAX)
+		return -1;
 	*dst = x;
 	return 0;
 }

@@ -1490,6 +1490,14 @@ static void test_packed_rejects(void **state)
 	static const unsigned char wide[] = { 2, 0, 1, 1, 'a', 2, 1, 'b', 3, 1, 'i', 4, 1, 'u',
 					      7, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9 };
 	assert_int_equal(decode_exact(wide, sizeof wide, &out, &why), -1);
+	/* What JSON could not say: a number above 2^63 - 1, a string that is
+	 * not UTF-8. */
+	static const unsigned char huge[] = { 2, 0, 1, 1, 'a', 2, 1, 'b', 3, 1, 'i', 4, 1, 'u',
+					      7, 8, 0x80, 0, 0, 0, 0, 0, 0, 0 };
+	assert_int_equal(decode_exact(huge, sizeof huge, &out, &why), -1);
+	static const unsigned char latin1[] = { 2, 0, 1, 2, 'a', 0xe9, 2, 1, 'b', 3, 1, 'i',
+						4, 1, 'u' };
+	assert_int_equal(decode_exact(latin1, sizeof latin1, &out, &why), -1);
 	/* An event without its name. */
 	static const unsigned char ev[] = { 2, 1, 1, 1, 'a', 2, 1, 'b', 3, 1, 'i', 4, 1, 'u' };
 	assert_int_equal(decode_exact(ev, sizeof ev, &out, &why), -1);
