@@ -214,6 +214,11 @@ static void *make_socket(struct sio_bus *b, int type)
 	zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
 	zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
 	zmq_setsockopt(s, ZMQ_HEARTBEAT_TTL, &hb_timeout, sizeof hb_timeout);
+	/* A dial made while a link is down would otherwise wait on the
+	 * kernel's SYN backoff (1, 3, 7, 15 s ...) after the link is back:
+	 * give it up after two dead-after and dial again. */
+	int connect_timeout = 2 * (int)b->opt.dead_after_ms;
+	zmq_setsockopt(s, ZMQ_CONNECT_TIMEOUT, &connect_timeout, sizeof connect_timeout);
 	if (b->cert) {
 		zcert_apply(b->cert, s);
 		if (type == ZMQ_XPUB || type == ZMQ_PULL) {
