@@ -15,8 +15,9 @@ BENCH_BARE := build/bench/bare
 
 .PHONY: bench bench-deps bench-million
 
-bench: all bench-deps $(BENCH_APP) $(BENCH_BARE)
+bench: all bench-deps $(BENCH_APP) $(BENCH_BARE) $(MESHSIM)
 	@bash bench/run.sh
+	@bash bench/meshsim.sh
 
 $(BENCH_APP): bench/appbackend.c $(LIB)
 	@mkdir -p $(@D)
@@ -50,3 +51,19 @@ $(BENCH_REF)/node_modules/.package-lock.json: $(BENCH_REF)/package.json
 
 # bench.bats checks the limit of make bench with sio-bench.
 TEST_TOOLS += $(BENCH_BARE)
+
+# The mesh's control plane on a simulated clock and network (bench/meshsim.c,
+# sio's registry and encoder): 1,000 and 10,000 instances, flat and
+# two-level, 0, 1 and 5 % loss; and the cost of a real idle mesh
+# (bench/mesh-scale.sh). The small cases run in make test (meshsim.bats).
+MESHSIM := build/bench/meshsim
+TEST_TOOLS += $(MESHSIM)
+
+$(MESHSIM): bench/meshsim.c $(LIB)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(BASE_CFLAGS) -Ilib/core -o $@ $< $(LIB) $(ALL_LIBS)
+
+.PHONY: bench-mesh
+bench-mesh: all $(MESHSIM)
+	@bash bench/meshsim.sh

@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 #include "proto.h"
+#include "utf8.h"
 
 static const char *const type_names[] = {
 	[SIO_CONTROL_HEARTBEAT] = "hb",
@@ -48,6 +49,8 @@ char *sio_busmsg_control_encode(const struct sio_control *m, size_t *len)
 		}
 		json_decref(more);
 	}
+	if (*st->cell)
+		json_object_set_new(o, "cell", json_string(st->cell));
 	if (m->type == SIO_CONTROL_EVENT) {
 		json_object_set_new(o, "event", json_string(sio_event_name(m->event)));
 		if (*m->why)
@@ -125,9 +128,9 @@ static int fail(struct sio_control *m, json_t *o, const char **why, const char *
 	return -1;
 }
 
-int sio_busmsg_control_decode(const char *buf, size_t len, struct sio_control *m, const char **why)
+static int control_decode_json(const char *buf, size_t len, struct sio_control *m,
+			       const char **why)
 {
-	memset(m, 0, sizeof *m);
 	json_t *o = json_loadb(buf, len, 0, NULL);
 	if (!o || !json_is_object(o))
 		return fail(m, o, why, "not a JSON object");
@@ -161,7 +164,8 @@ int sio_busmsg_control_decode(const char *buf, size_t len, struct sio_control *m
 	    copy_u64(o, "relay_in", &st->relay_in) || copy_u64(o, "relay_out", &st->relay_out) ||
 	    copy_u64(o, "gaps", &st->gaps) || copy_u64(o, "sent", &st->sent) ||
 	    copy_u64(o, "mesh", &st->mesh) ||
-	    copy_u64(o, "time", &m->time_ms) || parse_state(o, &st->state))
+	    copy_u64(o, "time", &m->time_ms) || parse_state(o, &st->state) ||
+	    copy_str(o, "cell", st->cell, sizeof st->cell, false))
 		return fail(m, o, why, "bad or missing field");
 	json_t *d = json_object_get(o, "draining");
 	if (d && !json_is_boolean(d))
@@ -173,7 +177,7 @@ int sio_busmsg_control_decode(const char *buf, size_t len, struct sio_control *m
 
 	json_t *peers = json_object_get(o, "peers");
 	if (peers) {
-		if (!json_is_array(peers) || json_array_size(peers) > 4096)
+		if (!json_is_array(peers) || json_array_size(peers) > SIO_CONTROL_MAX_PEERS)
 			return fail(m, o, why, "bad peer list");
 		m->peers = calloc(json_array_size(peers) + 1, sizeof *m->peers);
 		if (!m->peers)
@@ -189,6 +193,244 @@ int sio_busmsg_control_decode(const char *buf, size_t len, struct sio_control *m
 	}
 	json_decref(o);
 	return 0;
+}
+
+/* The compact form (busmsg.h): a version byte, a type byte, then fields. */
+enum field {
+	F_ID = 1, F_BUS, F_INBOX, F_URL, F_TIME, F_BOOT, F_CLIENTS, F_HIGH, F_MAX, F_LOW,
+	F_STATE, F_DRAINING, F_PUBLISHED, F_RELAY_IN, F_RELAY_OUT, F_GAPS, F_SENT, F_MESH,
+	F_EVENT, F_WHY, F_PEER, F_CELL, F_GATEWAY, F_GW_BUS,
+};
+
+struct packer {
+	unsigned char *buf;
+	size_t len, size;
+	bool failed;
+};
+
+static void put_field(struct packer *p, enum field tag, const void *v, size_t len)
+{
+	if (p->failed || len > 255) {
+		p->failed = true;
+		return;
+	}
+	if (p->len + 2 + len > p->size) {
+		size_t size = (p->size ? p->size * 2 : 256) + len;
+		unsigned char *n = realloc(p->buf, size);
+		if (!n) {
+			p->failed = true;
+			return;
+		}
+		p->buf = n;
+		p->size = size;
+	}
+	p->buf[p->len] = (unsigned char)tag;
+	p->buf[p->len + 1] = (unsigned char)len;
+	if (len)
+		memcpy(p->buf + p->len + 2, v, len);
+	p->len += 2 + len;
+}
+
+static void put_str(struct packer *p, enum field tag, const char *v)
+{
+	put_field(p, tag, v, strlen(v));
+}
+
+/* Big-endian, without its leading zero bytes: 0 takes none. */
+static void put_uint(struct packer *p, enum field tag, uint64_t v)
+{
+	unsigned char b[8];
+	size_t n = 0;
+
+	for (uint64_t x = v; x; x >>= 8)
+		n++;
+	for (size_t i = 0; i < n; i++)
+		b[n - 1 - i] = (unsigned char)(v >> (8 * i));
+	put_field(p, tag, b, n);
+}
+
+unsigned char *sio_busmsg_control_pack(const struct sio_control *m, size_t *len)
+{
+	const struct sio_status *st = &m->status;
+	struct packer p = { 0 };
+	unsigned char head[2] = { SIO_CONTROL_VERSION, (unsigned char)m->type };
+
+	put_field(&p, 0, NULL, 0);   /* room for the head */
+	memcpy(p.buf, head, 2);
+	p.len = 2;
+	put_str(&p, F_ID, st->id);
+	put_str(&p, F_BUS, st->bus);
+	put_uint(&p, F_TIME, m->time_ms);
+	if (*st->cell)
+		put_str(&p, F_CELL, st->cell);
+	if (st->gateway)
+		put_uint(&p, F_GATEWAY, 1);
+	if (*st->gw_bus)
+		put_str(&p, F_GW_BUS, st->gw_bus);
+	if (m->type != SIO_CONTROL_HELLO) {
+		put_str(&p, F_URL, st->url);
+		put_str(&p, F_INBOX, st->inbox);
+		put_uint(&p, F_BOOT, st->boot);
+		put_uint(&p, F_CLIENTS, st->clients);
+		put_uint(&p, F_HIGH, st->high);
+		put_uint(&p, F_MAX, st->max);
+		put_uint(&p, F_LOW, st->low);
+		put_uint(&p, F_STATE, (uint64_t)st->state);
+		put_uint(&p, F_DRAINING, st->draining);
+		put_uint(&p, F_PUBLISHED, st->published);
+		put_uint(&p, F_RELAY_IN, st->relay_in);
+		put_uint(&p, F_RELAY_OUT, st->relay_out);
+		put_uint(&p, F_GAPS, st->gaps);
+		put_uint(&p, F_SENT, st->sent);
+		put_uint(&p, F_MESH, st->mesh);
+	}
+	if (m->type == SIO_CONTROL_EVENT) {
+		put_str(&p, F_EVENT, sio_event_name(m->event));
+		if (*m->why)
+			put_str(&p, F_WHY, m->why);
+	}
+	for (size_t i = 0; i < m->npeers; i++)
+		put_str(&p, F_PEER, m->peers[i]);
+	if (p.failed) {
+		free(p.buf);
+		return NULL;
+	}
+	if (len)
+		*len = p.len;
+	return p.buf;
+}
+
+/* What JSON would take: UTF-8, no NUL; numbers up to 2^63 - 1. A control
+ * reads the same in both forms. */
+static int get_str(const unsigned char *v, size_t n, char *dst, size_t size)
+{
+	if (n >= size || memchr(v, '\0', n) || !sio_utf8_valid(v, n))
+		return -1;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+static int get_uint(const unsigned char *v, size_t n, uint64_t *dst)
+{
+	uint64_t x = 0;
+
+	if (n > 8)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		x = x << 8 | v[i];
+	if (x > INT64_MAX)
+		return -1;
+	*dst = x;
+	return 0;
+}
+
+static int add_peer(struct sio_control *m, const unsigned char *v, size_t n)
+{
+	char ep[SIO_ENDPOINT_MAX];
+
+	if (m->npeers >= SIO_CONTROL_MAX_PEERS || get_str(v, n, ep, sizeof ep))
+		return -1;
+	if (m->npeers % 16 == 0) {
+		char **more = realloc(m->peers, (m->npeers + 16) * sizeof *more);
+		if (!more)
+			return -1;
+		m->peers = more;
+	}
+	if (!(m->peers[m->npeers] = strdup(ep)))
+		return -1;
+	m->npeers++;
+	return 0;
+}
+
+static int field(struct sio_control *m, unsigned tag, const unsigned char *v, size_t n,
+		 unsigned *seen)
+{
+	struct sio_status *st = &m->status;
+	uint64_t x;
+	char name[32];
+
+	switch (tag) {
+	case F_ID: *seen |= 1; return get_str(v, n, st->id, sizeof st->id);
+	case F_BUS: *seen |= 2; return get_str(v, n, st->bus, sizeof st->bus);
+	case F_URL: *seen |= 4; return get_str(v, n, st->url, sizeof st->url);
+	case F_INBOX: *seen |= 8; return get_str(v, n, st->inbox, sizeof st->inbox);
+	case F_CELL: return get_str(v, n, st->cell, sizeof st->cell);
+	case F_GW_BUS: return get_str(v, n, st->gw_bus, sizeof st->gw_bus);
+	case F_WHY: return get_str(v, n, m->why, sizeof m->why);
+	case F_TIME: return get_uint(v, n, &m->time_ms);
+	case F_BOOT: return get_uint(v, n, &st->boot);
+	case F_CLIENTS: return get_uint(v, n, &st->clients);
+	case F_HIGH: return get_uint(v, n, &st->high);
+	case F_MAX: return get_uint(v, n, &st->max);
+	case F_LOW: return get_uint(v, n, &st->low);
+	case F_PUBLISHED: return get_uint(v, n, &st->published);
+	case F_RELAY_IN: return get_uint(v, n, &st->relay_in);
+	case F_RELAY_OUT: return get_uint(v, n, &st->relay_out);
+	case F_GAPS: return get_uint(v, n, &st->gaps);
+	case F_SENT: return get_uint(v, n, &st->sent);
+	case F_MESH: return get_uint(v, n, &st->mesh);
+	case F_STATE:
+		if (get_uint(v, n, &x) || x > SIO_LOAD_OVER)
+			return -1;
+		st->state = (enum sio_load_state)x;
+		return 0;
+	case F_DRAINING:
+	case F_GATEWAY:
+		if (get_uint(v, n, &x) || x > 1)
+			return -1;
+		if (tag == F_DRAINING)
+			st->draining = x;
+		else
+			st->gateway = x;
+		return 0;
+	case F_EVENT:
+		*seen |= 16;
+		return get_str(v, n, name, sizeof name) || sio_event_parse(name, false, &m->event) ||
+		       !sio_event_on_mesh(m->event) ? -1 : 0;
+	case F_PEER:
+		return add_peer(m, v, n);
+	default:
+		return 0;   /* a field of a later version: skipped */
+	}
+}
+
+static int control_decode_packed(const unsigned char *buf, size_t len, struct sio_control *m,
+				 const char **why)
+{
+	unsigned seen = 0;
+
+	if (len < 2 || buf[0] != SIO_CONTROL_VERSION)
+		return fail(m, NULL, why, "unknown protocol version");
+	if (buf[1] > SIO_CONTROL_HELLO)
+		return fail(m, NULL, why, "unknown message type");
+	m->type = (enum sio_control_type)buf[1];
+	for (size_t at = 2; at < len;) {
+		if (len - at < 2 || len - at - 2 < buf[at + 1])
+			return fail(m, NULL, why, "truncated field");
+		size_t n = buf[at + 1];
+		if (field(m, buf[at], buf + at + 2, n, &seen))
+			return fail(m, NULL, why, buf[at] == F_PEER ? "bad peer list"
+						  : buf[at] == F_EVENT ? "bad event"
+						  : "bad or missing field");
+		at += 2 + n;
+	}
+	unsigned need = m->type == SIO_CONTROL_HELLO ? 3 : 15;
+	if ((seen & need) != need || !*m->status.id)
+		return fail(m, NULL, why, "bad or missing field");
+	if (m->type == SIO_CONTROL_EVENT && !(seen & 16))
+		return fail(m, NULL, why, "bad event");
+	return 0;
+}
+
+int sio_busmsg_control_decode(const char *buf, size_t len, struct sio_control *m, const char **why)
+{
+	memset(m, 0, sizeof *m);
+	/* The compact form opens with its version byte, which no JSON text
+	 * does; anything else is read as JSON (version 1). */
+	if (!len || (unsigned char)buf[0] != SIO_CONTROL_VERSION)
+		return control_decode_json(buf, len, m, why);
+	return control_decode_packed((const unsigned char *)buf, len, m, why);
 }
 
 void sio_busmsg_control_free(struct sio_control *m)
@@ -347,6 +589,7 @@ static const char *const inbox_names[] = {
 	[SIO_INBOX_BEAT] = "beat",
 	[SIO_INBOX_PUB] = "pub",
 	[SIO_INBOX_ANNOUNCE] = "announce",
+	[SIO_INBOX_PROBE] = "probe",
 	[SIO_INBOX_HISTREQ] = "histreq",
 	[SIO_INBOX_HISTREP] = "histrep",
 	[SIO_INBOX_LAG] = "lag",
@@ -357,6 +600,7 @@ static const size_t inbox_frames[] = {
 	[SIO_INBOX_BEAT] = 2,
 	[SIO_INBOX_PUB] = 4,
 	[SIO_INBOX_ANNOUNCE] = 2,
+	[SIO_INBOX_PROBE] = 3,
 	[SIO_INBOX_HISTREQ] = 2,
 	[SIO_INBOX_HISTREP] = 2,
 	[SIO_INBOX_LAG] = 2,
@@ -439,6 +683,12 @@ int sio_busmsg_inbox_decode(const struct sio_busframe *f, size_t n,
 		if (decode_announce(f[1].data, f[1].len, m->url))
 			return why_fail(why, "bad announcement");
 		return 0;
+	case SIO_INBOX_PROBE:
+		if (f[1].len != 1 || *(const unsigned char *)f[1].data != SIO_BUS_VERSION)
+			return why_fail(why, "unknown protocol version");
+		if (!f[2].len || get_str(f[2].data, f[2].len, m->id, sizeof m->id))
+			return why_fail(why, "bad probe");
+		return 0;
 	case SIO_INBOX_LAG:
 		if (decode_lag(f[1].data, f[1].len, m))
 			return why_fail(why, "bad lag report");
@@ -458,6 +708,15 @@ void sio_busmsg_pub_frames(const char *channel, size_t clen, const char *data, s
 	frames[1] = (struct sio_busframe){ &version, 1 };
 	frames[2] = (struct sio_busframe){ channel, clen };
 	frames[3] = (struct sio_busframe){ data, dlen };
+}
+
+void sio_busmsg_probe_frames(const char *id, struct sio_busframe frames[SIO_BUSMSG_PROBE_FRAMES])
+{
+	static const unsigned char version = SIO_BUS_VERSION;
+
+	frames[0] = (struct sio_busframe){ inbox_names[SIO_INBOX_PROBE], 5 };
+	frames[1] = (struct sio_busframe){ &version, 1 };
+	frames[2] = (struct sio_busframe){ id, strlen(id) };
 }
 
 char *sio_busmsg_announce_encode(const char *url, size_t *len)

@@ -437,6 +437,15 @@ static int check(struct sio_config *cfg, char *err, size_t errlen)
 	if (*cfg->bus.trust && !*cfg->bus.cert)
 		return fail(err, errlen, cfg, sio_settings_find("bus", "trust"),
 			    "needs bus.cert: an allow-list only means something with CURVE on");
+	/* A cell travels in endpoints (";cell=NAME"): nothing that could end it. */
+	if (strspn(cfg->bus.cell, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+				  "0123456789._-") != strlen(cfg->bus.cell) ||
+	    strlen(cfg->bus.cell) >= 64)
+		return fail(err, errlen, cfg, sio_settings_find("bus", "cell"),
+			    "use letters, digits and . _ - (at most 63)");
+	if (cfg->bus.gateway && !*cfg->bus.cell)
+		return fail(err, errlen, cfg, sio_settings_find("bus", "gateway"),
+			    "a gateway joins cells: set bus.cell too");
 	if (cfg->bus.dead_after_ms <= cfg->bus.heartbeat_ms)
 		return fail(err, errlen, cfg, sio_settings_find("bus", "dead_after_ms"),
 			    "must be longer than heartbeat_ms");

@@ -77,6 +77,8 @@ struct sio_config {
 	struct {
 		char *bind;
 		char *inbox;
+		char *cell;      /* two-level mesh: this instance's cell ("": flat) */
+		bool gateway;    /* it carries its cell's relays to other cells */
 		struct sio_strlist peers;
 		char *cert;      /* CURVE key pair (FILE and FILE_secret); "" is off */
 		char *trust;     /* directory of the public certificates allowed in */

@@ -43,6 +43,8 @@ json_t *sio_monitor_event_json(const struct sio_monitor_event *ev)
 
 	if (o && ev->why)
 		json_object_set_new(o, "why", json_string(ev->why));
+	if (o)
+		json_object_set_new(o, "cell", json_string(st->cell));
 	return o;
 }
 
@@ -164,7 +166,7 @@ json_t *sio_monitor_peer_json(const struct sio_peer *p, uint64_t now_ms)
 	const struct sio_status *st = &p->status;
 
 	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:b, s:b, s:I,"
-			 " s:f, s:f, s:s, s:I, s:I, s:I, s:I, s:I}",
+			 " s:f, s:f, s:s, s:I, s:I, s:I, s:I, s:I, s:s, s:b}",
 			 "id", st->id, "url", st->url, "state", sio_load_state_name(st->state),
 			 "clients", (json_int_t)st->clients, "high", (json_int_t)st->high,
 			 "max", (json_int_t)st->max, "low", (json_int_t)st->low,
@@ -174,7 +176,8 @@ json_t *sio_monitor_peer_json(const struct sio_peer *p, uint64_t now_ms)
 			 "sent_rate", round2(p->sent_rate), "bus", st->bus,
 			 "published", (json_int_t)st->published, "sent", (json_int_t)st->sent,
 			 "relay_in", (json_int_t)st->relay_in,
-			 "relay_out", (json_int_t)st->relay_out, "gaps", (json_int_t)st->gaps);
+			 "relay_out", (json_int_t)st->relay_out, "gaps", (json_int_t)st->gaps,
+			 "cell", st->cell, "gateway", st->gateway);
 }
 
 int sio_monitor_print_table(FILE *out, const struct sio_peer *const *peers, size_t n,

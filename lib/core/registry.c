@@ -80,7 +80,8 @@ enum sio_peer_change sio_registry_heard(struct sio_registry *reg,
 	}
 
 	if (!p) {
-		if (HASH_COUNT(reg->peers) >= SIO_REGISTRY_MAX_PEERS && !evict_dead(reg)) {
+		size_t max = reg->max_peers ? reg->max_peers : SIO_REGISTRY_MAX_PEERS;
+		if (HASH_COUNT(reg->peers) >= max && !evict_dead(reg)) {
 			*peerp = NULL;
 			return SIO_PEER_REFUSED;
 		}
@@ -132,21 +133,30 @@ struct sio_peer *sio_registry_left(struct sio_registry *reg, const char *id)
 	return p;
 }
 
-void sio_registry_expire(struct sio_registry *reg, uint64_t now_ms, uint64_t dead_after_ms,
-			 sio_peer_fn fn, void *arg)
+void sio_registry_sweep(struct sio_registry *reg, uint64_t now_ms, uint64_t late_ms,
+			uint64_t dead_after_ms, sio_peer_fn late, sio_peer_fn dead, void *arg)
 {
 	struct sio_peer *p, *tmp;
 
 	HASH_ITER(hh, reg->peers, p, tmp) {
 		/* A clock read before the last heartbeat is not silence. */
-		if (p->alive && now_ms > p->last_seen_ms &&
-		    now_ms - p->last_seen_ms >= dead_after_ms) {
+		if (!p->alive || now_ms <= p->last_seen_ms)
+			continue;
+		if (now_ms - p->last_seen_ms >= dead_after_ms) {
 			p->alive = false;
 			reg->alive--;
-			if (fn)
-				fn(arg, p);
+			if (dead)
+				dead(arg, p);
+		} else if (late && now_ms - p->last_seen_ms >= late_ms) {
+			late(arg, p);
 		}
 	}
+}
+
+void sio_registry_expire(struct sio_registry *reg, uint64_t now_ms, uint64_t dead_after_ms,
+			 sio_peer_fn fn, void *arg)
+{
+	sio_registry_sweep(reg, now_ms, 0, dead_after_ms, NULL, fn, arg);
 }
 
 bool sio_registry_learn(struct sio_registry *reg, const char *endpoint, bool seed)
@@ -178,11 +188,24 @@ bool sio_registry_learn(struct sio_registry *reg, const char *endpoint, bool see
 bool sio_registry_complete(const struct sio_registry *reg)
 {
 	struct sio_peer *p, *tmp;
+	struct sio_endpoint *e, *etmp;
 	uint64_t claimed = 0;
+	bool cells = false;
 
-	HASH_ITER(hh, reg->peers, p, tmp)
+	HASH_ITER(hh, reg->peers, p, tmp) {
 		if (p->alive && p->status.mesh > claimed)
 			claimed = p->status.mesh;
+		cells |= p->alive && *p->status.cell;
+	}
+	/* In a two-level mesh an instance knows its cell only: the mesh is
+	 * every instance endpoint told on (";cell=", not a gateway's). */
+	if (cells) {
+		uint64_t told = 0;
+		HASH_ITER(hh, reg->endpoints, e, etmp)
+			told += strstr(e->endpoint, ";cell=") && !strstr(e->endpoint, ";gateway");
+		if (told > claimed)
+			claimed = told;
+	}
 	return reg->alive > 0 && reg->alive >= claimed;
 }
 

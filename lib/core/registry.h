@@ -16,6 +16,7 @@
 
 #define SIO_ID_MAX 128
 #define SIO_ENDPOINT_MAX 256
+#define SIO_CELL_MAX 64
 
 /* What an instance says of itself in each heartbeat. */
 struct sio_status {
@@ -32,6 +33,9 @@ struct sio_status {
 	uint64_t gaps;
 	uint64_t sent;             /* frames to clients, total */
 	uint64_t mesh;             /* instances the sender knows alive, itself included */
+	char cell[SIO_CELL_MAX];   /* two-level mesh: the sender's cell ("": flat) */
+	bool gateway;              /* it carries its cell's traffic to other cells */
+	char gw_bus[SIO_ENDPOINT_MAX];  /* a gateway's endpoint for the other cells */
 };
 
 struct sio_peer {
@@ -40,6 +44,7 @@ struct sio_peer {
 	uint64_t joined_ms;
 	bool alive;
 	bool lagging;        /* from its LAGGING to its CAUGHT_UP */
+	uint64_t probed_ms;   /* when we last asked it for a heartbeat of its own */
 	/* For rates in the monitor: the counters at the previous refresh. */
 	uint64_t prev_published, prev_sent, prev_ms;
 	double published_rate, sent_rate;
@@ -69,6 +74,7 @@ struct sio_registry {
 	struct sio_peer *peers;      /* by id */
 	struct sio_endpoint *endpoints;
 	size_t alive;
+	size_t max_peers;            /* 0: SIO_REGISTRY_MAX_PEERS (a simulation sets more) */
 	char self[SIO_ID_MAX];       /* our own id, ignored when heard back */
 };
 
@@ -87,6 +93,10 @@ struct sio_peer *sio_registry_left(struct sio_registry *reg, const char *id);
 typedef void (*sio_peer_fn)(void *arg, struct sio_peer *peer);
 void sio_registry_expire(struct sio_registry *reg, uint64_t now_ms, uint64_t dead_after_ms,
 			 sio_peer_fn fn, void *arg);
+/* The same in one pass, and late is called for each peer silent for
+ * late_ms or more but not yet dead (late may be NULL). */
+void sio_registry_sweep(struct sio_registry *reg, uint64_t now_ms, uint64_t late_ms,
+			uint64_t dead_after_ms, sio_peer_fn late, sio_peer_fn dead, void *arg);
 
 /* Remembers a bus endpoint; true when it was not known (connect to it). */
 bool sio_registry_learn(struct sio_registry *reg, const char *endpoint, bool seed);
@@ -95,8 +105,9 @@ struct sio_peer *sio_registry_find(const struct sio_registry *reg, const char *i
 
 /*
  * Whether an observer has heard every instance the mesh says exists: as many
- * alive as the largest mesh size any of them reports. Observers stop waiting
- * for gossip then, instead of after a fixed time.
+ * alive as the largest mesh size any of them reports (in a two-level mesh,
+ * as the instance endpoints it was told of). Observers stop waiting for
+ * gossip then, instead of after a fixed time.
  */
 bool sio_registry_complete(const struct sio_registry *reg);
 

@@ -153,6 +153,12 @@ const struct sio_setting sio_settings[] = {
 	  "", NULL, SERVE, 0, "ENDPOINT",
 	  "ZeroMQ endpoint where peers and the service side reach this instance"
 	  " (default: the bus address, any free port)" },
+	{ "bus", "cell", "bus-cell", 0, SIO_SET_STRING, OFF(bus.cell), 0, 0,
+	  "", NULL, SERVE, 0, "NAME",
+	  "this instance's cell in a two-level mesh: it meshes with its cell only (\"\": flat)" },
+	{ "bus", "gateway", "bus-gateway", 0, SIO_SET_BOOL, OFF(bus.gateway), 0, 0,
+	  "no", NULL, SERVE, 0, NULL,
+	  "carry this cell's channel messages to and from the other cells (two per cell)" },
 	{ "bus", "peers", "bus-peer", 0, SIO_SET_LIST, OFF(bus.peers), 0, 0,
 	  NULL, NULL, BUS_USERS, SIO_SET_RELOADABLE, "ENDPOINT",
 	  "bus endpoint of a peer instance (repeatable)" },

@@ -145,6 +145,9 @@ void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
 	fprintf(out, "sio_lagging %d\n", s->lagging ? 1 : 0);
 	metric(out, "sio_bus_heartbeats_total", "counter", "Heartbeats this instance published.");
 	fprintf(out, "sio_bus_heartbeats_total %llu\n", (unsigned long long)s->bus_heartbeats);
+	metric(out, "sio_bus_probes_total", "counter",
+	       "Peers heard late, asked to send their heartbeats to our inbox too.");
+	fprintf(out, "sio_bus_probes_total %llu\n", (unsigned long long)s->bus_probes);
 	metric(out, "sio_bus_dropped_total", "counter", "Malformed or unknown bus messages dropped.");
 	fprintf(out, "sio_bus_dropped_total %llu\n", (unsigned long long)s->bus_dropped);
 	metric(out, "sio_bus_auth_failures_total", "counter", "Bus peers refused by CURVE.");

@@ -66,6 +66,7 @@ struct sio_stats {
 	uint64_t bus_gaps;
 	uint64_t bus_dropped;
 	uint64_t bus_heartbeats;     /* sent: the bus clock tests wait on */
+	uint64_t bus_probes;         /* late peers asked for direct heartbeats */
 	uint64_t bus_auth_failures;   /* peers refused by CURVE */
 	uint64_t peers_alive;
 	uint64_t events[SIO_EV_COUNT];

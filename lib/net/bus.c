@@ -42,6 +42,19 @@
 #define ALONE_BEATS 10
 /* How often the service side cuts its pace while an instance lags. */
 #define PACE_REPORT_MS 250
+/* Peers whose probes we answer at once, each for a dead-after. */
+#define MAX_PROBERS 32
+/* Late peers probed per tick: a few slow links are worth it; many peers
+ * late at once says that we are the slow one (or the machine is), and
+ * probes would only add to it. */
+#define MAX_PROBES_PER_TICK 4
+/*
+ * ZeroMQ's own heartbeats (ZMTP PING) on every link, this many dead-after
+ * apart: they only free the far end of a link a partition killed (its TTL),
+ * since our side dials a dead peer's bus again itself. At one PING a
+ * dead-after they cost a mesh of 64 as much as its heartbeats.
+ */
+#define ZMTP_PING_DEAD_AFTERS 10
 
 struct interest {          /* a channel the mesh asked us for, and its sequence */
 	/* Its relay topic, built once: the hash key is the channel inside it. */
@@ -52,6 +65,7 @@ struct interest {          /* a channel the mesh asked us for, and its sequence 
 	 * uncounted: a subscriber cut off by a partition then sees, once back,
 	 * how many it missed. */
 	bool wanted;
+	bool remote;       /* a gateway's: other cells want it too */
 	UT_hash_handle hh;
 };
 
@@ -67,6 +81,11 @@ struct pusher {            /* a PUSH socket to one instance's inbox */
 	char *endpoint;
 	void *sock;
 	UT_hash_handle hh;
+};
+
+struct prober {            /* a peer that asked for our heartbeats directly */
+	char id[SIO_ID_MAX];
+	uint64_t until_ms;
 };
 
 struct sio_bus {
@@ -87,7 +106,16 @@ struct sio_bus {
 	void *pub;         /* XPUB */
 	void *sub;
 	void *inbox;       /* PULL */
-	int fds[4];
+	/* Two-level mesh: our cell, and a gateway's second XPUB (the other
+	 * cells' gateways subscribe to it) and its SUB to theirs. */
+	char cell[SIO_CELL_MAX];
+	bool gateway;
+	bool active;       /* the gateway of its cell that carries, now */
+	bool foreign_hello;  /* said hello to a seed of another cell */
+	void *gw_pub;
+	void *gw_sub;
+	char advertised_gw[SIO_ENDPOINT_MAX];
+	int fds[SIO_BUS_MAX_FDS];
 	size_t nfds;
 	struct sio_registry reg;
 	struct interest *interests;
@@ -119,6 +147,9 @@ struct sio_bus {
 	char **fresh;      /* endpoints learned lately, gossiped GOSSIP_REPEAT times */
 	size_t nfresh;
 	unsigned fresh_left;
+	struct prober probers[MAX_PROBERS];
+	size_t nprobers;
+	unsigned probes_this_tick;
 };
 
 void sio_bus_default_bind(char *buf, size_t size, int port)
@@ -185,12 +216,18 @@ static void *make_socket(struct sio_bus *b, int type)
 	int64_t max_message = b->opt.max_message > 0 ? b->opt.max_message : (16 << 20) + (64 << 10);
 	zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &max_message, sizeof max_message);
 	/* ZMTP heartbeats on every link: a subscriber only ever receives, so a
-	 * link a partition killed would look open to it for good; this way it
-	 * is dropped within a few dead_after and dialled again. */
-	int hb_ivl = (int)b->opt.dead_after_ms, hb_timeout = 3 * (int)b->opt.dead_after_ms;
+	 * link a partition killed would look open to its publisher for good;
+	 * this way it is dropped in the end (our side dials a peer found dead
+	 * again at once: resubscribe). */
+	int hb_ivl = (int)b->opt.dead_after_ms * ZMTP_PING_DEAD_AFTERS, hb_timeout = 3 * hb_ivl;
 	zmq_setsockopt(s, ZMQ_HEARTBEAT_IVL, &hb_ivl, sizeof hb_ivl);
 	zmq_setsockopt(s, ZMQ_HEARTBEAT_TIMEOUT, &hb_timeout, sizeof hb_timeout);
 	zmq_setsockopt(s, ZMQ_HEARTBEAT_TTL, &hb_timeout, sizeof hb_timeout);
+	/* A dial made while a link is down would otherwise wait on the
+	 * kernel's SYN backoff (1, 3, 7, 15 s ...) after the link is back:
+	 * give it up after two dead-after and dial again. */
+	int connect_timeout = 2 * (int)b->opt.dead_after_ms;
+	zmq_setsockopt(s, ZMQ_CONNECT_TIMEOUT, &connect_timeout, sizeof connect_timeout);
 	if (b->cert) {
 		zcert_apply(b->cert, s);
 		if (type == ZMQ_XPUB || type == ZMQ_PULL) {
@@ -201,14 +238,49 @@ static void *make_socket(struct sio_bus *b, int type)
 	return s;
 }
 
-/* "tcp://host:port#KEY": the address into addr, the key (or NULL) returned. */
+/* "tcp://host:port#KEY;cell=NAME;gateway": the address into addr, the key
+ * (or NULL) returned. */
 static const char *split_key(const char *endpoint, char *addr, size_t size)
 {
-	const char *hash = strchr(endpoint, '#');
-	size_t n = hash ? (size_t)(hash - endpoint) : strlen(endpoint);
+	size_t n = strcspn(endpoint, "#;");
+	const char *hash = endpoint[n] == '#' ? endpoint + n : NULL;
 
 	snprintf(addr, size, "%.*s", (int)n, endpoint);
-	return hash && strlen(hash + 1) == 40 ? hash + 1 : NULL;
+	return hash && strcspn(hash + 1, ";") == 40 ? hash + 1 : NULL;
+}
+
+/* The cell an endpoint names (";cell=NAME"; "" when none), and whether it
+ * is a gateway's second endpoint (";gateway"). false when it names none:
+ * a seed given by hand, whose cell is learned from its heartbeat. */
+static bool endpoint_cell(const char *endpoint, char *cell, size_t size, bool *gw)
+{
+	const char *c = strstr(endpoint, ";cell=");
+
+	*gw = strstr(endpoint, ";gateway") != NULL;
+	*cell = '\0';
+	if (!c)
+		return false;
+	c += 6;
+	snprintf(cell, size, "%.*s", (int)strcspn(c, ";"), c);
+	return true;
+}
+
+/* Whether endpoint is one we were given as a seed (compared by address:
+ * the seed given by hand carries no cell, its advertised form may). */
+static bool is_seed(const struct sio_bus *b, const char *endpoint)
+{
+	char addr[SIO_ENDPOINT_MAX], seed[SIO_ENDPOINT_MAX];
+	struct sio_endpoint *e, *tmp;
+
+	split_key(endpoint, addr, sizeof addr);
+	HASH_ITER(hh, b->reg.endpoints, e, tmp) {
+		if (!e->seed)
+			continue;
+		split_key(e->endpoint, seed, sizeof seed);
+		if (!strcmp(seed, addr))
+			return true;
+	}
+	return false;
 }
 
 static bool is_self(const struct sio_bus *b, const char *endpoint)
@@ -270,7 +342,19 @@ static void learn(struct sio_bus *b, const char *endpoint, bool seed)
 	}
 	if (!sio_registry_learn(&b->reg, endpoint, seed))
 		return;
-	if (connect_to(b, b->sub, endpoint)) {
+	/* Two-level: an instance dials its own cell's buses, a gateway the
+	 * other cells' gateways too; an observer dials every instance. The
+	 * endpoints of all are kept and told on all the same. */
+	char cell[SIO_CELL_MAX];
+	bool gw, named = endpoint_cell(endpoint, cell, sizeof cell, &gw);
+	void *sock = b->sub;
+	if (gw)
+		sock = b->gateway && strcmp(cell, b->cell) ? b->gw_sub : NULL;
+	else if (b->opt.instance && named && strcmp(cell, b->cell))
+		sock = NULL;
+	if (!sock)
+		return;
+	if (connect_to(b, sock, endpoint)) {
 		if (errno != EPERM)
 			sio_log(SIO_LOG_WARN, "BUS_CONNECT_FAILED", "id=%s endpoint=%s why=\"%s\"",
 				b->id, endpoint, zmq_strerror(errno));
@@ -357,18 +441,19 @@ static void say_hello(struct sio_bus *b, const char *inbox)
 	struct sio_control m;
 	size_t len;
 
-	if (!b->opt.instance || !inbox || !*inbox)
+	if (!inbox || !*inbox)
 		return;
 	memset(&m, 0, sizeof m);
 	m.type = SIO_CONTROL_HELLO;
 	snprintf(m.status.id, sizeof m.status.id, "%s", b->id);
 	snprintf(m.status.bus, sizeof m.status.bus, "%s", b->advertised);
+	snprintf(m.status.gw_bus, sizeof m.status.gw_bus, "%s", b->advertised_gw);
 	m.time_ms = sio_clock_wall_ms();
-	char *json = sio_busmsg_control_encode(&m, &len);
+	unsigned char *msg = sio_busmsg_control_pack(&m, &len);
 	struct pusher *p = pusher_for(b, inbox);
-	if (json && p)
-		send_inbox(p->sock, SIO_INBOX_HELLO, json, len);
-	free(json);
+	if (msg && p)
+		send_inbox(p->sock, SIO_INBOX_HELLO, (const char *)msg, len);
+	free(msg);
 }
 
 static void fill_status(struct sio_bus *b, struct sio_status *st)
@@ -380,35 +465,107 @@ static void fill_status(struct sio_bus *b, struct sio_status *st)
 	snprintf(st->bus, sizeof st->bus, "%s", b->advertised);
 	snprintf(st->inbox, sizeof st->inbox, "%s", b->advertised_inbox);
 	st->boot = b->boot;
+	snprintf(st->cell, sizeof st->cell, "%s", b->cell);
+	st->gateway = b->gateway;
+	snprintf(st->gw_bus, sizeof st->gw_bus, "%s", b->advertised_gw);
 	st->mesh = b->reg.alive + 1;
 	st->relay_in = b->counters.relay_in;
 	st->relay_out = b->counters.relay_out;
 	st->gaps = b->counters.gaps;
 }
 
-static void drain_xpub(struct sio_bus *b);
+static bool drain_xpub(struct sio_bus *b);
+static void elect(struct sio_bus *b);
 static void drain_auth_watch(struct sio_bus *b);
 
-static void publish_control(struct sio_bus *b, struct sio_control *m, bool both_ways)
+/* A heartbeat to the inbox of the peer id, if it is alive and has one. */
+static void beat_to(struct sio_bus *b, const char *id, const unsigned char *msg, size_t len)
+{
+	struct sio_peer *peer = sio_registry_find(&b->reg, id);
+	struct pusher *p;
+
+	if (peer && peer->alive && *peer->status.inbox &&
+	    (p = pusher_for(b, peer->status.inbox)))
+		send_inbox(p->sock, SIO_INBOX_BEAT, (const char *)msg, len);
+}
+
+/*
+ * A heartbeat goes to the inboxes of the peers that probed us lately, over
+ * TCP connections of their own: a lossy link that holds one stream back
+ * behind its retransmissions seldom holds both, so a slow link is not taken
+ * for a dead peer. Only those: one path per peer is enough while it works.
+ */
+static void beat_to_probers(struct sio_bus *b, const unsigned char *msg, size_t len)
+{
+	uint64_t now = sio_clock_ms();
+
+	for (size_t i = 0; i < b->nprobers;) {
+		if (b->probers[i].until_ms <= now) {
+			b->probers[i] = b->probers[--b->nprobers];
+			continue;
+		}
+		beat_to(b, b->probers[i].id, msg, len);
+		i++;
+	}
+}
+
+static void publish_control(struct sio_bus *b, struct sio_control *m, bool heartbeat)
 {
 	size_t len;
-	char *json = sio_busmsg_control_encode(m, &len);
+	unsigned char *msg = sio_busmsg_control_pack(m, &len);
 
-	if (!json)
+	if (!msg)
 		return;
-	struct sio_busframe f[] = { { SIO_TOPIC_CONTROL, 1 }, { json, len } };
+	struct sio_busframe f[] = { { SIO_TOPIC_CONTROL, 1 }, { msg, len } };
 	sio_bus_send(b->pub, f, 2);
-	if (both_ways) {
-		/* Heartbeats also go to every peer's inbox, over a TCP connection
-		 * of their own: a lossy link that holds one stream back behind
-		 * its retransmissions seldom holds both, so a slow link is not
-		 * taken for a dead peer. */
-		struct pusher *p, *tmp;
-		HASH_ITER(hh, b->pushers, p, tmp)
-			send_inbox(p->sock, SIO_INBOX_BEAT, json, len);
-	}
-	free(json);
+	/* The other cells' gateways know a gateway alive as its cell does. */
+	if (b->gw_pub)
+		sio_bus_send(b->gw_pub, f, 2);
+	if (heartbeat && b->nprobers)
+		beat_to_probers(b, msg, len);
+	free(msg);
 	drain_xpub(b);
+}
+
+static void status_control(struct sio_bus *b, struct sio_control *m, enum sio_control_type type)
+{
+	memset(m, 0, sizeof *m);
+	m->type = type;
+	fill_status(b, &m->status);
+	m->time_ms = sio_clock_wall_ms();
+}
+
+/* A peer did not hear us on time: from now on for a dead-after, each
+ * heartbeat goes to its inbox too, and one goes at once. */
+static void on_probe(struct sio_bus *b, const char *id)
+{
+	struct sio_peer *peer = sio_registry_find(&b->reg, id);
+	uint64_t until = sio_clock_ms() + b->opt.dead_after_ms;
+	size_t i;
+
+	if (!b->opt.instance || b->left || !peer || !peer->alive) {
+		dropped(b, "probe", "from an instance not known alive");
+		return;
+	}
+	for (i = 0; i < b->nprobers && strcmp(b->probers[i].id, id); i++)
+		;
+	if (i < b->nprobers) {
+		b->probers[i].until_ms = until;
+		return;
+	}
+	if (i == MAX_PROBERS)
+		i = 0;   /* full: the first goes, it had its turn */
+	else
+		b->nprobers++;
+	snprintf(b->probers[i].id, sizeof b->probers[i].id, "%s", id);
+	b->probers[i].until_ms = until;
+	struct sio_control m;
+	status_control(b, &m, SIO_CONTROL_HEARTBEAT);
+	size_t len;
+	unsigned char *msg = sio_busmsg_control_pack(&m, &len);
+	if (msg)
+		beat_to(b, id, msg, len);
+	free(msg);
 }
 
 void sio_bus_event(struct sio_bus *b, enum sio_event event, const char *why)
@@ -417,12 +574,9 @@ void sio_bus_event(struct sio_bus *b, enum sio_event event, const char *why)
 
 	if (!b->opt.instance)
 		return;
-	memset(&m, 0, sizeof m);
-	m.type = SIO_CONTROL_EVENT;
-	fill_status(b, &m.status);
+	status_control(b, &m, SIO_CONTROL_EVENT);
 	m.event = event;
 	snprintf(m.why, sizeof m.why, "%s", why ? why : "");
-	m.time_ms = sio_clock_wall_ms();
 	publish_control(b, &m, false);
 }
 
@@ -441,10 +595,7 @@ static void heartbeat(struct sio_bus *b)
 	char **all = NULL;
 	size_t every = HASH_COUNT(b->reg.endpoints);
 
-	memset(&m, 0, sizeof m);
-	m.type = SIO_CONTROL_HEARTBEAT;
-	fill_status(b, &m.status);
-	m.time_ms = sio_clock_wall_ms();
+	status_control(b, &m, SIO_CONTROL_HEARTBEAT);
 	if (every < GOSSIP_FULL_MIN)
 		every = GOSSIP_FULL_MIN;
 	/* The whole list now and then, and at once for a newcomer, which
@@ -474,11 +625,47 @@ static void heartbeat(struct sio_bus *b)
 	}
 }
 
+/* Dials a peer's bus again: a link that a partition or a lost reset left
+ * looking open would otherwise stay silent until ZeroMQ's PING gave up. */
+static void resubscribe(struct sio_bus *b, const char *endpoint)
+{
+	char addr[SIO_ENDPOINT_MAX];
+
+	split_key(endpoint, addr, sizeof addr);
+	if (!*addr || zmq_disconnect(b->sub, addr))
+		return;   /* not dialled under that name */
+	if (connect_to(b, b->sub, endpoint))
+		sio_log(SIO_LOG_WARN, "BUS_CONNECT_FAILED", "id=%s endpoint=%s why=\"%s\"", b->id,
+			addr, zmq_strerror(errno));
+}
+
+/* A peer silent for a heartbeat and a half: it may be alive behind a lossy
+ * link; ask it, over its inbox, to send its heartbeats that way too. */
+static void peer_late(void *arg, struct sio_peer *peer)
+{
+	struct sio_bus *b = arg;
+	uint64_t now = sio_clock_ms();
+	struct pusher *p;
+
+	if (!b->opt.instance || b->left || !*peer->status.inbox ||
+	    b->probes_this_tick >= MAX_PROBES_PER_TICK ||
+	    now - peer->probed_ms < b->opt.heartbeat_ms || !(p = pusher_for(b, peer->status.inbox)))
+		return;
+	b->probes_this_tick++;
+	struct sio_busframe f[SIO_BUSMSG_PROBE_FRAMES];
+	sio_busmsg_probe_frames(b->id, f);
+	if (sio_bus_send(p->sock, f, SIO_BUSMSG_PROBE_FRAMES) == 0) {
+		peer->probed_ms = now;
+		b->counters.probes_out++;
+	}
+}
+
 static void peer_died(void *arg, struct sio_peer *peer)
 {
 	struct sio_bus *b = arg;
 
 	forget_pusher(b, peer->status.inbox);
+	resubscribe(b, peer->status.bus);
 	if (b->hooks.event)
 		b->hooks.event(b->arg, SIO_EV_LEAVE, peer, "timeout");
 }
@@ -556,17 +743,38 @@ bool sio_bus_paced(struct sio_bus *b)
 	return rate && !sio_bucket_ready(&b->pace_bucket, now, rate, rate / 10 + 1);
 }
 
-void sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
+/*
+ * The next multiple of step on the wall clock, as a time of the monotonic
+ * one. Every instance beats on the same beat of the wall clock (hosts keep
+ * it within a millisecond or so): a peer's heartbeats then arrive together,
+ * and its ZeroMQ thread and its loop wake once for all of them instead of
+ * once for each. The wall clock only sets the phase: the wait is never
+ * longer than step, whatever the clock does.
+ */
+static uint64_t next_on_phase(uint64_t now_ms, uint64_t step)
 {
+	/* A quarter of a step of slack: a timer that fires a little early
+	 * still gets the boundary after the one it was set for. */
+	uint64_t ahead = sio_clock_wall_ms() + step / 4;
+
+	if (!step)
+		return now_ms + 1;
+	return now_ms + step / 4 + (step - ahead % step);
+}
+
+uint64_t sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
+{
+	/* Half a heartbeat between looks at the registry: a silent peer is
+	 * dead within dead_after plus half a heartbeat. */
+	uint64_t half = b->opt.heartbeat_ms / 2 ? b->opt.heartbeat_ms / 2 : 1;
+
 	warn_alone(b, now_ms);
 	pace_tick(b, now_ms);
-	if (b->opt.instance && !b->left && now_ms >= b->next_heartbeat_ms) {
+	if (b->opt.instance && !b->left && now_ms + half / 4 >= b->next_heartbeat_ms) {
 		heartbeat(b);
 		/* On the schedule, not "now + interval": a late tick does not
 		 * push every later heartbeat back. */
-		b->next_heartbeat_ms += b->opt.heartbeat_ms;
-		if (b->next_heartbeat_ms <= now_ms)
-			b->next_heartbeat_ms = now_ms + b->opt.heartbeat_ms;
+		b->next_heartbeat_ms = next_on_phase(now_ms, b->opt.heartbeat_ms);
 	}
 	/* Stopped or starved ourselves (SIGSTOP, a swapped-out process): the
 	 * peers' heartbeats are still on their way in, and their silence is
@@ -574,8 +782,11 @@ void sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
 	if (b->last_tick_ms && now_ms - b->last_tick_ms > b->opt.dead_after_ms / 2)
 		b->trust_silence_ms = now_ms + b->opt.dead_after_ms;
 	b->last_tick_ms = now_ms;
+	elect(b);
+	b->probes_this_tick = 0;
 	if (now_ms >= b->trust_silence_ms)
-		sio_registry_expire(&b->reg, now_ms, b->opt.dead_after_ms, peer_died, b);
+		sio_registry_sweep(&b->reg, now_ms, b->opt.heartbeat_ms + half, b->opt.dead_after_ms,
+				   peer_late, peer_died, b);
 	/* A flood that stopped still owes its summary line. */
 	if (b->drop_log.suppressed && now_ms - b->drop_log.window_start_ms >= 1000) {
 		b->counters.log_suppressed += b->drop_log.suppressed;
@@ -583,9 +794,16 @@ void sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
 			b->drop_log.suppressed);
 		b->drop_log.suppressed = 0;
 	}
+	uint64_t next = next_on_phase(now_ms, half);
+	if (b->opt.instance && !b->left && b->next_heartbeat_ms < next)
+		next = b->next_heartbeat_ms;
+	return next;
 }
 
-static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_inbox)
+static bool foreign(struct sio_bus *b, struct sio_control *m, bool via_gw);
+
+static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_inbox,
+		       bool via_gw)
 {
 	struct sio_control m;
 	const char *why;
@@ -598,6 +816,7 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 	if (m.type == SIO_CONTROL_HELLO) {
 		if (via_inbox) {
 			learn(b, m.status.bus, false);
+			learn(b, m.status.gw_bus, false);
 			b->gossip_all = true;
 		}
 		else
@@ -605,13 +824,21 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 		sio_busmsg_control_free(&m);
 		return;
 	}
-	learn(b, m.status.bus, false);
+	if (foreign(b, &m, via_gw)) {
+		sio_busmsg_control_free(&m);
+		return;
+	}
+	const struct sio_peer *known = sio_registry_find(&b->reg, m.status.id);
+	/* A peer heard before on the same endpoint: nothing to learn. */
+	if (!known || strcmp(known->status.bus, m.status.bus)) {
+		learn(b, m.status.bus, false);
+		learn(b, m.status.gw_bus, false);
+	}
 	for (size_t i = 0; i < m.npeers; i++)
 		learn(b, m.peers[i], false);
 
 	bool leaving = m.type == SIO_CONTROL_EVENT && m.event == SIO_EV_LEAVE;
 	if (leaving) {
-		const struct sio_peer *known = sio_registry_find(&b->reg, m.status.id);
 		if (known && known->alive && known->status.boot != m.status.boot) {
 			dropped(b, "control", "LEAVE for another start of a live instance's id");
 			sio_busmsg_control_free(&m);
@@ -628,7 +855,6 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 		sio_busmsg_control_free(&m);
 		return;
 	}
-	const struct sio_peer *known = sio_registry_find(&b->reg, m.status.id);
 	if ((!known || !known->alive) && strcmp(m.status.id, b->reg.self) &&
 	    !sio_rate_hit(&b->joins, sio_clock_ms(), MAX_JOINS_PER_SEC, 1000, NULL)) {
 		dropped(b, "control", "too many instances joining at once");
@@ -643,8 +869,12 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 		sio_busmsg_control_free(&m);
 		return;
 	}
-	if (peer && change == SIO_PEER_JOINED) {
+	/* An observer says hello to its seeds only (with no bus of its own):
+	 * they answer with every endpoint at once, not after a round of the
+	 * full list, which takes a heartbeat per instance. */
+	if (peer && change == SIO_PEER_JOINED && (b->opt.instance || is_seed(b, m.status.bus)))
 		say_hello(b, m.status.inbox);
+	if (peer && change == SIO_PEER_JOINED) {
 		if (b->hooks.event)
 			b->hooks.event(b->arg, SIO_EV_JOIN, peer, NULL);
 	}
@@ -656,15 +886,56 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 	sio_busmsg_control_free(&m);
 }
 
-static void count_sequence(struct sio_bus *b, const char *channel, size_t clen,
+/*
+ * An instance of another cell, heard by an instance of a cell: the seed it
+ * was given, or another cell's gateway on our gateway's SUB. Its gossip is
+ * learned (the endpoints of our own cell come that way first), and the
+ * seed is told hello once, so that it answers with every endpoint; only a
+ * gateway heard by a gateway is a peer. True when the message is done with.
+ */
+static bool foreign(struct sio_bus *b, struct sio_control *m, bool via_gw)
+{
+	if (!b->opt.instance || !strcmp(m->status.cell, b->cell) ||
+	    (via_gw && m->status.gateway))
+		return false;
+	for (size_t i = 0; i < m->npeers; i++)
+		learn(b, m->peers[i], false);
+	learn(b, m->status.gw_bus, false);
+	if (!b->foreign_hello && m->type == SIO_CONTROL_HEARTBEAT) {
+		b->foreign_hello = true;
+		say_hello(b, m->status.inbox);
+	}
+	return true;
+}
+
+/* Whether the gateway carries now: no live gateway of its cell has a
+ * smaller id. The other waits, subscribed, to take over. */
+static void elect(struct sio_bus *b)
+{
+	struct sio_peer *p, *tmp;
+
+	if (!b->gateway)
+		return;
+	b->active = true;
+	sio_registry_foreach(&b->reg, p, tmp)
+		if (p->alive && p->status.gateway && !strcmp(p->status.cell, b->cell) &&
+		    strcmp(p->status.id, b->id) < 0)
+			b->active = false;
+}
+
+/* false for a message already heard (a gateway's copy of what the other
+ * gateway carried): it is neither delivered nor carried again. */
+static bool count_sequence(struct sio_bus *b, const char *channel, size_t clen,
 			   const struct sio_relay_meta *meta)
 {
+	bool fresh = true;
+
 	size_t olen = strlen(meta->origin), keylen = clen + 1 + olen;
 	char stack[512], *key = keylen <= sizeof stack ? stack : malloc(keylen);
 	struct cursor *c = NULL;
 
 	if (!key)
-		return;
+		return true;
 	memcpy(key, channel, clen);
 	key[clen] = '\0';
 	memcpy(key + clen + 1, meta->origin, olen);
@@ -686,7 +957,10 @@ static void count_sequence(struct sio_bus *b, const char *channel, size_t clen,
 		/* The origin restarted: its sequence starts over. */
 		c->boot = meta->boot;
 		c->seq = meta->seq;
-	} else if (meta->seq > c->seq) {
+	} else if (meta->seq <= c->seq) {
+		fresh = false;
+		b->counters.duplicates++;
+	} else {
 		uint64_t missed = meta->seq - c->seq - 1;
 		if (missed) {
 			b->counters.gaps += missed;
@@ -698,6 +972,7 @@ static void count_sequence(struct sio_bus *b, const char *channel, size_t clen,
 	}
 	if (key != stack)
 		free(key);
+	return fresh;
 }
 
 static void forget_cursors(struct sio_bus *b, const char *channel, size_t clen)
@@ -754,16 +1029,19 @@ static void close_parts(zmq_msg_t *parts, int n)
 		zmq_msg_close(&parts[i]);
 }
 
-static bool readable(void *sock)
+/* Whether origin is an instance of our cell (we are). */
+static bool in_cell(const struct sio_bus *b, const char *origin)
 {
-	int events = 0;
-	size_t len = sizeof events;
+	const struct sio_peer *p = sio_registry_find(&b->reg, origin);
 
-	return sock && zmq_getsockopt(sock, ZMQ_EVENTS, &events, &len) == 0 &&
-	       (events & ZMQ_POLLIN);
+	return p && p->alive && !strcmp(p->status.cell, b->cell);
 }
 
-static void on_sub(struct sio_bus *b, const struct sio_busframe *f, size_t n)
+/* A message from our cell, or from another cell's gateway (via_gw): the
+ * gateway that carries sends it on, as it came (origin and sequence kept),
+ * to the other cells' gateways or into its cell. Each XPUB sends it only
+ * to those that subscribed to its channel. */
+static void on_sub(struct sio_bus *b, const struct sio_busframe *f, size_t n, bool via_gw)
 {
 	struct sio_busmsg_pub m;
 	const char *what, *why;
@@ -773,11 +1051,19 @@ static void on_sub(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 		return;
 	}
 	if (!m.relay) {
-		on_control(b, m.json, m.jlen, false);
+		on_control(b, m.json, m.jlen, false, via_gw);
 		return;
 	}
 	b->counters.relay_in++;
-	count_sequence(b, m.channel, m.clen, &m.meta);
+	if (!count_sequence(b, m.channel, m.clen, &m.meta))
+		return;
+	if (b->active && via_gw) {
+		if (sio_bus_send(b->pub, f, n) == 0)
+			b->counters.carried++;
+	} else if (b->active && in_cell(b, m.meta.origin)) {
+		if (sio_bus_send(b->gw_pub, f, n) == 0)
+			b->counters.carried++;
+	}
 	if (b->hooks.relay)
 		b->hooks.relay(b->arg, m.channel, m.clen, m.data, m.dlen, &m.meta);
 }
@@ -820,7 +1106,7 @@ static void on_inbox(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 	switch (m.kind) {
 	case SIO_INBOX_HELLO:
 	case SIO_INBOX_BEAT:
-		on_control(b, m.json, m.jlen, m.kind == SIO_INBOX_HELLO);
+		on_control(b, m.json, m.jlen, m.kind == SIO_INBOX_HELLO, false);
 		break;
 	case SIO_INBOX_PUB:
 		if (b->hooks.inject)
@@ -838,6 +1124,9 @@ static void on_inbox(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 	case SIO_INBOX_LAG:
 		if (b->hooks.lag)
 			b->hooks.lag(b->arg, m.id, m.rate);
+		break;
+	case SIO_INBOX_PROBE:
+		on_probe(b, m.id);
 		break;
 	case SIO_INBOX_COUNT:
 		break;
@@ -940,6 +1229,11 @@ static void on_xpub(struct sio_bus *b, zmq_msg_t *msg)
 
 	if (sio_busmsg_subscription(zmq_msg_data(msg), zmq_msg_size(msg), &on, &channel, &clen))
 		return;
+	/* A gateway asks the other cells' gateways for what its cell wants
+	 * (XPUB says each channel's first subscriber and its last). */
+	if (b->gw_sub)
+		zmq_setsockopt(b->gw_sub, on ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE,
+			       (const char *)zmq_msg_data(msg) + 1, zmq_msg_size(msg) - 1);
 	HASH_FIND(hh, b->interests, channel, clen, in);
 	if (on && in) {
 		if (!in->wanted)
@@ -957,47 +1251,102 @@ static void on_xpub(struct sio_bus *b, zmq_msg_t *msg)
 	}
 }
 
-static void drain_xpub(struct sio_bus *b)
+/* What the other cells' gateways want from our cell: our SUB subscribes
+ * to it on our cell's instances, and our own clients' messages on it go to
+ * them with the sequence of the channel. */
+static void on_gw_xpub(struct sio_bus *b, zmq_msg_t *msg)
 {
-	for (int i = 0; i < PROCESS_BUDGET && readable(b->pub); i++) {
-		zmq_msg_t m;
-		zmq_msg_init(&m);
-		if (zmq_msg_recv(&m, b->pub, ZMQ_DONTWAIT) >= 0)
-			on_xpub(b, &m);
-		zmq_msg_close(&m);
+	const char *channel;
+	size_t clen, tlen;
+	bool on;
+	struct interest *in = NULL;
+
+	if (sio_busmsg_subscription(zmq_msg_data(msg), zmq_msg_size(msg), &on, &channel, &clen))
+		return;
+	zmq_setsockopt(b->sub, on ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE,
+		       (const char *)zmq_msg_data(msg) + 1, zmq_msg_size(msg) - 1);
+	HASH_FIND(hh, b->interests, channel, clen, in);
+	if (!in && on && (in = calloc(1, sizeof *in)) &&
+	    (in->topic = sio_busmsg_topic(channel, clen, &tlen))) {
+		in->clen = clen;
+		b->unwanted++;   /* by our cell: kept for its sequence */
+		HASH_ADD_KEYPTR(hh, b->interests, in->topic + 1, clen, in);
+		if (!SIO_HASH_ADDED(in)) {
+			free(in->topic);
+			free(in);
+			return;
+		}
+	} else if (!in && on) {
+		free(in);
+		return;
 	}
+	if (in)
+		in->remote = on;
 }
 
-bool sio_bus_process(struct sio_bus *b)
+
+/* True when the budget ran out before the socket did. Each call into an
+ * idle socket costs ZeroMQ a poll(2) of its mailbox: read until EAGAIN,
+ * rather than asking ZMQ_EVENTS first. */
+/* The subscription messages of an XPUB, each to fn. */
+static bool drain_subscriptions(struct sio_bus *b, void *sock,
+				void (*fn)(struct sio_bus *b, zmq_msg_t *msg))
 {
+	for (int i = 0; sock && i < PROCESS_BUDGET; i++) {
+		zmq_msg_t m;
+		zmq_msg_init(&m);
+		int rc = zmq_msg_recv(&m, sock, ZMQ_DONTWAIT);
+		if (rc >= 0)
+			fn(b, &m);
+		zmq_msg_close(&m);
+		if (rc < 0)
+			return false;
+	}
+	return sock != NULL;
+}
+
+static bool drain_xpub(struct sio_bus *b)
+{
+	return drain_subscriptions(b, b->pub, on_xpub);
+}
+
+enum source { FROM_SUB, FROM_GATEWAYS, FROM_INBOX };
+
+/* Handles what sock holds, up to the budget: true when the budget ran out
+ * first. Reading until EAGAIN rearms the socket's descriptor. */
+static bool drain(struct sio_bus *b, void *sock, enum source from)
+{
+	static const char *const what[] = { "bus", "gateway", "inbox" };
 	zmq_msg_t parts[4];
 	struct sio_busframe f[4];
 	int budget = PROCESS_BUDGET, n;
 
-	if (b->pub)
-		drain_xpub(b);
-	while (budget > 0 && (n = recv_parts(b->sub, parts, 4)) != 0) {
+	while (sock && budget > 0 && (n = recv_parts(sock, parts, 4)) != 0) {
 		budget--;
 		if (n < 0) {
-			dropped(b, "bus", "too many frames");
+			dropped(b, what[from], "too many frames");
 			continue;
 		}
 		frames_of(parts, n, f);
-		on_sub(b, f, (size_t)n);
+		if (from == FROM_INBOX)
+			on_inbox(b, f, (size_t)n);
+		else
+			on_sub(b, f, (size_t)n, from == FROM_GATEWAYS);
 		close_parts(parts, n);
 	}
-	while (b->inbox && budget > 0 && (n = recv_parts(b->inbox, parts, 4)) != 0) {
-		budget--;
-		if (n < 0) {
-			dropped(b, "inbox", "too many frames");
-			continue;
-		}
-		frames_of(parts, n, f);
-		on_inbox(b, f, (size_t)n);
-		close_parts(parts, n);
-	}
+	return budget == 0;
+}
+
+bool sio_bus_process(struct sio_bus *b)
+{
+	bool more = b->pub && drain_xpub(b);
+
+	more |= drain(b, b->sub, FROM_SUB);
+	more |= drain(b, b->gw_sub, FROM_GATEWAYS);
+	more |= drain_subscriptions(b, b->gw_pub, on_gw_xpub);
+	more |= drain(b, b->inbox, FROM_INBOX);
 	drain_auth_watch(b);
-	return readable(b->sub) || readable(b->inbox) || readable(b->pub);
+	return more;
 }
 
 int sio_bus_poll(struct sio_bus *b, int timeout_ms, int wake_fd)
@@ -1039,7 +1388,7 @@ static uint64_t relay(struct sio_bus *b, const char *channel, size_t clen, const
 	if (!in && (b->unwanted >= MAX_UNWANTED || !(in = interest_add(b, channel, clen, false))))
 		return 0;
 	in->seq++;
-	if (!in->wanted)
+	if (!in->wanted && !(in->remote && b->active))
 		return in->seq;
 	/* Every client message comes this way: the topic and all of the meta
 	 * frame but two fields were made beforehand, nothing is formatted. */
@@ -1050,8 +1399,10 @@ static uint64_t relay(struct sio_bus *b, const char *channel, size_t clen, const
 		{ except, elen },
 	};
 	uint64_t seq = in->seq;
-	if (sio_bus_send(b->pub, f, except ? 4 : 3) == 0)
+	if (in->wanted && sio_bus_send(b->pub, f, except ? 4 : 3) == 0)
 		b->counters.relay_out++;
+	if (in->remote && b->active && sio_bus_send(b->gw_pub, f, except ? 4 : 3) == 0)
+		b->counters.carried++;
 	drain_xpub(b);
 	return seq;
 }
@@ -1163,6 +1514,38 @@ static int fail(char *err, size_t errlen, const char *what, const char *endpoint
 	return -1;
 }
 
+/* A gateway's second XPUB, on the bus address with a port the system
+ * picks, told to all as "ENDPOINT;cell=NAME;gateway"; and its SUB to the
+ * other cells' gateways. */
+static int open_gateway(struct sio_bus *b, char *err, size_t errlen)
+{
+	char want[SIO_ENDPOINT_MAX - 80], last[SIO_ENDPOINT_MAX - 80];
+	size_t len = sizeof last;
+
+	b->gw_pub = make_socket(b, ZMQ_XPUB);
+	b->gw_sub = make_socket(b, ZMQ_SUB);
+	if (!b->gw_pub || !b->gw_sub)
+		return fail(err, errlen, "create gateway sockets for", b->bind);
+	zmq_setsockopt(b->gw_pub, ZMQ_XPUB_NODROP, &(int){ 0 }, sizeof(int));
+	zmq_setsockopt(b->gw_sub, ZMQ_LINGER, &(int){ 0 }, sizeof(int));
+	zmq_setsockopt(b->gw_sub, ZMQ_SUBSCRIBE, SIO_TOPIC_CONTROL, 1);
+	if (derive_inbox(b->bind, want, sizeof want))
+		return fail(err, errlen, "derive a gateway endpoint from", b->bind);
+	if (zmq_bind(b->gw_pub, want))
+		return fail(err, errlen, "bind the gateway on", want);
+	if (zmq_getsockopt(b->gw_pub, ZMQ_LAST_ENDPOINT, last, &len))
+		return fail(err, errlen, "read the gateway endpoint of", want);
+	if (b->cert)
+		snprintf(b->advertised_gw, sizeof b->advertised_gw, "%s#%s;cell=%s;gateway", last,
+			 zcert_public_txt(b->cert), b->cell);
+	else
+		snprintf(b->advertised_gw, sizeof b->advertised_gw, "%s;cell=%s;gateway", last,
+			 b->cell);
+	/* Told on like any endpoint we know; never dialled by us. */
+	sio_registry_learn(&b->reg, b->advertised_gw, false);
+	return 0;
+}
+
 static int open_instance(struct sio_bus *b, const char *want_inbox, char *err, size_t errlen)
 {
 	/* Room left in an advertised endpoint for "#" and a 40-byte key. */
@@ -1203,6 +1586,14 @@ static int open_instance(struct sio_bus *b, const char *want_inbox, char *err, s
 		snprintf(b->advertised, sizeof b->advertised, "%s", b->bind);
 		snprintf(b->advertised_inbox, sizeof b->advertised_inbox, "%s", last);
 	}
+	/* The cell rides on the endpoint, so that the gossip tells it: an
+	 * instance dials only its own cell's. */
+	if (*b->cell) {
+		size_t used = strlen(b->advertised);
+		snprintf(b->advertised + used, sizeof b->advertised - used, ";cell=%s", b->cell);
+	}
+	if (b->gateway)
+		return open_gateway(b, err, errlen);
 	return 0;
 }
 
@@ -1362,6 +1753,9 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 	b->opt.heartbeat_ms = opt->heartbeat_ms;
 	b->opt.dead_after_ms = opt->dead_after_ms;
 	b->opt.max_message = opt->max_message;
+	if (opt->cell)
+		snprintf(b->cell, sizeof b->cell, "%s", opt->cell);
+	b->gateway = opt->instance && opt->gateway && *b->cell;
 	b->hooks = *hooks;
 	b->arg = arg;
 	/* An observer's id only filters its own voice; make it unique so
@@ -1412,8 +1806,9 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 	}
 	for (size_t i = 0; opt->seeds && i < opt->seeds->count; i++)
 		learn(b, opt->seeds->items[i], true);
-	void *socks[] = { b->sub, b->pub, b->inbox, b->auth_watch };
-	for (size_t i = 0; i < 4; i++) {
+	void *socks[SIO_BUS_MAX_FDS] = { b->sub, b->pub, b->inbox, b->auth_watch, b->gw_pub,
+					 b->gw_sub };
+	for (size_t i = 0; i < SIO_BUS_MAX_FDS; i++) {
 		if (!socks[i])
 			continue;
 		int fd = sock_fd(socks[i]);
@@ -1464,6 +1859,10 @@ void sio_bus_destroy(struct sio_bus **bp)
 		zmq_close(b->pub);
 	if (b->inbox)
 		zmq_close(b->inbox);
+	if (b->gw_pub)
+		zmq_close(b->gw_pub);
+	if (b->gw_sub)
+		zmq_close(b->gw_sub);
 	if (b->auth_watch) {
 		zmq_socket_monitor(b->pub, NULL, 0);
 		zmq_close(b->auth_watch);

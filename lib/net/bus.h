@@ -54,6 +54,8 @@ struct sio_bus_options {
 	const char *id;
 	const char *bind;          /* instances: the PUB endpoint */
 	const char *inbox;         /* instances: NULL or "" derives one from bind */
+	const char *cell;          /* two-level mesh: our cell (NULL or "": flat) */
+	bool gateway;              /* a gateway of its cell (needs cell) */
 	const struct sio_strlist *seeds;
 	uint64_t heartbeat_ms;
 	uint64_t dead_after_ms;
@@ -73,6 +75,9 @@ struct sio_bus_counters {
 	uint64_t gaps;
 	uint64_t dropped;          /* malformed or unknown messages */
 	uint64_t heartbeats_out;
+	uint64_t probes_out;       /* peers asked for their heartbeats directly */
+	uint64_t carried;          /* gateways: relays carried between cells */
+	uint64_t duplicates;       /* relays heard twice (a gateway's copy), dropped */
 	uint64_t auth_failures;    /* peers refused by CURVE */
 	uint64_t log_suppressed;   /* BUS_DROPPED lines held back */
 };
@@ -84,12 +89,14 @@ void sio_bus_destroy(struct sio_bus **bus);
 void sio_bus_leave(struct sio_bus *bus);
 
 /* Descriptors to watch for reading; each signals "look at the sockets". */
+#define SIO_BUS_MAX_FDS 6
 size_t sio_bus_fds(const struct sio_bus *bus, int *fds, size_t max);
 /* Handles what the sockets hold, up to a budget; true when more is waiting
  * (call again soon: the descriptors will not signal it a second time). */
 bool sio_bus_process(struct sio_bus *bus);
-/* Heartbeats and expiry; call at least every heartbeat_ms / 2. */
-void sio_bus_tick(struct sio_bus *bus, uint64_t now_ms);
+/* Heartbeats and expiry; returns when (sio_clock_ms) it wants to be called
+ * again, at most half a heartbeat later. */
+uint64_t sio_bus_tick(struct sio_bus *bus, uint64_t now_ms);
 
 /*
  * For programs whose loop is the bus (observers): waits up to timeout_ms for

@@ -203,6 +203,7 @@ static void add_bus_stats(void *arg, struct sio_stats *st)
 	st->bus_gaps = c->gaps;
 	st->bus_dropped = c->dropped;
 	st->bus_heartbeats = c->heartbeats_out;
+	st->bus_probes = c->probes_out;
 	st->bus_auth_failures = c->auth_failures;
 	st->bus_log_suppressed = c->log_suppressed;
 	st->peers_alive = sio_bus_registry(in->bus)->alive;
@@ -414,21 +415,23 @@ static void bus_tick(void *arg)
 {
 	struct sio_instance *in = arg;
 
-	bus_ready(in);
-	sio_bus_tick(in->bus, sio_clock_ms());
-	rebalance_tick(in, sio_clock_ms());
-	report_lag(in, sio_clock_ms());
-	apply_pace(in, sio_clock_ms());
+	uint64_t now = sio_clock_ms(), next = sio_bus_tick(in->bus, now);
+	rebalance_tick(in, now);
+	report_lag(in, now);
+	apply_pace(in, now);
 	if (in->apps)
-		sio_apps_tick(in->apps, sio_clock_ms());
+		sio_apps_tick(in->apps, now);
 	bus_ready(in);
 	sio_server_tick(in->server);
+	/* The bus says when it wants the next tick: on the mesh's beat, so
+	 * that an idle instance wakes a few times per heartbeat, no more. */
+	sio_server_every_next(in->server, next > now ? next - now : 1);
 }
 
 struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, size_t errlen)
 {
 	struct sio_instance *in = calloc(1, sizeof *in);
-	int fds[4];
+	int fds[SIO_BUS_MAX_FDS];
 
 	if (!in) {
 		snprintf(err, errlen, "out of memory");
@@ -452,6 +455,8 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 		.id = sio_server_id(in->server),
 		.bind = in->bind,
 		.inbox = cfg->bus.inbox,
+		.cell = cfg->bus.cell,
+		.gateway = cfg->bus.gateway,
 		.seeds = &cfg->bus.peers,
 		.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms,
 		.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms,
@@ -485,15 +490,14 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 		.fetch = on_fetch,
 	};
 	sio_server_set_hooks(in->server, &server_hooks, in);
-	size_t n = sio_bus_fds(in->bus, fds, 4);
+	size_t n = sio_bus_fds(in->bus, fds, SIO_BUS_MAX_FDS);
 	for (size_t i = 0; i < n; i++)
 		if (sio_server_watch(in->server, fds[i], bus_ready, in)) {
 			snprintf(err, errlen, "unable to watch the bus descriptors");
 			goto fail;
 		}
-	/* Ticks finer than the heartbeat, so that heartbeats leave on time
-	 * and a silent peer is declared dead close to dead_after_ms. */
-	uint64_t tick = (uint64_t)cfg->bus.heartbeat_ms / 5;
+	/* The period is a fallback: each tick sets the next one. */
+	uint64_t tick = (uint64_t)cfg->bus.heartbeat_ms / 2;
 	sio_server_every(in->server, tick ? tick : 1, bus_tick, in);
 	bus_tick(in);
 	sio_log(SIO_LOG_INFO, "BUS", "id=%s bus=%s inbox=%s seeds=%zu", sio_server_id(in->server),

@@ -2357,6 +2357,11 @@ void sio_server_every(struct sio_server *s, uint64_t ms, sio_server_fn fn, void 
 	lws_sul_schedule(s->context, 0, &s->every_sul, every_tick, (lws_usec_t)ms * LWS_US_PER_MS);
 }
 
+void sio_server_every_next(struct sio_server *s, uint64_t ms)
+{
+	lws_sul_schedule(s->context, 0, &s->every_sul, every_tick, (lws_usec_t)ms * LWS_US_PER_MS);
+}
+
 static void defer_tick(lws_sorted_usec_list_t *sul)
 {
 	struct sio_server *s = lws_container_of(sul, struct sio_server, defer_sul);

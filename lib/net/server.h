@@ -68,6 +68,8 @@ void sio_server_set_hooks(struct sio_server *server, const struct sio_server_hoo
 int sio_server_watch(struct sio_server *server, int fd, sio_server_fn fn, void *arg);
 /* Calls fn every ms milliseconds, from the loop (one such timer). */
 void sio_server_every(struct sio_server *server, uint64_t ms, sio_server_fn fn, void *arg);
+/* From inside that function: the next call in ms instead of the period. */
+void sio_server_every_next(struct sio_server *server, uint64_t ms);
 /* Calls fn once, on the next turn of the loop (one pending call). */
 void sio_server_defer(struct sio_server *server, sio_server_fn fn, void *arg);
 /* Housekeeping that is due now and then (summaries of held-back log lines). */

@@ -42,7 +42,7 @@ FUZZ_WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-pr
 # What each target compiles from lib/core/, and the pkg-config modules they use.
 FUZZ_fuzz_frame_LIB  := proto frame channels shed
 FUZZ_fuzz_frame_PKGS := jansson
-FUZZ_fuzz_bus_LIB    := busmsg event registry load proto frame histmsg history
+FUZZ_fuzz_bus_LIB    := busmsg event registry load proto frame histmsg history utf8
 FUZZ_fuzz_bus_PKGS   := jansson
 FUZZ_fuzz_app_LIB    := appmsg connid event proto frame
 FUZZ_fuzz_app_PKGS   := jansson

@@ -178,7 +178,9 @@ static void check_registry(const struct sio_registry *reg)
 		CHECK(sio_registry_find(reg, p->status.id) == p);
 		CHECK(!isnan(p->published_rate) && !isnan(p->sent_rate));
 		alive += p->alive;
-		if (p->alive && !p->status.draining && p->status.state == SIO_LOAD_NORMAL) {
+		/* As sio_registry_takes: a peer without a URL has none to give. */
+		if (p->alive && !p->status.draining && p->status.state == SIO_LOAD_NORMAL &&
+		    *p->status.url) {
 			uint64_t room = p->status.max > p->status.clients ?
 					p->status.max - p->status.clients : 0;
 			if (!any_normal || room > best_room)
@@ -311,6 +313,10 @@ static void on_message(struct session *ss, const char **part, const size_t *plen
 			break;
 		case SIO_INBOX_ANNOUNCE:
 			CHECK_STR(in.url);
+			break;
+		case SIO_INBOX_PROBE:
+			CHECK_STR(in.id);
+			CHECK(*in.id);
 			break;
 		case SIO_INBOX_HISTREQ: {
 			struct sio_histreq req;

@@ -117,9 +117,21 @@ static void fake_control(struct fake *f, enum sio_control_type type, enum sio_ev
 	free(json);
 }
 
+static size_t fake_recv_any(struct fake *f, char frames[3][4096], size_t lens[3], int ms);
+
 /* A message of the fake's inbox, its frames copied into frames (each NUL
- * terminated); how many, 0 when none came within ms. */
+ * terminated); how many, 0 when none came within ms. A hello (the backend
+ * greets its seed, as every observer does) is not one. */
 static size_t fake_recv(struct fake *f, char frames[3][4096], size_t lens[3], int ms)
+{
+	size_t n;
+
+	while ((n = fake_recv_any(f, frames, lens, ms)) && !strcmp(frames[0], "hello"))
+		;
+	return n;
+}
+
+static size_t fake_recv_any(struct fake *f, char frames[3][4096], size_t lens[3], int ms)
 {
 	zmq_pollitem_t item = { .socket = f->inbox, .events = ZMQ_POLLIN };
 	size_t n = 0;

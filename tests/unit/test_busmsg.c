@@ -1,6 +1,6 @@
 /*
  * Unit tests of lib/core/busmsg.c: what travels on the bus (DESIGN §4).
- * Control messages (JSON), the binary relay meta frame and the relay topic,
+ * Control messages (JSON and the packed form), the binary relay meta frame and the relay topic,
  * the frames of PUB and inbox messages; and deterministic fuzzing of the
  * decoders, which face the network: nothing may crash or leak (run under
  * valgrind).
@@ -1387,6 +1387,168 @@ static void test_subscription(void **state)
 	assert_int_equal(sio_busmsg_subscription("", 0, &on, &channel, &clen), -1);
 }
 
+/* ---- control messages: the packed form -------------------------------- */
+
+static unsigned char *pack(const struct sio_control *m, size_t *len)
+{
+	unsigned char *buf = sio_busmsg_control_pack(m, len);
+
+	assert_non_null(buf);
+	assert_int_equal(buf[0], SIO_CONTROL_VERSION);
+	return buf;
+}
+
+static void test_packed_round_trip(void **state)
+{
+	struct sio_control in = full_heartbeat(), out;
+	const char *why;
+	size_t len, jlen;
+	unsigned char *buf = pack(&in, &len);
+	char *json = encode(&in, &jlen);
+
+	(void)state;
+	/* Smaller than the JSON of the same. */
+	assert_true(len < jlen);
+	assert_int_equal(decode_exact(buf, len, &out, &why), 0);
+	assert_int_equal(out.type, SIO_CONTROL_HEARTBEAT);
+	assert_same_status(&out.status, &in.status);
+	assert_int_equal(out.time_ms, in.time_ms);
+	assert_int_equal(out.npeers, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_string_equal(out.peers[i], peer_names[i]);
+	assert_well_formed(&out);
+	sio_busmsg_control_free(&out);
+	free(buf);
+	free(json);
+
+	/* An event, with its cell; a hello, with only what a hello has. */
+	in = full_heartbeat();
+	in.type = SIO_CONTROL_EVENT;
+	in.event = SIO_EV_LEAVE;
+	in.npeers = 0;
+	snprintf(in.why, sizeof in.why, "timeout");
+	snprintf(in.status.cell, sizeof in.status.cell, "c2");
+	in.status.gateway = true;
+	buf = pack(&in, &len);
+	assert_int_equal(decode_exact(buf, len, &out, &why), 0);
+	assert_int_equal(out.event, SIO_EV_LEAVE);
+	assert_string_equal(out.why, "timeout");
+	assert_string_equal(out.status.cell, "c2");
+	assert_true(out.status.gateway);
+	sio_busmsg_control_free(&out);
+	free(buf);
+	in.type = SIO_CONTROL_HELLO;
+	buf = pack(&in, &len);
+	assert_int_equal(decode_exact(buf, len, &out, &why), 0);
+	assert_int_equal(out.type, SIO_CONTROL_HELLO);
+	assert_string_equal(out.status.id, "node-a");
+	assert_string_equal(out.status.url, "");
+	free(buf);
+}
+
+static void test_packed_skips_unknown_fields(void **state)
+{
+	struct sio_control in = full_heartbeat(), out;
+	const char *why;
+	size_t len;
+
+	(void)state;
+	in.npeers = 0;
+	unsigned char *buf = pack(&in, &len);
+	/* A later build's field (tag 200, 3 bytes) in the middle and at the end. */
+	unsigned char *more = malloc(len + 10);
+	assert_non_null(more);
+	memcpy(more, buf, 2);
+	memcpy(more + 2, "\xc8\x03xyz", 5);
+	memcpy(more + 7, buf + 2, len - 2);
+	memcpy(more + 5 + len, "\xc9\x00", 2);
+	assert_int_equal(decode_exact(more, len + 7, &out, &why), 0);
+	assert_same_status(&out.status, &in.status);
+	free(more);
+	free(buf);
+}
+
+static void test_packed_rejects(void **state)
+{
+	struct sio_control in = full_heartbeat(), out;
+	const char *why;
+	size_t len;
+
+	(void)state;
+	in.npeers = 0;
+	unsigned char *buf = pack(&in, &len);
+	/* Every truncation of it is refused, never read past. */
+	for (size_t n = 1; n < len; n++) {
+		if (decode_exact(buf, n, &out, &why) == 0) {
+			/* Only a cut between fields can still hold all required ones. */
+			assert_well_formed(&out);
+			sio_busmsg_control_free(&out);
+		}
+	}
+	assert_int_equal(decode_exact(buf, 1, &out, &why), -1);
+	/* Another version, another type. */
+	buf[0] = SIO_CONTROL_VERSION + 1;
+	assert_int_equal(decode_exact(buf, len, &out, &why), -1);
+	buf[0] = SIO_CONTROL_VERSION;
+	buf[1] = 9;
+	assert_int_equal(decode_exact(buf, len, &out, &why), -1);
+	assert_non_null(strstr(why, "type"));
+	buf[1] = SIO_CONTROL_HEARTBEAT;
+	free(buf);
+
+	/* Without an id; an id with a NUL; a state out of range; a number of
+	 * nine bytes. */
+	static const unsigned char no_id[] = { 2, 0, 2, 1, 'b', 3, 1, 'i', 4, 1, 'u' };
+	assert_int_equal(decode_exact(no_id, sizeof no_id, &out, &why), -1);
+	static const unsigned char nul_id[] = { 2, 0, 1, 2, 'a', 0, 2, 1, 'b', 3, 1, 'i', 4, 1, 'u' };
+	assert_int_equal(decode_exact(nul_id, sizeof nul_id, &out, &why), -1);
+	static const unsigned char ok[] = { 2, 0, 1, 1, 'a', 2, 1, 'b', 3, 1, 'i', 4, 1, 'u' };
+	assert_int_equal(decode_exact(ok, sizeof ok, &out, &why), 0);
+	static const unsigned char bad_state[] = { 2, 0, 1, 1, 'a', 2, 1, 'b', 3, 1, 'i', 4, 1, 'u',
+						   11, 1, 3 };
+	assert_int_equal(decode_exact(bad_state, sizeof bad_state, &out, &why), -1);
+	static const unsigned char wide[] = { 2, 0, 1, 1, 'a', 2, 1, 'b', 3, 1, 'i', 4, 1, 'u',
+					      7, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9 };
+	assert_int_equal(decode_exact(wide, sizeof wide, &out, &why), -1);
+	/* What JSON could not say: a number above 2^63 - 1, a string that is
+	 * not UTF-8. */
+	static const unsigned char huge[] = { 2, 0, 1, 1, 'a', 2, 1, 'b', 3, 1, 'i', 4, 1, 'u',
+					      7, 8, 0x80, 0, 0, 0, 0, 0, 0, 0 };
+	assert_int_equal(decode_exact(huge, sizeof huge, &out, &why), -1);
+	static const unsigned char latin1[] = { 2, 0, 1, 2, 'a', 0xe9, 2, 1, 'b', 3, 1, 'i',
+						4, 1, 'u' };
+	assert_int_equal(decode_exact(latin1, sizeof latin1, &out, &why), -1);
+	/* An event without its name. */
+	static const unsigned char ev[] = { 2, 1, 1, 1, 'a', 2, 1, 'b', 3, 1, 'i', 4, 1, 'u' };
+	assert_int_equal(decode_exact(ev, sizeof ev, &out, &why), -1);
+}
+
+static void test_fuzz_packed(void **state)
+{
+	struct sio_control in = full_heartbeat(), out;
+	const char *why;
+	size_t len;
+
+	(void)state;
+	rng_state = 16;
+	unsigned char *buf = pack(&in, &len);
+	for (int round = 0; round < 20000; round++) {
+		unsigned char *copy = malloc(len);
+		assert_non_null(copy);
+		memcpy(copy, buf, len);
+		for (int k = 0, flips = 1 + (int)rng_below(4); k < flips; k++)
+			copy[1 + rng_below(len - 1)] = (unsigned char)rng();
+		if (decode_exact(copy, len, &out, &why) == 0) {
+			assert_well_formed(&out);
+			sio_busmsg_control_free(&out);
+		} else {
+			assert_non_null(why);
+		}
+		free(copy);
+	}
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1420,6 +1582,10 @@ int main(void)
 		cmocka_unit_test(test_inbox_decode),
 		cmocka_unit_test(test_inbox_round_trips),
 		cmocka_unit_test(test_subscription),
+		cmocka_unit_test(test_packed_round_trip),
+		cmocka_unit_test(test_packed_skips_unknown_fields),
+		cmocka_unit_test(test_packed_rejects),
+		cmocka_unit_test(test_fuzz_packed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
