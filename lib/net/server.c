@@ -62,9 +62,6 @@ _Static_assert(SIO_FRAME_HEADROOM >= SIO_WSFRAME_MAX_HEADER,
 #define MAX_SENT 64
 /* A connection that published within this many seconds is moved last. */
 #define QUIET_S 2
-/* Relayed messages a channel's readers may have queued before the next is
- * skipped (see shed.h): at most about twice this many wait for a reader. */
-#define SHED_DEPTH 128
 /* CAUGHT_UP once nothing was shed for this long: the hysteresis that keeps
  * LAGGING and CAUGHT_UP from flapping. */
 #define CAUGHT_UP_MS 1000
@@ -439,6 +436,13 @@ static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 	}
 }
 
+/* Relayed messages a channel's readers may have queued before the next is
+ * skipped (see shed.h): at most about twice this many wait for a reader. */
+static uint32_t shed_depth(const struct sio_server *s)
+{
+	return (uint32_t)s->cfg.serve.shed_depth;
+}
+
 static void lagging(struct sio_server *s, uint64_t now)
 {
 	s->shed_ms = now;
@@ -497,7 +501,7 @@ static bool deliver(struct sio_server *s, const char *channel, size_t channel_le
 	 * readers do read, only slower than the messages come: not when most
 	 * of those with frames waiting stopped reading, which the
 	 * slow-consumer rules are for. */
-	if (relayed && !sio_shed_admit(shed, SHED_DEPTH) &&
+	if (relayed && !sio_shed_admit(shed, shed_depth(s)) &&
 	    (s->queued_conns > 2 * s->stalled_conns || behind(s))) {
 		s->stats.relay_shed++;
 		lagging(s, sio_clock_ms());
@@ -533,7 +537,7 @@ static bool deliver(struct sio_server *s, const char *channel, size_t channel_le
 	}
 	/* Every message counts towards the backlog (a local publisher's as
 	 * well); only relayed ones are ever skipped. */
-	sio_shed_taken(shed, f, f->refs - 1, SHED_DEPTH);
+	sio_shed_taken(shed, f, f->refs - 1, shed_depth(s));
 	sio_frame_unref(&f);
 	return true;
 }
