@@ -53,6 +53,8 @@ struct bare_conn {
 	int open;              /* the handshake is done */
 	int subscribed;
 	int queued;            /* on the list of clients to write this turn */
+	int polling_out;       /* EPOLLOUT is asked for */
+	int streaming;         /* it was sent frames: its buffer stays */
 	struct bare_buf in, out;
 	size_t out_sent;
 	struct bare_conn *next_sub, *prev_sub, *next_dirty;
@@ -156,6 +158,7 @@ static void bare_send(struct bare_conn *c, unsigned opcode, const unsigned char 
 		bare_close(c);
 		return;
 	}
+	c->streaming = 1;
 	bare_queue(c);
 }
 
@@ -171,6 +174,7 @@ static void bare_publish(const unsigned char *p, size_t n)
 			bare_close(c);
 			continue;
 		}
+		c->streaming = 1;
 		bare_queue(c);
 	}
 }
@@ -350,14 +354,24 @@ static void bare_flush(void)
 		}
 		if (sent > 0)
 			c->out_sent += (size_t)sent;
-		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
-		if (c->out_sent == c->out.len) {
-			bare_release(&c->out);
+		int want_out = c->out_sent < c->out.len;
+		if (!want_out) {
+			/* A client that gets frames keeps its buffer (no malloc a
+			 * turn); one that got only the handshake reply frees it. */
+			if (c->streaming && c->out.cap <= (64u << 10))
+				c->out.len = 0;
+			else
+				bare_release(&c->out);
 			c->out_sent = 0;
-		} else {
-			ev.events |= EPOLLOUT;
 		}
-		epoll_ctl(bare_epoll, EPOLL_CTL_MOD, c->fd, &ev);
+		/* epoll is told only of a change: a client that keeps up costs
+		 * one send() a turn and no epoll_ctl. */
+		if (want_out != c->polling_out) {
+			struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0),
+			                         .data.ptr = c};
+			epoll_ctl(bare_epoll, EPOLL_CTL_MOD, c->fd, &ev);
+			c->polling_out = want_out;
+		}
 	}
 }
 
