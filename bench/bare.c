@@ -24,6 +24,7 @@
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
+#include <getopt.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
@@ -418,15 +419,26 @@ int main(int argc, char **argv)
 {
 	const char *host = "127.0.0.1";
 	int port = 8080;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--host") && i + 1 < argc) {
-			host = argv[++i];
-		} else if (!strcmp(argv[i], "--port") && i + 1 < argc) {
-			port = atoi(argv[++i]);
+	static const struct option longs[] = {
+		{ "host", required_argument, NULL, 'H' },
+		{ "port", required_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	for (int o; (o = getopt_long(argc, argv, "", longs, NULL)) != -1;) {
+		if (o == 'H') {
+			host = optarg;
+		} else if (o == 'p' && (port = (int)strtol(optarg, &end, 10), !*end) && port > 0 &&
+		           port < 65536) {
+			continue;
 		} else {
 			fprintf(stderr, "usage: bare [--host ADDR] [--port PORT]\n");
 			return 64;
 		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "usage: bare [--host ADDR] [--port PORT]\n");
+		return 64;
 	}
 	struct sigaction sa = {.sa_handler = bare_on_signal};
 	sigaction(SIGTERM, &sa, NULL);

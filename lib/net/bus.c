@@ -1257,7 +1257,7 @@ static void on_xpub(struct sio_bus *b, zmq_msg_t *msg)
 static void on_gw_xpub(struct sio_bus *b, zmq_msg_t *msg)
 {
 	const char *channel;
-	size_t clen, tlen;
+	size_t clen;
 	bool on;
 	struct interest *in = NULL;
 
@@ -1266,20 +1266,9 @@ static void on_gw_xpub(struct sio_bus *b, zmq_msg_t *msg)
 	zmq_setsockopt(b->sub, on ? ZMQ_SUBSCRIBE : ZMQ_UNSUBSCRIBE,
 		       (const char *)zmq_msg_data(msg) + 1, zmq_msg_size(msg) - 1);
 	HASH_FIND(hh, b->interests, channel, clen, in);
-	if (!in && on && (in = calloc(1, sizeof *in)) &&
-	    (in->topic = sio_busmsg_topic(channel, clen, &tlen))) {
-		in->clen = clen;
-		b->unwanted++;   /* by our cell: kept for its sequence */
-		HASH_ADD_KEYPTR(hh, b->interests, in->topic + 1, clen, in);
-		if (!SIO_HASH_ADDED(in)) {
-			free(in->topic);
-			free(in);
-			return;
-		}
-	} else if (!in && on) {
-		free(in);
-		return;
-	}
+	/* Not wanted by our cell: kept for its sequence. */
+	if (!in && on)
+		in = interest_add(b, channel, clen, false);
 	if (in)
 		in->remote = on;
 }
