@@ -133,6 +133,15 @@ struct sio_peer *sio_registry_left(struct sio_registry *reg, const char *id)
 	return p;
 }
 
+void sio_registry_alive_sign(struct sio_registry *reg, const char *id, uint64_t boot,
+			     uint64_t now_ms)
+{
+	struct sio_peer *p = sio_registry_find(reg, id);
+
+	if (p && p->alive && p->status.boot == boot && now_ms > p->last_seen_ms)
+		p->last_seen_ms = now_ms;
+}
+
 void sio_registry_sweep(struct sio_registry *reg, uint64_t now_ms, uint64_t late_ms,
 			uint64_t dead_after_ms, sio_peer_fn late, sio_peer_fn dead, void *arg)
 {

@@ -86,6 +86,16 @@ enum sio_peer_change sio_registry_heard(struct sio_registry *reg,
 					const struct sio_status *status,
 					uint64_t now_ms, struct sio_peer **peer);
 
+/*
+ * Something of a live peer's own start arrived besides a heartbeat (a
+ * relayed message with its id and boot): it is alive, even while its
+ * heartbeats wait behind its traffic or were dropped with it at a full
+ * queue. Never revives a dead peer or vouches for another start: only a
+ * heartbeat says who a peer is now.
+ */
+void sio_registry_alive_sign(struct sio_registry *reg, const char *id, uint64_t boot,
+			     uint64_t now_ms);
+
 /* The peer said it leaves: marks it dead; NULL if unknown or already dead. */
 struct sio_peer *sio_registry_left(struct sio_registry *reg, const char *id);
 

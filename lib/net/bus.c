@@ -714,20 +714,22 @@ static bool mesh_lagging(struct sio_bus *b)
 }
 
 /* The service side has no lag report of its own (those go to the instance
- * that relayed its messages): while an instance lags it cuts its pace below
- * what it sent lately, again and again, until it says CAUGHT_UP. */
-static void pace_tick(struct sio_bus *b, uint64_t now_ms)
+ * that relayed its messages): while an instance lags it cuts its pace to
+ * half what it sent lately, again and again, until it says CAUGHT_UP. */
+static void pace_tick(struct sio_bus *b, uint64_t now_ms, bool at_once)
 {
 	uint64_t span = now_ms - b->pace_window_ms;
 
-	if (b->opt.instance || span < PACE_REPORT_MS)
+	if (b->opt.instance || (span < PACE_REPORT_MS && !at_once) || !span)
 		return;
 	if (b->pace_sent && mesh_lagging(b)) {
 		if (!b->pace.rate)
 			sio_log(SIO_LOG_INFO, "PACED", "id=%s rate=%llu why=\"an instance is behind\"",
 				b->id, (unsigned long long)(b->pace_sent * 1000 / span));
-		sio_pace_report(&b->pace, now_ms, b->pace_sent * 1000 / span,
-				b->pace_sent * 1000 / span);
+		/* No peer says what it takes of ours: halve what we send, as
+		 * TCP does its window, each time we hear it still lags. */
+		uint64_t sending = b->pace_sent * 1000 / span;
+		sio_pace_report(&b->pace, now_ms, sending / 2, sending);
 	} else if (b->pace.rate && !sio_pace_rate(&b->pace, now_ms)) {
 		sio_log(SIO_LOG_INFO, "UNPACED", "id=%s", b->id);
 	}
@@ -769,7 +771,7 @@ uint64_t sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
 	uint64_t half = b->opt.heartbeat_ms / 2 ? b->opt.heartbeat_ms / 2 : 1;
 
 	warn_alone(b, now_ms);
-	pace_tick(b, now_ms);
+	pace_tick(b, now_ms, false);
 	if (b->opt.instance && !b->left && now_ms + half / 4 >= b->next_heartbeat_ms) {
 		heartbeat(b);
 		/* On the schedule, not "now + interval": a late tick does not
@@ -879,8 +881,12 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 			b->hooks.event(b->arg, SIO_EV_JOIN, peer, NULL);
 	}
 	if (peer && m.type == SIO_CONTROL_EVENT &&
-	    (m.event == SIO_EV_LAGGING || m.event == SIO_EV_CAUGHT_UP))
+	    (m.event == SIO_EV_LAGGING || m.event == SIO_EV_CAUGHT_UP)) {
 		peer->lagging = m.event == SIO_EV_LAGGING;
+		/* A burst is sent within a report's time: cut at the news. */
+		if (peer->lagging)
+			pace_tick(b, sio_clock_ms(), true);
+	}
 	if (peer && m.type == SIO_CONTROL_EVENT && b->hooks.event)
 		b->hooks.event(b->arg, m.event, peer, *m.why ? m.why : NULL);
 	sio_busmsg_control_free(&m);
@@ -1055,6 +1061,10 @@ static void on_sub(struct sio_bus *b, const struct sio_busframe *f, size_t n, bo
 		return;
 	}
 	b->counters.relay_in++;
+	/* Under a flood its heartbeats wait behind its messages, or drop with
+	 * them at a full queue: its messages say it lives all the same, and a
+	 * false death would cost a resubscription and what it dropped. */
+	sio_registry_alive_sign(&b->reg, m.meta.origin, m.meta.boot, sio_clock_ms());
 	if (!count_sequence(b, m.channel, m.clen, &m.meta))
 		return;
 	if (b->active && via_gw) {

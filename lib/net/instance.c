@@ -26,6 +26,7 @@ struct origin {            /* relayed messages from one instance, by report wind
 	char *id;
 	uint64_t taken[LAG_WINDOWS], shed[LAG_WINDOWS];
 	unsigned windows;        /* windows it was counted in, up to LAG_WINDOWS */
+	uint64_t reported_ms;    /* when it last heard from us */
 	UT_hash_handle hh;
 };
 
@@ -97,8 +98,10 @@ static void report_lag(struct sio_instance *in, uint64_t now)
 		}
 		if (o->windows < LAG_WINDOWS)
 			o->windows++;
-		if (o->shed[w])
+		if (o->shed[w]) {
 			sio_bus_lag(in->bus, o->id, taken * 1000 / (o->windows * LAG_REPORT_MS));
+			o->reported_ms = now;
+		}
 		o->taken[in->window] = o->shed[in->window] = 0;
 		if (any)
 			continue;
@@ -106,6 +109,24 @@ static void report_lag(struct sio_instance *in, uint64_t now)
 		free(o->id);
 		free(o);
 	}
+}
+
+/* The first message we skip of an origin not told lately: it hears at
+ * once, not at the next round, for an origin not yet paced sends a burst
+ * within a round's time. What we took is counted over the windows gone
+ * and the part of this one. */
+static void report_at_once(struct sio_instance *in, struct origin *o, uint64_t now)
+{
+	if (o->reported_ms && now - o->reported_ms < LAG_REPORT_MS)
+		return;
+	uint64_t taken = 0, span = now - in->report_ms;
+	unsigned past = o->windows < LAG_WINDOWS - 1 ? o->windows : LAG_WINDOWS - 1;
+
+	for (unsigned i = 0; i < LAG_WINDOWS; i++)
+		taken += o->taken[i];
+	span += past * LAG_REPORT_MS;
+	sio_bus_lag(in->bus, o->id, taken * 1000 / (span ? span : 1));
+	o->reported_ms = now;
 }
 
 static void on_lag(void *arg, const char *id, uint64_t rate)
@@ -233,10 +254,12 @@ static void on_relay(void *arg, const char *channel, size_t clen, const char *da
 		skip = except.n;
 	bool taken = sio_server_deliver_relayed(in->server, channel, clen, data, dlen, &pos, skip);
 	struct origin *o = origin_of(in, meta->origin);
-	if (o) {
-		o->taken[in->window] += taken;
-		o->shed[in->window] += !taken;
-	}
+	if (!o)
+		return;
+	o->taken[in->window] += taken;
+	o->shed[in->window] += !taken;
+	if (!taken)
+		report_at_once(in, o, sio_clock_ms());
 }
 
 static size_t on_fetch(void *arg, uint64_t id, const char *channel, size_t clen,

@@ -341,6 +341,35 @@ static void test_heartbeat_pushes_deadline(void **state)
 	sio_registry_clear(&reg);
 }
 
+static void test_alive_sign_keeps_alive_but_never_revives(void **state)
+{
+	struct sio_registry reg;
+	struct deaths d = { 0 };
+	struct sio_status st = status_of("a", 5);
+	struct sio_peer *a = NULL;
+
+	(void)state;
+	sio_registry_init(&reg, "self");
+	assert_int_equal(hear(&reg, &st, T0, &a), SIO_PEER_JOINED);
+	/* Its heartbeats stuck behind its traffic: its messages alone keep
+	 * it alive past dead-after. */
+	sio_registry_alive_sign(&reg, "a", 5, T0 + 900);
+	sio_registry_expire(&reg, T0 + 1500, DEAD_AFTER, on_death, &d);
+	assert_int_equal(d.n, 0);
+	assert_int_equal(a->last_seen_ms, T0 + 900);
+	/* A message of another start, or of nobody known, vouches for nothing. */
+	sio_registry_alive_sign(&reg, "a", 6, T0 + 1800);
+	sio_registry_alive_sign(&reg, "b", 1, T0 + 1800);
+	assert_int_equal(count_peers(&reg, NULL), 1);
+	sio_registry_expire(&reg, T0 + 1900, DEAD_AFTER, on_death, &d);
+	assert_int_equal(d.n, 1);
+	/* Nor brings back the dead: only a heartbeat does. */
+	sio_registry_alive_sign(&reg, "a", 5, T0 + 2000);
+	assert_false(a->alive);
+	assert_int_equal(reg.alive, 0);
+	sio_registry_clear(&reg);
+}
+
 static void test_dead_peer_heard_again_joins(void **state)
 {
 	struct sio_registry reg;
@@ -866,6 +895,7 @@ int main(void)
 		cmocka_unit_test(test_expire_several_at_once),
 		cmocka_unit_test(test_expire_without_callback),
 		cmocka_unit_test(test_heartbeat_pushes_deadline),
+		cmocka_unit_test(test_alive_sign_keeps_alive_but_never_revives),
 		cmocka_unit_test(test_dead_peer_heard_again_joins),
 		cmocka_unit_test(test_restart_joins),
 		cmocka_unit_test(test_left),
