@@ -30,6 +30,9 @@
 
 /* sio_backend_tick wants to run at least this often. */
 #define TICK_MS 50
+/* How soon a command held by the pace is tried again (the pace lets in a
+ * tenth of its rate at a time). */
+#define HELD_RETRY_MS 5
 /* Room a command line has beyond a client's longest message: the rest of
  * the command around the data. */
 #define LINE_SLACK 4096
@@ -74,6 +77,12 @@ struct app {
 	bool out_dead;           /* the reader went away */
 	bool in_eof;
 	struct sio_lines lines;
+	/* A command the mesh cannot take yet (it lags, or the instance's queue
+	 * is full): it waits, and the input is not read meanwhile, so whoever
+	 * writes the commands is held back and their order kept. */
+	char *held;
+	size_t held_len;
+	uint64_t held_lineno;
 	size_t max_line;
 	uint64_t errors;         /* command lines refused */
 	struct sio_rate drop_log, error_log;
@@ -212,17 +221,34 @@ static bool blank(const char *line, size_t len)
 	return true;
 }
 
-static void command(struct app *app, const char *line, size_t len)
+/* False when the command must wait (it is then held). */
+static bool command(struct app *app, const char *line, size_t len, uint64_t lineno)
 {
 	struct sio_appcmd c;
 	const char *why;
+	int rc;
 
 	if (blank(line, len))
-		return;
-	if (sio_appmsg_command_line(line, len, app->max_line, &c, &why) ||
-	    sio_backend_command(app->b, &c, &why))
-		refuse(app, why, app->lines.lineno);
+		return true;
+	if (sio_appmsg_command_line(line, len, app->max_line, &c, &why)) {
+		refuse(app, why, lineno);
+	} else if ((rc = sio_backend_command(app->b, &c, &why)) && errno == EAGAIN) {
+		sio_appmsg_command_free(&c);
+		if (line != app->held) {
+			if (!(app->held = malloc(len ? len : 1))) {
+				refuse(app, "out of memory", lineno);
+				return true;
+			}
+			memcpy(app->held, line, len);
+			app->held_len = len;
+			app->held_lineno = lineno;
+		}
+		return false;
+	} else if (rc) {
+		refuse(app, why, lineno);
+	}
 	sio_appmsg_command_free(&c);
+	return true;
 }
 
 static void take_lines(struct app *app)
@@ -231,11 +257,17 @@ static void take_lines(struct app *app)
 	size_t len;
 	enum sio_line r;
 
+	if (app->held) {
+		if (!command(app, app->held, app->held_len, app->held_lineno))
+			return;
+		free(app->held);
+		app->held = NULL;
+	}
 	while ((r = sio_lines_next(&app->lines, app->in_eof, &line, &len)) != SIO_LINE_NONE) {
 		if (r == SIO_LINE_TOO_LONG)
 			refuse(app, "line too long", app->lines.lineno);
-		else
-			command(app, line, len);
+		else if (!command(app, line, len, app->lines.lineno))
+			return;
 	}
 }
 
@@ -243,7 +275,7 @@ static void take_lines(struct app *app)
  * reading failed. */
 static int read_input(struct app *app)
 {
-	for (int turns = 0; turns < 16 && !app->in_eof; turns++) {
+	for (int turns = 0; turns < 16 && !app->in_eof && !app->held; turns++) {
 		char *room = sio_lines_space(&app->lines, READ_CHUNK);
 		if (!room) {
 			sio_error("out of memory reading commands");
@@ -347,6 +379,8 @@ static int loop(struct app *app, double timeout)
 		sio_backend_tick(app->b, now);
 		if (sio_signals_take(SIO_SIGNAL_CHILD))
 			sio_command_reap(app->coproc, child_ended, app);
+		if (app->held)
+			take_lines(app);
 		if (app->child_done) {
 			/* What it wrote before it ended is still owed an answer. */
 			if (read_input(app))
@@ -361,7 +395,7 @@ static int loop(struct app *app, double timeout)
 			/* The coprocess decides how it ends; its status is ours. */
 			kill(app->child, SIGTERM);
 		}
-		if (!app->a->exec && app->in_eof) {
+		if (!app->a->exec && app->in_eof && !app->held) {
 			drain_out(app);
 			return SIO_EXIT_OK;
 		}
@@ -383,11 +417,12 @@ static int loop(struct app *app, double timeout)
 		size_t n = nfds;
 		pfd[n++] = (struct pollfd){ .fd = sio_signals_fd(), .events = POLLIN };
 		size_t in_slot = SIZE_MAX, out_slot = SIZE_MAX;
-		if (!app->in_eof)
+		if (!app->in_eof && !app->held)
 			pfd[in_slot = n++] = (struct pollfd){ .fd = app->in_fd, .events = POLLIN };
 		if (!app->out_dead && sio_outbuf_pending(&app->out))
 			pfd[out_slot = n++] = (struct pollfd){ .fd = app->out_fd, .events = POLLOUT };
-		uint64_t wait = TICK_MS;
+		/* A held command is tried again as the pace lets some through. */
+		uint64_t wait = app->held ? HELD_RETRY_MS : TICK_MS;
 		if (deadline != UINT64_MAX && !sio_backend_attached(app->b))
 			wait = min_u64(wait, deadline > now ? deadline - now : 0);
 		if (poll(pfd, n, more ? 0 : (int)wait) < 0 && errno != EINTR) {
@@ -476,6 +511,7 @@ out:
 	}
 	sio_command_set_destroy(&app.coproc);
 	sio_lines_free(&app.lines);
+	free(app.held);
 	sio_outbuf_free(&app.out);
 	sio_signals_reset();
 	return rc;

@@ -404,6 +404,7 @@ int sio_backend_command(struct sio_backend *b, const struct sio_appcmd *cmd, con
 	char stack[HEADER_ROOM], *header = stack;
 	const char *bad = check_command(&c);
 	int rc = -1;
+	bool busy = false;
 
 	if (bad) {
 		*why = bad;
@@ -415,7 +416,7 @@ int sio_backend_command(struct sio_backend *b, const struct sio_appcmd *cmd, con
 	if ((c.cmd == SIO_APPCMD_SEND_ALL || c.cmd == SIO_APPCMD_SEND_EXCEPT) &&
 	    sio_bus_pace_take(b->bus)) {
 		*why = "the mesh is behind: slow down";
-		b->counters.commands_failed++;
+		errno = EAGAIN;
 		return -1;
 	}
 	c.backend = b->id;
@@ -442,13 +443,15 @@ int sio_backend_command(struct sio_backend *b, const struct sio_appcmd *cmd, con
 	struct sio_busframe f[SIO_APPMSG_COMMAND_FRAMES];
 	size_t n = sio_appmsg_command_frames(&c, header, len, f);
 	rc = send_frames(p->sock, f, n, why);
+	busy = rc && errno == EAGAIN;
 out:
 	if (header != stack)
 		free(header);
-	if (rc)
-		b->counters.commands_failed++;
-	else
+	if (!rc)
 		b->counters.commands_out++;
+	else if (!busy)
+		b->counters.commands_failed++;
+	errno = busy ? EAGAIN : 0;
 	return rc;
 }
 

@@ -100,7 +100,10 @@ int sio_backend_subscribe(struct sio_backend *b, const char *conn, const char *c
 			  const char **why);
 int sio_backend_unsubscribe(struct sio_backend *b, const char *conn, const char *channel,
 			    const char **why);
-/* Any command (c->backend is ours whatever it says); what the others call. */
+/* Any command (c->backend is ours whatever it says); what the others call.
+ * Each returns 0, or -1 with *why; errno is EAGAIN when nothing was sent
+ * for now and the same command may be sent again a little later (the mesh
+ * lags and this backend's pace is spent, or the instance's queue is full). */
 int sio_backend_command(struct sio_backend *b, const struct sio_appcmd *c, const char **why);
 
 /* Whether an attach went to an instance yet. */

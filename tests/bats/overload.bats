@@ -223,3 +223,40 @@ pair() {
 	done
 	echo "# shed $(imetric B 'sio_shed_total{where="intake"}') of $count" >&3
 }
+
+@test "a backend's send_all waits while an instance lags: none refused, the readers stay" {
+	local i n=20 count=100000
+	CAP=10 pair
+	for ((i = 0; i < n; i++)); do
+		cat_bg "sub$i" "${IURL[B]}" --subscribe flood
+	done
+	wait_imetric B sio_subscriptions "$n"
+	await_relay A flood sub0
+	# The backend's commands go to the least loaded instance, A (B holds
+	# the subscribers): they cross the mesh to B, which lags.
+	mkfifo "$BATS_TEST_TMPDIR/cmds"
+	"$SIO_BIN/sio-backend" --id app --bus-peer "${IBUS[A]}" <"$BATS_TEST_TMPDIR/cmds" \
+		>"$BATS_TEST_TMPDIR/app.out" 2>"$BATS_TEST_TMPDIR/app.err" 3>&- &
+	local app=$!
+	track_pid "$app"
+	exec 4>"$BATS_TEST_TMPDIR/cmds"
+	wait_for grep -q '"event":"READY"' "$BATS_TEST_TMPDIR/app.out"
+	awk -v n="$count" 'BEGIN { for (i = 1; i <= n; i++)
+		printf "{\"cmd\":\"send_all\",\"channel\":\"flood\",\"data\":%d}\n", i }' >&4
+	exec 4>&-
+	SIO_WAIT=120 wait_exit "$app"
+	assert_equal "$WAIT_RC" 0
+	grep -E 'PACED|COMMAND_REFUSED' "$BATS_TEST_TMPDIR/app.err" | head -3 | sed 's/^/# /' >&3
+	# Not one command refused: a send_all that came while the mesh lagged
+	# waited for the pace, and the input waited behind it.
+	run grep -c '"error"' "$BATS_TEST_TMPDIR/app.out"
+	assert_output 0
+	imetric_above B 'sio_events_total{event="LAGGING"}' 0 ||
+		skip "B kept up with $count messages to $n subscribers on this machine"
+	SIO_WAIT=30 wait_imetric B sio_lagging 0
+	echo '"end"' | "$SIO_BIN/sio-cat" --bus-peer "${IBUS[A]}" --publish flood --timeout 10
+	for ((i = 0; i < n; i++)); do
+		SIO_WAIT=30 wait_for bg_printed "sub$i" '"end"'
+	done
+	echo "# shed $(imetric B 'sio_shed_total{where="intake"}') of $count" >&3
+}
