@@ -101,6 +101,29 @@ pair() {
 	fi
 }
 
+# flood_readers N: N clients of B on the channel flood (sub0 ...), which A
+# relays to B.
+flood_readers() {
+	local i
+	for ((i = 0; i < $1; i++)); do
+		cat_bg "sub$i" "${IURL[B]}" --subscribe flood
+	done
+	wait_imetric B sio_subscriptions "$1"
+	await_relay A flood sub0
+}
+
+# readers_caught_up N COUNT: B catches up by itself, and its N readers are all
+# still there and get what comes next; how many of COUNT B shed is said.
+readers_caught_up() {
+	local i
+	SIO_WAIT=30 wait_imetric B sio_lagging 0
+	echo '"end"' | "$SIO_BIN/sio-cat" --bus-peer "${IBUS[A]}" --publish flood --timeout 10
+	for ((i = 0; i < $1; i++)); do
+		SIO_WAIT=30 wait_for bg_printed "sub$i" '"end"'
+	done
+	echo "# shed $(imetric B 'sio_shed_total{where="intake"}') of $2" >&3
+}
+
 @test "an overloaded relay sheds by counted drops, keeps its readers, paces the publisher and recovers" {
 	local n=20 rate=1000 lost=0 found="" ok_rate=""
 	CAP=25 pair --slow-consumer-after 3
@@ -196,13 +219,9 @@ pair() {
 }
 
 @test "the service side slows down while an instance lags, and sends every message" {
-	local i n=20 count=400000
+	local n=20 count=400000
 	CAP=10 pair
-	for ((i = 0; i < n; i++)); do
-		cat_bg "sub$i" "${IURL[B]}" --subscribe flood
-	done
-	wait_imetric B sio_subscriptions "$n"
-	await_relay A flood sub0
+	flood_readers "$n"
 	seq 1 "$count" >"$BATS_TEST_TMPDIR/lines"
 	run -0 --separate-stderr timeout 300 "$SIO_BIN/sio-cat" --bus-peer "${IBUS[A]}" \
 		--publish flood --timeout 280 <"$BATS_TEST_TMPDIR/lines"
@@ -216,22 +235,13 @@ pair() {
 	imetric_above B 'sio_events_total{event="LAGGING"}' 0 ||
 		skip "B kept up with $count messages to $n subscribers on this machine"
 	# Every reader is still there and gets what comes next.
-	SIO_WAIT=30 wait_imetric B sio_lagging 0
-	echo '"end"' | "$SIO_BIN/sio-cat" --bus-peer "${IBUS[A]}" --publish flood --timeout 10
-	for ((i = 0; i < n; i++)); do
-		SIO_WAIT=30 wait_for bg_printed "sub$i" '"end"'
-	done
-	echo "# shed $(imetric B 'sio_shed_total{where="intake"}') of $count" >&3
+	readers_caught_up "$n" "$count"
 }
 
 @test "a backend's send_all waits while an instance lags: none refused, the readers stay" {
-	local i n=20 count=100000
+	local n=20 count=100000
 	CAP=10 pair
-	for ((i = 0; i < n; i++)); do
-		cat_bg "sub$i" "${IURL[B]}" --subscribe flood
-	done
-	wait_imetric B sio_subscriptions "$n"
-	await_relay A flood sub0
+	flood_readers "$n"
 	# The backend's commands go to the least loaded instance, A (B holds
 	# the subscribers): they cross the mesh to B, which lags.
 	mkfifo "$BATS_TEST_TMPDIR/cmds"
@@ -253,10 +263,5 @@ pair() {
 	assert_output 0
 	imetric_above B 'sio_events_total{event="LAGGING"}' 0 ||
 		skip "B kept up with $count messages to $n subscribers on this machine"
-	SIO_WAIT=30 wait_imetric B sio_lagging 0
-	echo '"end"' | "$SIO_BIN/sio-cat" --bus-peer "${IBUS[A]}" --publish flood --timeout 10
-	for ((i = 0; i < n; i++)); do
-		SIO_WAIT=30 wait_for bg_printed "sub$i" '"end"'
-	done
-	echo "# shed $(imetric B 'sio_shed_total{where="intake"}') of $count" >&3
+	readers_caught_up "$n" "$count"
 }
