@@ -53,6 +53,7 @@ struct sio_config {
 		int64_t max_queue_bytes;
 		int64_t slow_consumer_after; /* s */
 		int64_t shed_depth;
+		int64_t shed_after_ms;
 		int64_t drain_ms;
 		struct sio_strlist allow_origins;
 		int64_t max_per_address;

@@ -1,7 +1,7 @@
 #include "pace.h"
 
 /* Below what the peer took, so that its backlog drains. */
-#define DECREASE 0.85
+#define DECREASE 0.95
 /* Growth while no peer complains: +5 % every STEP_MS (63 % a second), so
  * that a pace cut too deep by one report comes back within seconds. */
 #define INCREASE 1.05

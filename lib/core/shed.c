@@ -2,16 +2,19 @@
 
 #include <stddef.h>
 
-bool sio_shed_admit(const struct sio_shed *sh, uint32_t depth)
+enum sio_shed_verdict sio_shed_admit(const struct sio_shed *sh, uint32_t depth, uint64_t turn)
 {
 	if (!sh->mark || sh->since < depth)
-		return true;
+		return SIO_SHED_TAKE;
+	if (sh->turn == turn)
+		return SIO_SHED_TAKE_THEN_WRITE;
 	/* One reference is ours; every other is a queue that still holds it. */
 	uint32_t waiting = sh->mark->refs - 1;
-	return (uint64_t)waiting * 2 <= sh->members;
+	return (uint64_t)waiting * 2 <= sh->members ? SIO_SHED_TAKE : SIO_SHED_SKIP;
 }
 
-void sio_shed_taken(struct sio_shed *sh, struct sio_frame *f, uint32_t members, uint32_t depth)
+void sio_shed_taken(struct sio_shed *sh, struct sio_frame *f, uint32_t members, uint32_t depth,
+		    uint64_t turn)
 {
 	/* Past depth, only a message that passed sio_shed_admit gets here:
 	 * the mark moves on to it. */
@@ -22,6 +25,7 @@ void sio_shed_taken(struct sio_shed *sh, struct sio_frame *f, uint32_t members, 
 	sio_shed_clear(sh);
 	sh->mark = sio_frame_ref(f);
 	sh->members = members;
+	sh->turn = turn;
 }
 
 void sio_shed_clear(struct sio_shed *sh)
@@ -31,4 +35,5 @@ void sio_shed_clear(struct sio_shed *sh)
 	sh->mark = NULL;
 	sh->since = 0;
 	sh->members = 0;
+	sh->turn = 0;
 }

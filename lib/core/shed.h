@@ -26,13 +26,25 @@ struct sio_shed {
 	struct sio_frame *mark;  /* a reference held, or NULL */
 	uint32_t since;          /* messages taken since the mark */
 	uint32_t members;        /* queues the mark went to */
+	uint64_t turn;           /* the caller's write round the mark was queued in */
 };
 
-/* Whether the next message is to be delivered; false: skip it (shed). */
-bool sio_shed_admit(const struct sio_shed *sh, uint32_t depth);
-/* After delivering frame f to members queues: counts it, and marks it when
- * depth messages went since the last mark. */
-void sio_shed_taken(struct sio_shed *sh, struct sio_frame *f, uint32_t members, uint32_t depth);
+/*
+ * What to do with the next message. A mark queued in the write round under
+ * way (turn) was not offered to any reader yet: what holds it is ours, not
+ * theirs, and the caller is to take the message, then write before it
+ * takes more (a burst that arrives at once is not a backlog).
+ */
+enum sio_shed_verdict {
+	SIO_SHED_TAKE,
+	SIO_SHED_SKIP,
+	SIO_SHED_TAKE_THEN_WRITE,
+};
+enum sio_shed_verdict sio_shed_admit(const struct sio_shed *sh, uint32_t depth, uint64_t turn);
+/* After delivering frame f to members queues in write round turn: counts
+ * it, and marks it when depth messages went since the last mark. */
+void sio_shed_taken(struct sio_shed *sh, struct sio_frame *f, uint32_t members, uint32_t depth,
+		    uint64_t turn);
 void sio_shed_clear(struct sio_shed *sh);
 
 #endif

@@ -742,7 +742,7 @@ bool sio_bus_paced(struct sio_bus *b)
 	uint64_t now = sio_clock_ms();
 	uint32_t rate = sio_pace_rate(&b->pace, now);
 
-	return rate && !sio_bucket_ready(&b->pace_bucket, now, rate, rate / 10 + 1);
+	return rate && !sio_bucket_ready(&b->pace_bucket, now, rate, sio_pace_burst(rate));
 }
 
 /*
@@ -1313,6 +1313,11 @@ enum source { FROM_SUB, FROM_GATEWAYS, FROM_INBOX };
 
 /* Handles what sock holds, up to the budget: true when the budget ran out
  * first. Reading until EAGAIN rearms the socket's descriptor. */
+static bool holding(struct sio_bus *b)
+{
+	return b->hooks.hold && b->hooks.hold(b->arg);
+}
+
 static bool drain(struct sio_bus *b, void *sock, enum source from)
 {
 	static const char *const what[] = { "bus", "gateway", "inbox" };
@@ -1320,7 +1325,7 @@ static bool drain(struct sio_bus *b, void *sock, enum source from)
 	struct sio_busframe f[4];
 	int budget = PROCESS_BUDGET, n;
 
-	while (sock && budget > 0 && (n = recv_parts(sock, parts, 4)) != 0) {
+	while (sock && budget > 0 && !holding(b) && (n = recv_parts(sock, parts, 4)) != 0) {
 		budget--;
 		if (n < 0) {
 			dropped(b, what[from], "too many frames");
@@ -1333,7 +1338,7 @@ static bool drain(struct sio_bus *b, void *sock, enum source from)
 			on_sub(b, f, (size_t)n, from == FROM_GATEWAYS);
 		close_parts(parts, n);
 	}
-	return budget == 0;
+	return budget == 0 || holding(b);
 }
 
 bool sio_bus_process(struct sio_bus *b)
@@ -1461,12 +1466,12 @@ int sio_bus_pace_take(struct sio_bus *b)
 	uint64_t now = sio_clock_ms();
 	uint32_t rate = sio_pace_rate(&b->pace, now);
 
-	if (rate && !sio_bucket_ready(&b->pace_bucket, now, rate, rate / 10 + 1)) {
+	if (rate && !sio_bucket_ready(&b->pace_bucket, now, rate, sio_pace_burst(rate))) {
 		errno = EAGAIN;
 		return -1;
 	}
 	if (rate)
-		sio_bucket_take(&b->pace_bucket, now, rate, rate / 10 + 1);
+		sio_bucket_take(&b->pace_bucket, now, rate, sio_pace_burst(rate));
 	b->pace_sent++;
 	return 0;
 }

@@ -45,6 +45,9 @@ struct sio_bus_hooks {
 	/* A peer asks for a channel's history (request), or answers (not):
 	 * the JSON of histmsg.h, undecoded. */
 	void (*history)(void *arg, bool request, const char *json, size_t len);
+	/* True while the receiver wants to write what it took before it takes
+	 * more (sio_bus_process then stops early, saying there is more). */
+	bool (*hold)(void *arg);
 };
 
 /* The strings and the seed list are read by sio_bus_new only: the bus keeps

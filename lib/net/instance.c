@@ -18,6 +18,10 @@
 /* What it took is counted over this many reports' time (a second): over
  * one alone, a burst that came late or a pause makes it far off. */
 #define LAG_WINDOWS 4
+/* Our own relays out a second are measured over this long: a first lag
+ * report cuts to half of what we send, which must be the burst under way,
+ * not the quiet second before it. */
+#define SENDING_WINDOW_MS 250
 /* Origins whose relayed messages are counted for lag reports: a flood of
  * made-up origins must not grow the table without end. */
 #define MAX_ORIGINS 4096
@@ -150,7 +154,7 @@ static void apply_pace(struct sio_instance *in, uint64_t now)
 		in->paced_seen = st->paced;
 		sio_pace_held(&in->pace, now);
 	}
-	if (now - in->sent_ms >= 1000) {
+	if (now - in->sent_ms >= SENDING_WINDOW_MS) {
 		in->sending = (out - in->sent_seen) * 1000 / (now - in->sent_ms);
 		in->sent_seen = out;
 		in->sent_ms = now;
@@ -337,6 +341,13 @@ static void on_inject(void *arg, const char *channel, size_t clen, const char *d
 	sio_server_deliver_at(in->server, channel, clen, data, dlen, &pos, 0);
 }
 
+static bool on_hold(void *arg)
+{
+	struct sio_instance *in = arg;
+
+	return sio_server_write_first(in->server);
+}
+
 static void on_mesh_event(void *arg, enum sio_event event, const struct sio_peer *peer,
 			  const char *why)
 {
@@ -374,7 +385,11 @@ static void bus_ready(void *arg)
 {
 	struct sio_instance *in = arg;
 
-	if (sio_bus_process(in->bus))
+	uint64_t before = sio_bus_counters(in->bus)->relay_in;
+	bool more = sio_bus_process(in->bus);
+
+	sio_server_bus_backlog(in->server, more, sio_bus_counters(in->bus)->relay_in - before);
+	if (more)
 		sio_server_defer(in->server, bus_ready, in);
 }
 
@@ -488,7 +503,7 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 		.max_message = cfg->serve.hard_max_length + (64 << 10),
 	};
 	struct sio_bus_hooks bus_hooks = {
-		.relay = on_relay, .inject = on_inject, .event = on_mesh_event,
+		.relay = on_relay, .inject = on_inject, .event = on_mesh_event, .hold = on_hold,
 		.status = fill_status, .announced = on_announced,
 		.attach = on_attach, .command = on_command, .history = on_history, .lag = on_lag,
 	};

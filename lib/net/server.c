@@ -29,6 +29,7 @@
 #include "history.h"
 #include "load.h"
 #include "log.h"
+#include "pace.h"
 #include "proto.h"
 #include "bucket.h"
 #include "rate.h"
@@ -198,6 +199,10 @@ struct sio_server {
 	ev_check after_wait;
 	uint64_t woke_ns, window_ns, work_ns;
 	bool busy;                   /* in the last window, or no libev to tell */
+	uint64_t turn;               /* write rounds so far (flushes before a wait) */
+	bool rounds;                 /* writes go in rounds (libev): turn counts */
+	bool write_first;            /* a burst reached a shed mark of this round */
+	uint64_t bus_level_ns;       /* when a read of the bus last took all it had */
 	/* At the last idle tick: connections with frames waiting, and those of
 	 * them that wrote nothing for a whole second (readers that stopped). */
 	uint32_t queued_conns, stalled_conns;
@@ -309,6 +314,8 @@ static void on_before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 	(void)revents;
 	/* The turn's writes are work of the turn. */
 	flush(s);
+	s->turn++;
+	s->write_first = false;
 	uint64_t now = now_ns();
 	if (s->woke_ns)
 		s->work_ns += now - s->woke_ns;
@@ -501,8 +508,24 @@ static bool deliver(struct sio_server *s, const char *channel, size_t channel_le
 	 * readers do read, only slower than the messages come: not when most
 	 * of those with frames waiting stopped reading, which the
 	 * slow-consumer rules are for. */
-	if (relayed && !sio_shed_admit(shed, shed_depth(s)) &&
-	    (s->queued_conns > 2 * s->stalled_conns || behind(s))) {
+	enum sio_shed_verdict verdict =
+		relayed ? sio_shed_admit(shed, shed_depth(s), s->turn) : SIO_SHED_TAKE;
+	/* Without rounds (poll()), every mark counts as offered to the readers. */
+	if (verdict == SIO_SHED_TAKE_THEN_WRITE && !s->rounds)
+		verdict = sio_shed_admit(shed, shed_depth(s), s->turn + 1);
+	if (verdict == SIO_SHED_TAKE_THEN_WRITE)
+		s->write_first = true;
+	/* Behind on the bus itself: the readers keep up with what we take, but
+	 * for shed_after_ms no read of the bus took all it had: we take
+	 * less than comes, and the rest waits in ZeroMQ's queues (seconds of
+	 * it, then dropped there). What is queued is skipped as cheaply as it
+	 * is read, until we are level with the bus again. */
+	bool bus_behind = relayed && verdict != SIO_SHED_TAKE_THEN_WRITE && s->bus_level_ns &&
+			  now_ns() - s->bus_level_ns >=
+				  (uint64_t)s->cfg.serve.shed_after_ms * 1000000ULL &&
+			  behind(s);
+	if (bus_behind ||
+	    (verdict == SIO_SHED_SKIP && (s->queued_conns > 2 * s->stalled_conns || behind(s)))) {
 		s->stats.relay_shed++;
 		lagging(s, sio_clock_ms());
 		return false;
@@ -537,7 +560,7 @@ static bool deliver(struct sio_server *s, const char *channel, size_t channel_le
 	}
 	/* Every message counts towards the backlog (a local publisher's as
 	 * well); only relayed ones are ever skipped. */
-	sio_shed_taken(shed, f, f->refs - 1, shed_depth(s));
+	sio_shed_taken(shed, f, f->refs - 1, shed_depth(s), s->turn);
 	sio_frame_unref(&f);
 	return true;
 }
@@ -1066,7 +1089,7 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 		/* A peer behind on our messages: publishers are read at the pace
 		 * the mesh takes (limit_rate pauses this one). */
 		if (s->pace_rate &&
-		    !sio_bucket_take(&s->pace, sio_clock_ms(), s->pace_rate, s->pace_rate / 10 + 1))
+		    !sio_bucket_take(&s->pace, sio_clock_ms(), s->pace_rate, sio_pace_burst(s->pace_rate)))
 			c->pace_held = true;
 		c->said_s = s->idle_clock_s ? s->idle_clock_s : 1;
 		/* The mesh first: it numbers the message, its position here too. */
@@ -1193,7 +1216,7 @@ static void resume_tick(lws_sorted_usec_list_t *sul)
 	struct conn *c, *tmp;
 
 	bool paced = s->pace_rate &&
-		     !sio_bucket_ready(&s->pace, now, s->pace_rate, s->pace_rate / 10 + 1);
+		     !sio_bucket_ready(&s->pace, now, s->pace_rate, sio_pace_burst(s->pace_rate));
 	LL_FOREACH_SAFE2(s->paused, c, tmp, paused_next) {
 		if (s->cfg.serve.rate_limit &&
 		    !sio_bucket_ready(&c->messages, now, (uint32_t)s->cfg.serve.rate_limit,
@@ -2458,6 +2481,7 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 		ev_check_start(s->loop, &s->after_wait);
 		ev_unref(s->loop);
 		s->window_ns = now_ns();
+		s->rounds = true;
 	} else {
 		s->busy = true;
 		/* Without the libev plugin of lws, poll() it is. */
@@ -2827,3 +2851,12 @@ void sio_server_pace(struct sio_server *s, uint32_t rate)
 }
 
 bool sio_server_lagging(const struct sio_server *s) { return s->lagging; }
+bool sio_server_write_first(const struct sio_server *s) { return s->write_first; }
+/* Level: the read took all there was, and that was little. A starved
+ * instance's ZeroMQ thread is starved too: the queue it fills from the
+ * socket looks empty after each large batch, and those reads are not. */
+void sio_server_bus_backlog(struct sio_server *s, bool more, uint64_t relayed)
+{
+	if ((!more && relayed < shed_depth(s) / 2) || !s->bus_level_ns)
+		s->bus_level_ns = now_ns();
+}

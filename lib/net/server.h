@@ -131,6 +131,12 @@ bool sio_server_deliver_relayed(struct sio_server *server, const char *channel,
 void sio_server_pace(struct sio_server *server, uint32_t rate);
 /* From LAGGING to CAUGHT_UP. */
 bool sio_server_lagging(const struct sio_server *server);
+/* A burst of relayed messages reached a shed mark within one write round:
+ * take no more of them before the round's writes went out. */
+bool sio_server_write_first(const struct sio_server *s);
+/* A read of the bus took relayed messages and left more (or not): whether
+ * we are level with it, or behind (shedding decides). */
+void sio_server_bus_backlog(struct sio_server *s, bool more, uint64_t relayed);
 
 /*
  * One connection, named by its counter n (those that had CLIENT_READY):

@@ -15,6 +15,10 @@
 #include "pace.h"
 #include "shed.h"
 
+/* The write round of the deliveries below; the checks come in a later one. */
+#define TURN 1
+#define LATER 2
+
 /* Delivers one message to members queues (references held in q). */
 static struct sio_frame *deliver(struct sio_shed *sh, struct sio_frame **q, uint32_t members,
 				 uint32_t depth)
@@ -23,7 +27,7 @@ static struct sio_frame *deliver(struct sio_shed *sh, struct sio_frame **q, uint
 
 	for (uint32_t i = 0; i < members; i++)
 		q[i] = sio_frame_ref(f);
-	sio_shed_taken(sh, f, members, depth);
+	sio_shed_taken(sh, f, members, depth, TURN);
 	sio_frame_unref(&f);
 	return q[0];
 }
@@ -36,15 +40,15 @@ static void test_admits_up_to_depth_then_waits_for_most(void **state)
 	(void)state;
 	/* Marked at the first message; the next depth go as they come. */
 	for (int m = 0; m < 3; m++) {
-		assert_true(sio_shed_admit(&sh, 2));
+		assert_int_equal(sio_shed_admit(&sh, 2, LATER), SIO_SHED_TAKE);
 		deliver(&sh, q[m], 4, 2);
 	}
 	/* The mark still in all four queues: the next is skipped. */
-	assert_false(sio_shed_admit(&sh, 2));
+	assert_int_equal(sio_shed_admit(&sh, 2, LATER), SIO_SHED_SKIP);
 	/* Three readers wrote it out; one that does not read holds nothing back. */
 	for (int i = 0; i < 3; i++)
 		sio_frame_unref(&q[0][i]);
-	assert_true(sio_shed_admit(&sh, 2));
+	assert_int_equal(sio_shed_admit(&sh, 2, LATER), SIO_SHED_TAKE);
 	deliver(&sh, q[3], 4, 2);
 	/* The mark moved on to that message. */
 	assert_ptr_equal(sh.mark, q[3][0]);
@@ -65,13 +69,32 @@ static void test_half_waiting_is_caught_up(void **state)
 	(void)state;
 	deliver(&sh, q[0], 2, 1);
 	deliver(&sh, q[1], 2, 1);
-	assert_false(sio_shed_admit(&sh, 1));
+	assert_int_equal(sio_shed_admit(&sh, 1, LATER), SIO_SHED_SKIP);
 	sio_frame_unref(&q[0][0]);
-	assert_true(sio_shed_admit(&sh, 1));
+	assert_int_equal(sio_shed_admit(&sh, 1, LATER), SIO_SHED_TAKE);
 	sio_shed_clear(&sh);
 	sio_frame_unref(&q[0][1]);
 	sio_frame_unref(&q[1][0]);
 	sio_frame_unref(&q[1][1]);
+}
+
+static void test_a_burst_of_one_round_is_written_before_judged(void **state)
+{
+	struct sio_shed sh = { 0 };
+	struct sio_frame *q[3][2] = { { 0 } };
+
+	(void)state;
+	deliver(&sh, q[0], 2, 1);
+	deliver(&sh, q[1], 2, 1);
+	/* The mark was queued in this round: nobody could read it yet. */
+	assert_int_equal(sio_shed_admit(&sh, 1, TURN), SIO_SHED_TAKE_THEN_WRITE);
+	/* Once written and still unread, the readers are behind. */
+	assert_int_equal(sio_shed_admit(&sh, 1, LATER), SIO_SHED_SKIP);
+	sio_shed_clear(&sh);
+	for (int m = 0; m < 2; m++)
+		for (int i = 0; i < 2; i++)
+			sio_frame_unref(&q[m][i]);
+	assert_int_equal(sio_frame_live_bytes(), 0);
 }
 
 static void test_pace_follows_reports_and_lifts(void **state)
@@ -108,6 +131,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_admits_up_to_depth_then_waits_for_most),
 		cmocka_unit_test(test_half_waiting_is_caught_up),
+		cmocka_unit_test(test_a_burst_of_one_round_is_written_before_judged),
 		cmocka_unit_test(test_pace_follows_reports_and_lifts),
 	};
 
