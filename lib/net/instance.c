@@ -92,6 +92,9 @@ static void report_lag(struct sio_instance *in, uint64_t now)
 
 	if (now - in->report_ms < LAG_REPORT_MS)
 		return;
+	/* Behind the bus for a report's time: the origins hear what we take
+	 * before we have to skip anything (shed_after_ms later). */
+	bool behind = sio_server_behind_bus(in->server, LAG_REPORT_MS);
 	in->report_ms = now;
 	in->window = (w + 1) % LAG_WINDOWS;
 	HASH_ITER(hh, in->origins, o, tmp) {
@@ -102,7 +105,7 @@ static void report_lag(struct sio_instance *in, uint64_t now)
 		}
 		if (o->windows < LAG_WINDOWS)
 			o->windows++;
-		if (o->shed[w]) {
+		if (o->shed[w] || (behind && o->taken[w])) {
 			sio_bus_lag(in->bus, o->id, taken * 1000 / (o->windows * LAG_REPORT_MS));
 			o->reported_ms = now;
 		}

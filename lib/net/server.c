@@ -520,10 +520,8 @@ static bool deliver(struct sio_server *s, const char *channel, size_t channel_le
 	 * less than comes, and the rest waits in ZeroMQ's queues (seconds of
 	 * it, then dropped there). What is queued is skipped as cheaply as it
 	 * is read, until we are level with the bus again. */
-	bool bus_behind = relayed && verdict != SIO_SHED_TAKE_THEN_WRITE && s->bus_level_ns &&
-			  now_ns() - s->bus_level_ns >=
-				  (uint64_t)s->cfg.serve.shed_after_ms * 1000000ULL &&
-			  behind(s);
+	bool bus_behind = relayed && verdict != SIO_SHED_TAKE_THEN_WRITE &&
+			  sio_server_behind_bus(s, (uint64_t)s->cfg.serve.shed_after_ms);
 	if (bus_behind ||
 	    (verdict == SIO_SHED_SKIP && (s->queued_conns > 2 * s->stalled_conns || behind(s)))) {
 		s->stats.relay_shed++;
@@ -2855,6 +2853,11 @@ bool sio_server_write_first(const struct sio_server *s) { return s->write_first;
 /* Level: the read took all there was, and that was little. A starved
  * instance's ZeroMQ thread is starved too: the queue it fills from the
  * socket looks empty after each large batch, and those reads are not. */
+bool sio_server_behind_bus(struct sio_server *s, uint64_t for_ms)
+{
+	return s->bus_level_ns && now_ns() - s->bus_level_ns >= for_ms * 1000000ULL && behind(s);
+}
+
 void sio_server_bus_backlog(struct sio_server *s, bool more, uint64_t relayed)
 {
 	if ((!more && relayed < shed_depth(s) / 2) || !s->bus_level_ns)

@@ -137,6 +137,8 @@ bool sio_server_write_first(const struct sio_server *s);
 /* A read of the bus took relayed messages and left more (or not): whether
  * we are level with it, or behind (shedding decides). */
 void sio_server_bus_backlog(struct sio_server *s, bool more, uint64_t relayed);
+/* Busy, and no read of the bus took all it had for for_ms. */
+bool sio_server_behind_bus(struct sio_server *s, uint64_t for_ms);
 
 /*
  * One connection, named by its counter n (those that had CLIENT_READY):

@@ -120,7 +120,7 @@ readers_caught_up() {
 	SIO_WAIT=30 wait_imetric B sio_lagging 0
 	echo '"end"' | "$SIO_BIN/sio-cat" --bus-peer "${IBUS[A]}" --publish flood --timeout 10
 	for ((i = 0; i < $1; i++)); do
-		SIO_WAIT=30 wait_for bg_printed "sub$i" '"end"'
+		SIO_WAIT=60 wait_for bg_printed "sub$i" '"end"'
 	done
 	echo "# shed $(imetric B 'sio_shed_total{where="intake"}') of $2" >&3
 }
@@ -221,7 +221,7 @@ readers_caught_up() {
 
 @test "the service side slows down while an instance lags, and sends every message" {
 	local n=20 count=400000
-	CAP=5 pair --shed-after-ms 200
+	CAP=10 pair --shed-after-ms 200
 	flood_readers "$n"
 	seq 1 "$count" >"$BATS_TEST_TMPDIR/lines"
 	run -0 --separate-stderr timeout 300 "$SIO_BIN/sio-cat" --bus-peer "${IBUS[A]}" \
@@ -241,7 +241,7 @@ readers_caught_up() {
 
 @test "a backend's send_all waits while an instance lags: none refused, the readers stay" {
 	local n=20 count=100000
-	CAP=5 pair --shed-after-ms 200
+	CAP=10 pair --shed-after-ms 200
 	flood_readers "$n"
 	# The backend's commands go to the least loaded instance, A (B holds
 	# the subscribers): they cross the mesh to B, which lags.
