@@ -70,25 +70,35 @@ _Static_assert(SIO_FRAME_HEADROOM >= SIO_WSFRAME_MAX_HEADER,
 #define BUSY_WINDOW_NS 200000000ULL
 #define BUSY_SHARE 0.7
 
-/* Per connection, so kept small: 19,500 of them fill an instance. */
+/* What few connections need, allocated the first time one does (cold):
+ * a message arriving in pieces, a queue that overflowed, rejected
+ * messages, a read cut by the rate limit. */
+struct conn_cold {
+	unsigned char *rx;           /* a message arriving in fragments */
+	uint32_t rx_len;             /* below max_length (at most 1 GiB) */
+	uint32_t rx_cap;
+	uint32_t discarded;          /* bytes of an over-long message skipped so far */
+	uint32_t overflow_s;         /* idle clock when its queue first overflowed, with overflowing */
+	uint32_t overflow_last_s;    /* and when it last did */
+	uint32_t outq;               /* bytes its kernel buffer held at the last idle tick, overflowing */
+	uint32_t pending_len;
+	unsigned char *pending;      /* read, not yet handled: the rate limit paused it */
+	struct sio_rate rejects;
+};
+
+/* Per connection, so kept small: 19,500 of them fill an instance. The
+ * flags are bits, together. */
 struct conn {
 	struct sio_server *server;   /* NULL until the connection is set up */
 	struct lws *wsi;
 	struct conn *prev, *next;
 	struct sio_member member;
 	struct sio_sendq queue;
-	unsigned char *rx;           /* a message arriving in fragments */
-	uint32_t rx_len;             /* below max_length (at most 1 GiB) */
-	uint32_t rx_cap;
-	uint32_t discarded;          /* bytes of an over-long message skipped so far */
+	struct conn_cold *cold;      /* NULL until needed */
 	uint32_t heard_s;            /* idle clock (seconds) when last heard from */
 	uint32_t close_by_s;         /* idle clock by which a close must be done */
 	uint32_t progress_s;         /* idle clock when its queue last moved (or filled from empty) */
-	uint32_t overflow_s;         /* idle clock when its queue first overflowed, with overflowing */
-	uint32_t overflow_last_s;    /* and when it last did */
-	uint32_t outq;               /* bytes its kernel buffer held at the last idle tick, overflowing */
 	uint32_t flush_ix;           /* 1 + its place in the server's flush list; 0: none */
-	struct sio_rate rejects;
 	struct sio_bucket messages;  /* the per-connection rate limit */
 	struct conn *paused_next;    /* in the server's list of held-back ones */
 	struct sio_addr *addr;       /* its share of the per-address count */
@@ -96,52 +106,50 @@ struct conn {
 	unsigned long long serial;
 	uint16_t close_code;
 	uint8_t close_kind;          /* enum sio_close_reason */
-	bool discarding;
-	bool over_budget;            /* what it discards did not fit max_reassembly */
-	bool counted;                /* holds a slot of max_clients */
-	bool ready;
-	bool paused;                 /* reading stopped by the rate limit */
-	bool ping_due;               /* a ping waits for the next writable turn */
-	bool pinged;                 /* a ping went out since it was last heard */
-	bool rate_logged;            /* its first pause was logged */
-	bool positions;              /* asked for recovery: frames carry "pos" */
-	uint32_t born_s;             /* idle clock when it came: rebalance moves old ones */
-	uint32_t said_s;             /* idle clock of its last publish (0: none) */
+	bool discarding : 1;
+	bool over_budget : 1;        /* what it discards did not fit max_reassembly */
+	bool counted : 1;            /* holds a slot of max_clients */
+	bool ready : 1;
+	bool paused : 1;             /* reading stopped by the rate limit */
+	bool ping_due : 1;           /* a ping waits for the next writable turn */
+	bool pinged : 1;             /* a ping went out since it was last heard */
+	bool rate_logged : 1;        /* its first pause was logged */
+	bool positions : 1;          /* asked for recovery: frames carry "pos" */
+	bool pace_held : 1;          /* its last publish found the mesh's pace spent */
+	bool overflowing : 1;        /* its queue was full and is not half empty yet */
+	/* Frames read here rather than by lws (see on_io): what lws 4.1 does
+	 * not tell or does not do right is decided on the header. */
+	bool owned : 1;
+	/* With wsi NULL the socket is sio's own (see hand_over): written
+	 * here, what it does not take held in unsent until EV_WRITE. */
+	bool want_out : 1;           /* the watcher waits for room too */
+	bool doomed : 1;             /* closed by the next flush */
+	bool close_sent : 1;         /* our close frame went out */
+	bool fin_sent : 1;           /* and TCP was half-closed after it */
+	bool frame_fin : 1;
+	uint8_t msg_op;              /* TEXT or BINARY while a message is open */
+	uint8_t ctl_len;
 	uint16_t pendings;           /* its recoveries waiting for peers */
-	bool pace_held;              /* its last publish found the mesh's pace spent */
-	bool overflowing;            /* its queue was full and is not half empty yet */
 	/* For application backends, from CLIENT_READY on: in the server's
 	 * index by serial (the n of its id), and what ADOPT repeats. */
 	uint16_t peer_code;          /* the client's close code; 0: none heard */
+	uint32_t born_s;             /* idle clock when it came: rebalance moves old ones */
+	uint32_t said_s;             /* idle clock of its last publish (0: none) */
 	uint32_t app;                /* the instance's mark (its backend) */
 	char *app_meta;              /* path and query, NUL, Origin, NUL: one allocation */
 	UT_hash_handle hh;
-	/* Frames read here rather than by lws (see on_readable): what lws
-	 * 4.1 does not tell or does not do right is decided on the header. */
-	bool owned;
-	/* With wsi NULL the socket is sio's own (see hand_over): written
-	 * here, what it does not take held in unsent until EV_WRITE. */
-	bool want_out;               /* the watcher waits for room too */
-	bool doomed;                 /* closed by the next flush */
 	uint32_t unsent_len;
+	uint16_t pongs_len;
+	uint8_t mask_phase;
+	uint8_t frame_op;            /* the frame being read */
 	unsigned char *unsent;
-	bool close_sent;             /* our close frame went out */
-	bool fin_sent;               /* and TCP was half-closed after it */
 	uint8_t hdr_len;             /* bytes of a header cut by a read */
 	uint8_t hdr[SIO_WSFRAME_MAX_HEADER];
-	uint8_t frame_op;            /* the frame being read */
-	bool frame_fin;
 	uint8_t mask[4];
-	uint8_t mask_phase;
-	uint8_t msg_op;              /* TEXT or BINARY while a message is open */
-	uint8_t ctl_len;
-	uint16_t pongs_len;
 	struct sio_utf8 utf8;        /* where the open text message stands */
-	uint32_t pending_len;
 	uint64_t frame_left;         /* payload bytes of the frame still to come */
 	unsigned char *ctl;          /* a control frame's payload cut by a read */
 	unsigned char *pongs;        /* pongs owed, framed, waiting for a writable turn */
-	unsigned char *pending;      /* read, not yet handled: the rate limit paused it */
 	ev_io io;
 };
 
@@ -283,6 +291,20 @@ static void emit_load(struct sio_server *s, enum sio_load_event ev)
 static void want_write(struct sio_server *s, struct conn *c);
 static int writeable(struct sio_server *s, struct conn *c);
 static void closed(struct sio_server *s, struct conn *c);
+
+/* The connection's rarely used state, allocated now if it was not; NULL
+ * when out of memory. */
+static struct conn_cold *cold(struct conn *c)
+{
+	if (!c->cold)
+		c->cold = calloc(1, sizeof *c->cold);
+	return c->cold;
+}
+
+static uint32_t rx_len(const struct conn *c)
+{
+	return c->cold ? c->cold->rx_len : 0;
+}
 
 /*
  * A connection is held by lws (wsi set: TLS, no libev, or a handshake
@@ -556,17 +578,19 @@ static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 	size_t max_bytes = (size_t)s->cfg.serve.max_queue_bytes;
 	enum sio_sendq_result r = sio_sendq_push(&c->queue, f, max_frames, max_bytes);
 
+	if (r == SIO_SENDQ_FULL && !cold(c))
+		r = SIO_SENDQ_NOMEM;
 	/* Full: its oldest frames go (counted) and the reader stays, for
 	 * slow_consumer_after at most (idle_tick): whether it reads slower
 	 * than its messages come, or its instance is behind, takes time to
 	 * tell, and intake shedding soon empties the queues of the latter. */
 	if (r == SIO_SENDQ_FULL && !c->overflowing) {
 		c->overflowing = true;
-		c->overflow_s = s->idle_clock_s;
-		c->outq = UINT32_MAX;
+		c->cold->overflow_s = s->idle_clock_s;
+		c->cold->outq = UINT32_MAX;
 	}
 	if (r == SIO_SENDQ_FULL)
-		c->overflow_last_s = s->idle_clock_s;
+		c->cold->overflow_last_s = s->idle_clock_s;
 	while (r == SIO_SENDQ_FULL && !sio_sendq_empty(&c->queue)) {
 		sio_sendq_pop(&c->queue);
 		s->stats.frames_shed++;
@@ -817,8 +841,9 @@ static void reject(struct sio_server *s, struct conn *c, enum sio_proto_error er
 		sio_log(SIO_LOG_WARN, sio_proto_error_name(error),
 			"id=%s conn=%llu reason=\"%s\"", s->id, c->serial, why);
 	report_suppressed(s, suppressed);
-	if (!sio_rate_hit(&c->rejects, sio_clock_ms(), (uint32_t)s->cfg.serve.max_rejects,
-			  (uint32_t)s->cfg.serve.reject_interval * 1000u, NULL)) {
+	struct conn_cold *k = cold(c);
+	if (!k || !sio_rate_hit(&k->rejects, sio_clock_ms(), (uint32_t)s->cfg.serve.max_rejects,
+				(uint32_t)s->cfg.serve.reject_interval * 1000u, NULL)) {
 		sio_log(SIO_LOG_WARN, "POLICY_CLOSE", "id=%s conn=%llu rejects_over=%lld/%llds",
 			s->id, c->serial, (long long)s->cfg.serve.max_rejects,
 			(long long)s->cfg.serve.reject_interval);
@@ -1245,10 +1270,14 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 
 static void rx_release(struct sio_server *s, struct conn *c)
 {
-	s->rx_reserved -= c->rx_cap;
-	free(c->rx);
-	c->rx = NULL;
-	c->rx_len = c->rx_cap = 0;
+	struct conn_cold *k = c->cold;
+
+	if (!k)
+		return;
+	s->rx_reserved -= k->rx_cap;
+	free(k->rx);
+	k->rx = NULL;
+	k->rx_len = k->rx_cap = 0;
 }
 
 /* Gathers a message's fragments; an over-long one is skipped, not stored. */
@@ -1257,18 +1286,30 @@ static int gather(struct sio_server *s, struct conn *c, const unsigned char *in,
 {
 	size_t max = (size_t)s->cfg.serve.max_length;
 	size_t hard = (size_t)s->cfg.serve.hard_max_length;
+	struct conn_cold *k = c->cold;
 
 	s->stats.bytes_in += len;
 	if (c->close_code)
 		return 0;
-	if (!c->discarding && c->rx_len + len >= max) {
+	if (complete && rx_len(c) == 0 && !c->discarding && len < max) {
+		/* The common case: the whole message in one piece, parsed in place. */
+		s->stats.frames_in++;
+		handle_message(s, c, (const char *)in, len);
+		return 0;
+	}
+	if (!(k = cold(c))) {
+		sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s conn=%llu what=receive", s->id,
+			c->serial);
+		return -1;
+	}
+	if (!c->discarding && k->rx_len + len >= max) {
 		c->discarding = true;
-		c->discarded = c->rx_len;
+		k->discarded = k->rx_len;
 		rx_release(s, c);
 	}
 	if (c->discarding) {
-		c->discarded += (uint32_t)len;
-		if (c->discarded > hard) {
+		k->discarded += (uint32_t)len;
+		if (k->discarded > hard) {
 			sio_log(SIO_LOG_WARN, "MESSAGE_TOO_BIG", "id=%s conn=%llu bytes_over=%zu",
 				s->id, c->serial, hard);
 			conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big",
@@ -1279,19 +1320,13 @@ static int gather(struct sio_server *s, struct conn *c, const unsigned char *in,
 			goto discarded;
 		return 0;
 	}
-	if (complete && c->rx_len == 0) {
-		/* The common case: the whole message in one piece, parsed in place. */
-		s->stats.frames_in++;
-		handle_message(s, c, (const char *)in, len);
-		return 0;
-	}
-	if (c->rx_len + len > c->rx_cap) {
-		size_t cap = c->rx_cap ? c->rx_cap : 1024;
-		while (cap < c->rx_len + len)
+	if (k->rx_len + len > k->rx_cap) {
+		size_t cap = k->rx_cap ? k->rx_cap : 1024;
+		while (cap < k->rx_len + len)
 			cap *= 2;
 		/* Each piece is bounded by max_length; all of them together by the
 		 * budget, or enough slow senders would take all the memory. */
-		if (s->rx_reserved - c->rx_cap + cap > (size_t)s->cfg.serve.max_reassembly) {
+		if (s->rx_reserved - k->rx_cap + cap > (size_t)s->cfg.serve.max_reassembly) {
 			if (sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
 				sio_log(SIO_LOG_WARN, "REASSEMBLY_BUDGET",
 					"id=%s conn=%llu held=%zu budget=%lld", s->id, c->serial,
@@ -1300,27 +1335,27 @@ static int gather(struct sio_server *s, struct conn *c, const unsigned char *in,
 			 * message ends: a close with unread data would be a reset that
 			 * loses the close frame and its reason. */
 			c->discarding = c->over_budget = true;
-			c->discarded = c->rx_len + (uint32_t)len;
+			k->discarded = k->rx_len + (uint32_t)len;
 			rx_release(s, c);
 			if (complete)
 				goto discarded;
 			return 0;
 		}
-		unsigned char *n = realloc(c->rx, cap);
+		unsigned char *n = realloc(k->rx, cap);
 		if (!n) {
 			sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s conn=%llu what=receive",
 				s->id, c->serial);
 			return -1;
 		}
-		s->rx_reserved += cap - c->rx_cap;
-		c->rx = n;
-		c->rx_cap = (uint32_t)cap;
+		s->rx_reserved += cap - k->rx_cap;
+		k->rx = n;
+		k->rx_cap = (uint32_t)cap;
 	}
-	memcpy(c->rx + c->rx_len, in, len);
-	c->rx_len += (uint32_t)len;
+	memcpy(k->rx + k->rx_len, in, len);
+	k->rx_len += (uint32_t)len;
 	if (complete) {
 		s->stats.frames_in++;
-		handle_message(s, c, (const char *)c->rx, c->rx_len);
+		handle_message(s, c, (const char *)k->rx, k->rx_len);
 		rx_release(s, c);
 	}
 	return 0;
@@ -1328,7 +1363,7 @@ static int gather(struct sio_server *s, struct conn *c, const unsigned char *in,
 discarded:
 	s->stats.frames_in++;
 	c->discarding = false;
-	c->discarded = 0;
+	k->discarded = 0;
 	if (c->over_budget) {
 		c->over_budget = false;
 		conn_close(c, 1013 /* try again later */, "server busy, try again later",
@@ -1423,7 +1458,7 @@ static bool text_ok(struct sio_server *s, struct conn *c, const unsigned char *i
 }
 
 /* Frames as lws parsed them: only without libev, where sio cannot read the
- * socket itself (see on_readable). */
+ * socket itself (see on_io). */
 static int receive(struct sio_server *s, struct conn *c, const unsigned char *in, size_t len)
 {
 	bool complete = lws_is_final_fragment(c->wsi) && !lws_remaining_packet_payload(c->wsi);
@@ -1619,7 +1654,7 @@ static long rx_header(struct sio_server *s, struct conn *c, const unsigned char 
 		}
 		/* Refused on what the header declares, as ws does, rather than
 		 * once that many bytes came. */
-		uint64_t so_far = c->msg_op ? (c->discarding ? c->discarded : c->rx_len) : 0;
+		uint64_t so_far = c->msg_op ? (c->discarding ? c->cold->discarded : rx_len(c)) : 0;
 		uint64_t hard = (uint64_t)s->cfg.serve.hard_max_length;
 		if (h.len > hard || so_far + h.len > hard) {
 			sio_log(SIO_LOG_WARN, "MESSAGE_TOO_BIG", "id=%s conn=%llu bytes_over=%llu",
@@ -1663,12 +1698,13 @@ static int rx_bytes(struct sio_server *s, struct conn *c, unsigned char *in, siz
 		if (c->paused) {
 			/* The rate limit stopped the reading between two frames
 			 * of one read: the rest waits for it. */
-			unsigned char *p = malloc(len);
+			struct conn_cold *k = cold(c);
+			unsigned char *p = k ? malloc(len) : NULL;
 			if (!p)
 				return -1;
 			memcpy(p, in, len);
-			c->pending = p;
-			c->pending_len = (uint32_t)len;   /* at most one read */
+			k->pending = p;
+			k->pending_len = (uint32_t)len;   /* at most one read */
 			return 0;
 		}
 		long used = c->frame_left ? rx_payload(s, c, in, len) : rx_header(s, c, in, len);
@@ -1711,11 +1747,13 @@ static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 
 static void resume_reading(struct sio_server *s, struct conn *c)
 {
-	unsigned char *p = c->pending;
-	size_t len = c->pending_len;
+	unsigned char *p = c->cold ? c->cold->pending : NULL;
+	size_t len = p ? c->cold->pending_len : 0;
 
-	c->pending = NULL;
-	c->pending_len = 0;
+	if (p) {
+		c->cold->pending = NULL;
+		c->cold->pending_len = 0;
+	}
 	int rc = p ? rx_bytes(s, c, p, len) : 0;
 	free(p);
 	if (rc < 0) {
@@ -2083,7 +2121,9 @@ static void closed(struct sio_server *s, struct conn *c)
 	free(c->unsent);
 	free(c->ctl);
 	free(c->pongs);
-	free(c->pending);
+	if (c->cold)
+		free(c->cold->pending);
+	free(c->cold);
 	free(c->close_reason);
 	free(c->app_meta);
 	if (c->ready)
@@ -2456,9 +2496,9 @@ static bool overflow_watch(struct conn *c, uint32_t now, bool waiting)
 		c->overflowing = false;
 		return true;
 	}
-	if ((uint32_t)queued < c->outq)
+	if ((uint32_t)queued < c->cold->outq)
 		c->progress_s = now;
-	c->outq = (uint32_t)queued;
+	c->cold->outq = (uint32_t)queued;
 	return false;
 }
 
@@ -2506,8 +2546,8 @@ static void idle_tick(lws_sorted_usec_list_t *sul)
 		s->stalled_conns += waiting && now - c->progress_s >= 2;
 		if (slow_after && waiting && now - c->progress_s >= slow_after) {
 			slow_consumer(s, c, "not reading");
-		} else if (slow_after && c->overflowing && now - c->overflow_s >= slow_after &&
-			   now - c->overflow_last_s <= 1) {
+		} else if (slow_after && c->overflowing && now - c->cold->overflow_s >= slow_after &&
+			   now - c->cold->overflow_last_s <= 1) {
 			/* Its queue kept overflowing while intake shedding kept the
 			 * others' short: it reads slower than its messages come. */
 			slow_consumer(s, c, "send queue full");
