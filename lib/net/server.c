@@ -71,25 +71,35 @@ _Static_assert(SIO_FRAME_HEADROOM >= SIO_WSFRAME_MAX_HEADER,
 #define BUSY_WINDOW_NS 200000000ULL
 #define BUSY_SHARE 0.7
 
-/* Per connection, so kept small: 19,500 of them fill an instance. */
+/* What few connections need, allocated the first time one does (cold):
+ * a message arriving in pieces, a queue that overflowed, rejected
+ * messages, a read cut by the rate limit. */
+struct conn_cold {
+	unsigned char *rx;           /* a message arriving in fragments */
+	uint32_t rx_len;             /* below max_length (at most 1 GiB) */
+	uint32_t rx_cap;
+	uint32_t discarded;          /* bytes of an over-long message skipped so far */
+	uint32_t overflow_s;         /* idle clock when its queue first overflowed, with overflowing */
+	uint32_t overflow_last_s;    /* and when it last did */
+	uint32_t outq;               /* bytes its kernel buffer held at the last idle tick, overflowing */
+	uint32_t pending_len;
+	unsigned char *pending;      /* read, not yet handled: the rate limit paused it */
+	struct sio_rate rejects;
+};
+
+/* Per connection, so kept small: 19,500 of them fill an instance. The
+ * flags are bits, together. */
 struct conn {
 	struct sio_server *server;   /* NULL until the connection is set up */
 	struct lws *wsi;
 	struct conn *prev, *next;
 	struct sio_member member;
 	struct sio_sendq queue;
-	unsigned char *rx;           /* a message arriving in fragments */
-	uint32_t rx_len;             /* below max_length (at most 1 GiB) */
-	uint32_t rx_cap;
-	uint32_t discarded;          /* bytes of an over-long message skipped so far */
+	struct conn_cold *cold;      /* NULL until needed */
 	uint32_t heard_s;            /* idle clock (seconds) when last heard from */
 	uint32_t close_by_s;         /* idle clock by which a close must be done */
 	uint32_t progress_s;         /* idle clock when its queue last moved (or filled from empty) */
-	uint32_t overflow_s;         /* idle clock when its queue first overflowed, with overflowing */
-	uint32_t overflow_last_s;    /* and when it last did */
-	uint32_t outq;               /* bytes its kernel buffer held at the last idle tick, overflowing */
 	uint32_t flush_ix;           /* 1 + its place in the server's flush list; 0: none */
-	struct sio_rate rejects;
 	struct sio_bucket messages;  /* the per-connection rate limit */
 	struct conn *paused_next;    /* in the server's list of held-back ones */
 	struct sio_addr *addr;       /* its share of the per-address count */
@@ -97,46 +107,50 @@ struct conn {
 	unsigned long long serial;
 	uint16_t close_code;
 	uint8_t close_kind;          /* enum sio_close_reason */
-	bool discarding;
-	bool over_budget;            /* what it discards did not fit max_reassembly */
-	bool counted;                /* holds a slot of max_clients */
-	bool ready;
-	bool paused;                 /* reading stopped by the rate limit */
-	bool ping_due;               /* a ping waits for the next writable turn */
-	bool pinged;                 /* a ping went out since it was last heard */
-	bool rate_logged;            /* its first pause was logged */
-	bool positions;              /* asked for recovery: frames carry "pos" */
-	uint32_t born_s;             /* idle clock when it came: rebalance moves old ones */
-	uint32_t said_s;             /* idle clock of its last publish (0: none) */
+	bool discarding : 1;
+	bool over_budget : 1;        /* what it discards did not fit max_reassembly */
+	bool counted : 1;            /* holds a slot of max_clients */
+	bool ready : 1;
+	bool paused : 1;             /* reading stopped by the rate limit */
+	bool ping_due : 1;           /* a ping waits for the next writable turn */
+	bool pinged : 1;             /* a ping went out since it was last heard */
+	bool rate_logged : 1;        /* its first pause was logged */
+	bool positions : 1;          /* asked for recovery: frames carry "pos" */
+	bool pace_held : 1;          /* its last publish found the mesh's pace spent */
+	bool overflowing : 1;        /* its queue was full and is not half empty yet */
+	/* Frames read here rather than by lws (see on_io): what lws 4.1 does
+	 * not tell or does not do right is decided on the header. */
+	bool owned : 1;
+	/* With wsi NULL the socket is sio's own (see hand_over): written
+	 * here, what it does not take held in unsent until EV_WRITE. */
+	bool want_out : 1;           /* the watcher waits for room too */
+	bool doomed : 1;             /* closed by the next flush */
+	bool close_sent : 1;         /* our close frame went out */
+	bool fin_sent : 1;           /* and TCP was half-closed after it */
+	bool frame_fin : 1;
+	uint8_t msg_op;              /* TEXT or BINARY while a message is open */
+	uint8_t ctl_len;
 	uint16_t pendings;           /* its recoveries waiting for peers */
-	bool pace_held;              /* its last publish found the mesh's pace spent */
-	bool overflowing;            /* its queue was full and is not half empty yet */
 	/* For application backends, from CLIENT_READY on: in the server's
 	 * index by serial (the n of its id), and what ADOPT repeats. */
 	uint16_t peer_code;          /* the client's close code; 0: none heard */
+	uint32_t born_s;             /* idle clock when it came: rebalance moves old ones */
+	uint32_t said_s;             /* idle clock of its last publish (0: none) */
 	uint32_t app;                /* the instance's mark (its backend) */
 	char *app_meta;              /* path and query, NUL, Origin, NUL: one allocation */
 	UT_hash_handle hh;
-	/* Frames read here rather than by lws (see on_readable): what lws
-	 * 4.1 does not tell or does not do right is decided on the header. */
-	bool owned;
-	bool close_sent;             /* our close frame went out */
-	bool fin_sent;               /* and TCP was half-closed after it */
+	uint32_t unsent_len;
+	uint16_t pongs_len;
+	uint8_t mask_phase;
+	uint8_t frame_op;            /* the frame being read */
+	unsigned char *unsent;
 	uint8_t hdr_len;             /* bytes of a header cut by a read */
 	uint8_t hdr[SIO_WSFRAME_MAX_HEADER];
-	uint8_t frame_op;            /* the frame being read */
-	bool frame_fin;
 	uint8_t mask[4];
-	uint8_t mask_phase;
-	uint8_t msg_op;              /* TEXT or BINARY while a message is open */
-	uint8_t ctl_len;
-	uint16_t pongs_len;
 	struct sio_utf8 utf8;        /* where the open text message stands */
-	uint32_t pending_len;
 	uint64_t frame_left;         /* payload bytes of the frame still to come */
 	unsigned char *ctl;          /* a control frame's payload cut by a read */
 	unsigned char *pongs;        /* pongs owed, framed, waiting for a writable turn */
-	unsigned char *pending;      /* read, not yet handled: the rate limit paused it */
 	ev_io io;
 };
 
@@ -211,6 +225,12 @@ struct sio_server {
 	struct sio_rate refuse_log;
 	char close_reason[124];      /* a close frame holds 123 bytes of reason */
 	struct sio_history *history; /* NULL: serve.history_messages 0 */
+	/* A connection being taken from lws (see hand_over): its socket
+	 * waits in handoff_fd while lws closes what it thinks is it. */
+	int devnull;
+	struct lws *handoff_wsi;
+	struct conn *handoff;
+	int handoff_fd;
 	uint64_t boot;               /* ours in positions (the bus's) */
 	uint64_t expire_ms;          /* next look at the history's ages */
 	struct pending *pendings;    /* recoveries waiting for peers' histories */
@@ -273,6 +293,155 @@ static void emit_load(struct sio_server *s, enum sio_load_event ev)
 	}
 }
 
+static void want_write(struct sio_server *s, struct conn *c);
+static int writeable(struct sio_server *s, struct conn *c);
+static void closed(struct sio_server *s, struct conn *c);
+
+/* The connection's rarely used state, allocated now if it was not; NULL
+ * when out of memory. */
+static struct conn_cold *cold(struct conn *c)
+{
+	if (!c->cold)
+		c->cold = calloc(1, sizeof *c->cold);
+	return c->cold;
+}
+
+static uint32_t rx_len(const struct conn *c)
+{
+	return c->cold ? c->cold->rx_len : 0;
+}
+
+/*
+ * A connection is held by lws (wsi set: TLS, no libev, or a handshake
+ * answer lws had not sent whole) or, once lws has done the handshake, by
+ * sio alone (wsi NULL, see hand_over): the few calls below do either.
+ */
+
+static int conn_fd(const struct conn *c)
+{
+	return c->wsi ? lws_get_socket_fd(c->wsi) : c->io.fd;
+}
+
+/* Bytes of an earlier write the socket has not taken yet. */
+static bool conn_held(const struct conn *c)
+{
+	return c->wsi ? lws_partial_buffered(c->wsi) != 0 : c->unsent_len > 0;
+}
+
+/* Whether a write now would go no further than the buffers. */
+static bool conn_choked(const struct conn *c)
+{
+	return c->wsi ? lws_send_pipe_choked(c->wsi) != 0 : c->unsent_len > 0;
+}
+
+/* What the watcher of a connection sio reads waits for: its bytes unless
+ * the rate limit holds them back (a closing one is read to its end), and
+ * room for what the socket did not take. */
+static void conn_watch(struct sio_server *s, struct conn *c)
+{
+	int want = c->doomed ? 0
+		   : (!c->paused || c->close_code ? EV_READ : 0) | (c->want_out ? EV_WRITE : 0);
+
+	if (!c->owned)
+		return;
+	if (ev_is_active(&c->io) && (c->io.events & (EV_READ | EV_WRITE)) == want)
+		return;
+	ev_io_stop(s->loop, &c->io);
+	ev_io_modify(&c->io, want);
+	if (want)
+		ev_io_start(s->loop, &c->io);
+}
+
+/* A writable turn: lws's callback; for a socket of sio's own, the end of
+ * this loop turn (flush), or room in the socket when it holds bytes. */
+static void conn_writable(struct sio_server *s, struct conn *c)
+{
+	if (c->wsi)
+		lws_callback_on_writable(c->wsi);
+	else if (!c->unsent_len)
+		want_write(s, c);
+	/* else EV_WRITE: room() writes the rest, then calls writeable */
+}
+
+/* Sends bytes framed already (lws wants LWS_PRE bytes of room before
+ * them); what the socket does not take now goes when it has room.
+ * -1: the connection is lost. */
+static int conn_send(struct sio_server *s, struct conn *c, unsigned char *buf, size_t len)
+{
+	if (c->wsi)
+		return lws_write(c->wsi, buf, len, LWS_WRITE_HTTP) < (int)len ? -1 : 0;
+	ssize_t n = 0;
+	if (!c->unsent_len) {
+		n = send(c->io.fd, buf, len, MSG_NOSIGNAL);
+		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return -1;
+		if ((size_t)n == len)
+			return 0;
+		n = n < 0 ? 0 : n;
+	}
+	unsigned char *held = realloc(c->unsent, c->unsent_len + (len - (size_t)n));
+	if (!held)
+		return -1;
+	memcpy(held + c->unsent_len, buf + n, len - (size_t)n);
+	c->unsent = held;
+	c->unsent_len += (uint32_t)(len - (size_t)n);
+	c->want_out = true;
+	conn_watch(s, c);
+	return 0;
+}
+
+/* EV_WRITE: the socket has room for what it held, then for the rest. */
+static int room(struct sio_server *s, struct conn *c)
+{
+	if (c->unsent_len) {
+		ssize_t n = send(c->io.fd, c->unsent, c->unsent_len, MSG_NOSIGNAL);
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
+		c->unsent_len -= (uint32_t)n;
+		if (c->unsent_len) {
+			memmove(c->unsent, c->unsent + n, c->unsent_len);
+			return 0;
+		}
+		free(c->unsent);
+		c->unsent = NULL;
+	}
+	c->want_out = false;
+	conn_watch(s, c);
+	return writeable(s, c);
+}
+
+/* Closes at once: c is gone on return. Not from inside an lws callback
+ * when lws holds the connection. */
+static void conn_kill(struct sio_server *s, struct conn *c)
+{
+	if (c->wsi) {
+		if (c->owned)
+			ev_io_stop(s->loop, &c->io);
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_SYNC);
+		return;
+	}
+	int fd = c->io.fd;
+	closed(s, c);
+	close(fd);
+	free(c);
+}
+
+/* Closes on a later turn (the next flush, or lws's): c stays valid for
+ * the caller. Nothing more is read or written. */
+static void conn_drop(struct sio_server *s, struct conn *c)
+{
+	if (c->wsi) {
+		if (c->owned)
+			ev_io_stop(s->loop, &c->io);
+		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
+		return;
+	}
+	c->doomed = true;
+	conn_watch(s, c);
+	/* When the flush list cannot take it, idle_tick closes it. */
+	want_write(s, c);
+}
+
 /* Asks for a close with code; the frame goes out on the next writable turn. */
 static void conn_close(struct conn *c, uint16_t code, const char *reason,
 		       enum sio_close_reason kind)
@@ -284,10 +453,9 @@ static void conn_close(struct conn *c, uint16_t code, const char *reason,
 	c->close_reason = strdup(reason);
 	c->close_kind = (uint8_t)kind;
 	sio_sendq_clear(&c->queue);
-	lws_callback_on_writable(c->wsi);
+	conn_writable(c->server, c);
 	/* What still comes is read and dropped, the end of the stream with it. */
-	if (c->owned && c->paused)
-		ev_io_start(c->server->loop, &c->io);
+	conn_watch(c->server, c);
 	/* A peer that stopped reading never makes us writable: idle_tick cuts
 	 * it off after the grace. Not an lws timeout: lws keeps those in one
 	 * sorted list, and a drain would insert every connection into it. */
@@ -303,6 +471,7 @@ static uint64_t now_ns(void)
 }
 
 static void flush(struct sio_server *s);
+static void taken(struct sio_server *s, bool closed_by_lws);
 
 /* Time from a wakeup to the next wait is work, preemption by other
  * processes included: a starved instance is as behind as a busy one. */
@@ -312,6 +481,8 @@ static void on_before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (s->handoff)
+		taken(s, false);
 	/* The turn's writes are work of the turn. */
 	flush(s);
 	s->turn++;
@@ -371,14 +542,17 @@ static void want_write(struct sio_server *s, struct conn *c)
 		}
 	}
 	if (!s->loop || s->flush_len == s->flush_cap) {
-		lws_callback_on_writable(c->wsi);
+		if (c->wsi) {
+			lws_callback_on_writable(c->wsi);
+		} else {
+			c->want_out = true;   /* the socket's room is the turn */
+			conn_watch(s, c);
+		}
 		return;
 	}
 	s->flush[s->flush_len++] = c;
 	c->flush_ix = s->flush_len;
 }
-
-static int writeable(struct sio_server *s, struct conn *c);
 
 static void flush(struct sio_server *s)
 {
@@ -387,13 +561,16 @@ static void flush(struct sio_server *s)
 		if (!c)
 			continue;
 		c->flush_ix = 0;
-		/* A close, or what lws holds unsent: lws's writable turn. */
-		if (c->close_code || lws_partial_buffered(c->wsi)) {
+		if (c->doomed) {
+			conn_kill(s, c);
+		} else if (c->wsi && (c->close_code || lws_partial_buffered(c->wsi))) {
+			/* A close, or what lws holds unsent: lws's writable turn. */
 			lws_callback_on_writable(c->wsi);
 		} else if (writeable(s, c) < 0) {
-			if (c->owned)
-				ev_io_stop(s->loop, &c->io);
-			lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
+			if (c->wsi)
+				conn_drop(s, c);
+			else
+				conn_kill(s, c);
 		}
 	}
 	s->flush_len = 0;
@@ -408,17 +585,19 @@ static void enqueue(struct sio_server *s, struct conn *c, struct sio_frame *f)
 	size_t max_bytes = (size_t)s->cfg.serve.max_queue_bytes;
 	enum sio_sendq_result r = sio_sendq_push(&c->queue, f, max_frames, max_bytes);
 
+	if (r == SIO_SENDQ_FULL && !cold(c))
+		r = SIO_SENDQ_NOMEM;
 	/* Full: its oldest frames go (counted) and the reader stays, for
 	 * slow_consumer_after at most (idle_tick): whether it reads slower
 	 * than its messages come, or its instance is behind, takes time to
 	 * tell, and intake shedding soon empties the queues of the latter. */
 	if (r == SIO_SENDQ_FULL && !c->overflowing) {
 		c->overflowing = true;
-		c->overflow_s = s->idle_clock_s;
-		c->outq = UINT32_MAX;
+		c->cold->overflow_s = s->idle_clock_s;
+		c->cold->outq = UINT32_MAX;
 	}
 	if (r == SIO_SENDQ_FULL)
-		c->overflow_last_s = s->idle_clock_s;
+		c->cold->overflow_last_s = s->idle_clock_s;
 	while (r == SIO_SENDQ_FULL && !sio_sendq_empty(&c->queue)) {
 		sio_sendq_pop(&c->queue);
 		s->stats.frames_shed++;
@@ -683,8 +862,9 @@ static void reject(struct sio_server *s, struct conn *c, enum sio_proto_error er
 		sio_log(SIO_LOG_WARN, sio_proto_error_name(error),
 			"id=%s conn=%llu reason=\"%s\"", s->id, c->serial, why);
 	report_suppressed(s, suppressed);
-	if (!sio_rate_hit(&c->rejects, sio_clock_ms(), (uint32_t)s->cfg.serve.max_rejects,
-			  (uint32_t)s->cfg.serve.reject_interval * 1000u, NULL)) {
+	struct conn_cold *k = cold(c);
+	if (!k || !sio_rate_hit(&k->rejects, sio_clock_ms(), (uint32_t)s->cfg.serve.max_rejects,
+				(uint32_t)s->cfg.serve.reject_interval * 1000u, NULL)) {
 		sio_log(SIO_LOG_WARN, "POLICY_CLOSE", "id=%s conn=%llu rejects_over=%lld/%llds",
 			s->id, c->serial, (long long)s->cfg.serve.max_rejects,
 			(long long)s->cfg.serve.reject_interval);
@@ -1111,10 +1291,14 @@ static void handle_message(struct sio_server *s, struct conn *c, const char *buf
 
 static void rx_release(struct sio_server *s, struct conn *c)
 {
-	s->rx_reserved -= c->rx_cap;
-	free(c->rx);
-	c->rx = NULL;
-	c->rx_len = c->rx_cap = 0;
+	struct conn_cold *k = c->cold;
+
+	if (!k)
+		return;
+	s->rx_reserved -= k->rx_cap;
+	free(k->rx);
+	k->rx = NULL;
+	k->rx_len = k->rx_cap = 0;
 }
 
 /* Gathers a message's fragments; an over-long one is skipped, not stored. */
@@ -1123,18 +1307,30 @@ static int gather(struct sio_server *s, struct conn *c, const unsigned char *in,
 {
 	size_t max = (size_t)s->cfg.serve.max_length;
 	size_t hard = (size_t)s->cfg.serve.hard_max_length;
+	struct conn_cold *k = c->cold;
 
 	s->stats.bytes_in += len;
 	if (c->close_code)
 		return 0;
-	if (!c->discarding && c->rx_len + len >= max) {
+	if (complete && rx_len(c) == 0 && !c->discarding && len < max) {
+		/* The common case: the whole message in one piece, parsed in place. */
+		s->stats.frames_in++;
+		handle_message(s, c, (const char *)in, len);
+		return 0;
+	}
+	if (!(k = cold(c))) {
+		sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s conn=%llu what=receive", s->id,
+			c->serial);
+		return -1;
+	}
+	if (!c->discarding && k->rx_len + len >= max) {
 		c->discarding = true;
-		c->discarded = c->rx_len;
+		k->discarded = k->rx_len;
 		rx_release(s, c);
 	}
 	if (c->discarding) {
-		c->discarded += (uint32_t)len;
-		if (c->discarded > hard) {
+		k->discarded += (uint32_t)len;
+		if (k->discarded > hard) {
 			sio_log(SIO_LOG_WARN, "MESSAGE_TOO_BIG", "id=%s conn=%llu bytes_over=%zu",
 				s->id, c->serial, hard);
 			conn_close(c, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, "message too big",
@@ -1145,19 +1341,13 @@ static int gather(struct sio_server *s, struct conn *c, const unsigned char *in,
 			goto discarded;
 		return 0;
 	}
-	if (complete && c->rx_len == 0) {
-		/* The common case: the whole message in one piece, parsed in place. */
-		s->stats.frames_in++;
-		handle_message(s, c, (const char *)in, len);
-		return 0;
-	}
-	if (c->rx_len + len > c->rx_cap) {
-		size_t cap = c->rx_cap ? c->rx_cap : 1024;
-		while (cap < c->rx_len + len)
+	if (k->rx_len + len > k->rx_cap) {
+		size_t cap = k->rx_cap ? k->rx_cap : 1024;
+		while (cap < k->rx_len + len)
 			cap *= 2;
 		/* Each piece is bounded by max_length; all of them together by the
 		 * budget, or enough slow senders would take all the memory. */
-		if (s->rx_reserved - c->rx_cap + cap > (size_t)s->cfg.serve.max_reassembly) {
+		if (s->rx_reserved - k->rx_cap + cap > (size_t)s->cfg.serve.max_reassembly) {
 			if (sio_rate_hit(&s->refuse_log, sio_clock_ms(), REJECT_LOG_PER_SEC, 1000, NULL))
 				sio_log(SIO_LOG_WARN, "REASSEMBLY_BUDGET",
 					"id=%s conn=%llu held=%zu budget=%lld", s->id, c->serial,
@@ -1166,27 +1356,27 @@ static int gather(struct sio_server *s, struct conn *c, const unsigned char *in,
 			 * message ends: a close with unread data would be a reset that
 			 * loses the close frame and its reason. */
 			c->discarding = c->over_budget = true;
-			c->discarded = c->rx_len + (uint32_t)len;
+			k->discarded = k->rx_len + (uint32_t)len;
 			rx_release(s, c);
 			if (complete)
 				goto discarded;
 			return 0;
 		}
-		unsigned char *n = realloc(c->rx, cap);
+		unsigned char *n = realloc(k->rx, cap);
 		if (!n) {
 			sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s conn=%llu what=receive",
 				s->id, c->serial);
 			return -1;
 		}
-		s->rx_reserved += cap - c->rx_cap;
-		c->rx = n;
-		c->rx_cap = (uint32_t)cap;
+		s->rx_reserved += cap - k->rx_cap;
+		k->rx = n;
+		k->rx_cap = (uint32_t)cap;
 	}
-	memcpy(c->rx + c->rx_len, in, len);
-	c->rx_len += (uint32_t)len;
+	memcpy(k->rx + k->rx_len, in, len);
+	k->rx_len += (uint32_t)len;
 	if (complete) {
 		s->stats.frames_in++;
-		handle_message(s, c, (const char *)c->rx, c->rx_len);
+		handle_message(s, c, (const char *)k->rx, k->rx_len);
 		rx_release(s, c);
 	}
 	return 0;
@@ -1194,7 +1384,7 @@ static int gather(struct sio_server *s, struct conn *c, const unsigned char *in,
 discarded:
 	s->stats.frames_in++;
 	c->discarding = false;
-	c->discarded = 0;
+	k->discarded = 0;
 	if (c->over_budget) {
 		c->over_budget = false;
 		conn_close(c, 1013 /* try again later */, "server busy, try again later",
@@ -1265,7 +1455,7 @@ static void limit_rate(struct sio_server *s, struct conn *c)
 	c->paused = true;
 	LL_PREPEND2(s->paused, c, paused_next);
 	if (c->owned)
-		ev_io_stop(s->loop, &c->io);
+		conn_watch(s, c);
 	else
 		lws_rx_flow_control(c->wsi, 0);
 }
@@ -1289,7 +1479,7 @@ static bool text_ok(struct sio_server *s, struct conn *c, const unsigned char *i
 }
 
 /* Frames as lws parsed them: only without libev, where sio cannot read the
- * socket itself (see on_readable). */
+ * socket itself (see on_io). */
 static int receive(struct sio_server *s, struct conn *c, const unsigned char *in, size_t len)
 {
 	bool complete = lws_is_final_fragment(c->wsi) && !lws_remaining_packet_payload(c->wsi);
@@ -1324,7 +1514,7 @@ static int receive(struct sio_server *s, struct conn *c, const unsigned char *in
  * nothing to read for now. */
 static ssize_t conn_read(struct conn *c, unsigned char *buf, size_t cap, bool *more)
 {
-	SSL *ssl = lws_get_ssl(c->wsi);
+	SSL *ssl = c->wsi ? lws_get_ssl(c->wsi) : NULL;
 
 	if (ssl) {
 		ERR_clear_error();
@@ -1337,7 +1527,7 @@ static ssize_t conn_read(struct conn *c, unsigned char *buf, size_t cap, bool *m
 		int e = SSL_get_error(ssl, n);
 		return e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? -1 : 0;
 	}
-	ssize_t n = recv(lws_get_socket_fd(c->wsi), buf, cap, 0);
+	ssize_t n = recv(conn_fd(c), buf, cap, 0);
 	if (n > 0) {
 		*more = (size_t)n == cap;
 		return n;
@@ -1367,7 +1557,7 @@ static void ping(struct conn *c, const unsigned char *payload, size_t len)
 	if (c->pongs_len + SIO_WSFRAME_MAX_HEADER + len > PONGS_ROOM)
 		c->pongs_len = 0;
 	if (!c->pongs_len)
-		lws_callback_on_writable(c->wsi);
+		conn_writable(c->server, c);
 	c->pongs_len = (uint16_t)(c->pongs_len +
 				  sio_wsframe_encode(c->pongs + c->pongs_len,
 						     PONGS_ROOM - c->pongs_len, SIO_WSFRAME_PONG,
@@ -1485,7 +1675,7 @@ static long rx_header(struct sio_server *s, struct conn *c, const unsigned char 
 		}
 		/* Refused on what the header declares, as ws does, rather than
 		 * once that many bytes came. */
-		uint64_t so_far = c->msg_op ? (c->discarding ? c->discarded : c->rx_len) : 0;
+		uint64_t so_far = c->msg_op ? (c->discarding ? c->cold->discarded : rx_len(c)) : 0;
 		uint64_t hard = (uint64_t)s->cfg.serve.hard_max_length;
 		if (h.len > hard || so_far + h.len > hard) {
 			sio_log(SIO_LOG_WARN, "MESSAGE_TOO_BIG", "id=%s conn=%llu bytes_over=%llu",
@@ -1529,12 +1719,13 @@ static int rx_bytes(struct sio_server *s, struct conn *c, unsigned char *in, siz
 		if (c->paused) {
 			/* The rate limit stopped the reading between two frames
 			 * of one read: the rest waits for it. */
-			unsigned char *p = malloc(len);
+			struct conn_cold *k = cold(c);
+			unsigned char *p = k ? malloc(len) : NULL;
 			if (!p)
 				return -1;
 			memcpy(p, in, len);
-			c->pending = p;
-			c->pending_len = (uint32_t)len;   /* at most one read */
+			k->pending = p;
+			k->pending_len = (uint32_t)len;   /* at most one read */
 			return 0;
 		}
 		long used = c->frame_left ? rx_payload(s, c, in, len) : rx_header(s, c, in, len);
@@ -1546,27 +1737,25 @@ static int rx_bytes(struct sio_server *s, struct conn *c, unsigned char *in, siz
 	return 0;
 }
 
-/* Closes at once: c is gone on return. Not from inside an lws callback. */
-static void conn_kill(struct conn *c)
-{
-	ev_io_stop(c->server->loop, &c->io);
-	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_SYNC);
-}
-
-static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+static void on_io(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = (struct conn *)((char *)w - offsetof(struct conn, io));
 	struct sio_server *s = c->server;
 	bool more = false;
 
-	(void)revents;
+	if ((revents & EV_WRITE) && room(s, c) < 0) {
+		conn_kill(s, c);
+		return;
+	}
+	if (!(revents & EV_READ))
+		return;
 	/* A few reads, then the others' turn. */
 	for (int turn = 0; turn < 4; turn++) {
 		ssize_t n = conn_read(c, s->in, sizeof s->in, &more);
 		if (n < 0)
 			return;
 		if (n == 0 || rx_bytes(s, c, s->in, (size_t)n) < 0) {
-			conn_kill(c);
+			conn_kill(s, c);
 			return;
 		}
 		c->heard_s = s->idle_clock_s;
@@ -1579,22 +1768,23 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 
 static void resume_reading(struct sio_server *s, struct conn *c)
 {
-	unsigned char *p = c->pending;
-	size_t len = c->pending_len;
+	unsigned char *p = c->cold ? c->cold->pending : NULL;
+	size_t len = p ? c->cold->pending_len : 0;
 
-	c->pending = NULL;
-	c->pending_len = 0;
+	if (p) {
+		c->cold->pending = NULL;
+		c->cold->pending_len = 0;
+	}
 	int rc = p ? rx_bytes(s, c, p, len) : 0;
 	free(p);
 	if (rc < 0) {
-		/* Inside an lws timer: lws closes it on its next turn. */
-		ev_io_stop(s->loop, &c->io);
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
+		/* Inside an lws timer, the paused list walked: closed later. */
+		conn_drop(s, c);
 		return;
 	}
 	if (c->paused)
 		return;
-	ev_io_start(s->loop, &c->io);
+	conn_watch(s, c);
 	/* What OpenSSL holds decrypted wakes no epoll. */
 	ev_feed_event(s->loop, &c->io, EV_READ);
 }
@@ -1604,21 +1794,22 @@ static void resume_reading(struct sio_server *s, struct conn *c)
  * dropped until it closes too, or the grace runs out. */
 static void half_close(struct conn *c)
 {
-	SSL *ssl = lws_get_ssl(c->wsi);
+	SSL *ssl = c->wsi ? lws_get_ssl(c->wsi) : NULL;
 
 	if (ssl) {
 		ERR_clear_error();
 		SSL_shutdown(ssl);
 	}
-	shutdown(lws_get_socket_fd(c->wsi), SHUT_WR);
+	shutdown(conn_fd(c), SHUT_WR);
 	c->fin_sent = true;
 }
 
-static void own_reading(struct sio_server *s, struct conn *c, struct lws *wsi)
+static void own_reading(struct sio_server *s, struct conn *c, int fd)
 {
 	c->owned = true;
-	lws_rx_flow_control(wsi, 0);
-	ev_io_init(&c->io, on_readable, lws_get_socket_fd(wsi), EV_READ);
+	if (c->wsi)
+		lws_rx_flow_control(c->wsi, 0);
+	ev_io_init(&c->io, on_io, fd, EV_READ);
 	ev_io_start(s->loop, &c->io);
 }
 
@@ -1627,14 +1818,23 @@ static void own_reading(struct sio_server *s, struct conn *c, struct lws *wsi)
  * write for all of them costs what one write for a single frame does. */
 /* A close frame framed here and passed through as is: lws 4.1 keeps its
  * own close writes to itself, and waits after them for an answer. */
-static int write_close(struct lws *wsi, unsigned code, const char *reason)
+#define CLOSE_FRAME_ROOM (LWS_PRE + SIO_WSFRAME_MAX_HEADER + SIO_WSFRAME_MAX_CONTROL)
+
+/* Frames it at frame + LWS_PRE; returns its length. */
+static size_t close_frame(uint8_t frame[CLOSE_FRAME_ROOM], unsigned code, const char *reason)
 {
 	uint8_t body[SIO_WSFRAME_MAX_CONTROL];
-	uint8_t frame[LWS_PRE + SIO_WSFRAME_MAX_HEADER + SIO_WSFRAME_MAX_CONTROL];
 	size_t n = sio_wsframe_close_build(body, code, reason, reason ? strlen(reason) : 0);
 
-	n = sio_wsframe_encode(frame + LWS_PRE, sizeof frame - LWS_PRE, SIO_WSFRAME_CLOSE, body, n,
-			       NULL);
+	return sio_wsframe_encode(frame + LWS_PRE, CLOSE_FRAME_ROOM - LWS_PRE, SIO_WSFRAME_CLOSE,
+				  body, n, NULL);
+}
+
+static int write_close(struct lws *wsi, unsigned code, const char *reason)
+{
+	uint8_t frame[CLOSE_FRAME_ROOM];
+	size_t n = close_frame(frame, code, reason);
+
 	return lws_write(wsi, frame + LWS_PRE, n, LWS_WRITE_HTTP) < (int)n ? -1 : 0;
 }
 
@@ -1647,12 +1847,14 @@ static int write_closing(struct conn *c)
 		return -1;
 	}
 	if (!c->close_sent) {
+		uint8_t frame[CLOSE_FRAME_ROOM];
+		size_t n = close_frame(frame, c->close_code, c->close_reason);
 		c->close_sent = true;
-		if (write_close(c->wsi, c->close_code, c->close_reason) < 0)
+		if (conn_send(c->server, c, frame + LWS_PRE, n) < 0)
 			return -1;
-		if (lws_partial_buffered(c->wsi)) {
+		if (conn_held(c)) {
 			/* The FIN goes once the frame is out. */
-			lws_callback_on_writable(c->wsi);
+			conn_writable(c->server, c);
 			return 0;
 		}
 	}
@@ -1663,6 +1865,8 @@ static int write_closing(struct conn *c)
 
 static int writeable(struct sio_server *s, struct conn *c)
 {
+	if (!c->wsi && c->unsent_len)
+		return 0;   /* room() calls again once it went */
 	if (c->close_code)
 		return write_closing(c);
 	/* lws calls here once what it held of an earlier write went out: the
@@ -1671,20 +1875,20 @@ static int writeable(struct sio_server *s, struct conn *c)
 	if (c->pongs_len) {
 		/* Framed already: passed through as they are. */
 		memcpy(s->out + LWS_PRE, c->pongs, c->pongs_len);
-		int n = lws_write(c->wsi, s->out + LWS_PRE, c->pongs_len, LWS_WRITE_HTTP);
-		if (n < (int)c->pongs_len)
+		if (conn_send(s, c, s->out + LWS_PRE, c->pongs_len) < 0)
 			return -1;
 		c->pongs_len = 0;
-		if (lws_send_pipe_choked(c->wsi)) {
-			lws_callback_on_writable(c->wsi);
+		if (conn_choked(c)) {
+			conn_writable(s, c);
 			return 0;
 		}
 	}
 	if (c->ping_due) {
 		c->ping_due = false;
 		/* lws 4.1 reports no pong with an empty payload: give it one. */
-		memcpy(s->out + LWS_PRE, "sio", 3);
-		if (lws_write(c->wsi, s->out + LWS_PRE, 3, LWS_WRITE_PING) < 0)
+		size_t n = sio_wsframe_encode(s->out + LWS_PRE, sizeof s->out - LWS_PRE,
+					      SIO_WSFRAME_PING, (const unsigned char *)"sio", 3, NULL);
+		if (conn_send(s, c, s->out + LWS_PRE, n) < 0)
 			return -1;
 	}
 	unsigned char *batch = s->out + LWS_PRE;
@@ -1695,10 +1899,17 @@ static int writeable(struct sio_server *s, struct conn *c)
 		uint32_t n = 0;
 		if (c->queue.count == 1 || 20 + f->len + sio_sendq_at(&c->queue, 1)->len > room) {
 			/* Nothing to gather it with: the shared frame goes as it is,
-			 * lws writing the header into its headroom (no copy). */
-			if (lws_write(c->wsi, sio_frame_payload(f), f->len, LWS_WRITE_TEXT) <
-			    (int)f->len)
-				return -1;
+			 * the header written into its headroom (no copy). */
+			unsigned char *p = sio_frame_payload(f);
+			if (c->wsi) {
+				if (lws_write(c->wsi, p, f->len, LWS_WRITE_TEXT) < (int)f->len)
+					return -1;
+			} else {
+				size_t h = sio_wsframe_header_len(f->len, false);
+				sio_wsframe_header(p - h, true, SIO_WSFRAME_TEXT, f->len, NULL);
+				if (conn_send(s, c, p - h, h + f->len) < 0)
+					return -1;
+			}
 			s->stats.bytes_out += f->len;
 			n = 1;
 		} else {
@@ -1714,7 +1925,7 @@ static int writeable(struct sio_server *s, struct conn *c)
 				n++;
 			}
 			/* Already framed: lws passes HTTP writes through as they are. */
-			if (lws_write(c->wsi, batch, used, LWS_WRITE_HTTP) < (int)used)
+			if (conn_send(s, c, batch, used) < 0)
 				return -1;
 		}
 		s->stats.frames_out += n;
@@ -1724,12 +1935,12 @@ static int writeable(struct sio_server *s, struct conn *c)
 			sio_sendq_pop(&c->queue);
 		/* lws asks poll() whether the socket takes more: a system call
 		 * per write, worth it only when something is left to write. */
-		if (!sio_sendq_empty(&c->queue) && lws_send_pipe_choked(c->wsi))
+		if (!sio_sendq_empty(&c->queue) && conn_choked(c))
 			break;
 	}
 	/* Also when only lws holds the rest of a write: the call that says it
 	 * went out is the progress idle_tick looks for. */
-	if (!sio_sendq_empty(&c->queue) || lws_partial_buffered(c->wsi))
+	if (c->wsi && (!sio_sendq_empty(&c->queue) || lws_partial_buffered(c->wsi)))
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -1793,11 +2004,73 @@ static char *capture_meta(struct lws *wsi)
 	return meta;
 }
 
-static void established(struct sio_server *s, struct conn *c, struct lws *wsi)
+/*
+ * lws 4.1 has no call that gives a connection up, and keeps some 1.2 KB of
+ * its own for each one it holds. So once it has done the handshake, lws is
+ * told that ESTABLISHED failed, and it closes the connection at once,
+ * inside this same callback. Before that the socket moves to a spare
+ * descriptor and /dev/null takes its number, so that what lws does on its
+ * way out (shutdown, close) reaches /dev/null; at its last callback for
+ * the connection (WSI_DESTROY, after its close) the socket goes back to
+ * its number. Nothing waits on the loop in between: epoll, which knows a
+ * socket by its number, and libev never see the swap, and sio's watcher
+ * on that number stays as it was. TLS stays with lws (the SSL object is
+ * its, freed with the connection), as does a connection whose handshake
+ * answer lws has not sent whole (it would flush it to /dev/null).
+ */
+static bool hand_over(struct sio_server *s, struct conn *c, struct lws *wsi)
 {
+	int fd = lws_get_socket_fd(wsi);
+
+	if (s->devnull < 0 || lws_get_ssl(wsi) || lws_partial_buffered(wsi))
+		return false;
+	int spare = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (spare < 0)
+		return false;
+	if (dup3(s->devnull, fd, O_CLOEXEC) < 0) {
+		close(spare);
+		return false;
+	}
+	s->handoff = c;
+	s->handoff_wsi = wsi;
+	s->handoff_fd = spare;
+	c->wsi = NULL;
+	return true;
+}
+
+/* The socket back at its number once lws is done; or, when lws did not
+ * close at once (which lws 4.1.6 does not do), the connection lost. */
+static void taken(struct sio_server *s, bool closed_by_lws)
+{
+	struct conn *c = s->handoff;
+	int spare = s->handoff_fd;
+
+	s->handoff = NULL;
+	s->handoff_wsi = NULL;
+	s->handoff_fd = -1;
+	if (closed_by_lws && dup3(spare, c->io.fd, O_CLOEXEC) >= 0) {
+		close(spare);
+		return;
+	}
+	sio_log(SIO_LOG_ERROR, "HANDOVER_FAILED", "id=%s conn=%llu", s->id, c->serial);
+	/* Its number is not its socket: the watcher goes first, the socket
+	 * with spare, its last descriptor (and epoll's entry with it). */
+	closed(s, c);
+	close(spare);
+	free(c);
+}
+
+/* Returns -1 when lws is to close its connection: on failure, or once the
+ * socket is sio's alone. */
+static int established(struct sio_server *s, struct lws *wsi)
+{
+	struct conn *c = calloc(1, sizeof *c);
 	bool accepted;
 
-	memset(c, 0, sizeof *c);
+	if (!c) {
+		sio_log(SIO_LOG_ERROR, "OUT_OF_MEMORY", "id=%s what=connection", s->id);
+		return -1;
+	}
 	c->server = s;
 	c->wsi = wsi;
 	c->member.owner = c;
@@ -1805,12 +2078,16 @@ static void established(struct sio_server *s, struct conn *c, struct lws *wsi)
 	c->born_s = s->idle_clock_s;
 	c->serial = ++s->next_serial;
 	DL_APPEND(s->conns, c);
-	if (s->loop)
-		own_reading(s, c, wsi);
 	char ip[64];
 	const char *peer = lws_get_peer_simple(wsi, ip, sizeof ip);
 	c->addr = sio_addrs_acquire(&s->addrs, peer ? peer : "unknown");
 	c->app_meta = capture_meta(wsi);
+	int fd = lws_get_socket_fd(wsi);
+	bool mine = s->loop && hand_over(s, c, wsi);
+	if (!mine)
+		lws_set_opaque_user_data(wsi, c);
+	if (s->loop)
+		own_reading(s, c, fd);
 	emit_load(s, sio_load_connect(&s->load, &accepted));
 	if (!accepted) {
 		s->stats.refused++;
@@ -1820,10 +2097,11 @@ static void established(struct sio_server *s, struct conn *c, struct lws *wsi)
 		conn_close(c, 1013 /* try again later */,
 			   reason_elsewhere(s, "instance full, try again later", "instance full, try"),
 			   SIO_CLOSE_REFUSED);
-		return;
+		return mine ? -1 : 0;
 	}
 	c->counted = true;
 	s->stats.accepted++;
+	return mine ? -1 : 0;
 }
 
 static void closed(struct sio_server *s, struct conn *c)
@@ -1861,9 +2139,12 @@ static void closed(struct sio_server *s, struct conn *c)
 		s->flush[c->flush_ix - 1] = NULL;
 	if (c->owned)
 		ev_io_stop(s->loop, &c->io);
+	free(c->unsent);
 	free(c->ctl);
 	free(c->pongs);
-	free(c->pending);
+	if (c->cold)
+		free(c->cold->pending);
+	free(c->cold);
 	free(c->close_reason);
 	free(c->app_meta);
 	if (c->ready)
@@ -2037,8 +2318,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		    void *in, size_t len)
 {
 	struct sio_server *s = lws_context_user(lws_get_context(wsi));
-	struct conn *c = user;
+	/* Only for WebSocket connections lws holds (see hand_over). */
+	struct conn *c = lws_get_opaque_user_data(wsi);
 
+	(void)user;
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX_FILE: {
 		struct watch *w = lws_get_opaque_user_data(wsi);
@@ -2057,22 +2340,25 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
 		return filter(s, wsi);
 	case LWS_CALLBACK_ESTABLISHED:
-		established(s, c, wsi);
+		return established(s, wsi);
+	case LWS_CALLBACK_WSI_DESTROY:
+		if (wsi == s->handoff_wsi)
+			taken(s, true);
 		break;
 	case LWS_CALLBACK_RECEIVE:
-		if (!c->server)
+		if (!c || !c->server)
 			break;
 		c->heard_s = s->idle_clock_s;
 		c->pinged = false;
 		return receive(s, c, in, len);
 	case LWS_CALLBACK_RECEIVE_PONG:
-		if (c->server) {
+		if (c && c->server) {
 			c->heard_s = s->idle_clock_s;
 			c->pinged = false;
 		}
 		break;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
-		if (c->server)
+		if (c && c->server)
 			return writeable(s, c);
 		break;
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
@@ -2101,7 +2387,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		break;
 	}
 	case LWS_CALLBACK_CLOSED:
-		closed(s, c);
+		if (c) {
+			closed(s, c);
+			lws_set_opaque_user_data(wsi, NULL);
+			free(c);
+		}
 		break;
 	default:
 		break;
@@ -2112,24 +2402,27 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 static const struct lws_protocols protocols[] = {
 	/* No subprotocol name is required: the socketiyo client asks for none,
 	 * and lws binds such connections to the first protocol. */
-	/* lws gives each connection a receive buffer of rx_buffer_size (+20)
-	 * for its whole life. On libev sio reads the frames itself
-	 * (on_readable) and lws never fills it: what a client sends with its
-	 * handshake, before the answer (RFC 6455 4.1 forbids it), stays in
-	 * lws's own buffer, read by no one. 1, the least lws takes. Without
-	 * libev (the second array) lws hands every frame over in pieces of
-	 * this size, gathered in receive(). tx_packet_size: what one send()
-	 * may take; 0 would cap it at rx_buffer_size, a batch then going out
-	 * in pieces of that size, the rest copied into lws's buffer and sent
-	 * one piece a loop turn. */
-	{ "socketiyo", callback, sizeof(struct conn), 1, 0, NULL, LWS_PRE + 65536 },
+	/* No per-session data: struct conn is sio's (it outlives lws's part,
+	 * see hand_over), found with lws_get_opaque_user_data while lws
+	 * holds the connection. lws gives each connection a receive buffer
+	 * of rx_buffer_size (+20) for its whole life. On libev sio reads the
+	 * frames itself (on_io) and lws never fills it: what a client sends
+	 * with its handshake, before the answer (RFC 6455 4.1 forbids it),
+	 * stays in lws's own buffer, read by no one, and goes with lws's
+	 * part of the connection. 1, the least lws takes. Without libev (the
+	 * second array) lws hands every frame over in pieces of this size,
+	 * gathered in receive(). tx_packet_size: what one send() may take; 0
+	 * would cap it at rx_buffer_size, a batch then going out in pieces of
+	 * that size, the rest copied into lws's buffer and sent one piece a
+	 * loop turn. */
+	{ "socketiyo", callback, 0, 1, 0, NULL, LWS_PRE + 65536 },
 	/* Foreign descriptors (the bus) adopted into the same loop. */
 	{ "sio-watch", callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
 
 static const struct lws_protocols protocols_poll[] = {
-	{ "socketiyo", callback, sizeof(struct conn), 512, 0, NULL, LWS_PRE + 65536 },
+	{ "socketiyo", callback, 0, 512, 0, NULL, LWS_PRE + 65536 },
 	{ "sio-watch", callback, 0, 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, NULL, 0 },
 };
@@ -2218,15 +2511,15 @@ static bool overflow_watch(struct conn *c, uint32_t now, bool waiting)
 {
 	int queued = 0;
 
-	if (ioctl(lws_get_socket_fd(c->wsi), SIOCOUTQ, &queued) < 0)
+	if (ioctl(conn_fd(c), SIOCOUTQ, &queued) < 0)
 		queued = 0;
 	if (!waiting && queued == 0) {
 		c->overflowing = false;
 		return true;
 	}
-	if ((uint32_t)queued < c->outq)
+	if ((uint32_t)queued < c->cold->outq)
 		c->progress_s = now;
-	c->outq = (uint32_t)queued;
+	c->cold->outq = (uint32_t)queued;
 	return false;
 }
 
@@ -2244,17 +2537,22 @@ static void idle_tick(lws_sorted_usec_list_t *sul)
 	uint32_t ping_after = (uint32_t)s->cfg.serve.ping_interval;
 	uint32_t close_after = (uint32_t)s->cfg.serve.idle_timeout;
 	uint32_t slow_after = (uint32_t)s->cfg.serve.slow_consumer_after;
-	struct conn *c;
+	struct conn *c, *tmp;
 
 	lws_sul_schedule(s->context, 0, &s->idle_sul, idle_tick, LWS_US_PER_SEC);
 	s->queued_conns = s->stalled_conns = 0;
-	DL_FOREACH(s->conns, c) {
+	DL_FOREACH_SAFE(s->conns, c, tmp) {
 		uint32_t quiet = now - c->heard_s;
+		if (c->doomed) {
+			/* Closed by the flush, unless the flush list had no room. */
+			if (!c->flush_ix)
+				conn_kill(s, c);
+			continue;
+		}
 		if (c->close_code) {
 			/* Due now, so lws puts it at the head of its timer list. */
 			if ((int32_t)(now - c->close_by_s) >= 0)
-				lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE,
-						LWS_TO_KILL_ASYNC);
+				conn_drop(s, c);
 			continue;
 		}
 		/* A second apart: a subscriber fed more often keeps its ring. */
@@ -2262,15 +2560,15 @@ static void idle_tick(lws_sorted_usec_list_t *sul)
 		/* Frames wait and none went out for slow_after: its socket does
 		 * not drain, the client does not read. A client that reads, however
 		 * far behind its instance is, moves its queue every turn. */
-		bool waiting = !sio_sendq_empty(&c->queue) || lws_partial_buffered(c->wsi);
+		bool waiting = !sio_sendq_empty(&c->queue) || conn_held(c);
 		if (c->overflowing && !overflow_watch(c, now, waiting))
 			waiting = true;
 		s->queued_conns += waiting;
 		s->stalled_conns += waiting && now - c->progress_s >= 2;
 		if (slow_after && waiting && now - c->progress_s >= slow_after) {
 			slow_consumer(s, c, "not reading");
-		} else if (slow_after && c->overflowing && now - c->overflow_s >= slow_after &&
-			   now - c->overflow_last_s <= 1) {
+		} else if (slow_after && c->overflowing && now - c->cold->overflow_s >= slow_after &&
+			   now - c->cold->overflow_last_s <= 1) {
 			/* Its queue kept overflowing while intake shedding kept the
 			 * others' short: it reads slower than its messages come. */
 			slow_consumer(s, c, "send queue full");
@@ -2279,7 +2577,7 @@ static void idle_tick(lws_sorted_usec_list_t *sul)
 		} else if (ping_after && quiet >= ping_after && !c->pinged) {
 			c->pinged = true;
 			c->ping_due = true;
-			lws_callback_on_writable(c->wsi);
+			conn_writable(s, c);
 		}
 	}
 }
@@ -2408,6 +2706,7 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	s->devnull = s->handoff_fd = -1;
 	if (sio_config_copy(&s->cfg, cfg) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -2499,6 +2798,9 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 		goto fail;
 	}
 	s->vhost = lws_get_vhost_by_name(s->context, "default");
+	/* Without it connections stay with lws (see hand_over). */
+	if (s->loop)
+		s->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	lws_sul_schedule(s->context, 0, &s->idle_sul, idle_tick, LWS_US_PER_SEC);
 	return s;
 fail:
@@ -2522,8 +2824,15 @@ void sio_server_destroy(struct sio_server **sp)
 		for (struct watch *w = s->watches; w; w = w->next)
 			if (w->wsi)
 				lws_set_opaque_user_data(w->wsi, NULL);
+		/* Those lws holds it closes, these are sio's. */
+		struct conn *c, *tmp;
+		DL_FOREACH_SAFE(s->conns, c, tmp)
+			if (!c->wsi)
+				conn_kill(s, c);
 		lws_context_destroy(s->context);
 	}
+	if (s->devnull >= 0)
+		close(s->devnull);
 	if (s->loop) {
 		if (ev_is_active(&s->before_wait)) {
 			ev_ref(s->loop);

@@ -90,7 +90,21 @@ peak() { echo "# $1: peak RSS ${PEAK_KB} kB (${BASE_KB} kB at start)" >&3; }
 # --- WebSocket framing -------------------------------------------------------
 
 # (The rows of RFC 6455 framing are read by sio-serve itself, not by lws:
-# see on_readable() in lib/net/server.c.)
+# see on_io() in lib/net/server.c.)
+
+@test "matrix: framing: frames written with the handshake, before its answer → dropped; one cut there → 1002" {
+	serve_watched
+	# lws reads them with the request and lets them go with its part of the
+	# connection (sio-serve(1)): what comes after the answer is served.
+	run -0 badclient early "$SERVE_PORT" /socketiyo whole
+	assert_line --index 0 'PONG late'
+	refute_line 'PONG early'
+	# The rest of a cut frame is no frame: its bytes read as a header.
+	run -0 badclient early "$SERVE_PORT" /socketiyo cut
+	assert_line --index 0 --regexp '^CLOSE 1002( |$)'
+	wait_metric 'sio_closed_total{reason="protocol"}' 1
+	still_serving
+}
 
 @test "matrix: framing: unmasked client frame → 1002, nothing of it served" {
 	serve_watched

@@ -187,3 +187,19 @@ for line in open(sys.argv[1]):
 	[[ $(http_get /accepting) == high-load ]] || [[ $(http_get /accepting) == over-loaded ]]
 	[[ $(http_status /accepting) == 503 ]]
 }
+
+@test "an idle connection costs the instance under 1.5 KiB: lws keeps nothing of it" {
+	# Without held CONNECT events (--app-hold 0): what is left is the
+	# connection's own (sio(7) MEMORY PER CONNECTION).
+	start_serve --app-hold 0
+	run -0 --separate-stderr "$SIO_BIN/sio-bench" hold -u "$SERVE_URL" -n 2000 -d 1 -C 100 \
+		--server-pid "$SERVE_PID" --json
+	local per
+	per=$(python3 -c 'import json, sys; o = json.loads(sys.argv[1])
+assert o["established"] == 2000, o
+print(int(o["server_rss_per_conn"]))' "$output") || fail "bad JSON: $output"
+	echo "# $per bytes a connection" >&3
+	((per <= 1536)) || fail "$per bytes a connection"
+	# Still served after the handshake: a ping gets its pong.
+	run -0 ws "$(rawframe 89 "$(hexof x)")" "pong:$(hexof x)" close
+}

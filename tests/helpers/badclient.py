@@ -13,6 +13,12 @@ Usage: badclient.py MODE ARGS...
   flood URL N           open N WebSocket connections at once; one line for each:
                         "CLOSE code reason", "EOF", "OPEN" (still open at the
                         timeout) or "FAILED why"
+  early PORT PATH whole|cut
+                        a ping written with the handshake, before its answer
+                        (RFC 6455 4.1 forbids it): whole, or its first 3 bytes
+                        (the rest once the answer came); then a ping "late".
+                        One line for each frame back: "PONG payload",
+                        "CLOSE code reason", then "EOF" or "TIMEOUT"
   hold URL N            open N WebSocket connections, print "held N" and keep
                         them (answering pings) until killed
   nonreader PORT PATH CHANNEL
@@ -211,6 +217,47 @@ def nonreader(port, path, channel):
     return 0
 
 
+def early(port, path, how):
+    ping = bytes([0x89, 0x80 | 5]) + bytes(4) + b"early"
+    first = ping if how == "whole" else ping[:3]
+    s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+    s.sendall(handshake(port, path) + first)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        c = s.recv(4096)
+        if not c:
+            print("FAILED handshake", flush=True)
+            return 3
+        head += c
+    head, rest = head.split(b"\r\n\r\n", 1)
+    s.sendall(ping[len(first):] + bytes([0x89, 0x80 | 4]) + bytes(4) + b"late")
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        while len(rest) >= 2 and len(rest) >= 2 + (rest[1] & 0x7f):
+            n = rest[1] & 0x7f
+            op, payload, rest = rest[0] & 0x0f, rest[2:2 + n], rest[2 + n:]
+            if op == 0xA:
+                print("PONG " + payload.decode("utf-8", "replace"), flush=True)
+            elif op == 0x8:
+                code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+                print(f"CLOSE {code} {payload[2:].decode('utf-8', 'replace')}", flush=True)
+        left = deadline - time.monotonic()
+        if left <= 0:
+            print("TIMEOUT", flush=True)
+            return 0
+        s.settimeout(left)
+        try:
+            c = s.recv(4096)
+        except socket.timeout:
+            continue
+        except ConnectionResetError:
+            c = b""
+        if not c:
+            print("EOF", flush=True)
+            return 0
+        rest += c
+
+
 def steps(url, args):
     try:
         c = wsraw.Client(url, TIMEOUT)
@@ -297,6 +344,8 @@ def run(mode, args):
             return wait_hangup(s, feed)
         elif mode == "flood":
             flood(args[0], int(args[1]))
+        elif mode == "early":
+            return early(int(args[0]), args[1], args[2])
         elif mode == "hold":
             return hold(args[0], int(args[1]))
         elif mode == "nonreader":
