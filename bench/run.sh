@@ -577,7 +577,7 @@ run_rebalance() {
 		echo done >&2
 		printf '{"target":"sio","point":"rebalance","result":{"completed":true,"clients":%d,"rate_pct":%d,"ms":%d,"moved":%d,"reconnects_per_s":%s,"counts":[%s]}}\n' \
 			"$REB_N" "$REB_RATE" "$ms" "${moved:-0}" \
-			"$(awk -v m="${moved:-0}" -v t="$ms" 'BEGIN { printf "%.2f", t > 0 ? m * 1000 / t : 0 }')" \
+			"$(awk -v m="${moved:-0}" -v t="$ms" 'BEGIN { printf "%.2f", (t > 0 ? m * 1000 / t : 0) }')" \
 			"$counts" >>"$LINES"
 	else
 		echo failed >&2
