@@ -457,6 +457,7 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 		.inbox = cfg->bus.inbox,
 		.cell = cfg->bus.cell,
 		.gateway = cfg->bus.gateway,
+		.cell_size = (uint64_t)cfg->bus.cell_size,
 		.seeds = &cfg->bus.peers,
 		.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms,
 		.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms,
