@@ -2149,5 +2149,6 @@ const struct sio_registry *sio_bus_registry(const struct sio_bus *b) { return &b
 const struct sio_bus_counters *sio_bus_counters(const struct sio_bus *b) { return &b->counters; }
 const struct sio_cells *sio_bus_cells(const struct sio_bus *b) { return &b->cells; }
 const struct sio_cellsum *sio_bus_own_cell(const struct sio_bus *b) { return &b->own; }
+bool sio_bus_gateway(const struct sio_bus *b) { return b->gateway; }
 const char *sio_bus_endpoint(const struct sio_bus *b) { return b->bind; }
 const char *sio_bus_inbox(const struct sio_bus *b) { return b->inbox_endpoint; }

@@ -170,6 +170,8 @@ const struct sio_registry *sio_bus_registry(const struct sio_bus *bus);
  * summed up at the last heartbeat (members 0 before the first one). */
 const struct sio_cells *sio_bus_cells(const struct sio_bus *bus);
 const struct sio_cellsum *sio_bus_own_cell(const struct sio_bus *bus);
+/* Whether we are a gateway of our cell now (set by hand or elected). */
+bool sio_bus_gateway(const struct sio_bus *bus);
 const struct sio_bus_counters *sio_bus_counters(const struct sio_bus *bus);
 const char *sio_bus_endpoint(const struct sio_bus *bus);
 const char *sio_bus_inbox(const struct sio_bus *bus);
