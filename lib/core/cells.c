@@ -207,11 +207,13 @@ size_t sio_cells_view(const struct sio_cells *c, const struct sio_cellsum *own,
 
 	if (max && own) {
 		out[n] = *own;
-		out[n++].members += pending_count(c, own->name, reg);
+		out[n++].members += reg ? pending_count(c, own->name, reg) : 0;
 	}
 	for (size_t i = 0; i < c->n && n < max; i++) {
+		if (!reg && !c->recs[i].known)
+			continue;
 		out[n] = c->recs[i].sum;
-		out[n++].members += pending_count(c, c->recs[i].sum.name, NULL);
+		out[n++].members += reg ? pending_count(c, c->recs[i].sum.name, NULL) : 0;
 	}
 	return n;
 }

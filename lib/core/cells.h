@@ -84,10 +84,12 @@ void sio_cells_totals(const struct sio_cells *c, const struct sio_cellsum *own,
 const struct sio_cellsum *sio_cells_roomiest(const struct sio_cells *c);
 
 /*
- * What a seed tells a newcomer of the mesh: own (our cell, summed up) and
- * every other cell, each with the newcomers we sent there lately and that
- * reg does not show yet; a cell known only by name comes with size 0.
- * Into out (at most max); returns how many.
+ * What a seed tells a newcomer of the mesh (reg not NULL): own (our cell,
+ * summed up) and every other cell, each with the newcomers we sent there
+ * lately and that reg does not show yet; a cell known only by name comes
+ * with size 0. With reg NULL, what a gateway tells every heartbeat: own and
+ * the cells a summary told of, as it told. Into out (at most max); returns
+ * how many.
  */
 size_t sio_cells_view(const struct sio_cells *c, const struct sio_cellsum *own,
 		      const struct sio_registry *reg, struct sio_cellsum *out, size_t max);

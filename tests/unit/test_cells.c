@@ -116,25 +116,31 @@ static void test_heard_keeps_newest_of_other_cells(void **state)
 static void test_named_cell_counts_nobody(void **state)
 {
 	struct sio_cells c;
+	struct sio_registry reg;
 	struct sio_cellsum own = sum_of("", 2, 4, 1), view[4];
 	uint64_t members, clients;
 	char name[SIO_CELL_MAX];
 
 	(void)state;
 	sio_cells_init(&c);
+	sio_registry_init(&reg, "m0");
 	sio_cells_named(&c, "", "c1", T0);
 	assert_int_equal(c.n, 1);
 	sio_cells_totals(&c, &own, &members, &clients);
 	assert_int_equal(members, 2);
 	assert_null(sio_cells_roomiest(&c));
-	/* Its size unknown, nobody is sent there; its name is taken. */
-	size_t n = sio_cells_view(&c, &own, NULL, view, 4);
+	/* A gateway tells only what summaries told it. */
+	assert_int_equal(sio_cells_view(&c, &own, NULL, view, 4), 1);
+	/* A seed tells a newcomer the name: nobody is sent there, its size
+	 * unknown, and a new cell gets another name. */
+	size_t n = sio_cells_view(&c, &own, &reg, view, 4);
 	assert_int_equal(n, 2);
 	own.members = 4;
-	n = sio_cells_view(&c, &own, NULL, view, 4);
+	n = sio_cells_view(&c, &own, &reg, view, 4);
 	sio_cells_choose(view, n, 4, name);
 	assert_string_equal(name, "c2");
 	sio_cells_clear(&c);
+	sio_registry_clear(&reg);
 }
 
 static void test_choose(void **state)
