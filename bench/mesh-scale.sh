@@ -96,8 +96,10 @@ peers() { gauge "$1" sio_peers_alive; }
 AUTO=
 [[ -n $CELL_SIZE && -z $HAND_CELLS ]] && AUTO=1
 whole() {
-	[[ -n ${DEBUG:-} ]] && { for ((i = 0; i < INSTANCES; i++)); do printf "%s " "$(peers "$i")"; done; echo; } >&2
 	local i p
+	[[ -n ${DEBUG:-} ]] && { for ((i = 0; i < INSTANCES; i++)); do
+		printf "%s " "$(gauge "$i" "$([[ -n $AUTO ]] && echo sio_mesh_instances || echo sio_peers_alive)")"
+	done; echo; } >&2
 	for ((i = 0; i < INSTANCES; i++)); do
 		if [[ -n $AUTO ]]; then
 			p=$(gauge "$i" sio_mesh_instances)

@@ -48,8 +48,11 @@
  *
  * On an instance's inbox (PULL), from peers, observers and the service side;
  * the first frame names the message:
- *   hello    [ "hello" ] [ JSON ]  control of type "hello": "v", "t", "id",
- *            "bus", "time" (a new peer: tell it every endpoint)
+ *   hello    [ "hello" ] [ packed or JSON ]  control of type hello: id,
+ *            bus, time (a new peer: tell it every endpoint); a newcomer
+ *            forming cells by themselves asks with no bus, its inbox and
+ *            cell_size, and is answered with a beat to that inbox whose
+ *            summary fields say where to go (cells.h)
  *   beat     [ "beat" ] [ packed or JSON ]   a heartbeat again, over a
  *            second TCP connection, to a peer that sent a probe
  *   pub      [ "pub" ] [ version, 1 byte ] [ channel ] [ data ]
