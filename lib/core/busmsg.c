@@ -200,6 +200,7 @@ enum field {
 	F_ID = 1, F_BUS, F_INBOX, F_URL, F_TIME, F_BOOT, F_CLIENTS, F_HIGH, F_MAX, F_LOW,
 	F_STATE, F_DRAINING, F_PUBLISHED, F_RELAY_IN, F_RELAY_OUT, F_GAPS, F_SENT, F_MESH,
 	F_EVENT, F_WHY, F_PEER, F_CELL, F_GATEWAY, F_GW_BUS, F_CELL_SIZE, F_SUMMARY,
+	F_DECIDING,
 };
 
 /* The fields inside a summary (F_SUMMARY), packed the same way. */
@@ -306,6 +307,8 @@ unsigned char *sio_busmsg_control_pack(const struct sio_control *m, size_t *len)
 		put_str(&p, F_GW_BUS, st->gw_bus);
 	if (st->cell_size)
 		put_uint(&p, F_CELL_SIZE, st->cell_size);
+	if (st->deciding)
+		put_uint(&p, F_DECIDING, 1);
 	/* A hello names the inbox when it asks for an answer (a newcomer
 	 * choosing its cell). */
 	if (m->type == SIO_CONTROL_HELLO && *st->inbox)
@@ -466,12 +469,15 @@ static int field(struct sio_control *m, unsigned tag, const unsigned char *v, si
 		return 0;
 	case F_DRAINING:
 	case F_GATEWAY:
+	case F_DECIDING:
 		if (get_uint(v, n, &x) || x > 1)
 			return -1;
 		if (tag == F_DRAINING)
 			st->draining = x;
-		else
+		else if (tag == F_GATEWAY)
 			st->gateway = x;
+		else
+			st->deciding = x;
 		return 0;
 	case F_EVENT:
 		*seen |= 16;

@@ -22,7 +22,9 @@
  *            (repeated: one cell's, its own fields inside packed the same
  *            way: 1 name, 2 members, 3 clients, 4 size, 5 made (the
  *            summing instance's wall clock, ms), 6 url, 7 room,
- *            8 best_clients, 9 best_high: the member with the most room). A receiver skips
+ *            8 best_clients, 9 best_high: the member with the most room),
+ *            27 deciding (0 | 1: a newcomer that has not chosen its cell;
+ *            no peer counts it). A receiver skips
  *            tags it does not know: a later build adds a field with a new
  *            tag, no new version. About 150 bytes where JSON took 400,
  *            read without a parser or an allocation.

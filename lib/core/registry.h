@@ -39,6 +39,9 @@ struct sio_status {
 	/* It forms cells by itself, of at most this many (0: its cell, if
 	 * any, was set by hand); in a newcomer's hello, the size it asks by. */
 	uint64_t cell_size;
+	/* Its cell not chosen yet: it answers newcomers that ask, nobody
+	 * counts it a peer. */
+	bool deciding;
 };
 
 struct sio_peer {

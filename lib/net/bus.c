@@ -532,6 +532,7 @@ static void fill_status(struct sio_bus *b, struct sio_status *st)
 	st->gateway = b->gateway;
 	snprintf(st->gw_bus, sizeof st->gw_bus, "%s", b->advertised_gw);
 	st->cell_size = b->cell_size;
+	st->deciding = b->deciding;
 	st->mesh = b->reg.alive + 1;
 	/* In cells, the whole mesh: ours and what the gateways say of the
 	 * others (the registry of a gateway holds other cells' gateways). */
@@ -668,8 +669,6 @@ static void heartbeat(struct sio_bus *b)
 	char **all = NULL;
 	size_t every = HASH_COUNT(b->reg.endpoints);
 
-	if (b->deciding)
-		return;   /* nobody is to count us anywhere yet */
 	status_control(b, &m, SIO_CONTROL_HEARTBEAT);
 	if (every < GOSSIP_FULL_MIN)
 		every = GOSSIP_FULL_MIN;
@@ -928,7 +927,7 @@ static void answer(struct sio_bus *b, const struct sio_control *ask)
 	uint64_t now = sio_clock_ms();
 	char cell[SIO_CELL_MAX];
 
-	if (!b->opt.instance || !b->cell_size || b->deciding || b->left)
+	if (!b->opt.instance || !b->cell_size || b->left)
 		return;
 	if (!sio_rate_hit(&b->joins, now, MAX_JOINS_PER_SEC, 1000, NULL)) {
 		dropped(b, "hello", "too many newcomers asking at once");
@@ -938,9 +937,13 @@ static void answer(struct sio_bus *b, const struct sio_control *ask)
 	if (!view)
 		return;
 	status_control(b, &m, SIO_CONTROL_HEARTBEAT);
-	sio_cells_summarize(&b->reg, &m.status, b->cell_size, sio_clock_wall_ms(), &b->own);
-	m.cells = view;
-	m.ncells = sio_cells_view(&b->cells, &b->own, &b->reg, view, max);
+	/* Deciding too, we know of no cell: the asker goes to the flat one
+	 * (instances that all list each other as seeds start that way). */
+	if (!b->deciding) {
+		sio_cells_summarize(&b->reg, &m.status, b->cell_size, sio_clock_wall_ms(), &b->own);
+		m.cells = view;
+		m.ncells = sio_cells_view(&b->cells, &b->own, &b->reg, view, max);
+	}
 	unsigned char *msg = sio_busmsg_control_pack(&m, &len);
 	/* A socket of its own, closed at once (its linger sends the
 	 * answer): the newcomer may never become a peer of ours. */
@@ -950,8 +953,9 @@ static void answer(struct sio_bus *b, const struct sio_control *ask)
 	if (sock)
 		zmq_close(sock);
 	sio_cells_choose(view, m.ncells, ask->status.cell_size, cell);
-	sio_cells_pending(&b->cells, b->cell, cell, ask->status.id, ask->status.cell_size, now,
-			  PENDING_DEAD_AFTERS * b->opt.dead_after_ms);
+	if (!b->deciding)
+		sio_cells_pending(&b->cells, b->cell, cell, ask->status.id, ask->status.cell_size,
+				  now, PENDING_DEAD_AFTERS * b->opt.dead_after_ms);
 	sio_log(SIO_LOG_INFO, "CELL_TOLD", "id=%s newcomer=%s cell=%s", b->id, ask->status.id,
 		*cell ? cell : "\"\"");
 	free(msg);
@@ -961,8 +965,10 @@ static void answer(struct sio_bus *b, const struct sio_control *ask)
 /*
  * Deciding: a seed's heartbeat gets our question, once a heartbeat; its
  * answer (a heartbeat to our inbox) decides, and is then taken as the
- * seed's heartbeat. Gossip is kept, not dialled. True when the message is
- * done with.
+ * seed's heartbeat. A seed deciding itself is asked only after a
+ * dead-after with no answer from another: its answer (no cell known)
+ * sends us to the flat cell. Gossip is kept, not dialled. True when the
+ * message is done with.
  */
 static bool deciding_heard(struct sio_bus *b, struct sio_control *m, bool via_inbox)
 {
@@ -976,8 +982,11 @@ static bool deciding_heard(struct sio_bus *b, struct sio_control *m, bool via_in
 	if (via_inbox) {
 		sio_cells_choose(m->cells, m->ncells, b->cell_size, cell);
 		decide(b, cell, m->cells, m->ncells, "told by a seed");
-		return false;
+		return m->status.deciding;
 	}
+	if (m->status.deciding &&
+	    now + (DECIDE_DEAD_AFTERS - 1) * b->opt.dead_after_ms < b->decide_by_ms)
+		return true;
 	if (is_seed(b, m->status.bus) && *m->status.inbox &&
 	    (!b->asked_ms || now - b->asked_ms >= b->opt.heartbeat_ms)) {
 		snprintf(b->seed_inbox, sizeof b->seed_inbox, "%s", m->status.inbox);
@@ -1012,6 +1021,13 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 		return;
 	}
 	if (b->deciding && deciding_heard(b, &m, via_inbox)) {
+		sio_busmsg_control_free(&m);
+		return;
+	}
+	/* A newcomer still choosing its cell is nobody's peer yet. */
+	if (m.status.deciding) {
+		for (size_t i = 0; i < m.npeers; i++)
+			learn(b, m.peers[i], false);
 		sio_busmsg_control_free(&m);
 		return;
 	}

@@ -46,6 +46,20 @@ whole() {
 	refute log_has 'GATEWAY id=' "${ILOG[A]}"
 }
 
+@test "autocells: instances that all list each other as seeds, started together, form one flat mesh" {
+	local a b c
+	a=$(free_port) b=$(free_port) c=$(free_port)
+	# Each answers /healthz at once: all three are choosing at the same time.
+	start_at A "$(free_port)" "$a" --bus-cell-size 3 --bus-peer "tcp://127.0.0.1:$b" --bus-peer "tcp://127.0.0.1:$c"
+	start_at B "$(free_port)" "$b" --bus-cell-size 3 --bus-peer "tcp://127.0.0.1:$a" --bus-peer "tcp://127.0.0.1:$c"
+	start_at C "$(free_port)" "$c" --bus-cell-size 3 --bus-peer "tcp://127.0.0.1:$a" --bus-peer "tcp://127.0.0.1:$b"
+	wait_mesh 2 A B C
+	for name in A B C; do
+		assert_equal "$(cell_of "$name")" '""'
+		imetric_is "$name" sio_cells 0 || fail "$name knows cells"
+	done
+}
+
 @test "autocells: seven from one seed with cell size 3 form three cells, each with its gateways; a message crosses; sio-monitor sees seven" {
 	cells_up A B C D E F G
 	whole 7 3 A B C D E F G

@@ -1472,11 +1472,13 @@ static void test_packed_cell_summaries(void **state)
 	memset(sums[1].url, 'u', 240);
 	sums[1].url[240] = '\0';
 	in.status.cell_size = 64;
+	in.status.deciding = true;
 	in.cells = sums;
 	in.ncells = 2;
 	unsigned char *buf = pack(&in, &len);
 	assert_int_equal(decode_exact(buf, len, &out, &why), 0);
 	assert_int_equal(out.status.cell_size, 64);
+	assert_true(out.status.deciding);
 	assert_int_equal(out.ncells, 2);
 	assert_memory_equal(&out.cells[0], &sums[0], sizeof sums[0]);
 	assert_string_equal(out.cells[1].name, "");
