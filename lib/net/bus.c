@@ -44,8 +44,13 @@
 /* A cell no summary told of for this many dead-after is gone. */
 #define CELL_TTL_DEAD_AFTERS 3
 /* A newcomer whose seed does not answer joins the flat cell after this
- * many dead-after. */
+ * many dead-after; while a seed that forms cells is heard, it waits
+ * longer (the seed may be answering others first), up to the second. */
 #define DECIDE_DEAD_AFTERS 2
+#define DECIDE_MAX_DEAD_AFTERS 10
+/* Newcomers a seed answers in one second: each costs it a connection;
+ * a whole mesh started at once still gets in within seconds. */
+#define MAX_ASKS_PER_SEC 64
 /* Heartbeats without a peer before an instance with seeds says it is alone. */
 #define ALONE_BEATS 10
 /* How often the service side cuts its pace while an instance lags. */
@@ -129,7 +134,7 @@ struct sio_bus {
 	 * the seed's answer says where to go. */
 	uint64_t cell_size;
 	bool deciding;
-	uint64_t decide_by_ms, asked_ms, decided_ms;
+	uint64_t decide_by_ms, decide_last_ms, asked_ms, decided_ms;
 	char seed_inbox[SIO_ENDPOINT_MAX];   /* a seed's, told of our gateway endpoint */
 	struct sio_cells cells;    /* the other cells */
 	struct sio_cellsum own;    /* ours, summed up at each heartbeat */
@@ -145,6 +150,7 @@ struct sio_bus {
 	struct sio_rate drop_log;
 	struct sio_rate auth_log;
 	struct sio_rate joins;
+	struct sio_rate asks;
 	zcert_t *cert;     /* CURVE on when set */
 	zactor_t *auth;    /* the ZAP handler checking peers against the trust dir */
 	void *auth_watch;  /* handshake failures on our server sockets */
@@ -929,7 +935,7 @@ static void answer(struct sio_bus *b, const struct sio_control *ask)
 
 	if (!b->opt.instance || !b->cell_size || b->left)
 		return;
-	if (!sio_rate_hit(&b->joins, now, MAX_JOINS_PER_SEC, 1000, NULL)) {
+	if (!sio_rate_hit(&b->asks, now, MAX_ASKS_PER_SEC, 1000, NULL)) {
 		dropped(b, "hello", "too many newcomers asking at once");
 		return;
 	}
@@ -985,10 +991,16 @@ static bool deciding_heard(struct sio_bus *b, struct sio_control *m, bool via_in
 		return m->status.deciding;
 	}
 	if (m->status.deciding &&
-	    now + (DECIDE_DEAD_AFTERS - 1) * b->opt.dead_after_ms < b->decide_by_ms)
+	    now + (DECIDE_MAX_DEAD_AFTERS - 1) * b->opt.dead_after_ms < b->decide_last_ms)
 		return true;
-	if (is_seed(b, m->status.bus) && *m->status.inbox &&
-	    (!b->asked_ms || now - b->asked_ms >= b->opt.heartbeat_ms)) {
+	if (!is_seed(b, m->status.bus))
+		return true;
+	/* A seed that forms cells answers in the end: wait for it. */
+	if (!m->status.deciding && m->status.cell_size &&
+	    b->decide_by_ms < now + 2 * b->opt.heartbeat_ms)
+		b->decide_by_ms = now + 2 * b->opt.heartbeat_ms < b->decide_last_ms
+					  ? now + 2 * b->opt.heartbeat_ms : b->decide_last_ms;
+	if (*m->status.inbox && (!b->asked_ms || now - b->asked_ms >= b->opt.heartbeat_ms)) {
 		snprintf(b->seed_inbox, sizeof b->seed_inbox, "%s", m->status.inbox);
 		b->asked_ms = now;
 		say_hello(b, m->status.inbox);
@@ -1035,8 +1047,6 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 	if (m.ncells && b->opt.instance && (m.status.gateway || via_inbox))
 		for (size_t i = 0; i < m.ncells; i++)
 			sio_cells_heard(&b->cells, b->cell, &m.cells[i], sio_clock_ms());
-	if (is_seed(b, m.status.bus) && *m.status.inbox)
-		snprintf(b->seed_inbox, sizeof b->seed_inbox, "%s", m.status.inbox);
 	if (foreign(b, &m, via_gw)) {
 		sio_busmsg_control_free(&m);
 		return;
@@ -1088,6 +1098,10 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 	 * full list, which takes a heartbeat per instance. */
 	if (peer && change == SIO_PEER_JOINED && (b->opt.instance || is_seed(b, m.status.bus)))
 		say_hello(b, m.status.inbox);
+	/* Where an elected gateway tells its endpoint (looked up at a join
+	 * only: is_seed walks the endpoints). */
+	if (peer && change == SIO_PEER_JOINED && b->cell_size && is_seed(b, m.status.bus))
+		snprintf(b->seed_inbox, sizeof b->seed_inbox, "%s", m.status.inbox);
 	if (peer && change == SIO_PEER_JOINED) {
 		if (b->hooks.event)
 			b->hooks.event(b->arg, SIO_EV_JOIN, peer, NULL);
@@ -1118,6 +1132,7 @@ static bool foreign(struct sio_bus *b, struct sio_control *m, bool via_gw)
 	if (!b->foreign_hello && m->type == SIO_CONTROL_HEARTBEAT) {
 		b->foreign_hello = true;
 		say_hello(b, m->status.inbox);
+		snprintf(b->seed_inbox, sizeof b->seed_inbox, "%s", m->status.inbox);
 	}
 	return true;
 }
@@ -2024,6 +2039,7 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 	/* With a seed, a cell is asked for before anything is dialled. */
 	b->deciding = b->cell_size && opt->seeds && opt->seeds->count;
 	b->decide_by_ms = sio_clock_ms() + DECIDE_DEAD_AFTERS * opt->dead_after_ms;
+	b->decide_last_ms = sio_clock_ms() + DECIDE_MAX_DEAD_AFTERS * opt->dead_after_ms;
 	sio_cells_init(&b->cells);
 	b->hooks = *hooks;
 	b->arg = arg;
