@@ -18,7 +18,9 @@
 #   INSTANCES=256 CELL_SIZE=64 HAND_CELLS=1 bench/mesh-scale.sh
 #
 # A benchmark, not a test: nothing here fails on a figure. Each instance
-# holds about 2 x INSTANCES descriptors in a flat mesh.
+# holds about 2 x INSTANCES descriptors in a flat mesh. Keep BASE + 10000 +
+# INSTANCES below the system's ephemeral ports (32768 on Linux): inboxes
+# and gateway endpoints bind ports from there.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -113,6 +115,9 @@ whole() {
 deadline=$(($(now_ms) + FORM_S * 1000))
 until whole; do
 	(($(now_ms) < deadline)) || die "the mesh did not form within ${FORM_S}s"
+	for idx in "${!PIDS[@]}"; do
+		kill -0 "${PIDS[$idx]}" 2>/dev/null || die "m$idx exited: $(head -n 3 "$WORK/m$idx.log")"
+	done
 	sleep 0.5
 done
 formed_ms=$(($(now_ms) - t0))
