@@ -90,6 +90,13 @@ whole() {
 	assert_equal "$(jq -s 'length' <<<"$output")" 7
 	assert_equal "$(jq -r 'select(.id == "G") | .cell' <<<"$output")" c2
 	assert_equal "$(jq -s '[.[] | select(.gateway)] | length' <<<"$output")" 5
+	# Random distribution through one seed picks in every cell.
+	run --separate-stderr "$SIO_BIN/sio-pick" --bus-peer "${IBUS[G]}" --count 300 --timeout 20
+	assert_success
+	local name
+	for name in A C D F G; do
+		grep -qxF "${IURL[$name]}" <<<"$output" || fail "sio-pick never picked $name"
+	done
 }
 
 @test "autocells: the carrying gateway killed, the third member of its cell becomes a gateway and messages cross again" {
