@@ -598,11 +598,21 @@ static void publish_control(struct sio_bus *b, struct sio_control *m, bool heart
 		return;
 	struct sio_busframe f[] = { { SIO_TOPIC_CONTROL, 1 }, { msg, len } };
 	sio_bus_send(b->pub, f, 2);
-	/* The other cells' gateways know a gateway alive as its cell does. */
-	if (b->gateway)
-		sio_bus_send(b->gw_pub, f, 2);
 	if (heartbeat && b->nprobers)
 		beat_to_probers(b, msg, len);
+	/* The other cells' gateways know a gateway alive as its cell does.
+	 * Of the summaries they get our cell's only (the first): each hears
+	 * every other cell from that cell's own gateway. */
+	if (b->gateway && m->ncells > 1) {
+		size_t all = m->ncells;
+		m->ncells = 1;
+		free(msg);
+		msg = sio_busmsg_control_pack(m, &len);
+		m->ncells = all;
+		f[1] = (struct sio_busframe){ msg, len };
+	}
+	if (b->gateway && msg)
+		sio_bus_send(b->gw_pub, f, 2);
 	free(msg);
 	drain_xpub(b);
 }
