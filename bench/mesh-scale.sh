@@ -4,18 +4,23 @@
 # with the first one's bus, at the default heartbeat and dead-after (or
 # MESH_OPTS), waits until every one of them hears all the others, then reads
 # each one's CPU time (/proc/PID/stat) over MEASURE_S [10] seconds and its
-# resident memory. With CELL_SIZE set, the mesh is two-level: instance i is
-# in cell c<i / CELL_SIZE>, the first two of each cell its gateways; then a
-# message published in cell 0 must reach a subscriber in every other cell,
-# and sio-monitor, seeded with one instance, must see them all. Prints one
-# line of figures.
+# resident memory. With CELL_SIZE set, the mesh is two-level: the instances
+# form cells of at most CELL_SIZE by themselves (--bus-cell-size), or with
+# HAND_CELLS=1 instance i is put in cell c<i / CELL_SIZE>, the first two of
+# each cell its gateways; then a message published in the seed's cell must
+# reach a subscriber in every other cell, and sio-monitor, seeded with one
+# instance, must see them all. Without CELL_SIZE the mesh is flat
+# (--bus-cell-size 0). Prints one line of figures.
 #
 #   bench/mesh-scale.sh                      64 instances, flat
 #   INSTANCES=16 bench/mesh-scale.sh
 #   INSTANCES=256 CELL_SIZE=64 bench/mesh-scale.sh
+#   INSTANCES=256 CELL_SIZE=64 HAND_CELLS=1 bench/mesh-scale.sh
 #
 # A benchmark, not a test: nothing here fails on a figure. Each instance
-# holds about 2 x INSTANCES descriptors in a flat mesh.
+# holds about 2 x INSTANCES descriptors in a flat mesh. Keep BASE + 10000 +
+# INSTANCES below the system's ephemeral ports (32768 on Linux): inboxes
+# and gateway endpoints bind ports from there.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,6 +31,7 @@ MEASURE_S=${MEASURE_S:-10}
 FORM_S=${FORM_S:-120}
 MESH_OPTS=${MESH_OPTS:-}
 CELL_SIZE=${CELL_SIZE:-}
+HAND_CELLS=${HAND_CELLS:-}
 PROFILE=${PROFILE:-}
 
 die() { echo "mesh-scale: $*" >&2; exit 1; }
@@ -33,6 +39,7 @@ die() { echo "mesh-scale: $*" >&2; exit 1; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/sio-mesh-scale.XXXXXX")
 declare -a PIDS=() SUBS=()
+declare -A seen=()
 cleanup() {
 	local p
 	for p in "${SUBS[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -64,9 +71,13 @@ for ((i = 0; i < INSTANCES; i++)); do
 	port=$((BASE + i))
 	peer=() cell_opts=()
 	((i)) && peer=(--bus-peer "$seed")
-	if [[ -n $CELL_SIZE ]]; then
+	if [[ -z $CELL_SIZE ]]; then
+		cell_opts=(--bus-cell-size 0)
+	elif [[ -n $HAND_CELLS ]]; then
 		cell_opts=(--bus-cell "c$((i / CELL_SIZE))")
 		((i % CELL_SIZE < 2)) && cell_opts+=(--bus-gateway)
+	else
+		cell_opts=(--bus-cell-size "$CELL_SIZE")
 	fi
 	# shellcheck disable=SC2086
 	"$BIN/sio-serve" --id "m$i" --port "$port" "${peer[@]}" "${cell_opts[@]}" \
@@ -76,32 +87,75 @@ for ((i = 0; i < INSTANCES; i++)); do
 	((i % 16 == 15)) && sleep "${STAGGER:-0.5}"
 done
 
-# peers N: how many peers instance N says are alive.
-peers() {
+# gauge N NAME: a gauge of instance N's /metrics (-1 when it does not answer).
+gauge() {
 	curl -s --noproxy '*' --max-time 2 "http://127.0.0.1:$((BASE + $1))/metrics" 2>/dev/null |
-		awk '$1 == "sio_peers_alive" { print $2; f = 1 } END { if (!f) print -1 }'
+		awk -v n="$2" '$1 == n { print $2; f = 1 } END { if (!f) print -1 }'
 }
+peers() { gauge "$1" sio_peers_alive; }
+# Cells formed by themselves: each instance knows the whole mesh through
+# its cell and the gateways' summaries.
+AUTO=
+[[ -n $CELL_SIZE && -z $HAND_CELLS ]] && AUTO=1
 whole() {
-	[[ -n ${DEBUG:-} ]] && { for ((i = 0; i < INSTANCES; i++)); do printf "%s " "$(peers "$i")"; done; echo; } >&2
 	local i p
+	[[ -n ${DEBUG:-} ]] && { for ((i = 0; i < INSTANCES; i++)); do
+		printf "%s " "$(gauge "$i" "$([[ -n $AUTO ]] && echo sio_mesh_instances || echo sio_peers_alive)")"
+	done; echo; } >&2
 	for ((i = 0; i < INSTANCES; i++)); do
-		p=$(peers "$i")
-		((p == $(want "$i"))) || return 1
+		if [[ -n $AUTO ]]; then
+			p=$(gauge "$i" sio_mesh_instances)
+			((p == INSTANCES)) || return 1
+		else
+			p=$(peers "$i")
+			((p == $(want "$i"))) || return 1
+		fi
 	done
 }
 deadline=$(($(now_ms) + FORM_S * 1000))
 until whole; do
 	(($(now_ms) < deadline)) || die "the mesh did not form within ${FORM_S}s"
+	for idx in "${!PIDS[@]}"; do
+		kill -0 "${PIDS[$idx]}" 2>/dev/null || die "m$idx exited: $(head -n 3 "$WORK/m$idx.log")"
+	done
 	sleep 0.5
 done
 formed_ms=$(($(now_ms) - t0))
 
-relay_ms=- monitor_saw=-
+relay_ms=- monitor_saw=- gateways=-
 if [[ -n $CELL_SIZE ]]; then
-	# A subscriber in each other cell; probes from cell 0 until all of them
-	# printed one: the subscriptions have reached the carrying gateways.
-	for ((c = 1; c < CELLS; c++)); do
-		"$BIN/sio-cat" "ws://127.0.0.1:$((BASE + c * CELL_SIZE + 2))/socketiyo" \
+	# The cell of each instance, the seed's first, and one member of each
+	# other cell (not a gateway when it has more than two) to subscribe.
+	declare -A member=()
+	publisher=$((CELL_SIZE > 2 ? 2 : 0))
+	if [[ -n $AUTO ]]; then
+		# Where each went, as sio-monitor sees them: "m<i> <cell>" lines.
+		"$BIN/sio-monitor" --once --json --bus-peer "$seed" --timeout 60 2>/dev/null |
+			jq -r '"\(.id) \(.cell // "")"' >"$WORK/cells"
+		first=$(awk '$1 == "m0" { print $2 }' "$WORK/cells")
+		while read -r id c; do
+			i=${id#m}
+			[[ $c == "$first" ]] && { ((i)) && publisher=$i; continue; }
+			c=${c:-flat}
+			# The third member, else whichever came.
+			[[ -z ${member[$c]:-} || ${seen[$c]:-0} -lt 2 ]] && member[$c]=$i
+			seen[$c]=$((${seen[$c]:-0} + 1))
+		done <"$WORK/cells"
+	else
+		for ((c = 1; c < CELLS; c++)); do member[c$c]=$((c * CELL_SIZE + (CELL_SIZE > 2 ? 2 : 0))); done
+	fi
+	CELLS=$((${#member[@]} + 1))
+	gateways=0
+	for ((i = 0; i < INSTANCES; i++)); do
+		(($(gauge "$i" sio_gateway) == 1)) && gateways=$((gateways + 1))
+	done
+	# A subscriber in each other cell; probes from the seed's cell until all
+	# of them printed one: the subscriptions have reached the carrying
+	# gateways.
+	c=0
+	for m in "${member[@]}"; do
+		c=$((c + 1))
+		"$BIN/sio-cat" "ws://127.0.0.1:$((BASE + m))/socketiyo" \
 			--subscribe bench >"$WORK/sub$c.out" 2>/dev/null &
 		SUBS+=($!)
 	done
@@ -115,7 +169,7 @@ if [[ -n $CELL_SIZE ]]; then
 	}
 	until got_all; do
 		(($(now_ms) < deadline)) || die "no message from cell 0 reached every other cell"
-		echo '"probe"' | "$BIN/sio-cat" "ws://127.0.0.1:$((BASE + 2))/socketiyo" \
+		echo '"probe"' | "$BIN/sio-cat" "ws://127.0.0.1:$((BASE + publisher))/socketiyo" \
 			--publish bench --timeout 5 >/dev/null 2>&1 || true
 		sleep 0.2
 	done
@@ -155,7 +209,8 @@ done
 el=$((m1 - m0))
 # percent of a core, per instance and all together
 awk -v t="$total" -v n="$INSTANCES" -v hz="$hz" -v el="$el" -v rss="$rss" -v f="$formed_ms" \
-	-v mx="$maxcpu" -v cell="${CELL_SIZE:-flat}" -v relay="$relay_ms" -v mon="$monitor_saw" 'BEGIN {
+	-v mx="$maxcpu" -v cell="${CELL_SIZE:-flat}${HAND_CELLS:+,hand}" -v relay="$relay_ms" -v mon="$monitor_saw" \
+	-v cells="$CELLS" -v gw="$gateways" 'BEGIN {
 	all = t * 100 / hz / (el / 1000)
-	printf "instances=%d cell=%s formed_ms=%d cross_cell_relay_ms=%s monitor_saw=%s cpu_per_instance_pct=%.3f cpu_max_pct=%.2f cpu_all_pct=%.1f rss_per_instance_mb=%.1f\n",
-		n, cell, f, relay, mon, all / n, mx * 100 / hz / (el / 1000), all, rss / n / 1024 }'
+	printf "instances=%d cell=%s cells=%d gateways=%s formed_ms=%d cross_cell_relay_ms=%s monitor_saw=%s cpu_per_instance_pct=%.3f cpu_max_pct=%.2f cpu_all_pct=%.1f rss_per_instance_mb=%.1f\n",
+		n, cell, cells, gw, f, relay, mon, all / n, mx * 100 / hz / (el / 1000), all, rss / n / 1024 }'

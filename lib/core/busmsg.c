@@ -199,7 +199,14 @@ static int control_decode_json(const char *buf, size_t len, struct sio_control *
 enum field {
 	F_ID = 1, F_BUS, F_INBOX, F_URL, F_TIME, F_BOOT, F_CLIENTS, F_HIGH, F_MAX, F_LOW,
 	F_STATE, F_DRAINING, F_PUBLISHED, F_RELAY_IN, F_RELAY_OUT, F_GAPS, F_SENT, F_MESH,
-	F_EVENT, F_WHY, F_PEER, F_CELL, F_GATEWAY, F_GW_BUS,
+	F_EVENT, F_WHY, F_PEER, F_CELL, F_GATEWAY, F_GW_BUS, F_CELL_SIZE, F_SUMMARY,
+	F_DECIDING,
+};
+
+/* The fields inside a summary (F_SUMMARY), packed the same way. */
+enum sum_field {
+	S_NAME = 1, S_MEMBERS, S_CLIENTS, S_SIZE, S_MADE, S_URL, S_ROOM, S_BEST_CLIENTS,
+	S_BEST_HIGH,
 };
 
 struct packer {
@@ -249,6 +256,37 @@ static void put_uint(struct packer *p, enum field tag, uint64_t v)
 	put_field(p, tag, b, n);
 }
 
+/* One cell's summary as one field: its own fields inside, at most 255
+ * bytes; a URL that would not fit is left out (the cell takes no one
+ * through it, the rest still counts). */
+static void put_summary(struct packer *p, const struct sio_cellsum *s)
+{
+	struct packer in = { 0 };
+
+	for (int with_url = 1; with_url >= 0; with_url--) {
+		in.len = 0;
+		in.failed = false;
+		put_str(&in, (enum field)S_NAME, s->name);
+		put_uint(&in, (enum field)S_MEMBERS, s->members);
+		put_uint(&in, (enum field)S_CLIENTS, s->clients);
+		put_uint(&in, (enum field)S_SIZE, s->size);
+		put_uint(&in, (enum field)S_MADE, s->made_ms);
+		if (with_url && *s->url) {
+			put_str(&in, (enum field)S_URL, s->url);
+			put_uint(&in, (enum field)S_ROOM, s->room);
+			put_uint(&in, (enum field)S_BEST_CLIENTS, s->best_clients);
+			put_uint(&in, (enum field)S_BEST_HIGH, s->best_high);
+		}
+		if (!in.failed && in.len <= 255)
+			break;
+	}
+	if (in.failed || in.len > 255)
+		p->failed = true;
+	else
+		put_field(p, F_SUMMARY, in.buf, in.len);
+	free(in.buf);
+}
+
 unsigned char *sio_busmsg_control_pack(const struct sio_control *m, size_t *len)
 {
 	const struct sio_status *st = &m->status;
@@ -267,6 +305,14 @@ unsigned char *sio_busmsg_control_pack(const struct sio_control *m, size_t *len)
 		put_uint(&p, F_GATEWAY, 1);
 	if (*st->gw_bus)
 		put_str(&p, F_GW_BUS, st->gw_bus);
+	if (st->cell_size)
+		put_uint(&p, F_CELL_SIZE, st->cell_size);
+	if (st->deciding)
+		put_uint(&p, F_DECIDING, 1);
+	/* A hello names the inbox when it asks for an answer (a newcomer
+	 * choosing its cell). */
+	if (m->type == SIO_CONTROL_HELLO && *st->inbox)
+		put_str(&p, F_INBOX, st->inbox);
 	if (m->type != SIO_CONTROL_HELLO) {
 		put_str(&p, F_URL, st->url);
 		put_str(&p, F_INBOX, st->inbox);
@@ -291,6 +337,8 @@ unsigned char *sio_busmsg_control_pack(const struct sio_control *m, size_t *len)
 	}
 	for (size_t i = 0; i < m->npeers; i++)
 		put_str(&p, F_PEER, m->peers[i]);
+	for (size_t i = 0; i < m->ncells; i++)
+		put_summary(&p, &m->cells[i]);
 	if (p.failed) {
 		free(p.buf);
 		return NULL;
@@ -343,6 +391,48 @@ static int add_peer(struct sio_control *m, const unsigned char *v, size_t n)
 	return 0;
 }
 
+static int get_str(const unsigned char *v, size_t n, char *dst, size_t size);
+static int get_uint(const unsigned char *v, size_t n, uint64_t *dst);
+
+static int add_summary(struct sio_control *m, const unsigned char *v, size_t n)
+{
+	struct sio_cellsum s;
+
+	if (m->ncells >= SIO_CELLS_MAX)
+		return -1;
+	memset(&s, 0, sizeof s);
+	for (size_t at = 0; at < n;) {
+		if (n - at < 2 || n - at - 2 < v[at + 1])
+			return -1;
+		const unsigned char *f = v + at + 2;
+		size_t len = v[at + 1];
+		int rc = 0;
+		switch (v[at]) {
+		case S_NAME: rc = get_str(f, len, s.name, sizeof s.name); break;
+		case S_MEMBERS: rc = get_uint(f, len, &s.members); break;
+		case S_CLIENTS: rc = get_uint(f, len, &s.clients); break;
+		case S_SIZE: rc = get_uint(f, len, &s.size); break;
+		case S_MADE: rc = get_uint(f, len, &s.made_ms); break;
+		case S_URL: rc = get_str(f, len, s.url, sizeof s.url); break;
+		case S_ROOM: rc = get_uint(f, len, &s.room); break;
+		case S_BEST_CLIENTS: rc = get_uint(f, len, &s.best_clients); break;
+		case S_BEST_HIGH: rc = get_uint(f, len, &s.best_high); break;
+		default: break;   /* a later version's */
+		}
+		if (rc)
+			return -1;
+		at += 2 + len;
+	}
+	if (m->ncells % 8 == 0) {
+		struct sio_cellsum *more = realloc(m->cells, (m->ncells + 8) * sizeof *more);
+		if (!more)
+			return -1;
+		m->cells = more;
+	}
+	m->cells[m->ncells++] = s;
+	return 0;
+}
+
 static int field(struct sio_control *m, unsigned tag, const unsigned char *v, size_t n,
 		 unsigned *seen)
 {
@@ -370,6 +460,8 @@ static int field(struct sio_control *m, unsigned tag, const unsigned char *v, si
 	case F_GAPS: return get_uint(v, n, &st->gaps);
 	case F_SENT: return get_uint(v, n, &st->sent);
 	case F_MESH: return get_uint(v, n, &st->mesh);
+	case F_CELL_SIZE: return get_uint(v, n, &st->cell_size);
+	case F_SUMMARY: return add_summary(m, v, n);
 	case F_STATE:
 		if (get_uint(v, n, &x) || x > SIO_LOAD_OVER)
 			return -1;
@@ -377,12 +469,15 @@ static int field(struct sio_control *m, unsigned tag, const unsigned char *v, si
 		return 0;
 	case F_DRAINING:
 	case F_GATEWAY:
+	case F_DECIDING:
 		if (get_uint(v, n, &x) || x > 1)
 			return -1;
 		if (tag == F_DRAINING)
 			st->draining = x;
-		else
+		else if (tag == F_GATEWAY)
 			st->gateway = x;
+		else
+			st->deciding = x;
 		return 0;
 	case F_EVENT:
 		*seen |= 16;
@@ -411,6 +506,7 @@ static int control_decode_packed(const unsigned char *buf, size_t len, struct si
 		size_t n = buf[at + 1];
 		if (field(m, buf[at], buf + at + 2, n, &seen))
 			return fail(m, NULL, why, buf[at] == F_PEER ? "bad peer list"
+						  : buf[at] == F_SUMMARY ? "bad cell summary"
 						  : buf[at] == F_EVENT ? "bad event"
 						  : "bad or missing field");
 		at += 2 + n;
@@ -440,6 +536,9 @@ void sio_busmsg_control_free(struct sio_control *m)
 	free(m->peers);
 	m->peers = NULL;
 	m->npeers = 0;
+	free(m->cells);
+	m->cells = NULL;
+	m->ncells = 0;
 }
 
 static void put64(unsigned char *p, uint64_t v)

@@ -17,7 +17,14 @@
  *            13 published, 14 relay_in, 15 relay_out, 16 gaps, 17 sent,
  *            18 mesh, 19 event (its name), 20 why, 21 peer (one endpoint;
  *            repeated), 22 cell, 23 gateway (0 | 1), 24 gw_bus (a gateway's
- *            endpoint for the other cells' gateways). A receiver skips
+ *            endpoint for the other cells' gateways), 25 cell_size (the
+ *            cell size it forms cells by; absent: none), 26 summary
+ *            (repeated: one cell's, its own fields inside packed the same
+ *            way: 1 name, 2 members, 3 clients, 4 size, 5 made (the
+ *            summing instance's wall clock, ms), 6 url, 7 room,
+ *            8 best_clients, 9 best_high: the member with the most room),
+ *            27 deciding (0 | 1: a newcomer that has not chosen its cell;
+ *            no peer counts it). A receiver skips
  *            tags it does not know: a later build adds a field with a new
  *            tag, no new version. About 150 bytes where JSON took 400,
  *            read without a parser or an allocation.
@@ -43,8 +50,11 @@
  *
  * On an instance's inbox (PULL), from peers, observers and the service side;
  * the first frame names the message:
- *   hello    [ "hello" ] [ JSON ]  control of type "hello": "v", "t", "id",
- *            "bus", "time" (a new peer: tell it every endpoint)
+ *   hello    [ "hello" ] [ packed or JSON ]  control of type hello: id,
+ *            bus, time (a new peer: tell it every endpoint); a newcomer
+ *            forming cells by themselves asks with no bus, its inbox and
+ *            cell_size, and is answered with a beat to that inbox whose
+ *            summary fields say where to go (cells.h)
  *   beat     [ "beat" ] [ packed or JSON ]   a heartbeat again, over a
  *            second TCP connection, to a peer that sent a probe
  *   pub      [ "pub" ] [ version, 1 byte ] [ channel ] [ data ]
@@ -72,6 +82,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cells.h"
 #include "event.h"
 #include "registry.h"
 
@@ -97,6 +108,10 @@ struct sio_control {
 	uint64_t time_ms;        /* the sender's wall clock */
 	char **peers;            /* HEARTBEAT, now and then: bus endpoints it knows */
 	size_t npeers;
+	/* HEARTBEAT of a gateway, or a seed's answer to a newcomer: a summary
+	 * of each cell it knows (cells.h). */
+	struct sio_cellsum *cells;
+	size_t ncells;
 };
 
 /* JSON text (version 1), malloc'd; NULL when out of memory. */

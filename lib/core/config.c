@@ -446,6 +446,9 @@ static int check(struct sio_config *cfg, char *err, size_t errlen)
 	if (cfg->bus.gateway && !*cfg->bus.cell)
 		return fail(err, errlen, cfg, sio_settings_find("bus", "gateway"),
 			    "a gateway joins cells: set bus.cell too");
+	if (cfg->bus.cell_size == 1)
+		return fail(err, errlen, cfg, sio_settings_find("bus", "cell_size"),
+			    "a cell of one has no peer: 0 (flat) or at least 2");
 	if (cfg->bus.dead_after_ms <= cfg->bus.heartbeat_ms)
 		return fail(err, errlen, cfg, sio_settings_find("bus", "dead_after_ms"),
 			    "must be longer than heartbeat_ms");

@@ -81,6 +81,7 @@ struct sio_config {
 		char *inbox;
 		char *cell;      /* two-level mesh: this instance's cell ("": flat) */
 		bool gateway;    /* it carries its cell's relays to other cells */
+		int64_t cell_size;  /* without cell: cells formed by themselves, of this many */
 		struct sio_strlist peers;
 		char *cert;      /* CURVE key pair (FILE and FILE_secret); "" is off */
 		char *trust;     /* directory of the public certificates allowed in */

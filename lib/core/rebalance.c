@@ -65,7 +65,10 @@ void sio_rebalance_plan(struct sio_rebalance *rb, const struct sio_rebalance_lim
 	memset(plan, 0, sizeof *plan);
 	rb->last_ms = now_ms;
 	for (size_t i = 0; i < npeers; i++)
-		if (peers[i].counts) {
+		if (peers[i].counts && peers[i].members) {
+			total += peers[i].cell_clients;
+			counted += peers[i].members;
+		} else if (peers[i].counts) {
 			total += peers[i].clients;
 			counted++;
 		}

@@ -43,6 +43,10 @@ struct sio_rebalance_peer {
 	uint64_t high;         /* its HIGH_LOAD threshold */
 	bool takes;            /* alive, not draining, takes new clients */
 	bool counts;           /* alive and not draining: part of the average */
+	/* Another cell, as its summary tells it: members instances with
+	 * cell_clients connections between them count in the average; the
+	 * fields above are its member with the most room. 0: one instance. */
+	uint64_t members, cell_clients;
 };
 
 struct sio_rebalance {

@@ -36,6 +36,12 @@ struct sio_status {
 	char cell[SIO_CELL_MAX];   /* two-level mesh: the sender's cell ("": flat) */
 	bool gateway;              /* it carries its cell's traffic to other cells */
 	char gw_bus[SIO_ENDPOINT_MAX];  /* a gateway's endpoint for the other cells */
+	/* It forms cells by itself, of at most this many (0: its cell, if
+	 * any, was set by hand); in a newcomer's hello, the size it asks by. */
+	uint64_t cell_size;
+	/* Its cell not chosen yet: it answers newcomers that ask, nobody
+	 * counts it a peer. */
+	bool deciding;
 };
 
 struct sio_peer {
@@ -67,6 +73,8 @@ enum sio_peer_change {
 struct sio_endpoint {
 	char *endpoint;
 	bool seed;           /* configured, never forgotten */
+	bool dialled;        /* our SUB connects to it */
+	bool gw_dialled;     /* our gateway SUB connects to it */
 	UT_hash_handle hh;
 };
 

@@ -154,6 +154,13 @@ void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
 	fprintf(out, "sio_bus_auth_failures_total %llu\n", (unsigned long long)s->bus_auth_failures);
 	metric(out, "sio_peers_alive", "gauge", "Peer instances heard from within dead_after_ms.");
 	fprintf(out, "sio_peers_alive %llu\n", (unsigned long long)s->peers_alive);
+	metric(out, "sio_mesh_instances", "gauge",
+	       "Instances of the whole mesh, this one and other cells' included.");
+	fprintf(out, "sio_mesh_instances %llu\n", (unsigned long long)s->mesh_instances);
+	metric(out, "sio_cells", "gauge", "Cells of a two-level mesh known, this one's included.");
+	fprintf(out, "sio_cells %llu\n", (unsigned long long)s->cells);
+	metric(out, "sio_gateway", "gauge", "1 while this instance is a gateway of its cell.");
+	fprintf(out, "sio_gateway %d\n", s->gateway ? 1 : 0);
 
 	metric(out, "sio_events_total", "counter", "Events emitted, by name.");
 	for (int e = 0; e < SIO_EV_COUNT; e++)

@@ -69,6 +69,9 @@ struct sio_stats {
 	uint64_t bus_probes;         /* late peers asked for direct heartbeats */
 	uint64_t bus_auth_failures;   /* peers refused by CURVE */
 	uint64_t peers_alive;
+	uint64_t mesh_instances;   /* the whole mesh, other cells included */
+	uint64_t cells;            /* cells known, ours included (0: flat) */
+	bool gateway;              /* a gateway of its cell now */
 	uint64_t events[SIO_EV_COUNT];
 	uint64_t queued_bytes;       /* shared frame bytes alive */
 	uint64_t log_suppressed;     /* log lines held back by the rate limit */

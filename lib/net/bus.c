@@ -38,6 +38,19 @@
  * in within seconds, a flood of made-up ids gets in only this many at a
  * time, and those die again after dead_after_ms of silence. */
 #define MAX_JOINS_PER_SEC 32
+/* Newcomers a seed tells where to go, counted there at most this many
+ * dead-after (their cell's summary shows them sooner). */
+#define PENDING_DEAD_AFTERS 4
+/* A cell no summary told of for this many dead-after is gone. */
+#define CELL_TTL_DEAD_AFTERS 3
+/* A newcomer whose seed does not answer joins the flat cell after this
+ * many dead-after; while a seed that forms cells is heard, it waits
+ * longer (the seed may be answering others first), up to the second. */
+#define DECIDE_DEAD_AFTERS 2
+#define DECIDE_MAX_DEAD_AFTERS 10
+/* Newcomers a seed answers in one second: each costs it a connection;
+ * a whole mesh started at once still gets in within seconds. */
+#define MAX_ASKS_PER_SEC 64
 /* Heartbeats without a peer before an instance with seeds says it is alone. */
 #define ALONE_BEATS 10
 /* How often the service side cuts its pace while an instance lags. */
@@ -115,6 +128,16 @@ struct sio_bus {
 	void *gw_pub;
 	void *gw_sub;
 	char advertised_gw[SIO_ENDPOINT_MAX];
+	char gw_bound[SIO_ENDPOINT_MAX];  /* where gw_pub listens ("": not now) */
+	/* Cells formed by themselves (bus.cell_size): the size; while
+	 * deciding, our cell is not known yet and only the seeds are dialled;
+	 * the seed's answer says where to go. */
+	uint64_t cell_size;
+	bool deciding;
+	uint64_t decide_by_ms, decide_last_ms, asked_ms, decided_ms;
+	char seed_inbox[SIO_ENDPOINT_MAX];   /* a seed's, told of our gateway endpoint */
+	struct sio_cells cells;    /* the other cells */
+	struct sio_cellsum own;    /* ours, summed up at each heartbeat */
 	int fds[SIO_BUS_MAX_FDS];
 	size_t nfds;
 	struct sio_registry reg;
@@ -127,6 +150,7 @@ struct sio_bus {
 	struct sio_rate drop_log;
 	struct sio_rate auth_log;
 	struct sio_rate joins;
+	struct sio_rate asks;
 	zcert_t *cert;     /* CURVE on when set */
 	zactor_t *auth;    /* the ZAP handler checking peers against the trust dir */
 	void *auth_watch;  /* handshake failures on our server sockets */
@@ -328,7 +352,50 @@ static void remember_fresh(struct sio_bus *b, const char *endpoint)
 	b->fresh_left = GOSSIP_REPEAT;
 }
 
-/* Connects our SUB to a bus endpoint we did not know. */
+/*
+ * Connects to a known endpoint if we should, once. Two-level: an instance
+ * dials its own cell's buses (a cell-less endpoint is the flat cell's, or a
+ * seed given by hand, whose cell its heartbeat tells), a gateway the other
+ * cells' gateways too; an observer dials every instance. The endpoints of
+ * all are kept and told on all the same.
+ */
+static void dial(struct sio_bus *b, struct sio_endpoint *e)
+{
+	char cell[SIO_CELL_MAX];
+	bool gw;
+	void *sock = NULL;
+
+	endpoint_cell(e->endpoint, cell, sizeof cell, &gw);
+	if (gw ? e->gw_dialled : e->dialled)
+		return;
+	if (gw)
+		sock = b->gateway && strcmp(cell, b->cell) ? b->gw_sub : NULL;
+	else if (!b->opt.instance || e->seed || (!b->deciding && !strcmp(cell, b->cell)))
+		sock = b->sub;
+	if (!sock)
+		return;
+	if (connect_to(b, sock, e->endpoint)) {
+		if (errno != EPERM)
+			sio_log(SIO_LOG_WARN, "BUS_CONNECT_FAILED", "id=%s endpoint=%s why=\"%s\"",
+				b->id, e->endpoint, zmq_strerror(errno));
+		return;
+	}
+	*(gw ? &e->gw_dialled : &e->dialled) = true;
+	sio_log(SIO_LOG_DEBUG, "BUS_CONNECT", "id=%s endpoint=%s", b->id, e->endpoint);
+}
+
+/* Every known endpoint we should dial now and do not (our cell or our
+ * role changed). */
+static void dial_all(struct sio_bus *b)
+{
+	struct sio_endpoint *e, *tmp;
+
+	HASH_ITER(hh, b->reg.endpoints, e, tmp)
+		dial(b, e);
+}
+
+/* Remembers a bus endpoint we did not know, dials it if it is for us, and
+ * tells it on. */
 static void learn(struct sio_bus *b, const char *endpoint, bool seed)
 {
 	if (!endpoint || !*endpoint || is_self(b, endpoint))
@@ -342,26 +409,21 @@ static void learn(struct sio_bus *b, const char *endpoint, bool seed)
 	}
 	if (!sio_registry_learn(&b->reg, endpoint, seed))
 		return;
-	/* Two-level: an instance dials its own cell's buses, a gateway the
-	 * other cells' gateways too; an observer dials every instance. The
-	 * endpoints of all are kept and told on all the same. */
+	struct sio_endpoint *e = NULL;
+	HASH_FIND_STR(b->reg.endpoints, endpoint, e);
+	if (!e)
+		return;
+	dial(b, e);
 	char cell[SIO_CELL_MAX];
-	bool gw, named = endpoint_cell(endpoint, cell, sizeof cell, &gw);
-	void *sock = b->sub;
-	if (gw)
-		sock = b->gateway && strcmp(cell, b->cell) ? b->gw_sub : NULL;
-	else if (b->opt.instance && named && strcmp(cell, b->cell))
-		sock = NULL;
-	if (!sock)
-		return;
-	if (connect_to(b, sock, endpoint)) {
-		if (errno != EPERM)
-			sio_log(SIO_LOG_WARN, "BUS_CONNECT_FAILED", "id=%s endpoint=%s why=\"%s\"",
-				b->id, endpoint, zmq_strerror(errno));
-		return;
-	}
-	sio_log(SIO_LOG_DEBUG, "BUS_CONNECT", "id=%s endpoint=%s", b->id, endpoint);
-	remember_fresh(b, endpoint);
+	bool gw;
+	/* Another cell exists: our cell needs gateways. */
+	if (endpoint_cell(endpoint, cell, sizeof cell, &gw) && b->opt.instance && !b->deciding &&
+	    strcmp(cell, b->cell))
+		sio_cells_named(&b->cells, b->cell, cell, sio_clock_ms());
+	/* Told on a few heartbeats, whether we dial it or not: the other
+	 * cells' endpoints reach a cell through whoever learns them first. */
+	if (b->opt.instance)
+		remember_fresh(b, endpoint);
 }
 
 void sio_bus_add_seed(struct sio_bus *b, const char *endpoint)
@@ -446,7 +508,14 @@ static void say_hello(struct sio_bus *b, const char *inbox)
 	memset(&m, 0, sizeof m);
 	m.type = SIO_CONTROL_HELLO;
 	snprintf(m.status.id, sizeof m.status.id, "%s", b->id);
-	snprintf(m.status.bus, sizeof m.status.bus, "%s", b->advertised);
+	/* Deciding, a newcomer asks where to go: no bus yet (nobody must dial
+	 * it into a cell), an inbox for the answer, the size it forms by. */
+	if (b->deciding) {
+		snprintf(m.status.inbox, sizeof m.status.inbox, "%s", b->advertised_inbox);
+		m.status.cell_size = b->cell_size;
+	} else {
+		snprintf(m.status.bus, sizeof m.status.bus, "%s", b->advertised);
+	}
 	snprintf(m.status.gw_bus, sizeof m.status.gw_bus, "%s", b->advertised_gw);
 	m.time_ms = sio_clock_wall_ms();
 	unsigned char *msg = sio_busmsg_control_pack(&m, &len);
@@ -468,7 +537,16 @@ static void fill_status(struct sio_bus *b, struct sio_status *st)
 	snprintf(st->cell, sizeof st->cell, "%s", b->cell);
 	st->gateway = b->gateway;
 	snprintf(st->gw_bus, sizeof st->gw_bus, "%s", b->advertised_gw);
+	st->cell_size = b->cell_size;
+	st->deciding = b->deciding;
 	st->mesh = b->reg.alive + 1;
+	/* In cells, the whole mesh: ours and what the gateways say of the
+	 * others (the registry of a gateway holds other cells' gateways). */
+	if (*b->cell || b->cells.n) {
+		sio_cells_summarize(&b->reg, st, b->cell_size, sio_clock_wall_ms(), &b->own);
+		uint64_t clients;
+		sio_cells_totals(&b->cells, &b->own, &st->mesh, &clients);
+	}
 	st->relay_in = b->counters.relay_in;
 	st->relay_out = b->counters.relay_out;
 	st->gaps = b->counters.gaps;
@@ -476,6 +554,8 @@ static void fill_status(struct sio_bus *b, struct sio_status *st)
 
 static bool drain_xpub(struct sio_bus *b);
 static void elect(struct sio_bus *b);
+static void decide(struct sio_bus *b, const char *cell, const struct sio_cellsum *view, size_t n,
+		   const char *why);
 static void drain_auth_watch(struct sio_bus *b);
 
 /* A heartbeat to the inbox of the peer id, if it is alive and has one. */
@@ -518,11 +598,21 @@ static void publish_control(struct sio_bus *b, struct sio_control *m, bool heart
 		return;
 	struct sio_busframe f[] = { { SIO_TOPIC_CONTROL, 1 }, { msg, len } };
 	sio_bus_send(b->pub, f, 2);
-	/* The other cells' gateways know a gateway alive as its cell does. */
-	if (b->gw_pub)
-		sio_bus_send(b->gw_pub, f, 2);
 	if (heartbeat && b->nprobers)
 		beat_to_probers(b, msg, len);
+	/* The other cells' gateways know a gateway alive as its cell does.
+	 * Of the summaries they get our cell's only (the first): each hears
+	 * every other cell from that cell's own gateway. */
+	if (b->gateway && m->ncells > 1) {
+		size_t all = m->ncells;
+		m->ncells = 1;
+		free(msg);
+		msg = sio_busmsg_control_pack(m, &len);
+		m->ncells = all;
+		f[1] = (struct sio_busframe){ msg, len };
+	}
+	if (b->gateway && msg)
+		sio_bus_send(b->gw_pub, f, 2);
 	free(msg);
 	drain_xpub(b);
 }
@@ -612,7 +702,15 @@ static void heartbeat(struct sio_bus *b)
 		m.peers = b->fresh;
 		m.npeers = b->nfresh;
 	}
+	/* The gateway that carries tells its cell of the others, and the
+	 * others of its cell (and of those it knows): one summary a cell. */
+	struct sio_cellsum *view = NULL;
+	if (b->active && (view = calloc(b->cells.n + 1, sizeof *view))) {
+		m.cells = view;
+		m.ncells = sio_cells_view(&b->cells, &b->own, NULL, view, b->cells.n + 1);
+	}
 	publish_control(b, &m, true);
+	free(view);
 	free(all);
 	b->beats++;
 	b->counters.heartbeats_out++;
@@ -772,6 +870,9 @@ uint64_t sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
 
 	warn_alone(b, now_ms);
 	pace_tick(b, now_ms, false);
+	if (b->deciding && now_ms >= b->decide_by_ms)
+		decide(b, "", NULL, 0, "no seed answered");
+	sio_cells_expire(&b->cells, now_ms, CELL_TTL_DEAD_AFTERS * b->opt.dead_after_ms);
 	if (b->opt.instance && !b->left && now_ms + half / 4 >= b->next_heartbeat_ms) {
 		heartbeat(b);
 		/* On the schedule, not "now + interval": a late tick does not
@@ -803,6 +904,121 @@ uint64_t sio_bus_tick(struct sio_bus *b, uint64_t now_ms)
 }
 
 static bool foreign(struct sio_bus *b, struct sio_control *m, bool via_gw);
+static void set_gateway(struct sio_bus *b, bool on);
+
+/* Our cell is chosen: dial its instances, and let the view we were given
+ * tell us of the others. */
+static void decide(struct sio_bus *b, const char *cell, const struct sio_cellsum *view, size_t n,
+		   const char *why)
+{
+	uint64_t now = sio_clock_ms();
+	struct sio_endpoint *e, *tmp;
+	char named[SIO_CELL_MAX];
+	bool gw;
+
+	b->deciding = false;
+	b->decided_ms = now;
+	snprintf(b->cell, sizeof b->cell, "%s", cell);
+	if (*b->cell) {
+		size_t used = strlen(b->advertised);
+		snprintf(b->advertised + used, sizeof b->advertised - used, ";cell=%s", b->cell);
+	}
+	for (size_t i = 0; i < n; i++)
+		sio_cells_heard(&b->cells, b->cell, &view[i], now);
+	HASH_ITER(hh, b->reg.endpoints, e, tmp)
+		if (endpoint_cell(e->endpoint, named, sizeof named, &gw) && strcmp(named, b->cell))
+			sio_cells_named(&b->cells, b->cell, named, now);
+	dial_all(b);
+	b->next_heartbeat_ms = now;
+	sio_log(SIO_LOG_INFO, "CELL", "id=%s cell=%s size=%llu why=\"%s\"", b->id,
+		*b->cell ? b->cell : "\"\"", (unsigned long long)b->cell_size, why);
+}
+
+/* A newcomer asks where to go (a hello with no bus, an inbox and its cell
+ * size): our view of the cells, as a heartbeat of ours to its inbox; it
+ * will be counted where it goes, so that the next newcomer is told the
+ * cell as it will be. */
+static void answer(struct sio_bus *b, const struct sio_control *ask)
+{
+	struct sio_control m;
+	size_t len, max = b->cells.n + 1;
+	uint64_t now = sio_clock_ms();
+	char cell[SIO_CELL_MAX];
+
+	if (!b->opt.instance || !b->cell_size || b->left)
+		return;
+	if (!sio_rate_hit(&b->asks, now, MAX_ASKS_PER_SEC, 1000, NULL)) {
+		dropped(b, "hello", "too many newcomers asking at once");
+		return;
+	}
+	struct sio_cellsum *view = calloc(max, sizeof *view);
+	if (!view)
+		return;
+	status_control(b, &m, SIO_CONTROL_HEARTBEAT);
+	/* Deciding too, we know of no cell: the asker goes to the flat one
+	 * (instances that all list each other as seeds start that way). */
+	if (!b->deciding) {
+		sio_cells_summarize(&b->reg, &m.status, b->cell_size, sio_clock_wall_ms(), &b->own);
+		m.cells = view;
+		m.ncells = sio_cells_view(&b->cells, &b->own, &b->reg, view, max);
+	}
+	unsigned char *msg = sio_busmsg_control_pack(&m, &len);
+	/* A socket of its own, closed at once (its linger sends the
+	 * answer): the newcomer may never become a peer of ours. */
+	void *sock = msg ? make_socket(b, ZMQ_PUSH) : NULL;
+	if (sock && connect_to(b, sock, ask->status.inbox) == 0)
+		send_inbox(sock, SIO_INBOX_BEAT, (const char *)msg, len);
+	if (sock)
+		zmq_close(sock);
+	sio_cells_choose(view, m.ncells, ask->status.cell_size, cell);
+	if (!b->deciding)
+		sio_cells_pending(&b->cells, b->cell, cell, ask->status.id, ask->status.cell_size,
+				  now, PENDING_DEAD_AFTERS * b->opt.dead_after_ms);
+	sio_log(SIO_LOG_INFO, "CELL_TOLD", "id=%s newcomer=%s cell=%s", b->id, ask->status.id,
+		*cell ? cell : "\"\"");
+	free(msg);
+	free(view);
+}
+
+/*
+ * Deciding: a seed's heartbeat gets our question, once a heartbeat; its
+ * answer (a heartbeat to our inbox) decides, and is then taken as the
+ * seed's heartbeat. A seed deciding itself is asked only after a
+ * dead-after with no answer from another: its answer (no cell known)
+ * sends us to the flat cell. Gossip is kept, not dialled. True when the
+ * message is done with.
+ */
+static bool deciding_heard(struct sio_bus *b, struct sio_control *m, bool via_inbox)
+{
+	uint64_t now = sio_clock_ms();
+	char cell[SIO_CELL_MAX];
+
+	for (size_t i = 0; i < m->npeers; i++)
+		learn(b, m->peers[i], false);
+	if (m->type != SIO_CONTROL_HEARTBEAT)
+		return true;
+	if (via_inbox) {
+		sio_cells_choose(m->cells, m->ncells, b->cell_size, cell);
+		decide(b, cell, m->cells, m->ncells, "told by a seed");
+		return m->status.deciding;
+	}
+	if (m->status.deciding &&
+	    now + (DECIDE_MAX_DEAD_AFTERS - 1) * b->opt.dead_after_ms < b->decide_last_ms)
+		return true;
+	if (!is_seed(b, m->status.bus))
+		return true;
+	/* A seed that forms cells answers in the end: wait for it. */
+	if (!m->status.deciding && m->status.cell_size &&
+	    b->decide_by_ms < now + 2 * b->opt.heartbeat_ms)
+		b->decide_by_ms = now + 2 * b->opt.heartbeat_ms < b->decide_last_ms
+					  ? now + 2 * b->opt.heartbeat_ms : b->decide_last_ms;
+	if (*m->status.inbox && (!b->asked_ms || now - b->asked_ms >= b->opt.heartbeat_ms)) {
+		snprintf(b->seed_inbox, sizeof b->seed_inbox, "%s", m->status.inbox);
+		b->asked_ms = now;
+		say_hello(b, m->status.inbox);
+	}
+	return true;
+}
 
 static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_inbox,
 		       bool via_gw)
@@ -820,19 +1036,37 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 			learn(b, m.status.bus, false);
 			learn(b, m.status.gw_bus, false);
 			b->gossip_all = true;
+			if (!*m.status.bus && *m.status.inbox && m.status.cell_size)
+				answer(b, &m);
 		}
 		else
 			dropped(b, "control", "hello on the wrong socket");
 		sio_busmsg_control_free(&m);
 		return;
 	}
+	if (b->deciding && deciding_heard(b, &m, via_inbox)) {
+		sio_busmsg_control_free(&m);
+		return;
+	}
+	/* A newcomer still choosing its cell is nobody's peer yet. */
+	if (m.status.deciding) {
+		for (size_t i = 0; i < m.npeers; i++)
+			learn(b, m.peers[i], false);
+		sio_busmsg_control_free(&m);
+		return;
+	}
+	/* Summaries of cells come from gateways (and a seed's answer). */
+	if (m.ncells && b->opt.instance && (m.status.gateway || via_inbox))
+		for (size_t i = 0; i < m.ncells; i++)
+			sio_cells_heard(&b->cells, b->cell, &m.cells[i], sio_clock_ms());
 	if (foreign(b, &m, via_gw)) {
 		sio_busmsg_control_free(&m);
 		return;
 	}
 	const struct sio_peer *known = sio_registry_find(&b->reg, m.status.id);
 	/* A peer heard before on the same endpoint: nothing to learn. */
-	if (!known || strcmp(known->status.bus, m.status.bus)) {
+	if (!known || strcmp(known->status.bus, m.status.bus) ||
+	    strcmp(known->status.gw_bus, m.status.gw_bus)) {
 		learn(b, m.status.bus, false);
 		learn(b, m.status.gw_bus, false);
 	}
@@ -876,6 +1110,10 @@ static void on_control(struct sio_bus *b, const char *buf, size_t len, bool via_
 	 * full list, which takes a heartbeat per instance. */
 	if (peer && change == SIO_PEER_JOINED && (b->opt.instance || is_seed(b, m.status.bus)))
 		say_hello(b, m.status.inbox);
+	/* Where an elected gateway tells its endpoint (looked up at a join
+	 * only: is_seed walks the endpoints). */
+	if (peer && change == SIO_PEER_JOINED && b->cell_size && is_seed(b, m.status.bus))
+		snprintf(b->seed_inbox, sizeof b->seed_inbox, "%s", m.status.inbox);
 	if (peer && change == SIO_PEER_JOINED) {
 		if (b->hooks.event)
 			b->hooks.event(b->arg, SIO_EV_JOIN, peer, NULL);
@@ -910,16 +1148,27 @@ static bool foreign(struct sio_bus *b, struct sio_control *m, bool via_gw)
 	if (!b->foreign_hello && m->type == SIO_CONTROL_HEARTBEAT) {
 		b->foreign_hello = true;
 		say_hello(b, m->status.inbox);
+		snprintf(b->seed_inbox, sizeof b->seed_inbox, "%s", m->status.inbox);
 	}
 	return true;
 }
 
 /* Whether the gateway carries now: no live gateway of its cell has a
- * smaller id. The other waits, subscribed, to take over. */
+ * smaller id. The other waits, subscribed, to take over. A cell that forms
+ * by itself first picks its gateways: its two live members with the
+ * smallest ids, once another cell exists, and once we had a dead-after to
+ * hear our cell. */
 static void elect(struct sio_bus *b)
 {
 	struct sio_peer *p, *tmp;
+	uint64_t now = sio_clock_ms();
 
+	if (b->cell_size && !b->deciding && !b->left) {
+		bool want = b->cells.n > 0 && now - b->decided_ms >= b->opt.dead_after_ms &&
+			    sio_cells_rank(&b->reg, b->id, b->cell) < 2;
+		if (want != b->gateway)
+			set_gateway(b, want);
+	}
 	if (!b->gateway)
 		return;
 	b->active = true;
@@ -1116,7 +1365,7 @@ static void on_inbox(struct sio_bus *b, const struct sio_busframe *f, size_t n)
 	switch (m.kind) {
 	case SIO_INBOX_HELLO:
 	case SIO_INBOX_BEAT:
-		on_control(b, m.json, m.jlen, m.kind == SIO_INBOX_HELLO, false);
+		on_control(b, m.json, m.jlen, true, false);
 		break;
 	case SIO_INBOX_PUB:
 		if (b->hooks.inject)
@@ -1521,11 +1770,8 @@ static int fail(char *err, size_t errlen, const char *what, const char *endpoint
 /* A gateway's second XPUB, on the bus address with a port the system
  * picks, told to all as "ENDPOINT;cell=NAME;gateway"; and its SUB to the
  * other cells' gateways. */
-static int open_gateway(struct sio_bus *b, char *err, size_t errlen)
+static int gw_sockets(struct sio_bus *b, char *err, size_t errlen)
 {
-	char want[SIO_ENDPOINT_MAX - 80], last[SIO_ENDPOINT_MAX - 80];
-	size_t len = sizeof last;
-
 	b->gw_pub = make_socket(b, ZMQ_XPUB);
 	b->gw_sub = make_socket(b, ZMQ_SUB);
 	if (!b->gw_pub || !b->gw_sub)
@@ -1533,12 +1779,21 @@ static int open_gateway(struct sio_bus *b, char *err, size_t errlen)
 	zmq_setsockopt(b->gw_pub, ZMQ_XPUB_NODROP, &(int){ 0 }, sizeof(int));
 	zmq_setsockopt(b->gw_sub, ZMQ_LINGER, &(int){ 0 }, sizeof(int));
 	zmq_setsockopt(b->gw_sub, ZMQ_SUBSCRIBE, SIO_TOPIC_CONTROL, 1);
+	return 0;
+}
+
+static int gw_bind(struct sio_bus *b, char *err, size_t errlen)
+{
+	char want[SIO_ENDPOINT_MAX - 80], last[SIO_ENDPOINT_MAX - 80];
+	size_t len = sizeof last;
+
 	if (derive_inbox(b->bind, want, sizeof want))
 		return fail(err, errlen, "derive a gateway endpoint from", b->bind);
 	if (zmq_bind(b->gw_pub, want))
 		return fail(err, errlen, "bind the gateway on", want);
 	if (zmq_getsockopt(b->gw_pub, ZMQ_LAST_ENDPOINT, last, &len))
 		return fail(err, errlen, "read the gateway endpoint of", want);
+	snprintf(b->gw_bound, sizeof b->gw_bound, "%s", last);
 	if (b->cert)
 		snprintf(b->advertised_gw, sizeof b->advertised_gw, "%s#%s;cell=%s;gateway", last,
 			 zcert_public_txt(b->cert), b->cell);
@@ -1548,6 +1803,51 @@ static int open_gateway(struct sio_bus *b, char *err, size_t errlen)
 	/* Told on like any endpoint we know; never dialled by us. */
 	sio_registry_learn(&b->reg, b->advertised_gw, false);
 	return 0;
+}
+
+static int open_gateway(struct sio_bus *b, char *err, size_t errlen)
+{
+	return gw_sockets(b, err, errlen) || gw_bind(b, err, errlen) ? -1 : 0;
+}
+
+/*
+ * An elected gateway starts (its endpoint bound, told to a seed, the other
+ * cells' gateways dialled) or stops (unbound, their links dropped; the
+ * subscriptions they made go with them). Its sockets live as long as the
+ * bus: the loop watches their descriptors from the start.
+ */
+static void set_gateway(struct sio_bus *b, bool on)
+{
+	char err[256], addr[SIO_ENDPOINT_MAX];
+	struct sio_endpoint *e, *tmp;
+	struct interest *in, *itmp;
+
+	if (on) {
+		if (gw_bind(b, err, sizeof err)) {
+			sio_log(SIO_LOG_WARN, "BUS_GATEWAY_FAILED", "id=%s why=\"%s\"", b->id, err);
+			return;
+		}
+		b->gateway = true;
+		remember_fresh(b, b->advertised_gw);
+		dial_all(b);
+		say_hello(b, b->seed_inbox);
+	} else {
+		HASH_ITER(hh, b->reg.endpoints, e, tmp) {
+			if (!e->gw_dialled)
+				continue;
+			split_key(e->endpoint, addr, sizeof addr);
+			zmq_disconnect(b->gw_sub, addr);
+			e->gw_dialled = false;
+		}
+		zmq_unbind(b->gw_pub, b->gw_bound);
+		*b->gw_bound = '\0';
+		*b->advertised_gw = '\0';
+		b->gateway = b->active = false;
+		HASH_ITER(hh, b->interests, in, itmp)
+			in->remote = false;
+	}
+	sio_log(SIO_LOG_INFO, "GATEWAY", "id=%s cell=%s on=%s", b->id, *b->cell ? b->cell : "\"\"",
+		on ? "yes" : "no");
 }
 
 static int open_instance(struct sio_bus *b, const char *want_inbox, char *err, size_t errlen)
@@ -1760,6 +2060,12 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 	if (opt->cell)
 		snprintf(b->cell, sizeof b->cell, "%s", opt->cell);
 	b->gateway = opt->instance && opt->gateway && *b->cell;
+	b->cell_size = opt->instance && !*b->cell ? opt->cell_size : 0;
+	/* With a seed, a cell is asked for before anything is dialled. */
+	b->deciding = b->cell_size && opt->seeds && opt->seeds->count;
+	b->decide_by_ms = sio_clock_ms() + DECIDE_DEAD_AFTERS * opt->dead_after_ms;
+	b->decide_last_ms = sio_clock_ms() + DECIDE_MAX_DEAD_AFTERS * opt->dead_after_ms;
+	sio_cells_init(&b->cells);
 	b->hooks = *hooks;
 	b->arg = arg;
 	/* An observer's id only filters its own voice; make it unique so
@@ -1803,7 +2109,8 @@ struct sio_bus *sio_bus_new(const struct sio_bus_options *opt, const struct sio_
 	 * must not hold our exit for a second. */
 	zmq_setsockopt(b->sub, ZMQ_LINGER, &(int){ 0 }, sizeof(int));
 	if (opt->instance) {
-		if (open_instance(b, opt->inbox, err, errlen) || (b->cert && watch_auth(b, err, errlen)))
+		if (open_instance(b, opt->inbox, err, errlen) || (b->cert && watch_auth(b, err, errlen)) ||
+		    (b->cell_size && gw_sockets(b, err, errlen)))
 			goto fail;
 		/* The default channel reaches every client: always wanted. */
 		sio_bus_interest(b, "", 0, true);
@@ -1880,6 +2187,7 @@ void sio_bus_destroy(struct sio_bus **bp)
 		free(b->fresh[i]);
 	free(b->fresh);
 	sio_registry_clear(&b->reg);
+	sio_cells_clear(&b->cells);
 	free(b->inbox_endpoint);
 	free(b->bind);
 	free(b->id);
@@ -1896,5 +2204,8 @@ size_t sio_bus_fds(const struct sio_bus *b, int *fds, size_t max)
 
 const struct sio_registry *sio_bus_registry(const struct sio_bus *b) { return &b->reg; }
 const struct sio_bus_counters *sio_bus_counters(const struct sio_bus *b) { return &b->counters; }
+const struct sio_cells *sio_bus_cells(const struct sio_bus *b) { return &b->cells; }
+const struct sio_cellsum *sio_bus_own_cell(const struct sio_bus *b) { return &b->own; }
+bool sio_bus_gateway(const struct sio_bus *b) { return b->gateway; }
 const char *sio_bus_endpoint(const struct sio_bus *b) { return b->bind; }
 const char *sio_bus_inbox(const struct sio_bus *b) { return b->inbox_endpoint; }

@@ -59,6 +59,10 @@ struct sio_bus_options {
 	const char *inbox;         /* instances: NULL or "" derives one from bind */
 	const char *cell;          /* two-level mesh: our cell (NULL or "": flat) */
 	bool gateway;              /* a gateway of its cell (needs cell) */
+	/* Without a cell: past this many instances, cells form by themselves
+	 * (the newcomer asks its seed where to go, a cell elects its two
+	 * gateways); 0 keeps the mesh flat. */
+	uint64_t cell_size;
 	const struct sio_strlist *seeds;
 	uint64_t heartbeat_ms;
 	uint64_t dead_after_ms;
@@ -165,6 +169,12 @@ void sio_bus_close_socket(void **sock);
 uint64_t sio_bus_boot(const struct sio_bus *bus);
 
 const struct sio_registry *sio_bus_registry(const struct sio_bus *bus);
+/* The other cells, as the gateways' summaries tell them, and our own cell
+ * summed up at the last heartbeat (members 0 before the first one). */
+const struct sio_cells *sio_bus_cells(const struct sio_bus *bus);
+const struct sio_cellsum *sio_bus_own_cell(const struct sio_bus *bus);
+/* Whether we are a gateway of our cell now (set by hand or elected). */
+bool sio_bus_gateway(const struct sio_bus *bus);
 const struct sio_bus_counters *sio_bus_counters(const struct sio_bus *bus);
 const char *sio_bus_endpoint(const struct sio_bus *bus);
 const char *sio_bus_inbox(const struct sio_bus *bus);

@@ -50,7 +50,8 @@ struct sio_instance {
 	uint32_t rebalance_period_s;
 	struct sio_rebalance rb;
 	uint64_t rebalances;         /* REBALANCE events */
-	struct sio_rebalance_peer peers[SIO_REGISTRY_MAX_PEERS];
+	/* Our cell's peers, then one for each other cell. */
+	struct sio_rebalance_peer peers[SIO_REGISTRY_MAX_PEERS + SIO_CELLS_MAX];
 	struct origin *origins;
 	uint64_t report_ms;          /* the last round of lag reports */
 	unsigned window;             /* the origins' window being counted */
@@ -195,23 +196,35 @@ static void on_server_event(void *arg, enum sio_event event)
 	sio_bus_event(in->bus, event, NULL);
 }
 
+/* The URL of the instance with the most room that takes clients, in our
+ * registry or, from the gateways' summaries, in another cell; NULL when
+ * none. */
+static const char *roomiest(const struct sio_instance *in)
+{
+	const struct sio_peer *p = sio_registry_least_loaded(sio_bus_registry(in->bus));
+	const struct sio_cellsum *c = sio_cells_roomiest(sio_bus_cells(in->bus));
+	uint64_t room = p && p->status.max > p->status.clients ? p->status.max - p->status.clients : 0;
+
+	if (c && (!p || c->room > room))
+		return c->url;
+	return p && *p->status.url ? p->status.url : NULL;
+}
+
 /* Where a refused client should go: the announced URL when there is one
- * and it is not us, else the peer with the most room. */
+ * and it is not us, else the instance with the most room, whatever its
+ * cell. */
 static const char *elsewhere(void *arg)
 {
 	struct sio_instance *in = arg;
 
 	if (*in->announced && strcmp(in->announced, sio_server_url(in->server)))
 		return in->announced;
-	struct sio_peer *p = sio_registry_least_loaded(sio_bus_registry(in->bus));
-	return p && *p->status.url ? p->status.url : NULL;
+	return roomiest(in);
 }
 
 static bool room_elsewhere(void *arg)
 {
-	struct sio_instance *in = arg;
-
-	return sio_registry_least_loaded(sio_bus_registry(in->bus)) != NULL;
+	return roomiest(arg) != NULL;
 }
 
 static void on_announced(void *arg, const char *url)
@@ -235,6 +248,13 @@ static void add_bus_stats(void *arg, struct sio_stats *st)
 	st->bus_auth_failures = c->auth_failures;
 	st->bus_log_suppressed = c->log_suppressed;
 	st->peers_alive = sio_bus_registry(in->bus)->alive;
+	const struct sio_cells *cells = sio_bus_cells(in->bus);
+	uint64_t members = 0, clients = 0;
+	if (cells->n || sio_bus_own_cell(in->bus)->members)
+		sio_cells_totals(cells, sio_bus_own_cell(in->bus), &members, &clients);
+	st->mesh_instances = members ? members : st->peers_alive + 1;
+	st->cells = cells->n ? cells->n + 1 : 0;
+	st->gateway = sio_bus_gateway(in->bus);
 	st->events[SIO_EV_JOIN] = in->joins;
 	st->events[SIO_EV_LEAVE] = in->leaves;
 	st->events[SIO_EV_REBALANCE] = in->rebalances;
@@ -416,13 +436,26 @@ static void rebalance_tick(struct sio_instance *in, uint64_t now)
 	if (!in->rebalance && !in->rb.active)
 		return;
 	const struct sio_registry *reg = sio_bus_registry(in->bus);
+	const char *cell = sio_bus_own_cell(in->bus)->name;
 	sio_registry_foreach(reg, p, tmp) {
-		if (!p->alive || n >= SIO_REGISTRY_MAX_PEERS)
+		/* Another cell's gateways count in their cell's summary. */
+		if (!p->alive || n >= SIO_REGISTRY_MAX_PEERS || strcmp(p->status.cell, cell))
 			continue;
 		in->peers[n++] = (struct sio_rebalance_peer){
 			.url = p->status.url, .clients = p->status.clients, .high = p->status.high,
 			.counts = !p->status.draining,
 			.takes = !p->status.draining && p->status.state == SIO_LOAD_NORMAL,
+		};
+	}
+	const struct sio_cells *cells = sio_bus_cells(in->bus);
+	for (size_t i = 0; i < cells->n; i++) {
+		const struct sio_cellsum *c = &cells->recs[i].sum;
+		if (!c->members)
+			continue;
+		in->peers[n++] = (struct sio_rebalance_peer){
+			.url = c->url, .clients = c->best_clients, .high = c->best_high,
+			.counts = true, .takes = *c->url != '\0',
+			.members = c->members, .cell_clients = c->clients,
 		};
 	}
 	sio_rebalance_plan(&in->rb, &in->rebalance_limits, st->clients,
@@ -498,6 +531,7 @@ struct sio_instance *sio_instance_new(const struct sio_config *cfg, char *err, s
 		.inbox = cfg->bus.inbox,
 		.cell = cfg->bus.cell,
 		.gateway = cfg->bus.gateway,
+		.cell_size = (uint64_t)cfg->bus.cell_size,
 		.seeds = &cfg->bus.peers,
 		.heartbeat_ms = (uint64_t)cfg->bus.heartbeat_ms,
 		.dead_after_ms = (uint64_t)cfg->bus.dead_after_ms,

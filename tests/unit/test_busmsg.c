@@ -1446,6 +1446,68 @@ static void test_packed_round_trip(void **state)
 	free(buf);
 }
 
+/* Cell summaries ride on a heartbeat, each in one field; a newcomer's
+ * hello names its inbox and the size it forms cells by. */
+static void test_packed_cell_summaries(void **state)
+{
+	struct sio_control in = full_heartbeat(), out;
+	struct sio_cellsum sums[2];
+	const char *why;
+	size_t len;
+
+	(void)state;
+	memset(sums, 0, sizeof sums);
+	snprintf(sums[0].name, sizeof sums[0].name, "c1");
+	sums[0].members = 64;
+	sums[0].clients = 123456;
+	sums[0].size = 64;
+	sums[0].made_ms = 1700000000123ull;
+	snprintf(sums[0].url, sizeof sums[0].url, "ws://10.0.0.7:8080/socketiyo");
+	sums[0].room = 900;
+	sums[0].best_clients = 100;
+	sums[0].best_high = 800;
+	/* A URL too long for the field: the summary goes without it. */
+	sums[1] = sums[0];
+	snprintf(sums[1].name, sizeof sums[1].name, "%s", "");
+	memset(sums[1].url, 'u', 240);
+	sums[1].url[240] = '\0';
+	in.status.cell_size = 64;
+	in.status.deciding = true;
+	in.cells = sums;
+	in.ncells = 2;
+	unsigned char *buf = pack(&in, &len);
+	assert_int_equal(decode_exact(buf, len, &out, &why), 0);
+	assert_int_equal(out.status.cell_size, 64);
+	assert_true(out.status.deciding);
+	assert_int_equal(out.ncells, 2);
+	assert_memory_equal(&out.cells[0], &sums[0], sizeof sums[0]);
+	assert_string_equal(out.cells[1].name, "");
+	assert_int_equal(out.cells[1].members, 64);
+	assert_string_equal(out.cells[1].url, "");
+	assert_int_equal(out.cells[1].room, 0);
+	sio_busmsg_control_free(&out);
+	assert_null(out.cells);
+
+	/* A summary cut short inside: the message is malformed. */
+	size_t at = 2;
+	while (at < len && buf[at] != 26)
+		at += 2 + buf[at + 1];
+	assert_true(at < len);
+	buf[at + 3] = 200;   /* its first field says more than the summary holds */
+	assert_int_equal(sio_busmsg_control_decode((const char *)buf, len, &out, &why), -1);
+	assert_string_equal(why, "bad cell summary");
+	free(buf);
+
+	in.type = SIO_CONTROL_HELLO;
+	in.ncells = 0;
+	buf = pack(&in, &len);
+	assert_int_equal(decode_exact(buf, len, &out, &why), 0);
+	assert_string_equal(out.status.inbox, in.status.inbox);
+	assert_int_equal(out.status.cell_size, 64);
+	sio_busmsg_control_free(&out);
+	free(buf);
+}
+
 static void test_packed_skips_unknown_fields(void **state)
 {
 	struct sio_control in = full_heartbeat(), out;
@@ -1584,6 +1646,7 @@ int main(void)
 		cmocka_unit_test(test_subscription),
 		cmocka_unit_test(test_packed_round_trip),
 		cmocka_unit_test(test_packed_skips_unknown_fields),
+		cmocka_unit_test(test_packed_cell_summaries),
 		cmocka_unit_test(test_packed_rejects),
 		cmocka_unit_test(test_fuzz_packed),
 	};

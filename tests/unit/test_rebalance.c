@@ -42,6 +42,34 @@ static void test_balanced_mesh_stays(void **state)
 	assert_int_equal(plan.event, SIO_REBALANCE_NONE);
 }
 
+/* Another cell counts as its members in the average, and is offered by
+ * its member with the most room. */
+static void test_another_cell_counts_as_its_members(void **state)
+{
+	struct sio_rebalance rb;
+	struct sio_rebalance_plan plan;
+	/* Our cell: b with 100; the other: 6 instances, 60 clients in all, its
+	 * roomiest member holding none. */
+	struct sio_rebalance_peer p[] = { peer("b", 100), peer("x3", 0) };
+
+	(void)state;
+	p[1].members = 6;
+	p[1].cell_clients = 60;
+	sio_rebalance_init(&rb);
+	sio_rebalance_plan(&rb, &lim, 100, false, p, 2, 1000, &plan);
+	/* (100 + 100 + 60) / 8, rounded up: 33, and we are far above it. */
+	assert_int_equal(plan.average, 33);
+	assert_int_equal(plan.event, SIO_REBALANCE_START);
+	sio_rebalance_plan(&rb, &lim, 100, false, p, 2, 2000, &plan);
+	assert_true(plan.move > 0);
+	assert_int_equal(plan.to, 1);
+	/* Without the cell, the two are even: nothing moves. */
+	sio_rebalance_init(&rb);
+	sio_rebalance_plan(&rb, &lim, 100, false, p, 1, 3000, &plan);
+	assert_int_equal(plan.average, 100);
+	assert_int_equal(plan.event, SIO_REBALANCE_NONE);
+}
+
 static void test_starts_paced_and_ends(void **state)
 {
 	struct sio_rebalance rb;
@@ -154,6 +182,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_balanced_mesh_stays),
+		cmocka_unit_test(test_another_cell_counts_as_its_members),
 		cmocka_unit_test(test_starts_paced_and_ends),
 		cmocka_unit_test(test_never_to_high_load_nor_above_average),
 		cmocka_unit_test(test_four_instances_converge),
