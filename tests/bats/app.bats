@@ -21,6 +21,15 @@ backend() {
 	shift
 	BLOG[$name]=$BATS_TEST_TMPDIR/$name.events
 	: >"${BLOG[$name]}"
+	# What each instance counts before: one more is this backend attached
+	# (a count of at least one would pass with the first one alone).
+	local i
+	declare -A had=()
+	for i in A B C; do
+		[[ -n ${IPID[$i]:-} ]] || continue
+		had[$i]=$(imetric "$i" 'sio_app_backends{role="worker"}' 2>/dev/null) || had[$i]=0
+		[[ ${had[$i]} =~ ^[0-9]+$ ]] || had[$i]=0
+	done
 	"$SIO_BIN/sio-backend" --id "$name" --bus-peer "${IBUS[A]}" "$@" \
 		--exec "exec python3 '$APPBACKEND' '${BLOG[$name]}'" \
 		>"$BATS_TEST_TMPDIR/$name.out" 2>"$BATS_TEST_TMPDIR/$name.err" 3>&- &
@@ -29,10 +38,9 @@ backend() {
 	wait_for grep -q '"event":"READY"' "${BLOG[$name]}" ||
 		fail "backend $name: no READY: $(cat "$BATS_TEST_TMPDIR/$name.err")"
 	# Every instance has it attached: it gets the events of their clients.
-	local i
 	for i in A B C; do
 		[[ -n ${IPID[$i]:-} ]] || continue
-		wait_for imetric_ge "$i" 'sio_app_backends{role="worker"}' 1 ||
+		wait_for imetric_ge "$i" 'sio_app_backends{role="worker"}' $((had[$i] + 1)) ||
 			fail "instance $i does not count backend $name"
 	done
 }
