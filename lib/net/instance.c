@@ -119,6 +119,16 @@ static void report_lag(struct sio_instance *in, uint64_t now)
 	}
 }
 
+/* What an origin's messages we took over the windows counted. */
+static uint64_t origin_taken(const struct origin *o)
+{
+	uint64_t taken = 0;
+
+	for (unsigned i = 0; i < LAG_WINDOWS; i++)
+		taken += o->taken[i];
+	return taken;
+}
+
 /* The first message we skip of an origin not told lately: it hears at
  * once, not at the next round, for an origin not yet paced sends a burst
  * within a round's time. What we took is counted over the windows gone
@@ -127,13 +137,11 @@ static void report_at_once(struct sio_instance *in, struct origin *o, uint64_t n
 {
 	if (o->reported_ms && now - o->reported_ms < LAG_REPORT_MS)
 		return;
-	uint64_t taken = 0, span = now - in->report_ms;
+	uint64_t span = now - in->report_ms;
 	unsigned past = o->windows < LAG_WINDOWS - 1 ? o->windows : LAG_WINDOWS - 1;
 
-	for (unsigned i = 0; i < LAG_WINDOWS; i++)
-		taken += o->taken[i];
 	span += past * LAG_REPORT_MS;
-	sio_bus_lag(in->bus, o->id, taken * 1000 / (span ? span : 1));
+	sio_bus_lag(in->bus, o->id, origin_taken(o) * 1000 / (span ? span : 1));
 	o->reported_ms = now;
 }
 

@@ -410,14 +410,21 @@ static int room(struct sio_server *s, struct conn *c)
 	return writeable(s, c);
 }
 
+/* A connection lws still holds is closed by lws: how is LWS_TO_KILL_SYNC
+ * (at once) or LWS_TO_KILL_ASYNC (on its next turn). */
+static void lws_kill(struct sio_server *s, struct conn *c, int how)
+{
+	if (c->owned)
+		ev_io_stop(s->loop, &c->io);
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, how);
+}
+
 /* Closes at once: c is gone on return. Not from inside an lws callback
  * when lws holds the connection. */
 static void conn_kill(struct sio_server *s, struct conn *c)
 {
 	if (c->wsi) {
-		if (c->owned)
-			ev_io_stop(s->loop, &c->io);
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_SYNC);
+		lws_kill(s, c, LWS_TO_KILL_SYNC);
 		return;
 	}
 	int fd = c->io.fd;
@@ -431,9 +438,7 @@ static void conn_kill(struct sio_server *s, struct conn *c)
 static void conn_drop(struct sio_server *s, struct conn *c)
 {
 	if (c->wsi) {
-		if (c->owned)
-			ev_io_stop(s->loop, &c->io);
-		lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_REASON_BASE, LWS_TO_KILL_ASYNC);
+		lws_kill(s, c, LWS_TO_KILL_ASYNC);
 		return;
 	}
 	c->doomed = true;

@@ -191,19 +191,27 @@ def hold(url, n):
     return 0
 
 
+def read_head(s, chunk):
+    """The server's answer to the handshake, read chunk bytes at a time
+    (and what came after it, with more than 1); None, said, if it hung up."""
+    head = b""
+    while b"\r\n\r\n" not in head:
+        c = s.recv(chunk)
+        if not c:
+            print("FAILED handshake", flush=True)
+            return None
+        head += c
+    return head
+
 def nonreader(port, path, channel):
     s = socket.socket()
     # Small buffers on our side: the server's queue for us fills up soon.
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect(("127.0.0.1", port))
     s.sendall(handshake(port, path))
-    head = b""
-    while b"\r\n\r\n" not in head:
-        c = s.recv(1)
-        if not c:
-            print("FAILED handshake", flush=True)
-            return 3
-        head += c
+    head = read_head(s, 1)
+    if head is None:
+        return 3
     if b" 101 " not in head.split(b"\r\n")[0] + b" ":
         print("FAILED " + head.split(b"\r\n")[0].decode(), flush=True)
         return 3
@@ -222,13 +230,9 @@ def early(port, path, how):
     first = ping if how == "whole" else ping[:3]
     s = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
     s.sendall(handshake(port, path) + first)
-    head = b""
-    while b"\r\n\r\n" not in head:
-        c = s.recv(4096)
-        if not c:
-            print("FAILED handshake", flush=True)
-            return 3
-        head += c
+    head = read_head(s, 4096)
+    if head is None:
+        return 3
     head, rest = head.split(b"\r\n\r\n", 1)
     s.sendall(ping[len(first):] + bytes([0x89, 0x80 | 4]) + bytes(4) + b"late")
     deadline = time.monotonic() + TIMEOUT
