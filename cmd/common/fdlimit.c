@@ -1,5 +1,9 @@
 #include "fdlimit.h"
 
+#include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
+
 rlim_t sio_fdlimit_raise(void)
 {
 	struct rlimit rl;
@@ -12,4 +16,15 @@ rlim_t sio_fdlimit_raise(void)
 			getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	return rl.rlim_cur;
+}
+
+void sio_fdlimit_reserve(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < 2 || rl.rlim_cur > INT_MAX)
+		return;
+	int top = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, (int)rl.rlim_cur - 1);
+	if (top >= 0)
+		close(top);
 }

@@ -198,6 +198,7 @@ int main(int argc, char **argv)
 		}
 	}
 	sio_fdlimit_raise();
+	sio_fdlimit_reserve();
 	if (sio_signals_init(SIO_SIGNALS_RELOAD, wake_server)) {
 		sio_error("unable to make a pipe: %s", strerror(errno));
 		rc = SIO_EXIT_FAILURE;
