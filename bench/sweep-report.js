@@ -2,7 +2,9 @@
 // bench/sweep-report.js RESULTS.jsonl: the sweep's table (bench/run.sh,
 // POINTS=sweep), sio and Socket.IO + Redis side by side, one row per number
 // of subscribers and offered rate: delivered frames a second, frames lost
-// (and their share), latency p50 and p99, subscribers closed.
+// (and their share), latency p50 and p99, subscribers closed; for sio also
+// the rate the publisher got in and the two instances' CPU (on one core):
+// where the instances are far from busy, the generator is the limit.
 'use strict';
 
 const fs = require('fs');
@@ -22,12 +24,19 @@ function cells(r) {
     `${r.dropped || 0} of ${r.connections}`];
 }
 
+function sioCells(r) {
+  const c = cells(r);
+  if (!r || !r.completed) return [...c, '', ''];
+  return [...c, group(r.publish_rate || 0), `${Math.round(r.server_cpu_pct || 0)} %`];
+}
+
 const points = [...new Set(runs.map((r) => r.point))].sort((a, b) => {
   const [, na, ra] = a.split('-').map(Number);
   const [, nb, rb] = b.split('-').map(Number);
   return na - nb || ra - rb;
 });
 const head = ['N', 'R msg/s', 'sio delivered/s', 'sio lost', 'sio p50', 'sio p99', 'sio closed',
+  'sio publisher got in msg/s', 'sio instances CPU',
   'Socket.IO delivered/s', 'Socket.IO lost', 'Socket.IO p50', 'Socket.IO p99', 'Socket.IO closed'];
 console.log('\nsweep: cross-instance relay, publisher on A, N subscribers on B, R messages a second offered');
 console.log(`| ${head.join(' | ')} |`);
@@ -35,5 +44,5 @@ console.log(`|${head.map(() => '---').join('|')}|`);
 for (const p of points) {
   const [, n, rate] = p.split('-');
   const of = (t) => { const r = runs.find((x) => x.point === p && x.target === t); return r && r.result; };
-  console.log(`| ${group(Number(n))} | ${group(Number(rate))} | ${cells(of('sio')).join(' | ')} | ${cells(of('socketio')).join(' | ')} |`);
+  console.log(`| ${group(Number(n))} | ${group(Number(rate))} | ${sioCells(of('sio')).join(' | ')} | ${cells(of('socketio')).join(' | ')} |`);
 }

@@ -217,6 +217,7 @@ struct sio_server {
 	bool rounds;                 /* writes go in rounds (libev): turn counts */
 	bool write_first;            /* a burst reached a shed mark of this round */
 	uint64_t bus_level_ns;       /* when a read of the bus last took all it had */
+	bool bus_was_level;          /* and the read before this one did */
 	/* At the last idle tick: connections with frames waiting, and those of
 	 * them that wrote nothing for a whole second (readers that stopped). */
 	uint32_t queued_conns, stalled_conns;
@@ -3172,8 +3173,14 @@ bool sio_server_behind_bus(struct sio_server *s, uint64_t for_ms)
 	return s->bus_level_ns && now_ns() - s->bus_level_ns >= for_ms * 1000000ULL && behind(s);
 }
 
+/* A backlog is timed from the first read that did not take all: the
+ * last level read can be long before it when the bus was quiet, and a
+ * burst after a quiet while is not a backlog of that age. */
 void sio_server_bus_backlog(struct sio_server *s, bool more, uint64_t relayed)
 {
-	if ((!more && relayed < shed_depth(s) / 2) || !s->bus_level_ns)
+	bool level = !more && relayed < shed_depth(s) / 2;
+
+	if (level || s->bus_was_level || !s->bus_level_ns)
 		s->bus_level_ns = now_ns();
+	s->bus_was_level = level;
 }
