@@ -99,7 +99,14 @@
 #                socketiyo, not Socket.IO). Both instances, or both nodes and
 #                Redis, run on SERVER_CPU. Its table is printed apart
 #                (bench/sweep-report.js). SWEEP_TARGETS ["sio socketio"]
-#                runs one side only.
+#                runs one side only. With two cores the generator, not B,
+#                is the limit past some 10 M frames a second (the table's
+#                "instances CPU" says how busy A and B were): SWEEP_B_CPU=30
+#                gives B alone 30 % of a core through a CPU cgroup (v2
+#                cpu.max or v1 CFS quota, as tests/bats/overload.bats), so
+#                that the instance saturates first, and shows what it
+#                delivers past its own capacity (sio only: use it with
+#                SWEEP_TARGETS=sio).
 #
 # Servers run on CPU SERVER_CPU [0] (both instances of relay), sio-bench on
 # CPU CLIENT_CPU [1], when taskset is there and the machine has two CPUs or
@@ -159,6 +166,7 @@ SWEEP_N=${SWEEP_N:-100 1000}
 SWEEP_RATES=${SWEEP_RATES:-400 1000 2000 5000 10000 20000 50000}
 SWEEP_S=${SWEEP_S:-10}
 SWEEP_TARGETS=${SWEEP_TARGETS:-sio socketio}
+export SWEEP_B_CPU=${SWEEP_B_CPU:-}
 
 die() { echo "bench: $*" >&2; exit 1; }
 want() { [[ " $POINTS " == *" $1 "* ]]; }
@@ -201,7 +209,12 @@ cleanup() {
 		wait "$p" 2>/dev/null || true
 	done
 	rm -rf "$WORK"
+	# Empty once their processes are gone.
+	for p in "${CAP_DIRS[@]}"; do
+		rmdir "$p" 2>/dev/null || true
+	done
 }
+CAP_DIRS=()
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
@@ -600,11 +613,36 @@ start_socketio() {
 	wait_port "$PORT" "$SERVER_PID" || { cat "$WORK/socketio-$PORT.log" >&2; die "Socket.IO did not start"; }
 }
 
+# cap_cpu PERCENT PID: the process gets PERCENT of one core (a CPU cgroup).
+cap_cpu() {
+	local quota=$((20000 * $1 / 100)) dir
+	if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
+		grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null ||
+			echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || return 1
+		dir=/sys/fs/cgroup/sio-bench-$$-$2
+		mkdir "$dir" 2>/dev/null || return 1
+		CAP_DIRS+=("$dir")
+		echo "$quota 20000" >"$dir/cpu.max" 2>/dev/null || return 1
+	elif [[ -w /sys/fs/cgroup/cpu/cgroup.procs ]]; then
+		dir=/sys/fs/cgroup/cpu/sio-bench-$$-$2
+		mkdir "$dir" 2>/dev/null || return 1
+		CAP_DIRS+=("$dir")
+		{ echo 20000 >"$dir/cpu.cfs_period_us" && echo "$quota" >"$dir/cpu.cfs_quota_us"; } \
+			2>/dev/null || return 1
+	else
+		return 1
+	fi
+	echo "$2" >"$dir/cgroup.procs" 2>/dev/null
+}
+
 # sweep_sio N RATE: one point of the sweep against two sio-serve instances.
 sweep_sio() {
 	start_sio
 	local a_url=$SERVER_URL a_pid=$SERVER_PID a_bus=$BUS
 	start_sio --bus-peer "$a_bus"
+	if [[ -n $SWEEP_B_CPU ]]; then
+		cap_cpu "$SWEEP_B_CPU" "$SERVER_PID" || die "SWEEP_B_CPU: no CPU cgroup could be made"
+	fi
 	bench sio "sweep-$1-$2" relay -u "$SERVER_URL" -P "$a_url" -n "$1" -d "$SWEEP_S" \
 		-s "$SIZE" -r "$2" -C 200 -t 20 --server-pid "$a_pid" --server-pid "$SERVER_PID"
 	stop_servers

@@ -38,7 +38,8 @@ const points = [...new Set(runs.map((r) => r.point))].sort((a, b) => {
 const head = ['N', 'R msg/s', 'sio delivered/s', 'sio lost', 'sio p50', 'sio p99', 'sio closed',
   'sio publisher got in msg/s', 'sio instances CPU',
   'Socket.IO delivered/s', 'Socket.IO lost', 'Socket.IO p50', 'Socket.IO p99', 'Socket.IO closed'];
-console.log('\nsweep: cross-instance relay, publisher on A, N subscribers on B, R messages a second offered');
+const capped = process.env.SWEEP_B_CPU ? `, B held to ${process.env.SWEEP_B_CPU} % of a core` : '';
+console.log(`\nsweep: cross-instance relay, publisher on A, N subscribers on B, R messages a second offered${capped}`);
 console.log(`| ${head.join(' | ')} |`);
 console.log(`|${head.map(() => '---').join('|')}|`);
 for (const p of points) {
