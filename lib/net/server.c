@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -9,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/sockios.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -231,7 +234,11 @@ struct sio_server {
 	int devnull;
 	struct lws *handoff_wsi;
 	struct conn *handoff;
-	int handoff_fd;
+	int handoff_fd;              /* -1: the socket moved above lws_fds */
+	/* lws's table of descriptors ends at lws_fds (0: at the open-file
+	 * limit); epfd is libev's epoll, where a socket moving up is dropped. */
+	int lws_fds;
+	int epfd;
 	uint64_t boot;               /* ours in positions (the bus's) */
 	uint64_t expire_ms;          /* next look at the history's ages */
 	struct pending *pendings;    /* recoveries waiting for peers' histories */
@@ -2024,28 +2031,39 @@ static char *capture_meta(struct lws *wsi)
  * its, freed with the connection), as does a connection whose handshake
  * answer lws has not sent whole (it would flush it to /dev/null).
  */
-static bool hand_over(struct sio_server *s, struct conn *c, struct lws *wsi)
+static int hand_over(struct sio_server *s, struct conn *c, struct lws *wsi)
 {
-	int fd = lws_get_socket_fd(wsi);
+	int fd = lws_get_socket_fd(wsi), spare = -1, high = -1;
 
 	if (s->devnull < 0 || lws_get_ssl(wsi) || lws_partial_buffered(wsi))
-		return false;
-	int spare = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (spare < 0)
-		return false;
+		return -1;
+	/* Above lws's table when there is room there (see lws_table). epoll
+	 * knows the socket by its number: it is dropped there first, while the
+	 * number still names it, or its events would come under a number that
+	 * later names another connection. */
+	if (s->lws_fds && (high = fcntl(fd, F_DUPFD_CLOEXEC, s->lws_fds)) >= 0 &&
+	    epoll_ctl(s->epfd, EPOLL_CTL_DEL, fd, &(struct epoll_event){ 0 }) < 0) {
+		close(high);
+		high = -1;
+	}
+	if (high < 0 && (spare = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
+		return -1;
 	if (dup3(s->devnull, fd, O_CLOEXEC) < 0) {
-		close(spare);
-		return false;
+		/* (dup3 onto a descriptor in use does not fail.) A socket
+		 * dropped from epoll stays lws's, deaf until the idle timeout. */
+		close(high >= 0 ? high : spare);
+		return -1;
 	}
 	s->handoff = c;
 	s->handoff_wsi = wsi;
 	s->handoff_fd = spare;
 	c->wsi = NULL;
-	return true;
+	return high >= 0 ? high : fd;
 }
 
-/* The socket back at its number once lws is done; or, when lws did not
- * close at once (which lws 4.1.6 does not do), the connection lost. */
+/* Once lws is done: the socket back at its number, unless it moved up; or,
+ * when lws did not close at once (which lws 4.1.6 does not do), the
+ * connection lost. */
 static void taken(struct sio_server *s, bool closed_by_lws)
 {
 	struct conn *c = s->handoff;
@@ -2054,15 +2072,17 @@ static void taken(struct sio_server *s, bool closed_by_lws)
 	s->handoff = NULL;
 	s->handoff_wsi = NULL;
 	s->handoff_fd = -1;
+	if (closed_by_lws && spare < 0)
+		return;
 	if (closed_by_lws && dup3(spare, c->io.fd, O_CLOEXEC) >= 0) {
 		close(spare);
 		return;
 	}
 	sio_log(SIO_LOG_ERROR, "HANDOVER_FAILED", "id=%s conn=%llu", s->id, c->serial);
-	/* Its number is not its socket: the watcher goes first, the socket
-	 * with spare, its last descriptor (and epoll's entry with it). */
+	/* Its number may not be its socket: the watcher goes first, then the
+	 * socket's last descriptor (and epoll's entry with it). */
 	closed(s, c);
-	close(spare);
+	close(spare >= 0 ? spare : c->io.fd);
 	free(c);
 }
 
@@ -2088,10 +2108,12 @@ static int established(struct sio_server *s, struct lws *wsi)
 	const char *peer = lws_get_peer_simple(wsi, ip, sizeof ip);
 	c->addr = sio_addrs_acquire(&s->addrs, peer ? peer : "unknown");
 	c->app_meta = capture_meta(wsi);
-	int fd = lws_get_socket_fd(wsi);
-	bool mine = s->loop && hand_over(s, c, wsi);
-	if (!mine)
+	int fd = s->loop ? hand_over(s, c, wsi) : -1;
+	bool mine = fd >= 0;
+	if (!mine) {
+		fd = lws_get_socket_fd(wsi);
 		lws_set_opaque_user_data(wsi, c);
+	}
 	if (s->loop)
 		own_reading(s, c, fd);
 	emit_load(s, sio_load_connect(&s->load, &accepted));
@@ -2705,6 +2727,116 @@ void sio_server_defer(struct sio_server *s, sio_server_fn fn, void *arg)
 	lws_sul_schedule(s->context, 0, &s->defer_sul, defer_tick, 1);
 }
 
+/* The epoll descriptors open now (at most cap), and the highest
+ * descriptor open; -1 when /proc cannot tell. */
+static int epolls(int *fds, int cap, int *top)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	*top = -1;
+	for (struct dirent *e; (e = readdir(d));) {
+		char path[64], link[32];
+		int fd = atoi(e->d_name);
+		if (e->d_name[0] == '.' || fd == dirfd(d))
+			continue;
+		if (fd > *top)
+			*top = fd;
+		snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+		ssize_t k = readlink(path, link, sizeof link - 1);
+		if (k <= 0)
+			continue;
+		link[k] = '\0';
+		if (strcmp(link, "anon_inode:[eventpoll]") == 0 && n < cap)
+			fds[n++] = fd;
+	}
+	closedir(d);
+	return n;
+}
+
+static void never_ready(struct ev_loop *loop, ev_io *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+}
+
+/* libev's epoll: the one epoll descriptor its loop added, proven by a pipe
+ * it watches being found there; -1 when that cannot be told. */
+static int libev_epoll(struct ev_loop *loop, const int *before, int nbefore)
+{
+	int after[16], top, n = epolls(after, 16, &top), found = -1, p[2];
+
+	if (n < 0 || ev_backend(loop) != EVBACKEND_EPOLL)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		bool old = false;
+		for (int j = 0; j < nbefore; j++)
+			old |= after[i] == before[j];
+		if (!old) {
+			if (found >= 0)
+				return -1;
+			found = after[i];
+		}
+	}
+	if (found < 0 || pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -1;
+	ev_io probe;
+	ev_io_init(&probe, never_ready, p[0], EV_READ);
+	ev_io_start(loop, &probe);
+	ev_run(loop, EVRUN_NOWAIT);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+	/* A MOD to what libev asked for again: found there, nothing changed. */
+	if (epoll_ctl(found, EPOLL_CTL_MOD, p[0], &ev) < 0)
+		found = -1;
+	ev_io_stop(loop, &probe);
+	close(p[0]);
+	close(p[1]);
+	return found;
+}
+
+/*
+ * lws 4.1.6 as Debian builds it (with _DEBUG) scans its whole table of
+ * descriptors, an entry for each the process may open (20,000 here),
+ * every time it closes a connection; and every handshake ends with lws
+ * closing its side (see hand_over): a fifth of the CPU a connection costs.
+ * lws sizes the table by the open-file limit when its context is made, so
+ * the context is made under a lower limit for that moment (the limit is
+ * back before this returns), and a connection handed over moves above the
+ * table (hand_over): below it stay the handshakes under way, which get the
+ * lowest numbers free, and the process's other descriptors. Where the
+ * sockets cannot move (no libev epoll found, TLS, a limit too low to
+ * share, descriptors already open high), the table stays whole.
+ */
+#define LWS_FDS 4096
+
+/* before[n]: the epoll descriptors open before the loop was made; top:
+ * the highest descriptor open then. */
+static struct lws_context *lws_table(struct sio_server *s, struct lws_context_creation_info *info,
+				     const int *before, int n, int top)
+{
+	struct rlimit whole = { 0 }, low;
+
+	if (n >= 0 && !info->ssl_cert_filepath && top < LWS_FDS / 2 &&
+	    getrlimit(RLIMIT_NOFILE, &whole) == 0 && whole.rlim_cur != RLIM_INFINITY &&
+	    whole.rlim_cur >= 2 * LWS_FDS)
+		s->epfd = libev_epoll(s->loop, before, n);
+	low = whole;
+	low.rlim_cur = LWS_FDS;
+	if (s->epfd < 0 || setrlimit(RLIMIT_NOFILE, &low) < 0) {
+		s->epfd = -1;
+		return lws_create_context(info);
+	}
+	struct lws_context *context = lws_create_context(info);
+	/* Raising the soft limit back to where it was, under the hard one,
+	 * cannot fail. */
+	setrlimit(RLIMIT_NOFILE, &whole);
+	s->lws_fds = LWS_FDS;
+	return context;
+}
+
 struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_t errlen)
 {
 	struct sio_server *s = calloc(1, sizeof *s);
@@ -2712,7 +2844,7 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	s->devnull = s->handoff_fd = -1;
+	s->devnull = s->handoff_fd = s->epfd = -1;
 	if (sio_config_copy(&s->cfg, cfg) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -2769,12 +2901,13 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 	/* lws 4.1 runs its own loop on poll(), which looks at every connection
 	 * on every wakeup; on libev (epoll) a wakeup costs what is ready. The
 	 * loop is ours, so that one turn of it is one sio_server_service. */
+	int epolls_before[16], top, nbefore = epolls(epolls_before, 16, &top);
 	s->loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOSIGMASK);
 	void *loops[1] = { s->loop };
 	if (s->loop) {
 		info.options |= LWS_SERVER_OPTION_LIBEV;
 		info.foreign_loops = loops;
-		s->context = lws_create_context(&info);
+		s->context = lws_table(s, &info, epolls_before, nbefore, top);
 	}
 	if (s->context) {
 		ev_prepare_init(&s->before_wait, on_before_wait);

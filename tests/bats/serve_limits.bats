@@ -203,3 +203,41 @@ print(int(o["server_rss_per_conn"]))' "$output") || fail "bad JSON: $output"
 	# Still served after the handshake: a ping gets its pong.
 	run -0 ws "$(rawframe 89 "$(hexof x)")" "pong:$(hexof x)" close
 }
+
+# sockets_from FD_MIN FD_END: the server's sockets numbered in [MIN, END).
+sockets_from() {
+	local f n=0 fd
+	for f in /proc/"$SERVE_PID"/fd/*; do
+		fd=${f##*/}
+		((fd >= $1 && fd < $2)) || continue
+		[[ $(readlink "$f") == socket:* ]] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+@test "connections past lws's table of descriptors are served, moved above it and, when full there, below" {
+	# lws's table ends at 4,096 descriptors (lib/net/server.c lws_table);
+	# under a hard limit of 9,000 there are 4,904 numbers above it, so
+	# that of 6,000 connections some stay below.
+	ulimit -n 9000
+	start_serve --app-hold 0
+	"$SIO_BIN/sio-bench" hold -u "$SERVE_URL" -n 6000 -d 30 -C 200 --json \
+		>"$BATS_TEST_TMPDIR/hold.out" 2>&1 3>&- &
+	local hold=$!
+	track_pid "$hold"
+	wait_metric sio_clients 6000
+	local high low
+	high=$(sockets_from 4096 9000)
+	low=$(sockets_from 0 4096)
+	echo "# $high sockets above lws's table, $low below" >&3
+	((high >= 4800)) || fail "$high sockets above 4,096"
+	((low >= 1000)) || fail "$low sockets below 4,096"
+	# A new handshake still goes through lws, and is served after it.
+	run -0 ws "$(rawframe 89 "$(hexof x)")" "pong:$(hexof x)" close
+	# Every connection served: a fan-out to 6,000 loses nothing.
+	stop_pid "$hold"
+	run -0 --separate-stderr "$SIO_BIN/sio-bench" fanout -u "$SERVE_URL" -n 6000 -d 2 -C 200 --json
+	python3 -c 'import json, sys; o = json.loads(sys.argv[1])
+assert o["established"] == 6000 and o["lost"] == 0 and o["delivered"] > 0, o' "$output" ||
+		fail "$output"
+}
