@@ -3,8 +3,9 @@
 // POINTS=sweep), sio and Socket.IO + Redis side by side, one row per number
 // of subscribers and offered rate: delivered frames a second, frames lost
 // (and their share), latency p50 and p99, subscribers closed; for sio also
-// the rate the publisher got in and the two instances' CPU (on one core):
-// where the instances are far from busy, the generator is the limit.
+// the rate the publisher got in, the two instances' CPU (on one core) and
+// sio-bench's own: where the instances are far from busy and sio-bench near
+// its core, the generator is the limit.
 'use strict';
 
 const fs = require('fs');
@@ -26,8 +27,11 @@ function cells(r) {
 
 function sioCells(r) {
   const c = cells(r);
-  if (!r || !r.completed) return [...c, '', ''];
-  return [...c, group(r.publish_rate || 0), `${Math.round(r.server_cpu_pct || 0)} %`];
+  if (!r || !r.completed) return [...c, '', '', ''];
+  return [...c, group(r.publish_rate || 0), `${Math.round(r.server_cpu_pct || 0)} %`,
+    r.generator_cpu_pct === undefined ? ''
+      : `${Math.round(r.generator_cpu_pct)} %${r.generator_cores_busy_pct === undefined ? ''
+        : ` (core ${Math.round(r.generator_cores_busy_pct)} % busy)`}`];
 }
 
 const points = [...new Set(runs.map((r) => r.point))].sort((a, b) => {
@@ -36,7 +40,7 @@ const points = [...new Set(runs.map((r) => r.point))].sort((a, b) => {
   return na - nb || ra - rb;
 });
 const head = ['N', 'R msg/s', 'sio delivered/s', 'sio lost', 'sio p50', 'sio p99', 'sio closed',
-  'sio publisher got in msg/s', 'sio instances CPU',
+  'sio publisher got in msg/s', 'sio instances CPU', 'sio-bench CPU',
   'Socket.IO delivered/s', 'Socket.IO lost', 'Socket.IO p50', 'Socket.IO p99', 'Socket.IO closed'];
 const capped = process.env.SWEEP_B_CPU ? `, B held to ${process.env.SWEEP_B_CPU} % of a core` : '';
 console.log(`\nsweep: cross-instance relay, publisher on A, N subscribers on B, R messages a second offered${capped}`);

@@ -215,6 +215,7 @@ void sio_bench_result_merge(struct sio_bench_result *d, const struct sio_bench_r
 	d->last_delivery_ns = max_u64(d->last_delivery_ns, s->last_delivery_ns);
 	d->hold_start_ns = max_u64(d->hold_start_ns, s->hold_start_ns);
 	d->hold_end_ns = max_u64(d->hold_end_ns, s->hold_end_ns);
+	d->measure_cpu_ns += s->measure_cpu_ns;
 	if (s->worker == 0)
 		d->server = s->server;
 	sio_hist_merge(&d->handshake, &s->handshake);
@@ -333,6 +334,15 @@ static bool servers_pinned(const struct sio_bench_plan *p, cpu_set_t *set)
 	return p->nserver_pids && CPU_COUNT(set) > 0 && CPU_COUNT(set) < online;
 }
 
+/* The CPUs sio-bench may run on, when that is not all of them. */
+static bool self_pinned(cpu_set_t *set)
+{
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return sched_getaffinity(0, sizeof *set, set) == 0 && CPU_COUNT(set) > 0 &&
+	       CPU_COUNT(set) < online;
+}
+
 /* --- connections ----------------------------------------------------------- */
 
 enum cstate { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_CLOSED };
@@ -411,6 +421,15 @@ static const uint8_t *rnd_mask(struct worker *w)
 }
 
 static uint64_t now_rel(const struct worker *w) { return sio_clock_ns() - w->sh->epoch_ns; }
+
+static uint64_t process_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
 
 static void watch(struct worker *w, struct conn *c, bool out)
 {
@@ -1164,6 +1183,11 @@ static void sample(struct worker *w, bool start, uint64_t now)
 	uint64_t busy = 0, total = 0;
 	if (pinned && cpu_jiffies(&set, &busy, &total) < 0)
 		pinned = false;
+	cpu_set_t own;
+	bool mine = self_pinned(&own);
+	uint64_t own_busy = 0, own_total = 0;
+	if (mine && cpu_jiffies(&own, &own_busy, &own_total) < 0)
+		mine = false;
 	if (start) {
 		s->ok = ok;
 		s->cpu_start_ns = cpu_sum;
@@ -1171,6 +1195,9 @@ static void sample(struct worker *w, bool start, uint64_t now)
 		s->pinned = pinned;
 		s->core_busy_start = busy;
 		s->core_total_start = total;
+		s->self_pinned = mine;
+		s->self_busy_start = own_busy;
+		s->self_total_start = own_total;
 		if (!now) {
 			s->rss_idle = rss_sum;
 			s->kernel_idle = kernel_bytes();
@@ -1184,6 +1211,9 @@ static void sample(struct worker *w, bool start, uint64_t now)
 		s->pinned = s->pinned && pinned;
 		s->core_busy_end = busy;
 		s->core_total_end = total;
+		s->self_pinned = s->self_pinned && mine;
+		s->self_busy_end = own_busy;
+		s->self_total_end = own_total;
 	}
 }
 
@@ -1482,7 +1512,12 @@ int sio_bench_run(const struct sio_bench_plan *plan, unsigned k, struct sio_benc
 			conn_start(&w, w.pub, 0, now);
 	}
 	w.phase = atomic_load(&sh->phase);
+	/* The generator's own CPU while it measures: where it is near a
+	 * core, the figures are its limit, not the server's. */
+	uint64_t cpu_from = 0;
 	while (w.phase != SIO_BENCH_STOP) {
+		if (!cpu_from && w.phase == SIO_BENCH_MEASURE)
+			cpu_from = process_cpu_ns();
 		if (*stop) {
 			out->interrupted = true;
 			if (coordinator)
@@ -1531,6 +1566,8 @@ int sio_bench_run(const struct sio_bench_plan *plan, unsigned k, struct sio_benc
 			}
 		}
 	}
+	if (cpu_from)
+		out->measure_cpu_ns = process_cpu_ns() - cpu_from;
 	if (w.sender) {
 		out->published = w.next_seq - 1;
 		out->expected = w.expected;

@@ -137,6 +137,9 @@ struct sio_bench_server {
 	 * were (jiffies of /proc/stat), softirq and other processes included. */
 	bool pinned;
 	uint64_t core_busy_start, core_total_start, core_busy_end, core_total_end;
+	/* The same of the CPUs sio-bench itself may run on, when pinned. */
+	bool self_pinned;
+	uint64_t self_busy_start, self_total_start, self_busy_end, self_total_end;
 };
 
 /* What one worker saw; the program merges them. Pointer-free. */
@@ -154,6 +157,7 @@ struct sio_bench_result {
 	uint64_t pings;
 	uint64_t measure_start_ns, measure_end_ns, last_delivery_ns, publish_end_ns;
 	uint64_t hold_start_ns, hold_end_ns;
+	uint64_t measure_cpu_ns;       /* the process's CPU from measuring to its end */
 	struct sio_bench_server server;   /* worker 0 only */
 	struct sio_hist handshake;     /* ns from connect() to the 101 */
 	struct sio_hist latency;       /* ns from the send timestamp to the receipt */

@@ -80,6 +80,10 @@ json_t *sio_report_summary(const struct sio_bench_plan *p, const struct sio_benc
 		json_object_set_new(o, "server_cores_busy_pct",
 				    num((double)(s->core_busy_end - s->core_busy_start) * 100 /
 					(double)(s->core_total_end - s->core_total_start)));
+	if (s->self_pinned && s->sample_end_ns && s->self_total_end > s->self_total_start)
+		json_object_set_new(o, "generator_cores_busy_pct",
+				    num((double)(s->self_busy_end - s->self_busy_start) * 100 /
+					(double)(s->self_total_end - s->self_total_start)));
 	switch (p->mode) {
 	case SIO_BENCH_HOLD:
 		json_object_set_new(o, "held_s", num(secs(r->hold_start_ns, r->hold_end_ns)));
@@ -132,6 +136,11 @@ json_t *sio_report_summary(const struct sio_bench_plan *p, const struct sio_benc
 		if (s->ok && s->sample_end_ns && r->delivered)
 			json_object_set_new(o, "server_cpu_us_per_frame",
 					    num(cpu * 1e6 / (double)r->delivered));
+		double ms = secs(r->measure_start_ns,
+				 r->measure_end_ns ? r->measure_end_ns : r->last_delivery_ns);
+		if (r->measure_cpu_ns && ms > 0)
+			json_object_set_new(o, "generator_cpu_pct",
+					    num((double)r->measure_cpu_ns / 1e9 / ms * 100));
 		break;
 	}
 	}
@@ -242,6 +251,12 @@ void sio_report_table(FILE *out, const json_t *o)
 			fprintf(out, "  %-20s %.1f µs\n", "server CPU/conn",
 				real(o, "server_cpu_us_per_conn"));
 	}
+	if (has(o, "generator_cpu_pct"))
+		fprintf(out, "  %-20s %.1f %% of a core (its processes together, while measuring)\n",
+			"generator CPU", real(o, "generator_cpu_pct"));
+	if (has(o, "generator_cores_busy_pct"))
+		fprintf(out, "  %-20s %.1f %% (softirq and other processes included)\n",
+			"sio-bench's CPUs busy", real(o, "generator_cores_busy_pct"));
 	if (has(o, "kernel_per_conn"))
 		fprintf(out, "  %-20s %s (slab and TCP buffers, both ends)\n", "kernel per conn",
 			bytes(a, sizeof a, real(o, "kernel_per_conn")));
