@@ -11,6 +11,8 @@
 #define QUIET_MS 5000
 /* Never paced to a standstill: a peer that took nothing still gets probed. */
 #define FLOOR 10.0
+/* The least share of its time a receiver is taken to be working. */
+#define LEAST_SHARE 0.5
 
 void sio_pace_report(struct sio_pace *p, uint64_t now_ms, uint64_t rate, uint64_t sending)
 {
@@ -51,4 +53,11 @@ uint32_t sio_pace_rate(struct sio_pace *p, uint64_t now_ms)
 		p->step_ms += STEP_MS;
 	}
 	return p->rate >= UINT32_MAX ? UINT32_MAX : (uint32_t)p->rate;
+}
+
+uint64_t sio_pace_could_take(uint64_t took, double share)
+{
+	if (!(share < 1))
+		return took;
+	return (uint64_t)((double)took / (share > LEAST_SHARE ? share : LEAST_SHARE));
 }

@@ -33,6 +33,15 @@ void sio_pace_held(struct sio_pace *p, uint64_t now_ms);
  */
 static inline uint32_t sio_pace_burst(uint32_t rate) { return rate / 100 + 1; }
 
+/*
+ * What a receiver reports it could take a second, having taken took a
+ * second while its loop worked share (0 to 1) of the time: an instance
+ * busy half the time between bursts could take up to twice as much, and
+ * an origin paced to what it took would keep it half idle. Never more than
+ * twice: the share is over a second, the bursts shorter.
+ */
+uint64_t sio_pace_could_take(uint64_t took, double share);
+
 /* The pace now, in messages a second: 0 when there is none. */
 uint32_t sio_pace_rate(struct sio_pace *p, uint64_t now_ms);
 

@@ -215,6 +215,7 @@ struct sio_server {
 	ev_prepare before_wait;      /* the loop's share of time at work */
 	ev_check after_wait;
 	uint64_t woke_ns, window_ns, work_ns;
+	double work_share;           /* of the loop's time spent working, lately */
 	bool busy;                   /* in the last window, or no libev to tell */
 	uint64_t turn;               /* write rounds so far (flushes before a wait) */
 	bool rounds;                 /* writes go in rounds (libev): turn counts */
@@ -504,7 +505,10 @@ static void on_before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 	if (s->woke_ns)
 		s->work_ns += now - s->woke_ns;
 	if (now - s->window_ns >= BUSY_WINDOW_NS) {
-		s->busy = (double)s->work_ns >= BUSY_SHARE * (double)(now - s->window_ns);
+		double share = (double)s->work_ns / (double)(now - s->window_ns);
+		s->busy = share >= BUSY_SHARE;
+		/* Over about a second, as what it took is counted. */
+		s->work_share = s->work_share * 0.8 + (share < 1 ? share : 1) * 0.2;
 		s->window_ns = now;
 		s->work_ns = 0;
 	}
@@ -3297,6 +3301,7 @@ void sio_server_pace(struct sio_server *s, uint32_t rate)
 }
 
 bool sio_server_lagging(const struct sio_server *s) { return s->lagging; }
+double sio_server_work_share(const struct sio_server *s) { return s->work_share; }
 bool sio_server_write_first(const struct sio_server *s) { return s->write_first; }
 /* Level: the read took all there was, and that was little. A starved
  * instance's ZeroMQ thread is starved too: the queue it fills from the

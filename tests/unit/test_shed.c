@@ -126,6 +126,20 @@ static void test_pace_follows_reports_and_lifts(void **state)
 	assert_true(sio_pace_rate(&p, 100000) >= 1);
 }
 
+static void test_a_receiver_half_idle_could_take_more(void **state)
+{
+	(void)state;
+	/* Busy all the time: what it took is what it can take. */
+	assert_int_equal(sio_pace_could_take(10000, 1.0), 10000);
+	assert_int_equal(sio_pace_could_take(10000, 1.3), 10000);
+	/* Busy 80 % of the time: a quarter more. */
+	assert_int_equal(sio_pace_could_take(10000, 0.8), 12500);
+	/* Idle most of the time: twice at most. */
+	assert_int_equal(sio_pace_could_take(10000, 0.1), 20000);
+	assert_int_equal(sio_pace_could_take(10000, 0.0), 20000);
+	assert_int_equal(sio_pace_could_take(0, 0.5), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -133,6 +147,7 @@ int main(void)
 		cmocka_unit_test(test_half_waiting_is_caught_up),
 		cmocka_unit_test(test_a_burst_of_one_round_is_written_before_judged),
 		cmocka_unit_test(test_pace_follows_reports_and_lifts),
+		cmocka_unit_test(test_a_receiver_half_idle_could_take_more),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
