@@ -143,6 +143,9 @@ void sio_stats_write_prometheus(FILE *out, const struct sio_stats *s)
 	fprintf(out, "sio_shed_total{where=\"queue\"} %llu\n", (unsigned long long)s->frames_shed);
 	metric(out, "sio_lagging", "gauge", "1 from LAGGING to CAUGHT_UP: shedding relayed messages.");
 	fprintf(out, "sio_lagging %d\n", s->lagging ? 1 : 0);
+	metric(out, "sio_pace_rate", "gauge",
+	       "Messages a second the mesh's pace lets in from local publishers (a peer behind); 0: none.");
+	fprintf(out, "sio_pace_rate %u\n", (unsigned)s->pace_rate);
 	metric(out, "sio_bus_heartbeats_total", "counter", "Heartbeats this instance published.");
 	fprintf(out, "sio_bus_heartbeats_total %llu\n", (unsigned long long)s->bus_heartbeats);
 	metric(out, "sio_bus_probes_total", "counter",

@@ -57,6 +57,7 @@ struct sio_stats {
 	uint64_t relay_shed;         /* relayed messages skipped at intake, behind */
 	uint64_t frames_shed;        /* frames dropped from one full queue, behind */
 	int lagging;                 /* 1 from LAGGING to CAUGHT_UP */
+	uint32_t pace_rate;          /* publishes a second the mesh's pace lets in; 0: none */
 	uint64_t frames_in, frames_out;
 	uint64_t writes_out;         /* system calls that carried frames_out */
 	uint64_t bytes_in, bytes_out;

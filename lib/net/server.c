@@ -3194,6 +3194,7 @@ const struct sio_stats *sio_server_stats(struct sio_server *s)
 	st->history_bytes = hs.bytes;
 	st->history_evicted = hs.evicted;
 	st->lagging = s->lagging;
+	st->pace_rate = s->pace_rate;
 	if (s->hooks.stats)
 		s->hooks.stats(s->hooks_arg, st);
 	return st;
