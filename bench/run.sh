@@ -99,10 +99,9 @@
 #                socketiyo, not Socket.IO). Both instances, or both nodes and
 #                Redis, run on SERVER_CPU. Its table is printed apart
 #                (bench/sweep-report.js). SWEEP_TARGETS ["sio socketio"]
-#                runs one side only. With two cores the generator, not B,
-#                is the limit past some 10 M frames a second (the table's
-#                "instances CPU" says how busy A and B were): SWEEP_B_CPU=30
-#                gives B alone 30 % of a core through a CPU cgroup (v2
+#                runs one side only. The table says how busy the instances
+#                and sio-bench were; past some 10 M frames a second neither
+#                is at its core on two cores. SWEEP_B_CPU=30 gives B alone 30 % of a core through a CPU cgroup (v2
 #                cpu.max or v1 CFS quota, as tests/bats/overload.bats), so
 #                that the instance saturates first, and shows what it
 #                delivers past its own capacity (sio only: use it with
@@ -127,6 +126,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=tests/helpers/cpucap.bash
+source "$ROOT/tests/helpers/cpucap.bash"
 BIN=${SIO_BIN:-$ROOT/bin}
 RESULTS=${RESULTS:-$ROOT/bench/results}
 REFERENCE=$ROOT/bench/reference
@@ -615,24 +616,10 @@ start_socketio() {
 
 # cap_cpu PERCENT PID: the process gets PERCENT of one core (a CPU cgroup).
 cap_cpu() {
-	local quota=$((20000 * $1 / 100)) dir
-	if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
-		grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null ||
-			echo +cpu >/sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || return 1
-		dir=/sys/fs/cgroup/sio-bench-$$-$2
-		mkdir "$dir" 2>/dev/null || return 1
-		CAP_DIRS+=("$dir")
-		echo "$quota 20000" >"$dir/cpu.max" 2>/dev/null || return 1
-	elif [[ -w /sys/fs/cgroup/cpu/cgroup.procs ]]; then
-		dir=/sys/fs/cgroup/cpu/sio-bench-$$-$2
-		mkdir "$dir" 2>/dev/null || return 1
-		CAP_DIRS+=("$dir")
-		{ echo 20000 >"$dir/cpu.cfs_period_us" && echo "$quota" >"$dir/cpu.cfs_quota_us"; } \
-			2>/dev/null || return 1
-	else
-		return 1
-	fi
-	echo "$2" >"$dir/cgroup.procs" 2>/dev/null
+	local rc=0
+	sio_cpucap "sio-bench-$$-$2" "$1" "$2" || rc=$?
+	[[ -z $CPUCAP_DIR ]] || CAP_DIRS+=("$CPUCAP_DIR")
+	return "$rc"
 }
 
 # sweep_sio N RATE: one point of the sweep against two sio-serve instances.

@@ -320,6 +320,14 @@ static int cpu_jiffies(const cpu_set_t *set, uint64_t *busy, uint64_t *total)
 	return 0;
 }
 
+/* Some of the CPUs online, not none and not all. */
+static bool some_cpus(const cpu_set_t *set)
+{
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return CPU_COUNT(set) > 0 && CPU_COUNT(set) < online;
+}
+
 /* The CPUs the servers may run on, when that is not all of them. */
 static bool servers_pinned(const struct sio_bench_plan *p, cpu_set_t *set)
 {
@@ -330,17 +338,13 @@ static bool servers_pinned(const struct sio_bench_plan *p, cpu_set_t *set)
 			return false;
 		CPU_OR(set, set, &one);
 	}
-	long online = sysconf(_SC_NPROCESSORS_ONLN);
-	return p->nserver_pids && CPU_COUNT(set) > 0 && CPU_COUNT(set) < online;
+	return p->nserver_pids && some_cpus(set);
 }
 
 /* The CPUs sio-bench may run on, when that is not all of them. */
 static bool self_pinned(cpu_set_t *set)
 {
-	long online = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return sched_getaffinity(0, sizeof *set, set) == 0 && CPU_COUNT(set) > 0 &&
-	       CPU_COUNT(set) < online;
+	return sched_getaffinity(0, sizeof *set, set) == 0 && some_cpus(set);
 }
 
 /* --- connections ----------------------------------------------------------- */

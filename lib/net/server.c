@@ -2053,8 +2053,8 @@ static int hand_over(struct sio_server *s, struct conn *c, struct lws *wsi)
 	if (high < 0 && (spare = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
 		return -1;
 	if (dup3(s->devnull, fd, O_CLOEXEC) < 0) {
-		/* (dup3 onto a descriptor in use does not fail.) A socket
-		 * dropped from epoll stays lws's, deaf until the idle timeout. */
+		/* (dup3 onto a descriptor in use does not fail.) The socket
+		 * stays lws's; sio's own watcher on it adds it to epoll again. */
 		close(high >= 0 ? high : spare);
 		return -1;
 	}

@@ -13,6 +13,7 @@
 
 load helpers
 load mesh
+source "$BATS_TEST_DIRNAME/../helpers/cpucap.bash"
 
 # bench_relay N RATE SECONDS: sio-bench relay, N subscribers on B, the
 # publisher on A; its JSON line in $output.
@@ -28,29 +29,12 @@ CAP_DIR=""
 
 # cap_cpu PERCENT PID...: the processes get PERCENT of one core between them.
 cap_cpu() {
-	local pct=$1 period=20000 root dir pid
+	local pct=$1
 	shift
-	local quota=$((period * pct / 100))
-	if [[ -f /sys/fs/cgroup/cgroup.controllers ]]; then
-		root=/sys/fs/cgroup
-		grep -qw cpu "$root/cgroup.subtree_control" 2>/dev/null ||
-			echo +cpu >"$root/cgroup.subtree_control" 2>/dev/null || return 1
-		dir=$root/sio-overload-$$-$BATS_TEST_NUMBER
-		mkdir "$dir" 2>/dev/null || return 1
-		CAP_DIR=$dir
-		echo "$quota $period" >"$dir/cpu.max" 2>/dev/null || return 1
-	elif [[ -w /sys/fs/cgroup/cpu/cgroup.procs ]]; then
-		dir=/sys/fs/cgroup/cpu/sio-overload-$$-$BATS_TEST_NUMBER
-		mkdir "$dir" 2>/dev/null || return 1
-		CAP_DIR=$dir
-		{ echo "$period" >"$dir/cpu.cfs_period_us" && echo "$quota" >"$dir/cpu.cfs_quota_us"; } \
-			2>/dev/null || return 1
-	else
-		return 1
-	fi
-	for pid; do
-		echo "$pid" >"$dir/cgroup.procs" 2>/dev/null || return 1
-	done
+	sio_cpucap "sio-overload-$$-$BATS_TEST_NUMBER" "$pct" "$@"
+	local rc=$?
+	CAP_DIR=$CPUCAP_DIR
+	return "$rc"
 }
 
 teardown() {

@@ -214,13 +214,8 @@ print(int(o["server_rss_per_conn"]))' "$output") || fail "bad JSON: $output"
 
 # sockets_from FD_MIN FD_END: the server's sockets numbered in [MIN, END).
 sockets_from() {
-	local f n=0 fd
-	for f in /proc/"$SERVE_PID"/fd/*; do
-		fd=${f##*/}
-		((fd >= $1 && fd < $2)) || continue
-		[[ $(readlink "$f") == socket:* ]] && n=$((n + 1))
-	done
-	echo "$n"
+	find /proc/"$SERVE_PID"/fd -lname 'socket:*' -printf '%f\n' |
+		awk -v lo="$1" -v hi="$2" '$1 >= lo && $1 < hi { n++ } END { print n + 0 }'
 }
 
 @test "connections past lws's table of descriptors are served, moved above it and, when full there, below" {
