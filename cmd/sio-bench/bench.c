@@ -30,6 +30,7 @@
 #define PROBE_EVERY_NS 100000000ull
 #define TICK_NS 100000000ull
 #define DRAIN_QUIET_NS 1000000000ull
+#define STUCK_NS 1000000000ull
 #define PUB_OUT_CAP (1u << 20)
 #define EARLY_FAILURES 64       /* this many failures and no success: give up */
 #define FLOOD_BATCH 32          /* app-flood: messages written at once */
@@ -409,6 +410,7 @@ struct worker {
 	 * second a search through each would take a sixth of sio-bench's
 	 * time, which it needs for reading. */
 	size_t key_at;
+	uint64_t seen_top, top_moved_ns; /* the highest sequence delivered, and since when */
 	/* app-flood */
 	uint8_t *floodbuf;
 	size_t floodlen;
@@ -981,13 +983,24 @@ static void advance(struct worker *w, uint64_t now)
 
 	uint64_t top = atomic_load_explicit(&w->sh->max_seq, memory_order_relaxed);
 
+	if (top != w->seen_top || !w->top_moved_ns) {
+		w->seen_top = top;
+		w->top_moved_ns = now;
+	}
+	/* The window full and nothing delivered to anyone for a while: a
+	 * server that skipped every message in flight (an instance shedding a
+	 * backlog larger than the window) would otherwise leave no later
+	 * message to show it, and the run would wait for the timeout. */
+	bool stuck = w->plan->rate > 0 && w->next_seq - w->oldest_seq >= w->plan->window &&
+		     now - w->top_moved_ns >= STUCK_NS;
+
 	while (w->oldest_seq < w->next_seq) {
 		uint64_t s = w->oldest_seq % SIO_BENCH_RING;
 		uint32_t got = atomic_load_explicit(&w->sh->ring[s], memory_order_relaxed);
 		/* Skipped for every subscriber (a later one came): lost, never to
 		 * come, and no reason to hold the window until the timeout. It
 		 * stays in lost, expected minus delivered. */
-		bool skipped = got == 0 && w->oldest_seq < top;
+		bool skipped = got == 0 && (w->oldest_seq < top || stuck);
 		if (got < live && !skipped && now - w->sent_ns[s] < limit)
 			break;
 		w->oldest_seq++;
@@ -1123,8 +1136,8 @@ static void timer_set(struct worker *w, bool on)
 		return;
 	if (on) {
 		uint64_t ns = (uint64_t)(1e9 / w->plan->rate);
-		if (ns < 10000)
-			ns = 10000;
+		if (ns < 100000)
+			ns = 100000;
 		its.it_value.tv_sec = (time_t)(ns / 1000000000u);
 		its.it_value.tv_nsec = (long)(ns % 1000000000u);
 		its.it_interval = its.it_value;
