@@ -1,11 +1,12 @@
 /*
  * The pace of an origin's publishers (DESIGN §7): a peer behind on our
- * relayed messages tells how many a second it took of them (a lag report);
- * we then let our publishers in at a little less than that, as TCP would
- * through one instance, rather than send what would be skipped. Without
- * reports the pace grows back by a step every interval, and is lifted once
- * it neither was reported on nor held anyone back for a while: it settles
- * near what the slowest peer takes, and follows it when that changes. Pure.
+ * relayed messages tells how many a second it took of them (a lag report),
+ * every quarter of a second while it lags; we then let our publishers in
+ * at a little more than that, as TCP would through one instance, rather
+ * than send what would be skipped. Once the reports stop the pace grows
+ * back by a step every interval, and is lifted once it neither was
+ * reported on nor held anyone back for a while: it settles near what the
+ * slowest peer takes, and follows it when that changes. Pure.
  */
 #ifndef SIO_PACE_H
 #define SIO_PACE_H
@@ -32,15 +33,6 @@ void sio_pace_held(struct sio_pace *p, uint64_t now_ms);
  * was 800, and most of each went unread.
  */
 static inline uint32_t sio_pace_burst(uint32_t rate) { return rate / 100 + 1; }
-
-/*
- * What a receiver reports it could take a second, having taken took a
- * second while its loop worked share (0 to 1) of the time: an instance
- * busy half the time between bursts could take up to twice as much, and
- * an origin paced to what it took would keep it half idle. Never more than
- * twice: the share is over a second, the bursts shorter.
- */
-uint64_t sio_pace_could_take(uint64_t took, double share);
 
 /* The pace now, in messages a second: 0 when there is none. */
 uint32_t sio_pace_rate(struct sio_pace *p, uint64_t now_ms);

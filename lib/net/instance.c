@@ -83,11 +83,6 @@ static struct origin *origin_of(struct sio_instance *in, const char *id)
 	return o;
 }
 
-static uint64_t could_take(struct sio_instance *in, uint64_t took)
-{
-	return sio_pace_could_take(took, sio_server_work_share(in->server));
-}
-
 /* Every origin we shed from lately hears what we took of it a second, and
  * paces its publishers to that: the mesh's TCP. An origin silent for all
  * the windows leaves the table, which so holds only those heard lately. */
@@ -99,8 +94,10 @@ static void report_lag(struct sio_instance *in, uint64_t now)
 	if (now - in->report_ms < LAG_REPORT_MS)
 		return;
 	/* Behind the bus for a report's time: the origins hear what we take
-	 * before we have to skip anything (shed_after_ms later). */
-	bool behind = sio_server_behind_bus(in->server, LAG_REPORT_MS);
+	 * before we have to skip anything (shed_after_ms later). And while we
+	 * lag, every round: an origin that hears nothing grows its pace. */
+	bool behind = sio_server_behind_bus(in->server, LAG_REPORT_MS) ||
+		      sio_server_lagging(in->server);
 	in->report_ms = now;
 	in->window = (w + 1) % LAG_WINDOWS;
 	HASH_ITER(hh, in->origins, o, tmp) {
@@ -112,8 +109,7 @@ static void report_lag(struct sio_instance *in, uint64_t now)
 		if (o->windows < LAG_WINDOWS)
 			o->windows++;
 		if (o->shed[w] || (behind && o->taken[w])) {
-			sio_bus_lag(in->bus, o->id,
-				    could_take(in, taken * 1000 / (o->windows * LAG_REPORT_MS)));
+			sio_bus_lag(in->bus, o->id, taken * 1000 / (o->windows * LAG_REPORT_MS));
 			o->reported_ms = now;
 		}
 		o->taken[in->window] = o->shed[in->window] = 0;
@@ -147,7 +143,7 @@ static void report_at_once(struct sio_instance *in, struct origin *o, uint64_t n
 	unsigned past = o->windows < LAG_WINDOWS - 1 ? o->windows : LAG_WINDOWS - 1;
 
 	span += past * LAG_REPORT_MS;
-	sio_bus_lag(in->bus, o->id, could_take(in, origin_taken(o) * 1000 / (span ? span : 1)));
+	sio_bus_lag(in->bus, o->id, origin_taken(o) * 1000 / (span ? span : 1));
 	o->reported_ms = now;
 }
 

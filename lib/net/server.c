@@ -157,6 +157,22 @@ struct conn {
 	ev_io io;
 };
 
+/*
+ * A timer of the server's: libev's own when the loop is ours, lws's
+ * otherwise. lws 4.1 arms its timers on a foreign libev loop only when
+ * that loop goes idle, which a busy one never does: in a paced relay a
+ * resume tick asked for in 10 ms came after 60 ms on average (120 ms at
+ * most), so that a pace let in a sixth of its rate, and the bus read
+ * deferred to the next turn came some 27 ms later, so that an instance
+ * holding its bus for its writers took 129 messages per 27 ms, idle.
+ */
+struct timer {
+	ev_timer ev;
+	lws_sorted_usec_list_t sul;
+	void (*fn)(struct sio_server *s);
+	struct sio_server *server;
+};
+
 struct sio_server {
 	struct sio_config cfg;       /* the live settings, owned */
 	char *id;
@@ -190,11 +206,11 @@ struct sio_server {
 	lws_sorted_usec_list_t drain_sul;
 	struct sio_server_hooks hooks;
 	void *hooks_arg;
-	lws_sorted_usec_list_t every_sul;
+	struct timer every_timer;
 	uint64_t every_ms;
 	sio_server_fn every_fn;
 	void *every_arg;
-	lws_sorted_usec_list_t defer_sul;
+	struct timer defer_timer;
 	sio_server_fn defer_fn;
 	void *defer_arg;
 	struct watch *watches;
@@ -204,7 +220,7 @@ struct sio_server {
 	 * (flush); a closed one leaves a NULL. */
 	struct conn **flush;
 	uint32_t flush_len, flush_cap;
-	lws_sorted_usec_list_t paused_sul;
+	struct timer paused_timer;
 	size_t rx_reserved;          /* bytes held by messages arriving in pieces */
 	/* Behind on relayed messages (DESIGN §7): shedding since lag_since_ms,
 	 * the last one shed at shed_ms. */
@@ -215,7 +231,6 @@ struct sio_server {
 	ev_prepare before_wait;      /* the loop's share of time at work */
 	ev_check after_wait;
 	uint64_t woke_ns, window_ns, work_ns;
-	double work_share;           /* of the loop's time spent working, lately */
 	bool busy;                   /* in the last window, or no libev to tell */
 	uint64_t turn;               /* write rounds so far (flushes before a wait) */
 	bool rounds;                 /* writes go in rounds (libev): turn counts */
@@ -335,6 +350,50 @@ static int conn_fd(const struct conn *c)
 static bool conn_held(const struct conn *c)
 {
 	return c->wsi ? lws_partial_buffered(c->wsi) != 0 : c->unsent_len > 0;
+}
+
+static void timer_fired_ev(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct timer *t = (struct timer *)((char *)w - offsetof(struct timer, ev));
+
+	(void)loop;
+	(void)revents;
+	t->fn(t->server);
+}
+
+static void timer_fired_sul(lws_sorted_usec_list_t *sul)
+{
+	struct timer *t = lws_container_of(sul, struct timer, sul);
+
+	t->fn(t->server);
+}
+
+static void timer_init(struct sio_server *s, struct timer *t, void (*fn)(struct sio_server *))
+{
+	t->fn = fn;
+	t->server = s;
+	ev_timer_init(&t->ev, timer_fired_ev, 0, 0);
+}
+
+/* Fires once, ms from now; a second call before it fires moves it. */
+static void timer_after(struct sio_server *s, struct timer *t, uint64_t ms)
+{
+	if (s->loop) {
+		ev_timer_stop(s->loop, &t->ev);
+		ev_timer_set(&t->ev, (double)ms / 1000, 0);
+		ev_timer_start(s->loop, &t->ev);
+	} else {
+		lws_sul_schedule(s->context, 0, &t->sul, timer_fired_sul,
+				 ms ? (lws_usec_t)ms * LWS_US_PER_MS : 1);
+	}
+}
+
+static void timer_cancel(struct sio_server *s, struct timer *t)
+{
+	if (s->loop)
+		ev_timer_stop(s->loop, &t->ev);
+	else
+		lws_sul_cancel(&t->sul);
 }
 
 /* Whether a write now would go no further than the buffers. */
@@ -507,8 +566,6 @@ static void on_before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 	if (now - s->window_ns >= BUSY_WINDOW_NS) {
 		double share = (double)s->work_ns / (double)(now - s->window_ns);
 		s->busy = share >= BUSY_SHARE;
-		/* Over about a second, as what it took is counted. */
-		s->work_share = s->work_share * 0.8 + (share < 1 ? share : 1) * 0.2;
 		s->window_ns = now;
 		s->work_ns = 0;
 	}
@@ -1414,9 +1471,8 @@ discarded:
 
 static void resume_reading(struct sio_server *s, struct conn *c);
 
-static void resume_tick(lws_sorted_usec_list_t *sul)
+static void resume_tick(struct sio_server *s)
 {
-	struct sio_server *s = lws_container_of(sul, struct sio_server, paused_sul);
 	uint64_t now = sio_clock_ms();
 	struct conn *c, *tmp;
 
@@ -1437,8 +1493,7 @@ static void resume_tick(lws_sorted_usec_list_t *sul)
 			lws_rx_flow_control(c->wsi, 1);
 	}
 	if (s->paused)
-		lws_sul_schedule(s->context, 0, &s->paused_sul, resume_tick,
-				 RESUME_TICK_MS * LWS_US_PER_MS);
+		timer_after(s, &s->paused_timer, RESUME_TICK_MS);
 }
 
 /* A sender over its rate is read slower, not cut off: lws stops reading its
@@ -1467,8 +1522,7 @@ static void limit_rate(struct sio_server *s, struct conn *c)
 			(long long)s->cfg.serve.rate_burst);
 	c->rate_logged |= !paced;
 	if (!s->paused)
-		lws_sul_schedule(s->context, 0, &s->paused_sul, resume_tick,
-				 RESUME_TICK_MS * LWS_US_PER_MS);
+		timer_after(s, &s->paused_timer, RESUME_TICK_MS);
 	c->paused = true;
 	LL_PREPEND2(s->paused, c, paused_next);
 	if (c->owned)
@@ -2695,12 +2749,9 @@ int sio_server_watch(struct sio_server *s, int fd, sio_server_fn fn, void *arg)
 	return 0;
 }
 
-static void every_tick(lws_sorted_usec_list_t *sul)
+static void every_tick(struct sio_server *s)
 {
-	struct sio_server *s = lws_container_of(sul, struct sio_server, every_sul);
-
-	lws_sul_schedule(s->context, 0, &s->every_sul, every_tick,
-			 (lws_usec_t)s->every_ms * LWS_US_PER_MS);
+	timer_after(s, &s->every_timer, s->every_ms);
 	s->every_fn(s->every_arg);
 }
 
@@ -2709,18 +2760,16 @@ void sio_server_every(struct sio_server *s, uint64_t ms, sio_server_fn fn, void 
 	s->every_ms = ms;
 	s->every_fn = fn;
 	s->every_arg = arg;
-	lws_sul_schedule(s->context, 0, &s->every_sul, every_tick, (lws_usec_t)ms * LWS_US_PER_MS);
+	timer_after(s, &s->every_timer, ms);
 }
 
 void sio_server_every_next(struct sio_server *s, uint64_t ms)
 {
-	lws_sul_schedule(s->context, 0, &s->every_sul, every_tick, (lws_usec_t)ms * LWS_US_PER_MS);
+	timer_after(s, &s->every_timer, ms);
 }
 
-static void defer_tick(lws_sorted_usec_list_t *sul)
+static void defer_tick(struct sio_server *s)
 {
-	struct sio_server *s = lws_container_of(sul, struct sio_server, defer_sul);
-
 	s->defer_fn(s->defer_arg);
 }
 
@@ -2728,7 +2777,7 @@ void sio_server_defer(struct sio_server *s, sio_server_fn fn, void *arg)
 {
 	s->defer_fn = fn;
 	s->defer_arg = arg;
-	lws_sul_schedule(s->context, 0, &s->defer_sul, defer_tick, 1);
+	timer_after(s, &s->defer_timer, 0);
 }
 
 /* The epoll descriptors open now (at most cap), and the highest
@@ -2849,6 +2898,9 @@ struct sio_server *sio_server_new(const struct sio_config *cfg, char *err, size_
 		return NULL;
 	}
 	s->devnull = s->handoff_fd = s->epfd = -1;
+	timer_init(s, &s->paused_timer, resume_tick);
+	timer_init(s, &s->every_timer, every_tick);
+	timer_init(s, &s->defer_timer, defer_tick);
 	if (sio_config_copy(&s->cfg, cfg) < 0) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -2960,9 +3012,9 @@ void sio_server_destroy(struct sio_server **sp)
 		return;
 	if (s->context) {
 		lws_sul_cancel(&s->drain_sul);
-		lws_sul_cancel(&s->every_sul);
-		lws_sul_cancel(&s->defer_sul);
-		lws_sul_cancel(&s->paused_sul);
+		timer_cancel(s, &s->every_timer);
+		timer_cancel(s, &s->defer_timer);
+		timer_cancel(s, &s->paused_timer);
 		lws_sul_cancel(&s->idle_sul);
 		for (struct watch *w = s->watches; w; w = w->next)
 			if (w->wsi)
@@ -3302,7 +3354,6 @@ void sio_server_pace(struct sio_server *s, uint32_t rate)
 }
 
 bool sio_server_lagging(const struct sio_server *s) { return s->lagging; }
-double sio_server_work_share(const struct sio_server *s) { return s->work_share; }
 bool sio_server_write_first(const struct sio_server *s) { return s->write_first; }
 /* Level: the read took all there was, and that was little. A starved
  * instance's ZeroMQ thread is starved too: the queue it fills from the

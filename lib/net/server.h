@@ -139,9 +139,6 @@ bool sio_server_write_first(const struct sio_server *s);
 void sio_server_bus_backlog(struct sio_server *s, bool more, uint64_t relayed);
 /* Busy, and no read of the bus took all it had for for_ms. */
 bool sio_server_behind_bus(struct sio_server *s, uint64_t for_ms);
-/* The share of its time the loop spent working over about a second (0 to
- * 1): an instance half idle between bursts could take twice what it took. */
-double sio_server_work_share(const struct sio_server *s);
 
 /*
  * One connection, named by its counter n (those that had CLIENT_READY):
