@@ -81,12 +81,22 @@ watch_window() {
 	paced_publisher pub2 2 "${IURL[2]}" q h2 25
 	watch_window
 	figure "$WATCHED_MS ms under loss and delay: $LEAVES LEAVE reported" \
-		"(false deaths: the next test, skipped, is about them)"
+		"(false deaths: the next test is about them)"
 	if ((LEAVES)); then
 		grep -h ': LEAVE id=h[123] peer=' "${ILOG[@]}" | sed 's/^/# /' >&3
 	fi
 	# Whatever was reported, every instance hears the two others in the end.
 	wait_mesh 3
+	# After a LEAVE a bus link is dialled again, and a message lost on it
+	# shows as a gap only when a later one arrives: the publishers go on
+	# until messages sent from now on have crossed.
+	local c31 c32 c12
+	c31=$(origin_count s3 h1)
+	c32=$(origin_count s3 h2)
+	c12=$(origin_count s1 h2)
+	SIO_WAIT=60 wait_for got_at_least s3 h1 $((c31 + 5))
+	SIO_WAIT=60 wait_for got_at_least s3 h2 $((c32 + 5))
+	SIO_WAIT=60 wait_for got_at_least s1 h2 $((c12 + 5))
 
 	stop_paced pub1
 	local sent1=$PACED
