@@ -100,8 +100,9 @@
 #                Redis, run on SERVER_CPU. Its table is printed apart
 #                (bench/sweep-report.js). SWEEP_TARGETS ["sio socketio"]
 #                runs one side only. The table says how busy the instances
-#                and sio-bench were; past some 10 M frames a second neither
-#                is at its core on two cores. SWEEP_B_CPU=30 gives B alone 30 % of a core through a CPU cgroup (v2
+#                and sio-bench were: on two cores, the instances' core is
+#                the limit past some 10 M frames a second. SWEEP_B_CPU=30
+#                gives B alone 30 % of a core through a CPU cgroup (v2
 #                cpu.max or v1 CFS quota, as tests/bats/overload.bats), so
 #                that the instance saturates first, and shows what it
 #                delivers past its own capacity (sio only: use it with

@@ -564,8 +564,7 @@ static void on_before_wait(struct ev_loop *loop, ev_prepare *w, int revents)
 	if (s->woke_ns)
 		s->work_ns += now - s->woke_ns;
 	if (now - s->window_ns >= BUSY_WINDOW_NS) {
-		double share = (double)s->work_ns / (double)(now - s->window_ns);
-		s->busy = share >= BUSY_SHARE;
+		s->busy = (double)s->work_ns >= BUSY_SHARE * (double)(now - s->window_ns);
 		s->window_ns = now;
 		s->work_ns = 0;
 	}
